@@ -1,0 +1,30 @@
+# Two commands set up and test everything: `make setup`, then `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup test lint typecheck unit bench-quick sample
+
+setup:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/ocrpool doctor --fix
+
+test: lint typecheck unit
+
+lint:
+	$(BIN)/ruff check ocrpool tests benchmarks
+	$(BIN)/ruff format --check ocrpool tests benchmarks
+
+typecheck:
+	$(BIN)/mypy
+
+unit:
+	$(BIN)/pytest -q
+
+sample:
+	$(BIN)/ocrpool run examples/images --out results.jsonl
+
+bench-quick:
+	$(BIN)/python -m benchmarks --engine fake --quick

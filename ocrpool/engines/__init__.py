@@ -1,0 +1,42 @@
+"""Engines by name: ``aspose`` (default), ``fake``, or ``"package.module:Class"``.
+
+Resolving a name imports only the engine's Python module; the aspose module imports
+``aspose.ocr`` inside ``start()``, so naming it here never loads the .NET runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ocrpool.engines.base import Engine, Source
+
+BUILTIN_ENGINES = {
+    "aspose": "ocrpool.engines.aspose:AsposeEngine",
+    "fake": "ocrpool.engines.fake:FakeEngine",
+}
+
+
+def resolve_engine(spec: str) -> type[Engine]:
+    """Return the engine class named by ``spec`` (a built-in name or ``module:Class``)."""
+    target = BUILTIN_ENGINES.get(spec, spec)
+    module_name, sep, class_name = target.partition(":")
+    if not sep or not module_name or not class_name:
+        raise ValueError(
+            f"unknown engine {spec!r}: use one of {sorted(BUILTIN_ENGINES)} "
+            "or an import path 'package.module:Class'"
+        )
+    module = importlib.import_module(module_name)
+    try:
+        engine_class: type[Engine] = getattr(module, class_name)
+    except AttributeError:
+        raise ValueError(f"engine {spec!r}: {module_name} has no {class_name}") from None
+    return engine_class
+
+
+def create_engine(spec: str, options: dict[str, Any] | None = None) -> Engine:
+    """Construct (but do not start) the engine named by ``spec`` with ``options``."""
+    return resolve_engine(spec)(**(options or {}))
+
+
+__all__ = ["BUILTIN_ENGINES", "Engine", "Source", "create_engine", "resolve_engine"]
