@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ocrpool.results import Recognition
 
-Source = Union[str, bytes]
+Source = str | bytes
 """A path to an image file, or the file's bytes."""
 
 
