@@ -14,7 +14,9 @@ from ocrpool.errors import (
     ResourceUnavailable,
     WorkerCrashed,
 )
+from ocrpool.pool import OcrPool
 from ocrpool.results import Attempt, Line, OcrResult, Page, Recognition
+from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit, WorkerInfo, WorkerState
 
 __version__ = "0.1.0"
 
@@ -22,16 +24,23 @@ __all__ = [
     "Attempt",
     "EngineError",
     "EngineStartError",
+    "ExitCause",
     "InvalidInput",
     "JobTimeout",
     "Line",
     "MemoryLimitExceeded",
+    "OcrPool",
     "OcrPoolError",
     "OcrResult",
     "Page",
     "PoolClosed",
+    "PoolState",
+    "PoolStats",
     "Recognition",
     "ResourceUnavailable",
     "WorkerCrashed",
+    "WorkerExit",
+    "WorkerInfo",
+    "WorkerState",
     "__version__",
 ]

@@ -1,0 +1,87 @@
+"""What the pool reports about itself: life-cycle states, exit causes and snapshots."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class PoolState(str, enum.Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    BROKEN = "broken"
+    """Workers could not start; every job fails with ``EngineStartError``."""
+
+
+class WorkerState(str, enum.Enum):
+    STARTING = "starting"
+    """Spawned; loading and warming its engine."""
+    SPARE = "spare"
+    """Warm, waiting to replace a retiring worker."""
+    IDLE = "idle"
+    BUSY = "busy"
+    RETIRING = "retiring"
+    """Told to close its engine and exit after its last result."""
+    KILLING = "killing"
+    """Being stopped by signal (timeout, hard memory limit, shutdown)."""
+
+
+class ExitCause(str, enum.Enum):
+    MAX_JOBS = "max_jobs"
+    SOFT_RSS = "soft_rss"
+    HARD_RSS = "hard_rss"
+    TIMEOUT = "timeout"
+    CRASH = "crash"
+    KILLED = "killed"
+    """SIGKILL that the pool did not send: the OOM killer, an operator, a test."""
+    START_FAILED = "start_failed"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True)
+class WorkerExit:
+    """One worker's end: why, and what it had become."""
+
+    pid: int
+    cause: ExitCause
+    rss_mb: float | None
+    jobs: int
+    age_s: float
+    exitcode: int | None
+    """``None`` while unknown; negative: killed by that signal number."""
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    pid: int
+    state: WorkerState
+    jobs: int
+    rss_mb: float | None
+    age_s: float
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    state: PoolState
+    workers: tuple[WorkerInfo, ...]
+    exits: dict[str, int]
+    """Worker exits by cause (``ExitCause`` values)."""
+    submitted: int
+    completed: int
+    failed: int
+    retries: int
+    quarantined: tuple[str, ...]
+    """Inputs that failed after every retry (crashes, memory kills)."""
+    queued: int
+
+    @property
+    def ready(self) -> int:
+        """Workers serving jobs now (idle or busy)."""
+        return sum(w.state in (WorkerState.IDLE, WorkerState.BUSY) for w in self.workers)
+
+    @property
+    def recycles(self) -> int:
+        """Planned retirements: by job count or by memory."""
+        return sum(self.exits.get(c.value, 0) for c in (ExitCause.MAX_JOBS, ExitCause.SOFT_RSS))
