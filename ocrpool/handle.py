@@ -113,15 +113,21 @@ class WorkerHandle:
         except OSError:
             return ""
 
-    def reap(self) -> int | None:
-        """Collect the exit status and release the pipe and the log file."""
-        self.process.join(timeout=1.0)
-        exitcode = self.process.exitcode
+    def wait(self) -> int | None:
+        """The exit status, once the sentinel has fired.
+
+        The sentinel fires when the child's descriptors close, a moment before the kernel
+        makes it waitable, so this blocks briefly rather than polling once.
+        """
+        self.process.join(timeout=5.0)
+        return self.process.exitcode
+
+    def release(self) -> None:
+        """Free the pipe, the process object and the log file of an exited worker."""
         self.conn.close()
         self.process.close()
         with contextlib.suppress(OSError):
             os.unlink(self.stderr_path)
-        return exitcode
 
     def info(self, now: float) -> WorkerInfo:
         return WorkerInfo(self.pid, self.state, self.jobs, self.rss_mb, now - self.started_at)

@@ -315,17 +315,16 @@ class Supervisor:
 
     def _on_exit(self, worker: WorkerHandle) -> None:
         now = time.monotonic()
+        exitcode = worker.wait()
         cause = worker.end_cause
         if cause is None:
             starting = worker.state is WorkerState.STARTING
-            killed = worker.process.exitcode == -signal.SIGKILL
-            cause = (
-                ExitCause.KILLED
-                if killed
-                else (ExitCause.START_FAILED if starting else ExitCause.CRASH)
-            )
+            if exitcode == -signal.SIGKILL:
+                cause = ExitCause.KILLED
+            else:
+                cause = ExitCause.START_FAILED if starting else ExitCause.CRASH
         tail = "" if cause in _PLANNED else worker.stderr_tail()
-        exitcode = worker.reap()
+        worker.release()
         self._workers.remove(worker)
         if cause is ExitCause.START_FAILED:
             self._on_start_failure(worker, exitcode, tail, now)
@@ -478,7 +477,8 @@ class Supervisor:
             worker.kill(ExitCause.SHUTDOWN)
             if worker.job is not None:
                 self._finish(worker.job, None, error)
-            worker.reap()
+            worker.wait()
+            worker.release()
         self._workers.clear()
         self._state = PoolState.CLOSED
         self._changed.notify_all()

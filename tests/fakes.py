@@ -1,0 +1,41 @@
+"""Helpers for pool tests on the fake engine (plain functions, imported by the tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ocrpool import OcrPool
+
+FAST: dict[str, Any] = dict(engine="fake", job_timeout=30, kill_grace=0.5, recycle_jitter=0.0)
+"""Pool settings for tests: the fake engine, short grace periods, no random jitter."""
+
+
+def make_inputs(folder: Path, names: list[str]) -> list[str]:
+    """Create one small non-empty file per name and return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in names:
+        path = folder / name
+        path.write_bytes(b"fake image")
+        paths.append(str(path))
+    return paths
+
+
+def fake_pool(**settings: Any) -> OcrPool:
+    return OcrPool(**{**FAST, **settings})
+
+
+def worker_processes(parent: psutil.Process | None = None) -> list[psutil.Process]:
+    """The live pool workers among ``parent``'s children (not multiprocessing's resource
+    tracker, which the spawn method starts once per interpreter)."""
+    workers = []
+    for child in (parent or psutil.Process()).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()) and child.status() != "zombie":
+                workers.append(child)
+        except psutil.Error:
+            continue
+    return workers

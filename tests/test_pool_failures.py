@@ -1,0 +1,191 @@
+"""Every way a native library fails costs at most its own job, and the pool goes on."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from fakes import fake_pool, make_inputs, worker_processes
+
+from ocrpool import (
+    EngineStartError,
+    ExitCause,
+    InvalidInput,
+    JobTimeout,
+    MemoryLimitExceeded,
+    WorkerCrashed,
+    WorkerExit,
+)
+
+
+def test_crash_is_retried_on_fresh_workers_then_quarantined(tmp_path: Path) -> None:
+    crash, good = make_inputs(tmp_path, ["crash-me.png", "fine.png"])
+    with fake_pool(workers=1, spares=0, retries=2) as pool:
+        with pytest.raises(WorkerCrashed) as caught:
+            pool.recognize(crash)
+        assert pool.recognize(good).text == "fine"
+        stats = pool.stats()
+    assert caught.value.signal == signal.SIGSEGV
+    assert "Segmentation fault" in caught.value.stack
+    assert stats.exits == {"crash": 3}
+    assert stats.retries == 2
+    assert stats.quarantined == (crash,)
+
+
+def test_abort_is_reported_with_its_signal(tmp_path: Path) -> None:
+    (abort,) = make_inputs(tmp_path, ["abort.png"])
+    with fake_pool(workers=1, spares=0, retries=0) as pool:
+        result = next(pool.imap([abort]))
+    assert isinstance(result.error, WorkerCrashed)
+    assert result.error.signal == signal.SIGABRT
+    assert [a.outcome for a in result.attempts] == ["WorkerCrashed"]
+
+
+def test_poison_inputs_among_good_ones_cost_only_themselves(tmp_path: Path) -> None:
+    names = [f"good-{i}.png" for i in range(40)]
+    names[5:5] = ["crash.png"]
+    names[20:20] = ["abort.png"]
+    names[30:30] = ["hang.png"]
+    paths = make_inputs(tmp_path, names)
+    with fake_pool(workers=2, spares=1, retries=1, job_timeout=2) as pool:
+        results = {r.input: r for r in pool.imap(paths, ordered=False)}
+        stats = pool.stats()
+    failed = {Path(p).name: type(r.error) for p, r in results.items() if not r.ok}
+    assert failed == {
+        "crash.png": WorkerCrashed,
+        "abort.png": WorkerCrashed,
+        "hang.png": JobTimeout,
+    }
+    assert sum(r.ok for r in results.values()) == 40
+    assert stats.exits["crash"] == 4
+    assert stats.exits["timeout"] == 1
+    assert sorted(stats.quarantined) == sorted(
+        str(tmp_path / n) for n in ("abort.png", "crash.png")
+    )
+
+
+def test_invalid_input_is_not_retried(tmp_path: Path) -> None:
+    with fake_pool(workers=1, spares=0, retries=3) as pool:
+        with pytest.raises(InvalidInput, match="missing.png"):
+            pool.recognize(str(tmp_path / "missing.png"))
+        assert pool.stats().exits == {}
+
+
+def test_hang_with_signals_masked_is_killed_at_its_deadline(tmp_path: Path) -> None:
+    hang, good = make_inputs(tmp_path, ["hang.png", "after.png"])
+    exits: list[WorkerExit] = []
+    with fake_pool(workers=1, spares=0, job_timeout=1, on_worker_exit=exits.append) as pool:
+        with pytest.raises(JobTimeout):
+            pool.recognize(hang)
+        assert pool.recognize(good).ok
+    assert [(e.cause, e.exitcode) for e in exits][0] == (ExitCause.TIMEOUT, -signal.SIGKILL)
+
+
+def test_timeout_attaches_the_workers_python_stack(tmp_path: Path) -> None:
+    (slow,) = make_inputs(tmp_path, ["slow.png"])
+    with fake_pool(workers=1, spares=0, job_timeout=1, engine_options={"delay": 60}) as pool:
+        with pytest.raises(JobTimeout) as caught:
+            pool.recognize(slow)
+    assert "in recognize" in caught.value.stack
+    assert "fake.py" in caught.value.stack
+
+
+def test_hard_rss_limit_kills_a_ballooning_job_during_the_job(tmp_path: Path) -> None:
+    balloon, good = make_inputs(tmp_path, ["balloon.png", "small.png"])
+    with fake_pool(
+        workers=1,
+        spares=0,
+        retries=1,
+        max_rss_mb=100,
+        hard_rss_mb=200,
+        engine_options={"balloon_mb": 300, "delay": 30},
+        job_timeout=120,
+    ) as pool:
+        result = next(pool.imap([balloon]))
+        stats = pool.stats()
+    assert isinstance(result.error, MemoryLimitExceeded)
+    assert result.error.rss_mb >= 200
+    # killed while the job was still running (it would otherwise sleep 30 s), on a fresh worker each time
+    assert [a.outcome for a in result.attempts] == ["MemoryLimitExceeded"] * 2
+    assert all(a.elapsed_s < 30 for a in result.attempts)
+    assert len({a.worker_pid for a in result.attempts}) == 2
+    assert stats.exits == {"hard_rss": 2}
+    assert stats.quarantined == (balloon,)
+    del good
+
+
+def test_start_failure_raises_engine_start_error_after_bounded_attempts() -> None:
+    with pytest.raises(EngineStartError) as caught:
+        fake_pool(workers=2, engine_options={"fail_start": True}, max_start_failures=2)
+    assert caught.value.attempts == 2
+    assert "start failed as asked" in str(caught.value)
+    assert "ocrpool doctor" in str(caught.value)
+
+
+def test_start_abort_is_a_start_failure_with_the_stderr_tail() -> None:
+    with pytest.raises(EngineStartError) as caught:
+        fake_pool(workers=1, engine_options={"fail_start": "abort"}, max_start_failures=1)
+    assert "SIGABRT" in str(caught.value)
+    assert "Fatal Python error: Aborted" in caught.value.stderr_tail
+
+
+def test_bad_engine_options_fail_at_start() -> None:
+    with pytest.raises(EngineStartError, match="no_such_option"):
+        fake_pool(workers=1, engine_options={"no_such_option": 1}, max_start_failures=1)
+
+
+def test_unknown_engine_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown engine"):
+        fake_pool(engine="no-such-engine")
+
+
+def test_worker_killed_while_starting_is_replaced_not_a_start_failure() -> None:
+    killed: list[int] = []
+
+    def kill_first_starting_worker() -> None:
+        while not killed:
+            for worker in worker_processes():
+                worker.kill()
+                killed.append(worker.pid)
+                return
+
+    killer = threading.Thread(target=kill_first_starting_worker)
+    killer.start()
+    with fake_pool(workers=1, spares=0, engine_options={"start_delay": 1.0}) as pool:
+        killer.join()
+        stats = pool.stats()
+    assert stats.exits == {"killed": 1}
+    assert stats.state.value == "running"
+
+
+def test_sigkill_at_any_lease_state_ends_every_job_exactly_once(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"j{i}.png" for i in range(200)])
+    kills = 0
+    done = threading.Event()
+
+    def chaos() -> None:
+        nonlocal kills
+        rounds = 0
+        while kills < 8 and not done.wait(0.1 + 0.02 * (rounds % 5)):
+            rounds += 1
+            workers = worker_processes()
+            if workers:
+                workers[rounds % len(workers)].kill()
+                kills += 1
+
+    with fake_pool(
+        workers=2, spares=1, retries=20, max_jobs_per_worker=25, engine_options={"delay": 0.01}
+    ) as pool:
+        monkey = threading.Thread(target=chaos)
+        monkey.start()
+        results = list(pool.imap(paths, ordered=False))
+        done.set()
+        monkey.join()
+    assert Counter(r.input for r in results) == Counter(paths)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert kills >= 3
+    crashed_attempts = sum(a.outcome == "WorkerCrashed" for r in results for a in r.attempts)
+    assert crashed_attempts <= kills

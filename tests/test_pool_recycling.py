@@ -1,0 +1,80 @@
+"""Recycling by job count and by memory: no job lost, failed or served twice."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+from fakes import fake_pool, make_inputs
+
+from ocrpool import ExitCause, WorkerExit
+
+
+def test_recycles_by_job_count_without_losing_a_job(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"page-{i}.png" for i in range(60)])
+    exits: list[WorkerExit] = []
+    with fake_pool(
+        workers=2,
+        spares=1,
+        max_jobs_per_worker=5,
+        engine_options={"delay": 0.01},
+        on_worker_exit=exits.append,
+    ) as pool:
+        results = list(pool.imap(paths, ordered=False))
+    assert all(r.ok for r in results)
+    assert Counter(r.input for r in results) == Counter(paths)
+    assert [r.text for r in sorted(results, key=lambda r: r.input)] == sorted(
+        Path(p).stem for p in paths
+    )
+    # both first workers reach their quota even if no replacement is warm in time
+    assert sum(e.cause is ExitCause.MAX_JOBS for e in exits) >= 2
+    assert sum(e.jobs for e in exits) == 60
+    assert all(e.jobs >= 1 for e in exits if e.cause is ExitCause.MAX_JOBS)
+    assert {e.cause for e in exits} <= {ExitCause.MAX_JOBS, ExitCause.SHUTDOWN}
+
+
+def test_recycles_on_soft_rss_limit_after_the_job(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"leak-{i}.png" for i in range(12)])
+    exits: list[WorkerExit] = []
+    with fake_pool(
+        workers=1,
+        spares=1,
+        max_jobs_per_worker=None,
+        max_rss_mb=40,
+        rss_relative=True,
+        engine_options={"leak_mb": 15, "delay": 0.05},
+        on_worker_exit=exits.append,
+    ) as pool:
+        results = list(pool.imap(paths))
+    assert all(r.ok for r in results)
+    soft = [e for e in exits if e.cause is ExitCause.SOFT_RSS]
+    assert len(soft) >= 2
+    # 15 MB leaked a job against a limit of warm-up RSS + 40 MB: due after its third job
+    assert all(e.jobs >= 3 for e in soft)
+    assert sum(e.jobs for e in exits) == 12
+
+
+def test_ready_workers_never_drop_below_workers_during_recycles(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(100)])
+    lows: list[int] = []
+    stop = threading.Event()
+
+    with fake_pool(
+        workers=2, spares=1, max_jobs_per_worker=10, engine_options={"delay": 0.03}
+    ) as pool:
+
+        def watch() -> None:
+            while not stop.is_set():
+                ready = pool.stats().ready
+                if ready < 2:
+                    lows.append(ready)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        results = list(pool.imap(paths, ordered=False))
+        stop.set()
+        watcher.join()
+    assert all(r.ok for r in results)
+    assert pool.stats().recycles >= 2
+    assert lows == []
