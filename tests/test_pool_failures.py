@@ -69,7 +69,7 @@ def test_poison_inputs_among_good_ones_cost_only_themselves(tmp_path: Path) -> N
 
 def test_invalid_input_is_not_retried(tmp_path: Path) -> None:
     with fake_pool(workers=1, spares=0, retries=3) as pool:
-        with pytest.raises(InvalidInput, match="missing.png"):
+        with pytest.raises(InvalidInput, match=r"missing\.png"):
             pool.recognize(str(tmp_path / "missing.png"))
         assert pool.stats().exits == {}
 
@@ -81,14 +81,14 @@ def test_hang_with_signals_masked_is_killed_at_its_deadline(tmp_path: Path) -> N
         with pytest.raises(JobTimeout):
             pool.recognize(hang)
         assert pool.recognize(good).ok
-    assert [(e.cause, e.exitcode) for e in exits][0] == (ExitCause.TIMEOUT, -signal.SIGKILL)
+    assert (exits[0].cause, exits[0].exitcode) == (ExitCause.TIMEOUT, -signal.SIGKILL)
 
 
 def test_timeout_attaches_the_workers_python_stack(tmp_path: Path) -> None:
     (slow,) = make_inputs(tmp_path, ["slow.png"])
-    with fake_pool(workers=1, spares=0, job_timeout=1, engine_options={"delay": 60}) as pool:
-        with pytest.raises(JobTimeout) as caught:
-            pool.recognize(slow)
+    pool = fake_pool(workers=1, spares=0, job_timeout=1, engine_options={"delay": 60})
+    with pool, pytest.raises(JobTimeout) as caught:
+        pool.recognize(slow)
     assert "in recognize" in caught.value.stack
     assert "fake.py" in caught.value.stack
 
@@ -108,7 +108,7 @@ def test_hard_rss_limit_kills_a_ballooning_job_during_the_job(tmp_path: Path) ->
         stats = pool.stats()
     assert isinstance(result.error, MemoryLimitExceeded)
     assert result.error.rss_mb >= 200
-    # killed while the job was still running (it would otherwise sleep 30 s), on a fresh worker each time
+    # killed while the job still ran (it sleeps 30 s otherwise), on a fresh worker each time
     assert [a.outcome for a in result.attempts] == ["MemoryLimitExceeded"] * 2
     assert all(a.elapsed_s < 30 for a in result.attempts)
     assert len({a.worker_pid for a in result.attempts}) == 2
