@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import os
+from typing import BinaryIO, Literal
 
 
 class Format(str, enum.Enum):
@@ -41,3 +43,125 @@ def sniff_file(path: str) -> Format | None:
     """``sniff`` the first bytes of the file at ``path`` (``OSError`` propagates)."""
     with open(path, "rb") as handle:
         return sniff(handle.read(HEADER_BYTES))
+
+
+def image_size(path: str) -> tuple[int, int] | None:
+    """``(width, height)`` read from the header of the image at ``path``, without decoding it.
+
+    Lets a caller refuse a decompression bomb before any decoder sees it. For a multi-page
+    TIFF it is the largest page. ``None`` for a PDF (its pixel count depends on rendering),
+    an unrecognised file, or a header too broken to say; ``OSError`` propagates.
+    """
+    with open(path, "rb") as handle:
+        header = handle.read(_SIZE_HEADER_BYTES)
+        fmt = sniff(header)
+        if fmt is None or fmt is Format.PDF:
+            return None
+        if fmt is Format.PNG:
+            return _png_size(header)
+        if fmt is Format.GIF:
+            return _gif_size(header)
+        if fmt is Format.BMP:
+            return _bmp_size(header)
+        if fmt is Format.JPEG:
+            return _jpeg_size(handle)
+        return _tiff_size(handle, header)
+
+
+_SIZE_HEADER_BYTES = 32
+_MAX_TIFF_PAGES = 100_000
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _positive(width: int, height: int) -> tuple[int, int] | None:
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def _png_size(header: bytes) -> tuple[int, int] | None:
+    if len(header) < 24 or header[12:16] != b"IHDR":
+        return None
+    return _positive(int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big"))
+
+
+def _gif_size(header: bytes) -> tuple[int, int] | None:
+    if len(header) < 10:
+        return None
+    return _positive(int.from_bytes(header[6:8], "little"), int.from_bytes(header[8:10], "little"))
+
+
+def _bmp_size(header: bytes) -> tuple[int, int] | None:
+    if len(header) < 26:
+        return None
+    if int.from_bytes(header[14:18], "little") == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+        return _positive(
+            int.from_bytes(header[18:20], "little"), int.from_bytes(header[20:22], "little")
+        )
+    width = int.from_bytes(header[18:22], "little", signed=True)
+    height = int.from_bytes(header[22:26], "little", signed=True)
+    return _positive(width, abs(height))  # a negative height means rows run top-down
+
+
+def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
+    """Walk the marker segments to the first start-of-frame, which holds the size."""
+    handle.seek(2)
+    while True:
+        byte = handle.read(1)
+        if not byte:
+            return None
+        if byte != b"\xff":
+            continue
+        marker = handle.read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = handle.read(1)
+        if not marker:
+            return None
+        code = marker[0]
+        if code in _JPEG_STANDALONE:
+            continue
+        if code in (0xD9, 0xDA):  # end of image, or scan data before any frame header
+            return None
+        length_bytes = handle.read(2)
+        if len(length_bytes) < 2:
+            return None
+        length = int.from_bytes(length_bytes, "big")
+        if code in _JPEG_SOF:
+            frame = handle.read(5)
+            if len(frame) < 5:
+                return None
+            return _positive(int.from_bytes(frame[3:5], "big"), int.from_bytes(frame[1:3], "big"))
+        if length < 2:
+            return None
+        handle.seek(length - 2, os.SEEK_CUR)
+
+
+def _tiff_size(handle: BinaryIO, header: bytes) -> tuple[int, int] | None:
+    """Follow the chain of image file directories; the largest page wins."""
+    order: Literal["little", "big"] = "little" if header.startswith(b"II") else "big"
+
+    def number(data: bytes) -> int:
+        return int.from_bytes(data, order)
+
+    largest: tuple[int, int] | None = None
+    offset = number(header[4:8])
+    seen: set[int] = set()
+    while offset and offset not in seen and len(seen) < _MAX_TIFF_PAGES:
+        seen.add(offset)
+        handle.seek(offset)
+        count_bytes = handle.read(2)
+        if len(count_bytes) < 2:
+            return None
+        entries = handle.read(12 * number(count_bytes))
+        tags: dict[int, int] = {}
+        for start in range(0, len(entries) - 11, 12):
+            tag, kind = number(entries[start : start + 2]), number(entries[start + 2 : start + 4])
+            if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
+                width = 2 if kind == 3 else 4
+                tags[tag] = number(entries[start + 8 : start + 8 + width])
+        page = _positive(tags.get(256, 0), tags.get(257, 0))
+        if page is None:
+            return None
+        if largest is None or page[0] * page[1] > largest[0] * largest[1]:
+            largest = page
+        offset = number(handle.read(4))
+    return largest

@@ -1,11 +1,209 @@
-"""``ocrpool run``: placeholder until the command lands."""
+"""``ocrpool run``: OCR files, folders and glob patterns into JSON Lines, SQLite or text.
+
+Parses and prints only; the run itself is ``ocrpool.batch.run_batch``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
+import time
 from typing import Any
+
+from ocrpool import OcrPool
+from ocrpool.batch import (
+    DEFAULT_MAX_PIXELS,
+    BatchError,
+    BatchOptions,
+    Outcome,
+    OutputFormat,
+    StopSignals,
+    make_progress,
+    run_batch,
+)
+from ocrpool.batch.progress import DEFAULT_INTERVAL_S
+from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.config import PoolConfig
+from ocrpool.errors import EngineStartError
+
+_EXIT_CODES = {
+    Outcome.OK: ExitCode.OK,
+    Outcome.SOME_FAILED: ExitCode.SOME_FAILED,
+    Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
+}
+_POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
+_POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
+    ("--workers", "workers", int, "N", "engines working at once (default: CPU cores)"),
+    ("--max-jobs", "max_jobs_per_worker", int, "N", "recycle a worker after N jobs (0 = never)"),
+    ("--max-rss", "max_rss_mb", float, "MB", "recycle a worker past MB after a job (0 = never)"),
+    (
+        "--hard-rss",
+        "hard_rss_mb",
+        float,
+        "MB",
+        "kill a worker during a job past MB (default: twice --max-rss)",
+    ),
+    ("--timeout", "job_timeout", float, "SECONDS", "stop a job running longer (0 = no limit)"),
+    ("--retries", "retries", int, "N", "retries of a job whose worker died"),
+    ("--spares", "spares", int, "N", "warm spare workers"),
+    ("--engine", "engine", str, "NAME", "aspose, fake or package.module:Class"),
+)
+_ZERO_IS_NO_LIMIT = frozenset({"max_jobs_per_worker", "max_rss_mb", "hard_rss_mb", "job_timeout"})
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser("run", help="(not yet available)")
-    parser.set_defaults(handler=lambda args: 2)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "run",
+        help="OCR files, folders and glob patterns; resumable",
+        description="OCR every image and PDF in INPUTs (files, folders walked recursively, "
+        "glob patterns) into one record per input. Running the same command again "
+        "skips what is already recorded.",
+    )
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="file, folder or glob pattern")
+    parser.add_argument(
+        "--from-list", metavar="FILE", help="read input paths from FILE, one per line (- = stdin)"
+    )
+    parser.add_argument(
+        "-o", "--out", required=True, help="output file (jsonl, sqlite) or folder (txt)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=[f.value for f in OutputFormat],
+        default=OutputFormat.JSONL.value,
+        help="jsonl, sqlite, or txt (a folder of .txt files) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--detail", action="store_true", help="add lines with boxes and confidences to records"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="record non-image files as failures, not skips"
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="OCR inputs that failed in an earlier run"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="refuse images with more pixels than this (0 = no limit) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-out-inside-input",
+        action="store_true",
+        help="allow --out inside an input folder",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=DEFAULT_INTERVAL_S,
+        metavar="SECONDS",
+        help="time between progress lines when stderr is not a terminal (default: %(default)s)",
+    )
+    pool = parser.add_argument_group("pool")
+    for flag, name, kind, metavar, text in _POOL_FLAGS:
+        default = _POOL_DEFAULTS[name]
+        pool.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            default=None if default is dataclasses.MISSING else default,
+            metavar=metavar,
+            help=text
+            if default in (None, dataclasses.MISSING)
+            else f"{text} (default: %(default)s)",
+        )
+    pool.add_argument("--license", help="engine license file (engine option 'license')")
+    pool.add_argument("--language", help="recognition language (engine option 'language')")
+    pool.add_argument(
+        "--engine-option",
+        action="append",
+        default=[],
+        type=_engine_option,
+        metavar="KEY=VALUE",
+        help="engine option; VALUE is read as int, float, true/false or text (repeatable)",
+    )
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.inputs and args.from_list is None:
+        return _usage("give at least one INPUT or --from-list")
+    try:
+        pool_options = _pool_options(args)
+        PoolConfig(**pool_options)
+    except ValueError as error:
+        return _usage(str(error))
+    options = BatchOptions(
+        out=args.out,
+        inputs=tuple(args.inputs),
+        from_list=args.from_list,
+        format=OutputFormat(args.format),
+        detail=args.detail,
+        strict=args.strict,
+        retry_failed=args.retry_failed,
+        max_pixels=args.max_pixels or None,
+        allow_out_inside_input=args.allow_out_inside_input,
+        settings={"pool": pool_options},
+    )
+    progress = make_progress(
+        sys.stderr, time.monotonic, quiet=args.quiet, interval_s=args.progress_interval
+    )
+    with StopSignals() as stop:
+        try:
+            summary = run_batch(
+                options, lambda: OcrPool(**pool_options), progress=progress, guard=stop.shielded
+            )
+        except BatchError as error:
+            return _usage(error.message)
+        except EngineStartError as error:
+            print(f"ocrpool run: the OCR engine could not start: {error.message}", file=sys.stderr)
+            if "ocrpool doctor" not in error.message:
+                print("run `ocrpool doctor` to see what is missing", file=sys.stderr)
+            return ExitCode.USAGE
+    if not args.quiet:
+        print("\n".join(summary.lines()), file=sys.stderr)
+    return _EXIT_CODES[summary.outcome]
+
+
+def _pool_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``OcrPool`` arguments: the pool flags as given, ``--license``, ``--language`` and
+    ``--engine-option`` as engine options."""
+    options: dict[str, Any] = {}
+    for _, name, *_ in _POOL_FLAGS:
+        value = getattr(args, name)
+        if name in _ZERO_IS_NO_LIMIT:
+            options[name] = value or None
+        elif value is not None:
+            options[name] = value
+    engine_options = dict(args.engine_option)
+    for name in ("license", "language"):
+        if getattr(args, name) is not None:
+            engine_options[name] = getattr(args, name)
+    return options | {"engine_options": engine_options}
+
+
+def _engine_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    return key, parse_value(value)
+
+
+def parse_value(text: str) -> int | float | bool | str:
+    """``42`` -> int, ``0.5`` -> float, ``true``/``false`` (any case) -> bool, else text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _usage(message: str) -> int:
+    print(f"ocrpool run: error: {message}", file=sys.stderr)
+    return ExitCode.USAGE

@@ -1,0 +1,79 @@
+"""Decide, before any engine sees a file, whether it is an input worth sending.
+
+Content decides, not the name: a PNG called ``scan.dat`` is OCRed, a ``README.md`` is
+skipped. A name that claims an image whose content is not one (or is empty, or whose header
+is broken) is a failure, because the user meant it as an input. Images whose header declares
+more pixels than the limit are refused here, so a decompression bomb never reaches a decoder.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from ocrpool.batch.scan import Skipped, SkipReason
+from ocrpool.errors import InvalidInput
+from ocrpool.formats import Format, image_size, sniff_file
+
+DEFAULT_MAX_PIXELS = 178_956_970
+"""Pillow's ``DecompressionBombError`` threshold (twice ``Image.MAX_IMAGE_PIXELS``)."""
+
+CLAIMED_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".dib", ".gif", ".pdf"}
+)
+
+
+def stat_input(path: str) -> os.stat_result:
+    """``os.stat`` (following symlinks), with failures turned into a clear ``InvalidInput``."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        raise InvalidInput(_stat_message(path, exc), path=path) from None
+
+
+def admit(path: str, info: os.stat_result, *, max_pixels: int | None) -> Format | Skipped:
+    """The format to OCR ``path`` as, or why it is skipped; ``InvalidInput`` if it is broken."""
+    if not stat.S_ISREG(info.st_mode):
+        return Skipped(path, SkipReason.NOT_A_FILE)
+    claimed = os.path.splitext(path)[1].lower() in CLAIMED_SUFFIXES
+    if info.st_size == 0:
+        if claimed:
+            raise InvalidInput("empty file (0 bytes)", path=path)
+        return Skipped(path, SkipReason.NOT_AN_IMAGE, "empty file")
+    try:
+        fmt = sniff_file(path)
+        size = image_size(path) if fmt not in (None, Format.PDF) else None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read: {exc.strerror or exc}", path=path) from None
+    if fmt is None:
+        if claimed:
+            raise InvalidInput(
+                "not an image: the content is not PNG, JPEG, TIFF, BMP, GIF or PDF", path=path
+            )
+        return Skipped(path, SkipReason.NOT_AN_IMAGE)
+    if fmt is not Format.PDF:
+        if size is None:
+            raise InvalidInput(
+                f"corrupt {fmt.value.upper()}: cannot read the image size", path=path
+            )
+        pixels = size[0] * size[1]
+        if max_pixels and pixels > max_pixels:
+            raise InvalidInput(
+                f"image too large: {size[0]}x{size[1]} = {pixels} pixels is over the limit "
+                f"of {max_pixels} (--max-pixels), a possible decompression bomb",
+                path=path,
+                width=size[0],
+                height=size[1],
+            )
+    return fmt
+
+
+def _stat_message(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop: the link resolves to itself"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return f"broken symlink: its target {os.readlink(path)} does not exist"
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    return f"cannot read: {exc.strerror or exc}"

@@ -1,0 +1,62 @@
+"""Ctrl-C and SIGTERM stop a run cleanly, never in the middle of writing a record."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import types
+from collections.abc import Iterator
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; raised in the main thread like ``KeyboardInterrupt``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopSignals:
+    """While entered, SIGINT and SIGTERM raise ``Interrupted``, deferred to the end of any
+    ``shielded()`` block so a record is written whole or not at all. Only the first signal
+    counts: the stop that follows is not itself interrupted. Use from the main thread."""
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._pending: int | None = None
+        self._raised = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignals:
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def shielded(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and self._pending is not None:
+            self._raise(self._pending)
+
+    def _handle(self, signum: int, frame: types.FrameType | None) -> None:
+        if self._raised:
+            return
+        if self._depth:
+            self._pending = signum
+        else:
+            self._raise(signum)
+
+    def _raise(self, signum: int) -> None:
+        self._pending = None
+        self._raised = True
+        raise Interrupted(signum)

@@ -1,0 +1,100 @@
+"""JSON Lines output: one record per line, appended whole with one ``write``.
+
+A run killed mid-write can leave at most a torn last line. Opening the file repairs it:
+an unterminated tail that parses as a record gets its newline, anything else is cut off
+(that input is simply done again). A later record for a path supersedes an earlier one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ocrpool.batch.errors import OutputRefused
+from ocrpool.batch.ledger import Entry
+from ocrpool.batch.outpath import lock_output
+from ocrpool.batch.records import Record
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 65536
+RECORD_START = b'{"path":'
+"""Every record starts so (``Record.to_dict`` puts the path first): how an existing file is
+recognised as ours, even when its only line is torn."""
+
+
+class JsonlSink:
+    def __init__(self, path: str, *, detail: bool = False) -> None:
+        self.path = path
+        self.detail = detail
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise OutputRefused(f"cannot open {path}: {exc.strerror or exc}") from None
+        lock_output(self._fd, path)
+        if not RECORD_START.startswith(os.pread(self._fd, len(RECORD_START), 0)):
+            os.close(self._fd)
+            raise OutputRefused(f"refusing to append to {path}: it is not an ocrpool JSONL file")
+        self.repaired_bytes = repair_tail(self._fd)
+        if self.repaired_bytes:
+            log.warning(
+                "%s: cut a torn last line (%d bytes) left by an interrupted run",
+                path,
+                self.repaired_bytes,
+            )
+
+    def replay(self) -> Iterator[Entry]:
+        """Every record already in the file, in file order; unreadable lines are logged."""
+        with open(self.path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                entry = parse_entry(line)
+                if entry is None:
+                    log.warning("%s:%d: not a record, ignored", self.path, number)
+                else:
+                    yield entry
+
+    def write(self, record: Record) -> None:
+        self.write_line(record.to_dict(detail=self.detail))
+
+    def write_line(self, data: dict[str, Any]) -> None:
+        """Append ``data`` as one line. ASCII-only JSON: names that are not valid UTF-8
+        survive as ``\\udcXX`` escapes, and newlines in names are escaped."""
+        line = json.dumps(data, ensure_ascii=True, separators=(",", ":"), default=str) + "\n"
+        view = memoryview(line.encode("ascii"))
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        os.fsync(self._fd)
+        os.close(self._fd)
+
+
+def parse_entry(line: bytes) -> Entry | None:
+    try:
+        data = json.loads(line)
+        return Entry(data["path"], data["size"], data["mtime"], bool(data["ok"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def repair_tail(fd: int) -> int:
+    """Make the file end with a complete line; return how many bytes were cut."""
+    end = os.fstat(fd).st_size
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return 0
+    start = end
+    while start > 0:
+        chunk_start = max(0, start - _CHUNK)
+        newline = os.pread(fd, start - chunk_start, chunk_start).rfind(b"\n")
+        if newline >= 0:
+            start = chunk_start + newline + 1
+            break
+        start = chunk_start
+    if parse_entry(os.pread(fd, end - start, start)) is not None:
+        os.write(fd, b"\n")
+        return 0
+    os.ftruncate(fd, start)
+    return end - start

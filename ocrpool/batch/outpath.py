@@ -1,0 +1,67 @@
+"""Where a run may write, and making sure only one run writes there at a time."""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+from collections.abc import Iterable
+
+from ocrpool.batch.errors import OutputLocked, OutputRefused
+from ocrpool.batch.scan import is_pattern
+from ocrpool.formats import sniff_file
+
+
+def check_output(out: str, arguments: Iterable[str], *, allow_inside_input: bool) -> None:
+    """Refuse an output that is an input, or (unless allowed) lies inside an input folder.
+
+    Paths are compared after resolving symlinks. A glob pattern counts as the folder before
+    its first wildcard. Inputs read from a list are not known in advance; the scan passes
+    over the output itself, and an output is never an image.
+    """
+    target = os.path.realpath(out)
+    for argument in arguments:
+        root = _glob_root(argument) if is_pattern(argument) else argument
+        real = os.path.realpath(root)
+        if target == real and not os.path.isdir(real):
+            raise OutputRefused(f"refusing to write {out}: it is an input (would overwrite it)")
+        if os.path.isdir(real) and _within(target, real) and not allow_inside_input:
+            raise OutputRefused(
+                f"refusing to write {out} inside the input folder {root}: "
+                "a later run would scan it; choose another place or pass --allow-out-inside-input"
+            )
+    if os.path.isfile(out) and sniff_file(out) is not None:
+        raise OutputRefused(f"refusing to write {out}: it is an image or PDF (an input?)")
+
+
+def excluded_paths(out: str, suffixes: Iterable[str]) -> frozenset[str]:
+    """The absolute paths of the output (with the given sidecar suffixes) that a scan skips."""
+    base = os.path.abspath(out)
+    real = os.path.realpath(out)
+    return frozenset(path + suffix for path in (base, real) for suffix in ("", *suffixes))
+
+
+def lock_output(fd: int, path: str) -> None:
+    """Take an exclusive lock on the open output, or raise ``OutputLocked``.
+
+    ``flock`` locks are separate from the POSIX locks SQLite uses, and the kernel drops them
+    when the process dies, so a killed run never leaves a stale lock behind.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutputLocked(f"another ocrpool run is writing {path}") from None
+
+
+def _glob_root(pattern: str) -> str:
+    parts: list[str] = []
+    for part in pattern.split(os.sep):
+        if glob.has_magic(part):
+            break
+        parts.append(part)
+    return os.sep.join(parts) or os.curdir
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

@@ -1,0 +1,274 @@
+"""The batch run: scan -> admit -> ledger -> pool -> sink, one input at a time.
+
+::
+
+    scan --Found--> stat --> ledger.claim --NEW/RETRY--> admit --Format--> pool.imap
+     |               |           |                         |                  |
+    Skipped     InvalidInput    DONE, FAILED_BEFORE,   InvalidInput        OcrResult
+     |               |          DUPLICATE              or Skipped             |
+     v               v           v                         v                  v
+    counted        Record       counted             Record or counted       Record
+
+    Record --> sink.write (shielded from stop signals) --> tally --> progress
+
+Everything runs in the caller's thread: ``OcrPool.imap`` pulls the scan generator lazily,
+so the scan, the writes and the tally never race. A stop (Ctrl-C, SIGTERM) lands between
+records; the pool is then shut down with its queued jobs cancelled, and the inputs it had
+not answered are simply not recorded, so the next run does them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
+from ocrpool.batch.errors import InputNotFound
+from ocrpool.batch.ledger import Ledger
+from ocrpool.batch.outpath import check_output, excluded_paths
+from ocrpool.batch.progress import Clock, Progress, Silent
+from ocrpool.batch.records import InputFile, Record
+from ocrpool.batch.scan import Discovery, Skipped, is_pattern, scan_arguments, scan_list
+from ocrpool.batch.sinks import OutputFormat, Sink, open_sink, sidecars
+from ocrpool.batch.summary import Summary, Tally
+from ocrpool.errors import EngineStartError, InvalidInput, PoolClosed
+from ocrpool.results import OcrResult
+from ocrpool.stats import PoolStats
+
+STATS_INTERVAL_S = 0.5
+"""How often the tally copies the pool's worker exits and RSS (for the progress display)."""
+
+
+class Pool(Protocol):
+    """What the runner needs of ``ocrpool.OcrPool`` (tests may pass their own)."""
+
+    def imap(self, sources: Iterable[str], *, ordered: bool = ...) -> Iterator[OcrResult]: ...
+
+    def stats(self) -> PoolStats: ...
+
+    def close(self) -> None: ...
+
+    def shutdown(self, wait: bool = ..., *, cancel_pending: bool = ...) -> None: ...
+
+
+PoolFactory = Callable[[], Pool]
+Guard = Callable[[], AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    out: str
+    inputs: tuple[str, ...] = ()
+    from_list: str | None = None
+    """A file of paths, one per line; ``-`` reads standard input."""
+    format: OutputFormat = OutputFormat.JSONL
+    detail: bool = False
+    strict: bool = False
+    """Report files that are not inputs as failures instead of skipping them."""
+    retry_failed: bool = False
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    allow_out_inside_input: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Stored with the run (the SQLite ``runs`` table): e.g. the pool's options."""
+
+
+def run_batch(
+    options: BatchOptions,
+    pool_factory: PoolFactory,
+    *,
+    progress: Progress | None = None,
+    clock: Clock = time.monotonic,
+    stdin: TextIO | None = None,
+    guard: Guard = contextlib.nullcontext,
+) -> Summary:
+    """OCR every input of ``options`` not already recorded in its output, and record it.
+
+    The pool is created only once there is something to OCR. ``guard`` wraps each write
+    (``StopSignals.shielded`` defers a stop until the record is whole). Raises
+    ``BatchError`` before writing anything when the inputs or the output are unusable,
+    and ``EngineStartError`` when the engine cannot start.
+    """
+    for argument in options.inputs:
+        if not os.path.lexists(argument) and not is_pattern(argument):
+            raise InputNotFound(f"no such file or folder: {argument}")
+    check_output(options.out, options.inputs, allow_inside_input=options.allow_out_inside_input)
+    excluded = excluded_paths(options.out, sidecars(options.format))
+    discoveries: Iterable[Discovery] = scan_arguments(options.inputs, excluded.__contains__)
+    list_file: TextIO | None = None
+    if options.from_list is not None:
+        list_file = (stdin or sys.stdin) if options.from_list == "-" else _open_list(options)
+        discoveries = itertools.chain(discoveries, scan_list(list_file, excluded.__contains__))
+    sink = open_sink(
+        options.format, options.out, detail=options.detail, options=_run_options(options)
+    )
+    ledger = Ledger(retry_failed=options.retry_failed)
+    try:
+        ledger.load(sink.replay())
+        run = _Run(options, sink, ledger, progress or Silent(), clock, guard)
+        summary = run.run(discoveries, pool_factory)
+    except BaseException:
+        sink.close(None)
+        raise
+    else:
+        sink.close(summary.to_dict())
+    finally:
+        ledger.close()
+        if list_file is not None and options.from_list != "-":
+            list_file.close()
+    return summary
+
+
+class _Run:
+    """One run's state; everything happens in the caller's thread."""
+
+    def __init__(
+        self,
+        options: BatchOptions,
+        sink: Sink,
+        ledger: Ledger,
+        progress: Progress,
+        clock: Clock,
+        guard: Guard,
+    ) -> None:
+        self.options = options
+        self.sink = sink
+        self.ledger = ledger
+        self.progress = progress
+        self.clock = clock
+        self.guard = guard
+        self.tally = Tally()
+        self.in_flight: dict[str, tuple[InputFile, str]] = {}
+        self.started = clock()
+        self.stats_due = self.started
+
+    def run(self, discoveries: Iterable[Discovery], pool_factory: PoolFactory) -> Summary:
+        interrupted = False
+        try:
+            sources = self._sources(discoveries)
+            first = next(sources, None)
+            if first is not None:
+                self._ocr(itertools.chain([first], sources), pool_factory)
+        except KeyboardInterrupt:
+            interrupted = True
+        self.progress.close(self.tally)
+        return Summary(self.tally, self.clock() - self.started, interrupted)
+
+    def _ocr(self, sources: Iterator[str], pool_factory: PoolFactory) -> None:
+        pool = pool_factory()
+        try:
+            for result in pool.imap(sources, ordered=False):
+                source, fmt = self.in_flight.pop(result.input)
+                if isinstance(result.error, (EngineStartError, PoolClosed)):
+                    raise result.error  # never tried: left unrecorded for the next run
+                self._record(Record.from_result(source, fmt, result))
+                self._copy_stats(pool, force=False)
+            pool.close()
+        except BaseException:
+            pool.shutdown(cancel_pending=True)
+            raise
+        finally:
+            self._copy_stats(pool, force=True)
+
+    def _sources(self, discoveries: Iterable[Discovery]) -> Iterator[str]:
+        """The paths to OCR; everything else is recorded or counted on the way."""
+        for item in discoveries:
+            path = self._take(item)
+            if path is not None:
+                yield path
+        self.tally.scanning = False
+        self.progress.update(self.tally)
+
+    def _take(self, item: Discovery) -> str | None:
+        if isinstance(item, Skipped):
+            source = InputFile(item.path, None, None)
+            if not self.options.strict or self._claim(source):
+                self._skip(source, item)
+            return None
+        try:
+            info = stat_input(item.path)
+        except InvalidInput as error:
+            source = InputFile(item.path, None, None)
+            if self._claim(source):
+                self._record_failure(source, error)
+            return None
+        source = InputFile(item.path, info.st_size, info.st_mtime)
+        if not self._claim(source):
+            return None
+        try:
+            admitted = admit(source.path, info, max_pixels=self.options.max_pixels)
+        except InvalidInput as error:
+            self._record_failure(source, error)
+            return None
+        if isinstance(admitted, Skipped):
+            self._skip(source, admitted)
+            return None
+        self.in_flight[source.path] = (source, admitted.value)
+        self.tally.queued += 1
+        self.progress.update(self.tally)
+        return source.path
+
+    def _claim(self, source: InputFile) -> bool:
+        """Take ``source`` for this run, unless it is done or taken already (then counted)."""
+        verdict = self.ledger.claim(source)
+        if not verdict.todo:
+            self.tally.earlier[verdict] += 1
+            self.progress.update(self.tally)
+        return verdict.todo
+
+    def _skip(self, source: InputFile, skipped: Skipped) -> None:
+        """Count a file that is not an input; with ``strict`` (and claimed), record it."""
+        if self.options.strict:
+            self._record_failure(source, InvalidInput(skipped.message, path=skipped.path))
+        else:
+            self.tally.skipped[skipped.reason.value] += 1
+
+    def _record_failure(self, source: InputFile, error: InvalidInput) -> None:
+        """Record an input refused before reaching the engine."""
+        self.tally.queued += 1
+        self._record(Record(source, None, error=error))
+
+    def _record(self, record: Record) -> None:
+        with self.guard():
+            self.sink.write(record)
+            self.tally.add(record)
+        self.progress.update(self.tally)
+
+    def _copy_stats(self, pool: Pool, *, force: bool) -> None:
+        now = self.clock()
+        if not force and now < self.stats_due:
+            return
+        self.stats_due = now + STATS_INTERVAL_S
+        stats = pool.stats()
+        self.tally.worker_exits = dict(stats.exits)
+        for worker in stats.workers:
+            self.tally.see_rss(worker.rss_mb)
+
+
+def _open_list(options: BatchOptions) -> TextIO:
+    assert options.from_list is not None
+    try:
+        return open(options.from_list, encoding="utf-8", errors="surrogateescape", newline="\n")
+    except OSError as exc:
+        raise InputNotFound(f"cannot read the list {options.from_list}: {exc.strerror}") from None
+
+
+def _run_options(options: BatchOptions) -> dict[str, Any]:
+    data = {
+        "inputs": list(options.inputs),
+        "from_list": options.from_list,
+        "out": options.out,
+        "format": options.format.value,
+        "detail": options.detail,
+        "strict": options.strict,
+        "retry_failed": options.retry_failed,
+        "max_pixels": options.max_pixels,
+    }
+    data.update(options.settings)
+    return data

@@ -1,0 +1,130 @@
+"""Find the files to OCR: files, folders (walked recursively), glob patterns and path lists.
+
+Everything is a generator: a folder is listed one entry at a time and OCR starts while the
+walk goes on. Memory grows with the depth of the tree, never with the number of files.
+Paths come out absolute (``os.path.abspath``: normalised, symlinks kept as named), which is
+what records and resume compare.
+"""
+
+from __future__ import annotations
+
+import enum
+import glob
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+
+class SkipReason(str, enum.Enum):
+    NOT_AN_IMAGE = "not an image"
+    """The content is none of the supported formats, and the name does not claim one."""
+    NOT_A_FILE = "not a regular file"
+    """A FIFO, socket or device: never opened, so a FIFO cannot block the scan."""
+    SYMLINK_LOOP = "symlink loop"
+    """A symlinked folder that points back to a folder being walked."""
+    UNREADABLE_FOLDER = "unreadable folder"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A path that is not a folder: an input candidate (it may still be unreadable or broken)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: SkipReason
+    detail: str = ""
+
+    @property
+    def message(self) -> str:
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
+
+
+Discovery = Found | Skipped
+Exclude = Callable[[str], bool]
+"""Tells the walk to pass over a path silently (the run's own output)."""
+
+
+def _never(path: str) -> bool:
+    return False
+
+
+def is_pattern(argument: str) -> bool:
+    """A glob pattern: has wildcards and is not the name of an existing path."""
+    return not os.path.lexists(argument) and glob.has_magic(argument)
+
+
+def scan_arguments(arguments: Iterable[str], exclude: Exclude = _never) -> Iterator[Discovery]:
+    """Expand command-line inputs: an existing path as is, otherwise a glob pattern
+    (``**`` recurses); a path that is neither comes out as ``Found`` and fails later."""
+    for argument in arguments:
+        if is_pattern(argument):
+            for match in glob.iglob(argument, recursive=True):
+                yield from scan_path(match, exclude)
+        else:
+            yield from scan_path(argument, exclude)
+
+
+def scan_list(lines: Iterable[str], exclude: Exclude = _never) -> Iterator[Discovery]:
+    """Paths one per line, taken literally (no glob expansion); blank lines are ignored."""
+    for line in lines:
+        path = line.rstrip("\r\n")
+        if path:
+            yield from scan_path(path, exclude)
+
+
+def scan_path(path: str, exclude: Exclude = _never) -> Iterator[Discovery]:
+    """``path`` itself if it is not a folder, else every file below it."""
+    path = os.path.abspath(path)
+    if exclude(path):
+        return
+    if os.path.isdir(path):
+        yield from _walk(path, exclude)
+    else:
+        yield Found(path)
+
+
+def _walk(root: str, exclude: Exclude) -> Iterator[Discovery]:
+    """Depth-first, following symlinked folders unless they lead back to an ancestor."""
+    pending: list[tuple[str, tuple[tuple[int, int], ...]]] = [(root, (_identity(root),))]
+    while pending:
+        folder, ancestors = pending.pop()
+        subfolders: list[str] = []
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if exclude(entry.path):
+                        continue
+                    if _is_dir(entry):
+                        subfolders.append(entry.path)
+                    else:
+                        yield Found(entry.path)
+        except OSError as exc:
+            yield Skipped(folder, SkipReason.UNREADABLE_FOLDER, exc.strerror or str(exc))
+            continue
+        for subfolder in sorted(subfolders, reverse=True):
+            try:
+                identity = _identity(subfolder)
+            except OSError as exc:
+                yield Skipped(subfolder, SkipReason.UNREADABLE_FOLDER, exc.strerror or str(exc))
+                continue
+            if identity in ancestors:
+                target = os.readlink(subfolder) if os.path.islink(subfolder) else subfolder
+                yield Skipped(subfolder, SkipReason.SYMLINK_LOOP, f"leads back to {target}")
+            else:
+                pending.append((subfolder, (*ancestors, identity)))
+
+
+def _identity(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # e.g. a symlink loop: reported when the file itself is examined
+        return False

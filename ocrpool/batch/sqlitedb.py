@@ -1,0 +1,136 @@
+"""SQLite output: a ``results`` table (one row per input path) and a ``runs`` table.
+
+WAL mode, one committed statement per record: a killed run loses at most the records it
+had not committed, and those inputs are simply done again. A later record for a path
+replaces its row (``INSERT ... ON CONFLICT (path) DO UPDATE``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from ocrpool.batch.errors import OutputRefused
+from ocrpool.batch.ledger import Entry, path_from_sql, sql_path
+from ocrpool.batch.outpath import lock_output
+from ocrpool.batch.records import Record
+
+SIDECARS = ("-wal", "-shm", "-journal")
+_HEADER = b"SQLite format 3\x00"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,      -- ISO 8601, UTC
+    finished_at TEXT,              -- NULL: the run was killed
+    options TEXT NOT NULL,         -- JSON: the command's settings
+    summary TEXT                   -- JSON: the closing summary, with exit_code
+);
+CREATE TABLE IF NOT EXISTS results (
+    path TEXT PRIMARY KEY,         -- absolute; a BLOB when the name is not UTF-8
+    size INTEGER,                  -- bytes; NULL when the file could not be stat-ed
+    mtime REAL,                    -- seconds since the epoch
+    format TEXT,                   -- png, jpeg, tiff, bmp, gif, pdf
+    ok INTEGER NOT NULL,
+    error_type TEXT,               -- e.g. InvalidInput, JobTimeout, WorkerCrashed
+    error_message TEXT,
+    error TEXT,                    -- JSON: every field of the error
+    text TEXT,                     -- the pages' text, separated by form feeds
+    pages TEXT NOT NULL,           -- JSON: [{"text": ..., "lines": [...]}]
+    attempts TEXT NOT NULL,        -- JSON: [{"worker_pid", "outcome", "elapsed_s", "message"}]
+    worker_pid INTEGER,
+    elapsed_s REAL,
+    rss_mb REAL,
+    evaluation_mode INTEGER NOT NULL,
+    run_id INTEGER REFERENCES runs (id)
+);
+"""
+
+_COLUMNS = (
+    "path, size, mtime, format, ok, error_type, error_message, error, text, pages, attempts, "
+    "worker_pid, elapsed_s, rss_mb, evaluation_mode, run_id"
+)
+_UPSERT = (
+    f"INSERT INTO results ({_COLUMNS}) VALUES ({', '.join('?' * 16)}) ON CONFLICT (path) DO UPDATE "
+    "SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
+)
+
+
+class SqliteSink:
+    def __init__(self, path: str, *, detail: bool = False, options: dict[str, Any]) -> None:
+        self.path = path
+        self.detail = detail
+        _refuse_foreign(path)
+        try:
+            lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise OutputRefused(f"cannot open {path}: {exc.strerror or exc}") from None
+        lock_output(lock_fd, path)
+        self._lock_fd = lock_fd
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        cursor = self._db.execute(
+            "INSERT INTO runs (started_at, options) VALUES (?, ?)",
+            (_now(), json.dumps(options, default=str)),
+        )
+        self.run_id = cursor.lastrowid
+
+    def replay(self) -> Iterator[Entry]:
+        for path, size, mtime, ok in self._db.execute("SELECT path, size, mtime, ok FROM results"):
+            yield Entry(path_from_sql(path), size, mtime, bool(ok))
+
+    def write(self, record: Record) -> None:
+        data = record.to_dict(detail=self.detail)
+        error = data["error"]
+        self._db.execute(
+            _UPSERT,
+            (
+                sql_path(record.input.path),
+                data["size"],
+                data["mtime"],
+                data["format"],
+                data["ok"],
+                None if error is None else error["type"],
+                None if error is None else error["message"],
+                None if error is None else json.dumps(error, default=str),
+                record.text,
+                json.dumps(data["pages"]),
+                json.dumps(data["attempts"]),
+                data["worker_pid"],
+                data["elapsed_s"],
+                data["rss_mb"],
+                data["evaluation_mode"],
+                self.run_id,
+            ),
+        )
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        if summary is not None:
+            self._db.execute(
+                "UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?",
+                (_now(), json.dumps(summary, default=str), self.run_id),
+            )
+        self._db.close()
+        os.close(self._lock_fd)
+
+
+def _refuse_foreign(path: str) -> None:
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputRefused(f"cannot open {path}: {exc.strerror or exc}") from None
+    if header and header != _HEADER:
+        raise OutputRefused(f"refusing to write {path}: it is not an SQLite database")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,135 @@
+"""What a run did: the running tally the progress display reads, and the closing summary."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocrpool.batch.ledger import Verdict
+from ocrpool.batch.records import Record
+
+SHUTDOWN_CAUSE = "shutdown"
+"""The pool's exit cause for workers stopped at the end: not a recycle."""
+
+
+class Outcome(str, enum.Enum):
+    OK = "ok"
+    """Every input in scope is recorded as OK."""
+    SOME_FAILED = "some_failed"
+    """Some inputs failed, in this run or (not retried) in an earlier one."""
+    INTERRUPTED = "interrupted"
+
+
+@dataclass
+class Tally:
+    """Counts of one run. Only the runner writes it."""
+
+    queued: int = 0
+    """Inputs this run will record; grows while the scan goes on."""
+    scanning: bool = True
+    ok: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    """Failed inputs by error type."""
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Files that are not inputs, by reason."""
+    earlier: Counter[Verdict] = field(default_factory=Counter)
+    """Inputs not sent: done or failed in an earlier run, or found twice in this one."""
+    pages: int = 0
+    peak_rss_mb: float | None = None
+    worker_exits: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def recorded(self) -> int:
+        return self.ok + self.failures
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failed.values())
+
+    @property
+    def recycles(self) -> int:
+        """Workers replaced during the run, for any reason but the final shutdown."""
+        return sum(n for cause, n in self.worker_exits.items() if cause != SHUTDOWN_CAUSE)
+
+    def add(self, record: Record) -> None:
+        if record.error is None:
+            self.ok += 1
+        else:
+            self.failed[type(record.error).__name__] += 1
+        self.pages += len(record.pages)
+        self.see_rss(record.rss_mb)
+
+    def see_rss(self, rss_mb: float | None) -> None:
+        if rss_mb is not None and (self.peak_rss_mb is None or rss_mb > self.peak_rss_mb):
+            self.peak_rss_mb = rss_mb
+
+
+@dataclass(frozen=True)
+class Summary:
+    tally: Tally
+    elapsed_s: float
+    interrupted: bool = False
+
+    @property
+    def rate(self) -> float:
+        """Inputs recorded per second."""
+        return self.tally.recorded / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.interrupted:
+            return Outcome.INTERRUPTED
+        if self.tally.failures or self.tally.earlier[Verdict.FAILED_BEFORE]:
+            return Outcome.SOME_FAILED
+        return Outcome.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.tally
+        return {
+            "ok": t.ok,
+            "failed": dict(t.failed),
+            "skipped": dict(t.skipped),
+            "done_before": t.earlier[Verdict.DONE],
+            "failed_before": t.earlier[Verdict.FAILED_BEFORE],
+            "duplicates": t.earlier[Verdict.DUPLICATE],
+            "pages": t.pages,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "images_per_s": round(self.rate, 2),
+            "worker_exits": dict(t.worker_exits),
+            "peak_worker_rss_mb": None if t.peak_rss_mb is None else round(t.peak_rss_mb, 1),
+            "outcome": self.outcome.value,
+        }
+
+    def lines(self) -> list[str]:
+        t = self.tally
+        head = "interrupted (run the same command again to resume)" if self.interrupted else "done"
+        lines = [
+            f"ocrpool run: {head}",
+            f"  ok:           {t.ok}",
+            f"  failed:       {t.failures}{_breakdown(t.failed)}",
+            f"  skipped:      {sum(t.skipped.values())}{_breakdown(t.skipped)}",
+        ]
+        earlier = [
+            f"{t.earlier[Verdict.DONE]} ok",
+            f"{t.earlier[Verdict.FAILED_BEFORE]} failed (--retry-failed retries them)",
+        ]
+        if t.earlier[Verdict.DUPLICATE]:
+            earlier.append(f"{t.earlier[Verdict.DUPLICATE]} found twice")
+        lines += [
+            f"  done before:  {', '.join(earlier)}",
+            f"  pages:        {t.pages}",
+            f"  elapsed:      {self.elapsed_s:.1f} s ({self.rate:.2f} images/s)",
+            f"  worker exits: {_counts(t.worker_exits) or 'none'}",
+            f"  peak worker RSS: {'-' if t.peak_rss_mb is None else f'{t.peak_rss_mb:.0f} MB'}",
+        ]
+        return lines
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _breakdown(counts: Counter[str]) -> str:
+    return f" ({_counts(counts)})" if counts else ""

@@ -1,0 +1,50 @@
+"""Text output: a ``.txt`` per input under an output folder, mirroring the input's absolute
+path (``/data/scans/a.png`` -> ``OUT/data/scans/a.png.txt``; pages separated by form feeds).
+
+The records themselves go to ``OUT/ocrpool-records.jsonl``, which is what resume reads.
+A text file is complete before its record is written: a record means its text is there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ocrpool.batch.errors import OutputRefused
+from ocrpool.batch.jsonl import JsonlSink
+from ocrpool.batch.ledger import Entry
+from ocrpool.batch.records import Record
+
+RECORDS_NAME = "ocrpool-records.jsonl"
+
+
+def text_path(folder: str, source: str) -> str:
+    """Where the text of the input at ``source`` (absolute) goes."""
+    return os.path.join(folder, source.lstrip(os.sep) + ".txt")
+
+
+class TxtSink:
+    def __init__(self, folder: str, *, detail: bool = False) -> None:
+        self.folder = folder
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise OutputRefused(f"cannot create the folder {folder}: {exc.strerror}") from None
+        self._records = JsonlSink(os.path.join(folder, RECORDS_NAME), detail=detail)
+
+    def replay(self) -> Iterator[Entry]:
+        return self._records.replay()
+
+    def write(self, record: Record) -> None:
+        if record.ok:
+            target = text_path(self.folder, record.input.path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            partial = target + ".part"
+            with open(partial, "w", encoding="utf-8", errors="surrogateescape") as handle:
+                handle.write(record.text)
+            os.replace(partial, target)
+        self._records.write(record)
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        self._records.close(summary)

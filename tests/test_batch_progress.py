@@ -1,0 +1,105 @@
+"""Progress lines off a terminal and the closing summary (``ocrpool.batch.progress``,
+``ocrpool.batch.summary``), with an injected clock and stream."""
+
+from __future__ import annotations
+
+import io
+
+from ocrpool.batch.ledger import Verdict
+from ocrpool.batch.progress import Bar, LogLines, Silent, make_progress
+from ocrpool.batch.records import InputFile, Record
+from ocrpool.batch.summary import Outcome, Summary, Tally
+from ocrpool.errors import InvalidInput, JobTimeout, OcrPoolError
+from ocrpool.results import Page
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _record(error: OcrPoolError | None = None, rss_mb: float | None = None) -> Record:
+    return Record(InputFile("/a.png", 1, 1.0), "png", error, (Page("x"),), rss_mb=rss_mb)
+
+
+def test_lines_come_at_the_interval_and_at_the_end() -> None:
+    clock, stream, tally = FakeClock(), io.StringIO(), Tally()
+    progress = LogLines(stream, clock, interval_s=10.0)
+    tally.queued = 40
+    for _ in range(10):
+        tally.add(_record())
+        clock.now += 1.0
+        progress.update(tally)
+    tally.add(_record(InvalidInput("bad")))
+    tally.worker_exits = {"max_jobs": 2, "shutdown": 1}
+    tally.scanning = False
+    clock.now += 1.0
+    progress.update(tally)
+    progress.close(tally)
+    assert stream.getvalue().splitlines() == [
+        "ocrpool: 10/40+ done, 1.0 images/s, ETA -, 0 failed, 0 recycles",
+        "ocrpool: 11/40 done, 1.0 images/s, ETA 00:29, 1 failed, 2 recycles",
+    ]
+
+
+def test_the_kind_of_display_follows_the_stream() -> None:
+    clock = FakeClock()
+    assert isinstance(make_progress(io.StringIO(), clock), LogLines)
+    assert isinstance(make_progress(Terminal(), clock), Bar)
+    assert isinstance(make_progress(Terminal(), clock, quiet=True), Silent)
+
+
+def test_the_bar_shows_counts_and_a_growing_total() -> None:
+    stream, tally = Terminal(), Tally()
+    bar = Bar(stream)
+    tally.queued = 3
+    tally.add(_record())
+    bar.update(tally)
+    tally.queued, tally.scanning = 5, False
+    tally.add(_record(JobTimeout("slow")))
+    bar.close(tally)
+    assert "2/5" in stream.getvalue()
+    assert "1 failed, 0 recycles" in stream.getvalue()
+
+
+def test_the_summary_counts_by_type_reason_and_cause() -> None:
+    tally = Tally(queued=4)
+    tally.add(_record(rss_mb=120.0))
+    tally.add(_record(rss_mb=310.4))
+    tally.add(_record(InvalidInput("bad")))
+    tally.add(_record(JobTimeout("slow")))
+    tally.skipped["not an image"] += 2
+    tally.earlier[Verdict.DONE] += 5
+    tally.earlier[Verdict.DUPLICATE] += 1
+    tally.worker_exits = {"shutdown": 2, "max_jobs": 3, "timeout": 1}
+    summary = Summary(tally, elapsed_s=2.0)
+    assert summary.outcome is Outcome.SOME_FAILED
+    assert summary.lines() == [
+        "ocrpool run: done",
+        "  ok:           2",
+        "  failed:       2 (InvalidInput 1, JobTimeout 1)",
+        "  skipped:      2 (not an image 2)",
+        "  done before:  5 ok, 0 failed (--retry-failed retries them), 1 found twice",
+        "  pages:        4",
+        "  elapsed:      2.0 s (2.00 images/s)",
+        "  worker exits: max_jobs 3, shutdown 2, timeout 1",
+        "  peak worker RSS: 310 MB",
+    ]
+    assert summary.to_dict()["worker_exits"] == {"shutdown": 2, "max_jobs": 3, "timeout": 1}
+    assert summary.to_dict()["outcome"] == "some_failed"
+
+
+def test_failures_left_from_an_earlier_run_still_count() -> None:
+    tally = Tally()
+    tally.earlier[Verdict.FAILED_BEFORE] += 1
+    assert Summary(tally, 1.0).outcome is Outcome.SOME_FAILED
+    assert Summary(Tally(), 1.0).outcome is Outcome.OK
+    assert Summary(Tally(), 1.0, interrupted=True).outcome is Outcome.INTERRUPTED

@@ -1,0 +1,108 @@
+"""Input discovery: folders, globs, lists, symlinks, and streaming (``ocrpool.batch.scan``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from ocrpool.batch.scan import Discovery, Found, Skipped, SkipReason, scan_arguments, scan_list
+
+
+def _tree(root: Path) -> None:
+    for name in ("a.png", "sub/b.png", "sub/deeper/c.png", "name with spaces.png", "ü.png"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+
+
+def _found(items: Iterable[Discovery]) -> set[str]:
+    return {item.path for item in items if isinstance(item, Found)}
+
+
+def test_a_folder_is_walked_recursively_with_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    found = _found(scan_arguments(["."]))
+    assert found == {
+        str(tmp_path / name)
+        for name in ("a.png", "sub/b.png", "sub/deeper/c.png", "name with spaces.png", "ü.png")
+    }
+
+
+def test_the_walk_streams(tmp_path: Path) -> None:
+    """The first file comes out before the rest of the tree has been listed."""
+    _tree(tmp_path)
+    walk = scan_arguments([str(tmp_path)])
+    first = next(walk)
+    (tmp_path / "sub" / "late.png").write_bytes(b"x")  # the walk has not reached sub/ yet
+    assert isinstance(first, Found)
+    assert str(tmp_path / "sub" / "late.png") in _found(walk)
+
+
+def test_glob_patterns_expand_and_recurse(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    assert _found(scan_arguments([str(tmp_path / "*.png")])) == {
+        str(tmp_path / "a.png"),
+        str(tmp_path / "name with spaces.png"),
+        str(tmp_path / "ü.png"),
+    }
+    assert str(tmp_path / "sub/deeper/c.png") in _found(scan_arguments([f"{tmp_path}/**/c.png"]))
+    assert _found(scan_arguments([str(tmp_path / "s*")])) == {
+        str(tmp_path / "sub/b.png"),
+        str(tmp_path / "sub/deeper/c.png"),
+    }
+
+
+def test_an_existing_name_with_wildcards_is_taken_literally(tmp_path: Path) -> None:
+    (tmp_path / "[draft].png").write_bytes(b"x")
+    assert _found(scan_arguments([str(tmp_path / "[draft].png")])) == {
+        str(tmp_path / "[draft].png")
+    }
+
+
+def test_a_list_gives_one_path_per_line(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    lines = [f"{tmp_path}/a.png\n", "\n", f"{tmp_path}/sub\r\n", f"{tmp_path}/*.png\n"]
+    assert _found(scan_list(lines)) == {
+        str(tmp_path / "a.png"),
+        str(tmp_path / "sub/b.png"),
+        str(tmp_path / "sub/deeper/c.png"),
+        str(tmp_path / "*.png"),  # literal: fails later as a missing file
+    }
+
+
+def test_symlinked_folders_are_followed_but_loops_are_skipped(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    (tmp_path / "sub" / "back").symlink_to(tmp_path)
+    (tmp_path / "self").symlink_to(".")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "e.png").write_bytes(b"x")
+    (tmp_path / "sub" / "linked").symlink_to(tmp_path / "elsewhere")
+    items = list(scan_arguments([str(tmp_path)]))
+    loops = {item.path for item in items if isinstance(item, Skipped)}
+    assert loops == {str(tmp_path / "sub/back"), str(tmp_path / "self")}
+    assert all(
+        item.reason is SkipReason.SYMLINK_LOOP for item in items if isinstance(item, Skipped)
+    )
+    assert str(tmp_path / "sub/linked/e.png") in _found(items)
+
+
+def test_files_that_cannot_be_stat_ed_still_come_out(tmp_path: Path) -> None:
+    (tmp_path / "broken.png").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    assert _found(scan_arguments([str(tmp_path)])) == {
+        str(tmp_path / "broken.png"),
+        str(tmp_path / "loop.png"),
+    }
+
+
+def test_excluded_paths_are_passed_over_silently(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    excluded = {str(tmp_path / "a.png"), str(tmp_path / "sub")}
+    assert _found(scan_arguments([str(tmp_path)], excluded.__contains__)) == {
+        str(tmp_path / "name with spaces.png"),
+        str(tmp_path / "ü.png"),
+    }

@@ -1,0 +1,168 @@
+"""Output formats: whole records, torn-line repair, read-back, locking
+(``ocrpool.batch.jsonl``, ``sqlitedb``, ``txt``, ``sinks``)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ocrpool.batch.errors import OutputLocked, OutputRefused
+from ocrpool.batch.jsonl import JsonlSink
+from ocrpool.batch.ledger import Entry
+from ocrpool.batch.records import InputFile, Record
+from ocrpool.batch.sinks import OutputFormat, open_sink
+from ocrpool.batch.txt import RECORDS_NAME, text_path
+from ocrpool.errors import InvalidInput
+from ocrpool.results import Attempt, Line, Page
+
+ODD_NAME = "/in/new\nline \u00fc " + b"\xe9".decode("utf-8", "surrogateescape") + ".png"
+
+
+def _ok(path: str, text: str = "hello") -> Record:
+    line = Line(text, (1, 2, 3, 4), 0.9)
+    return Record(
+        InputFile(path, 10, 1.25),
+        "png",
+        pages=(Page(text, (line,)), Page("page 2")),
+        attempts=(Attempt(7, "ok", 0.5),),
+        worker_pid=7,
+        elapsed_s=0.5,
+        rss_mb=100.0,
+    )
+
+
+def _failed(path: str) -> Record:
+    return Record(InputFile(path, None, None), None, error=InvalidInput("no such file", path=path))
+
+
+def test_jsonl_records_round_trip_with_odd_names(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    sink = JsonlSink(str(out))
+    sink.write(_ok(ODD_NAME))
+    sink.write(_failed("/in/gone.png"))
+    assert list(sink.replay()) == [
+        Entry(ODD_NAME, 10, 1.25, True),
+        Entry("/in/gone.png", None, None, False),
+    ]
+    sink.close()
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    assert first["path"] == ODD_NAME
+    assert first["pages"] == [{"text": "hello"}, {"text": "page 2"}]
+    assert json.loads(lines[1])["error"] == {
+        "type": "InvalidInput",
+        "message": "no such file",
+        "path": "/in/gone.png",
+    }
+
+
+def test_detail_adds_lines_with_boxes_and_confidences(tmp_path: Path) -> None:
+    sink = JsonlSink(str(tmp_path / "r.jsonl"), detail=True)
+    sink.write(_ok("/in/a.png"))
+    sink.close()
+    record = json.loads((tmp_path / "r.jsonl").read_text())
+    assert record["pages"][0]["lines"] == [
+        {"text": "hello", "box": [1, 2, 3, 4], "confidence": 0.9}
+    ]
+
+
+def test_a_torn_last_line_is_cut_and_the_file_stays_readable(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    sink = JsonlSink(str(out))
+    sink.write(_ok("/in/a.png"))
+    sink.close()
+    whole = out.read_bytes()
+    out.write_bytes(whole + whole[: len(whole) // 2])  # killed in the middle of a write
+    sink = JsonlSink(str(out))
+    assert sink.repaired_bytes == len(whole) // 2
+    assert list(sink.replay()) == [Entry("/in/a.png", 10, 1.25, True)]
+    sink.write(_ok("/in/b.png"))
+    sink.close()
+    assert [json.loads(line)["path"] for line in out.read_bytes().splitlines()] == [
+        "/in/a.png",
+        "/in/b.png",
+    ]
+
+
+def test_a_whole_last_record_missing_only_its_newline_is_kept(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    sink = JsonlSink(str(out))
+    sink.write(_ok("/in/a.png"))
+    sink.close()
+    out.write_bytes(out.read_bytes().rstrip(b"\n"))
+    sink = JsonlSink(str(out))
+    assert sink.repaired_bytes == 0
+    sink.write(_ok("/in/b.png"))
+    sink.close()
+    assert len(out.read_bytes().splitlines()) == 2
+
+
+def test_a_torn_first_record_is_cut(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    out.write_bytes(b'{"pa')
+    JsonlSink(str(out)).close()
+    assert out.read_bytes() == b""
+
+
+def test_a_file_that_is_not_ours_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    with pytest.raises(OutputRefused, match="not an ocrpool JSONL file"):
+        JsonlSink(str(tmp_path / "notes.txt"))
+    (tmp_path / "other.db").write_text("not sqlite")
+    with pytest.raises(OutputRefused, match="not an SQLite database"):
+        open_sink(OutputFormat.SQLITE, str(tmp_path / "other.db"))
+    assert (tmp_path / "notes.txt").read_text() == "my notes\n"
+
+
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_only_one_run_writes_an_output(tmp_path: Path, fmt: OutputFormat) -> None:
+    first = open_sink(fmt, str(tmp_path / "out"))
+    with pytest.raises(OutputLocked, match="another ocrpool run is writing"):
+        open_sink(fmt, str(tmp_path / "out"))
+    first.close()
+    open_sink(fmt, str(tmp_path / "out")).close()
+
+
+def test_sqlite_keeps_one_row_per_path_and_the_runs(tmp_path: Path) -> None:
+    out = str(tmp_path / "r.db")
+    sink = open_sink(OutputFormat.SQLITE, out, options={"workers": 2})
+    sink.write(_failed("/in/a.png"))
+    sink.write(_ok(ODD_NAME))
+    sink.close({"ok": 1})
+    sink = open_sink(OutputFormat.SQLITE, out, options={"workers": 3})
+    assert sorted(sink.replay()) == sorted(
+        [Entry("/in/a.png", None, None, False), Entry(ODD_NAME, 10, 1.25, True)]
+    )
+    sink.write(_ok("/in/a.png", "again"))  # supersedes the failure
+    sink.close(None)  # as after a crash: no summary
+    db = sqlite3.connect(out)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    rows = db.execute(
+        "SELECT path, ok, text, error_type, run_id FROM results ORDER BY run_id DESC"
+    ).fetchall()
+    assert rows == [
+        ("/in/a.png", 1, "again\fpage 2", None, 2),
+        (ODD_NAME.encode("utf-8", "surrogateescape"), 1, "hello\fpage 2", None, 1),
+    ]
+    runs = db.execute("SELECT id, options, summary, finished_at IS NULL FROM runs").fetchall()
+    assert runs == [(1, '{"workers": 2}', '{"ok": 1}', 0), (2, '{"workers": 3}', None, 1)]
+
+
+def test_txt_writes_a_text_file_per_ok_input_and_records_every_input(tmp_path: Path) -> None:
+    out = tmp_path / "texts"
+    sink = open_sink(OutputFormat.TXT, str(out))
+    sink.write(_ok("/in/sub/a.png"))
+    sink.write(_failed("/in/b.png"))
+    assert list(sink.replay()) == [
+        Entry("/in/sub/a.png", 10, 1.25, True),
+        Entry("/in/b.png", None, None, False),
+    ]
+    sink.close()
+    assert text_path(str(out), "/in/sub/a.png") == str(out / "in/sub/a.png.txt")
+    assert (out / "in/sub/a.png.txt").read_text() == "hello\fpage 2"
+    assert not (out / "in/b.png.txt").exists()
+    assert len((out / RECORDS_NAME).read_text().splitlines()) == 2
