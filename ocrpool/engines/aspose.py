@@ -1,0 +1,272 @@
+"""The Aspose.OCR engine (``engine="aspose"``).
+
+Importing this module does not import ``aspose.ocr``: ``start()`` does, in the worker,
+after ``ocrpool.runtime.prepare_process()`` has made the .NET runtime loadable. Inputs
+are checked (exists, readable, not empty, a known format) before Aspose sees them, so
+the common mistakes get a short message naming the file; what Aspose itself rejects
+is translated from its ``RuntimeError("Proxy error(...): ...")`` by ``translate_error``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ocrpool.engines.base import Source
+from ocrpool.errors import EngineError, InvalidInput, OcrPoolError, ResourceUnavailable
+from ocrpool.formats import HEADER_BYTES, Format, sniff
+from ocrpool.results import Line, Page, Recognition
+from ocrpool.runtime import prepare_process
+
+LICENSE_VARIABLE = "OCRPOOL_LICENSE"
+"""Path of the Aspose license file used when the ``license`` option is not given."""
+
+WARMUP_IMAGE = Path(__file__).with_name("warmup.png")
+"""Three printed lines that ``start()`` recognises, so a ready worker is a warm one."""
+WARMUP_FIRST_LINE = "Hello from ocrpool"
+"""The warm-up image's first line: evaluation mode still returns it."""
+
+_MULTI_PAGE_INPUTS = {Format.TIFF: "TIFF", Format.PDF: "PDF"}
+_SUPPORTED = ", ".join(fmt.value for fmt in Format)
+_BANNER = re.compile(r"^[ \t]*\*+[ \t]*Trial Licenses[ \t]*\*+[ \t]*$\n?", re.MULTILINE)
+_PROXY_PREFIX = re.compile(r"^Proxy error\(.*?\):\s*", re.DOTALL)
+_MISSING_RESOURCE = re.compile(r"(?:Please install the|Automatic download of) '([^']+)'")
+_EVALUATION_WARNING = "Trial Licenses"
+_PNG_END = b"IEND\xaeB`\x82"
+_PNG_TAIL_BYTES = 1024
+"""How far from the end a PNG's end chunk is looked for (tolerates trailing junk)."""
+
+
+class AsposeEngine:
+    """Aspose.OCR in this process: one ``AsposeOcr`` and one ``AsposeAI``.
+
+    Options (all keyword, all optional):
+
+    - ``language``: an ``aspose.ocr.Language`` name, any case (``"eng"``, ``"LATIN"``);
+      default Aspose's own (LATIN).
+    - ``detect_areas``: an ``aspose.ocr.DetectAreasMode`` name; default Aspose's own
+      (UNIVERSAL). MULTICOLUMN, DOCUMENT_LAYOUT, TABLE, CURVED_TEXT and FORMULA need
+      resources Aspose downloads on first use (see ``allow_downloads``).
+    - ``threads``: threads per recognition (Aspose's ``threads_count`` and ONNX Runtime's
+      intra-op threads; inter-op 1); default 1, the right value for a pool of processes.
+      ``None`` leaves Aspose's own threading alone.
+    - ``license``: path of an Aspose license file; default ``$OCRPOOL_LICENSE``; neither
+      means evaluation mode. A missing or rejected file fails ``start()``.
+    - ``allow_downloads``: let Aspose download missing resources; default False, so an
+      offline machine fails at once (``ResourceUnavailable``) instead of waiting ~15 s
+      on DNS per attempt.
+    - ``resource_dir``: directory of Aspose resources (``*.ocr`` files); default
+      Aspose's own (``aspose_data`` in the working directory).
+    - ``warmup``: recognise the built-in warm-up image in ``start()``; default True.
+    """
+
+    def __init__(
+        self,
+        *,
+        language: str | None = None,
+        detect_areas: str | None = None,
+        threads: int | None = 1,
+        license: str | os.PathLike[str] | None = None,
+        allow_downloads: bool = False,
+        resource_dir: str | os.PathLike[str] | None = None,
+        warmup: bool = True,
+    ) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise EngineError(f"threads must be a positive integer or None, not {threads!r}")
+        self._language = language
+        self._detect_areas = detect_areas
+        self._threads = threads
+        self._license = license
+        self._allow_downloads = allow_downloads
+        self._resource_dir = resource_dir
+        self._warmup = warmup
+        self._ocr: Any = None
+        self._api: Any = None
+        self._ai: Any = None
+        self._settings: Any = None
+
+    def start(self) -> None:
+        license_path = self._license_path()
+        resource_dir = self._resource_path()
+        prepare_process()
+        import aspose.ocr as ocr
+        from aspose.ocr.ai import AsposeAI
+
+        # Aspose otherwise appends every error to Aspose.OCR.log.txt in the working
+        # directory; ocrpool reports errors itself.
+        ocr.Logging.set_file_system(False)
+        ocr.Resources.allow_automatic_downloads(self._allow_downloads)
+        if resource_dir is not None:
+            ocr.Resources.set_local_path(resource_dir)
+        if license_path is not None:
+            try:
+                ocr.License().set_license(license_path)
+            except RuntimeError as exc:
+                raise EngineError(
+                    f"Aspose rejected the license file {license_path}: {_detail(str(exc))}",
+                    license=license_path,
+                ) from None
+        settings = ocr.RecognitionSettings()
+        if self._threads is not None:
+            # Static, and read when the engine is created: set them first.
+            ocr.OnnxRuntimeSessionOptions.set_intra_op_num_threads(self._threads)
+            ocr.OnnxRuntimeSessionOptions.set_inter_op_num_threads(1)
+            settings.threads_count = self._threads
+        if self._language is not None:
+            settings.language = _member(ocr.Language, self._language, "language")
+        if self._detect_areas is not None:
+            settings.detect_areas_mode = _member(
+                ocr.DetectAreasMode, self._detect_areas, "detect_areas"
+            )
+        self._ocr, self._settings = ocr, settings
+        self._api, self._ai = ocr.AsposeOcr(), AsposeAI()
+        if self._warmup:
+            self.recognize(str(WARMUP_IMAGE))
+
+    def recognize(self, source: Source) -> Recognition:
+        if self._api is None:
+            raise EngineError("the engine is not started")
+        with _input_file(source) as (path, label, fmt):
+            ocr_input = self._ocr.OcrInput(
+                getattr(self._ocr.InputType, _MULTI_PAGE_INPUTS.get(fmt, "SINGLE_IMAGE"))
+            )
+            ocr_input.add(path)
+            try:
+                output = self._api.recognize(ocr_input, self._settings)
+            except RuntimeError as exc:
+                raise translate_error(str(exc), path, label) from None
+        return to_recognition(output)
+
+    def close(self) -> None:
+        for native in (self._api, self._ai):
+            if native is not None:
+                native.free_resources()
+        self._api = self._ai = None
+
+    def _license_path(self) -> str | None:
+        configured = self._license or os.environ.get(LICENSE_VARIABLE)
+        if not configured:
+            return None
+        path = os.path.abspath(os.fspath(configured))
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            raise EngineError(f"license file {path} does not exist or is not readable")
+        return path
+
+    def _resource_path(self) -> str | None:
+        if self._resource_dir is None:
+            return None
+        path = os.path.abspath(os.fspath(self._resource_dir))
+        if not os.path.isdir(path):
+            raise EngineError(f"resource_dir {path} is not a directory")
+        return path
+
+
+def _member(enum_type: Any, name: str, option: str) -> Any:
+    try:
+        return enum_type[str(name).upper()]
+    except KeyError:
+        choices = ", ".join(sorted(enum_type.__members__))
+        raise EngineError(f"unknown {option} {name!r}; choose one of: {choices}") from None
+
+
+@contextlib.contextmanager
+def _input_file(source: Source) -> Iterator[tuple[str, str, Format]]:
+    """The input as ``(path for Aspose, label for messages, format)``.
+
+    Bytes go through a temporary file: Aspose's base64 input reads only the first
+    page of a multi-page TIFF and none of a PDF.
+    """
+    if isinstance(source, bytes):
+        label = f"<{len(source)} bytes>"
+        head, tail = source[:HEADER_BYTES], source[-_PNG_TAIL_BYTES:]
+        fmt = require_format(head, tail, len(source), label)
+        with tempfile.NamedTemporaryFile(prefix="ocrpool-", suffix=f".{fmt.value}") as temp:
+            temp.write(source)
+            temp.flush()
+            yield temp.name, label, fmt
+    else:
+        path = os.fspath(source)
+        yield path, path, check_file(path)
+
+
+def check_file(path: str) -> Format:
+    """The file's format, or ``InvalidInput`` naming the file and what is wrong with it."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidInput(f"{path}: not a regular file", input=path)
+        with open(path, "rb") as handle:
+            head = handle.read(HEADER_BYTES)
+            handle.seek(max(0, info.st_size - _PNG_TAIL_BYTES))
+            tail = handle.read()
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file", input=path) from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot be read ({exc.strerror})", input=path) from None
+    return require_format(head, tail, info.st_size, path)
+
+
+def require_format(head: bytes, tail: bytes, size: int, label: str) -> Format:
+    """The format of an input whose first and last bytes are ``head`` and ``tail``.
+
+    A PNG cut short is refused here: Aspose reads it as a blank page, without error.
+    """
+    if size == 0:
+        raise InvalidInput(f"{label}: empty (0 bytes)", input=label)
+    fmt = sniff(head)
+    if fmt is None:
+        raise InvalidInput(f"{label}: not an image or PDF (supported: {_SUPPORTED})", input=label)
+    if fmt is Format.PNG and _PNG_END not in tail:
+        raise InvalidInput(f"{label}: truncated PNG (no end chunk)", input=label)
+    return fmt
+
+
+def _detail(message: str) -> str:
+    return _PROXY_PREFIX.sub("", message).strip()
+
+
+def translate_error(message: str, path: str, label: str) -> OcrPoolError:
+    """Aspose's ``Proxy error(...)`` message as an ocrpool error about ``label``."""
+    detail = _detail(message).replace(path, label)
+    missing = _MISSING_RESOURCE.search(detail)
+    if missing:
+        resource = missing.group(1)
+        return ResourceUnavailable(
+            f"{label}: these settings need the Aspose resource {resource!r}, which is not on "
+            "this machine. Put it in a directory and pass that as the engine option "
+            "resource_dir, or set allow_downloads=True where the internet is reachable.",
+            resource=resource,
+            input=label,
+        )
+    if "Error during open file" in detail:
+        cause = detail.rpartition("--->")[2].strip()
+        return InvalidInput(
+            f"{label}: Aspose cannot open it (corrupt or unsupported): {cause}", input=label
+        )
+    return EngineError(f"{label}: {detail}", input=label)
+
+
+def to_recognition(output: Any) -> Recognition:
+    """Plain results from Aspose's ``OcrOutput``, without the evaluation banner."""
+    pages = []
+    evaluation_mode = False
+    for result in output:
+        text, banners = _BANNER.subn("", result.recognition_text)
+        warned = any(_EVALUATION_WARNING in str(warning) for warning in result.warnings)
+        evaluation_mode = evaluation_mode or banners > 0 or warned
+        lines = tuple(
+            Line(
+                line.text_in_line,
+                (line.line.x, line.line.y, line.line.width, line.line.height),
+                float(line.confidence),
+            )
+            for line in result.recognition_lines_result
+        )
+        pages.append(Page(text.rstrip(), lines))
+    return Recognition(tuple(pages), evaluation_mode)
