@@ -1,11 +1,61 @@
-"""``ocrpool doctor``: placeholder until the command lands."""
+"""``ocrpool doctor [--fix] [--license FILE] [--json]``: prints ``ocrpool.doctor``'s report."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from typing import Any
+
+from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.doctor import DEFAULT_TIMEOUT_S, CheckStatus, DoctorReport, diagnose
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser("doctor", help="(not yet available)")
-    parser.set_defaults(handler=lambda args: 2)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "doctor",
+        help="check that the aspose engine can run here (exit 0 only if it reads text)",
+        description="Check, in a throwaway process, everything the aspose engine needs.",
+    )
+    parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="first fetch OpenSSL 1.1 into the per-user cache if it is missing",
+    )
+    parser.add_argument(
+        "--license", metavar="FILE", help="Aspose license file (default: $OCRPOOL_LICENSE)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"give up on the engine process after this long (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = diagnose(fix=args.fix, license=args.license, timeout=args.timeout)
+    print(render_json(report) if args.json else render_text(report))
+    return ExitCode.OK if report.ok else ExitCode.USAGE
+
+
+def render_text(report: DoctorReport) -> str:
+    width = max(len(check.name) for check in report.checks)
+    lines = []
+    for check in report.checks:
+        line = f"{check.status.value:<4}  {check.name:<{width}}  {check.detail}"
+        if check.remedy and check.status in (CheckStatus.FAIL, CheckStatus.WARN):
+            line += f"  -> {check.remedy}"
+        lines.append(line)
+        lines += [f"      | {tail}" for tail in check.stderr_tail.strip().splitlines()]
+    verdict = "the aspose engine works" if report.ok else "the aspose engine cannot run here"
+    lines.append(f"ocrpool doctor: {verdict}")
+    return "\n".join(lines)
+
+
+def render_json(report: DoctorReport) -> str:
+    checks = [dataclasses.asdict(check) for check in report.checks]
+    return json.dumps({"ok": report.ok, "checks": checks}, indent=2)
