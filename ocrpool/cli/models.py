@@ -1,11 +1,184 @@
-"""``ocrpool models``: placeholder until the command lands."""
+"""``ocrpool models list | path | audit | prune``: prints ``ocrpool.models``' answers."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
 from typing import Any
+
+from ocrpool import models
+from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.errors import OcrPoolError
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser("models", help="(not yet available)")
-    parser.set_defaults(handler=lambda args: 2)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "models",
+        help="list, locate, audit and prune the model files Aspose keeps on disk",
+        description="Aspose is asked in a throwaway process, which exits before any file "
+        "is touched.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="model directory to use instead of Aspose's (Aspose.AI.LLM/models under the "
+        "working directory); applies to the files only, Aspose itself cannot be moved",
+    )
+    common.add_argument(
+        "--timeout",
+        type=float,
+        default=models.DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="give up on the Aspose process after this long "
+        f"(default {models.DEFAULT_TIMEOUT_S:g})",
+    )
+    prefix = argparse.ArgumentParser(add_help=False)
+    prefix.add_argument(
+        "--prefix",
+        default=models.DEFAULT_OLD_PREFIX,
+        help=f"file-name prefix of OLD models (default {models.DEFAULT_OLD_PREFIX!r})",
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON")
+
+    listing = actions.add_parser(
+        "list", parents=[common, as_json], help="model files and Aspose.OCR resources, with sizes"
+    )
+    listing.set_defaults(handler=_guarded(_list))
+    path = actions.add_parser("path", parents=[common], help="print the absolute model directory")
+    path.set_defaults(handler=_guarded(_path))
+    audit = actions.add_parser(
+        "audit", parents=[common, prefix, as_json], help="OLD or CURRENT, size and path per model"
+    )
+    audit.set_defaults(handler=_guarded(_audit))
+    pruning = actions.add_parser(
+        "prune",
+        parents=[common, prefix, as_json],
+        help="delete OLD models (a dry run unless --yes)",
+    )
+    pruning.add_argument("--yes", action="store_true", help="really delete")
+    pruning.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="never delete this model (repeatable)",
+    )
+    pruning.set_defaults(handler=_guarded(_prune))
+
+
+def _guarded(action: Any) -> Any:
+    """The action, with a failure to ask Aspose reported as one line and exit code 2."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            inventory = models.inventory(args.model_dir, timeout=args.timeout)
+        except OcrPoolError as exc:
+            remedy = getattr(exc, "remedy", "") or "run `ocrpool doctor`"
+            print(f"ocrpool models: cannot ask Aspose: {exc.message} -> {remedy}", file=sys.stderr)
+            return ExitCode.USAGE
+        code: int = action(inventory, args)
+        return code
+
+    return handler
+
+
+def _list(inventory: models.Inventory, args: argparse.Namespace) -> int:
+    if args.json:
+        _print_json(inventory)
+        return ExitCode.OK
+    print(f"models in {inventory.model_dir}{_missing(inventory.model_dir)}")
+    for model in inventory.models:
+        note = "" if model.kind is models.EntryKind.FILE else f"  ({model.kind.value})"
+        print(f"  {_size(model.size_bytes):>9}  {model.name}{note}")
+    print(f"resources in {inventory.resource_dir}{_missing(inventory.resource_dir)}")
+    for resource in inventory.resources:
+        print(f"  {_size(resource.size_bytes):>9}  {resource.name}")
+    return ExitCode.OK
+
+
+def _path(inventory: models.Inventory, args: argparse.Namespace) -> int:
+    print(inventory.model_dir)
+    return ExitCode.OK
+
+
+def _audit(inventory: models.Inventory, args: argparse.Namespace) -> int:
+    rows = [(model.status(args.prefix), model) for model in inventory.models]
+    if args.json:
+        _print_json(
+            [
+                {"status": status, "name": m.name, "size_bytes": m.size_bytes, "path": m.path}
+                for status, m in rows
+            ]
+        )
+        return ExitCode.OK
+    for status, model in rows:
+        print(f"{status.value:<7}  {_size(model.size_bytes):>9}  {model.path}")
+    return ExitCode.OK
+
+
+def _prune(inventory: models.Inventory, args: argparse.Namespace) -> int:
+    try:
+        report = models.prune(inventory, prefix=args.prefix, keep=args.keep, dry_run=not args.yes)
+    except ValueError as exc:
+        print(f"ocrpool models prune: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.json:
+        _print_json(report)
+    else:
+        _print_prune(report)
+    return ExitCode.SOME_FAILED if report.failed else ExitCode.OK
+
+
+def _print_prune(report: models.PruneReport) -> None:
+    verb = "would delete" if report.dry_run else "deleted"
+    done = report.to_delete if report.dry_run else report.deleted
+    total = sum(model.size_bytes or 0 for model in done)
+    print(
+        f"{verb} {len(done)} file(s), {_size(total)}, from {report.model_dir} "
+        f"(prefix {report.prefix!r})"
+    )
+    for model in done:
+        print(f"  {verb:<12}  {_size(model.size_bytes):>9}  {model.name}")
+    for model in report.kept:
+        print(f"  {'kept':<12}  {_size(model.size_bytes):>9}  {model.name}  (--keep)")
+    for refusal in report.refused:
+        print(f"  {'refused':<12}  {'':>9}  {refusal.model.name}  ({refusal.reason})")
+    for failure in report.failed:
+        print(f"  {'FAILED':<12}  {'':>9}  {failure.model.name}  ({failure.reason})")
+    if report.dry_run and done:
+        print("dry run: nothing deleted; run again with --yes to delete")
+
+
+def _print_json(value: Any) -> None:
+    is_instance = dataclasses.is_dataclass(value) and not isinstance(value, type)
+    data = dataclasses.asdict(value) if is_instance else value
+    print(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _missing(directory: Path) -> str:
+    return "" if directory.is_dir() else " (does not exist)"
+
+
+def _size(size_bytes: int | None) -> str:
+    if size_bytes is None:
+        return "-"
+    if size_bytes < 1024:
+        return f"{size_bytes} B"
+    size = size_bytes / 1024
+    for unit in ("KB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
