@@ -80,12 +80,15 @@ class LogLines:
 
 
 class Bar:
-    """tqdm draws rate and ETA; the total follows the scan."""
+    """tqdm draws rate and ETA; the total follows the scan. Drawn from the first update."""
 
     def __init__(self, stream: TextIO) -> None:
-        self.bar = tqdm(total=0, unit="img", file=stream, dynamic_ncols=True, desc="ocrpool")
+        self.stream = stream
+        self.bar: tqdm | None = None
 
     def update(self, tally: Tally) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=0, unit="img", file=self.stream, dynamic_ncols=True)
         self.bar.total = tally.queued
         self.bar.set_postfix_str(
             f"{tally.failures} failed, {tally.recycles} recycles"
@@ -96,4 +99,5 @@ class Bar:
 
     def close(self, tally: Tally) -> None:
         self.update(tally)
+        assert self.bar is not None
         self.bar.close()

@@ -158,6 +158,9 @@ def _run(args: argparse.Namespace) -> int:
             )
         except BatchError as error:
             return _usage(error.message)
+        except KeyboardInterrupt:  # before the run began: nothing was sent
+            print("ocrpool run: interrupted", file=sys.stderr)
+            return ExitCode.INTERRUPTED
         except EngineStartError as error:
             print(f"ocrpool run: the OCR engine could not start: {error.message}", file=sys.stderr)
             if "ocrpool doctor" not in error.message:

@@ -1,0 +1,489 @@
+"""``ocrpool run`` end to end: the real pool with the fake engine (the file's stem as its
+text), in-process through ``ocrpool.cli.main`` and, for kills and signals, as a subprocess.
+Two ``aspose`` tests run the real engine on the example images."""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from test_batch_admission import png_header, write_png
+
+from ocrpool.batch.txt import RECORDS_NAME
+from ocrpool.cli import main
+from ocrpool.cli.exit_codes import ExitCode
+
+REPO = Path(__file__).resolve().parent.parent
+OCRPOOL = [str(Path(sys.executable).parent / "ocrpool")]
+FAST = ["--engine", "fake", "--workers", "1", "--spares", "0"]
+PROGRESS = re.compile(
+    r"ocrpool: (\d+)/(\d+)\+? done, [\d.]+ images/s, ETA \S+, (\d+) failed, \d+ recycles"
+)
+
+
+def run(*args: str) -> int:
+    return main(["run", *args])
+
+
+def records(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.read_bytes().splitlines()]
+
+
+def last_by_path(out: Path) -> dict[str, dict[str, Any]]:
+    """The JSONL rule: the last record for a path wins."""
+    return {str(r["path"]): r for r in records(out)}
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a.png", "b.png", "sub/c.png"):
+        write_png(folder / name)
+    (folder / "README.md").write_text("not an image")
+    return folder
+
+
+def _paths(folder: Path, *names: str) -> set[str]:
+    return {str(folder / name) for name in names}
+
+
+# ---- formats and resume -------------------------------------------------------------
+
+
+def test_jsonl_one_record_per_input_and_a_rerun_does_nothing(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.jsonl"
+    assert run(str(images), "--out", str(out), *FAST) == ExitCode.OK
+    by_path = last_by_path(out)
+    assert set(by_path) == _paths(images, "a.png", "b.png", "sub/c.png")
+    record = by_path[str(images / "a.png")]
+    assert {k: record[k] for k in ("size", "format", "ok", "error", "pages")} == {
+        "size": 33,
+        "format": "png",
+        "ok": True,
+        "error": None,
+        "pages": [{"text": "a"}],
+    }
+    assert record["mtime"] == (images / "a.png").stat().st_mtime
+    assert record["worker_pid"] and record["attempts"] and "evaluation_mode" in record
+    assert "skipped:      1 (not an image 1)" in capsys.readouterr().err
+
+    assert run(str(images), "--out", str(out), *FAST) == ExitCode.OK
+    assert len(records(out)) == 3
+    assert "done before:  3 ok, 0 failed" in capsys.readouterr().err
+
+
+def test_sqlite_results_and_runs(images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.db"
+    for _ in range(2):
+        assert run(str(images), "--out", str(out), "--format", "sqlite", *FAST) == ExitCode.OK
+    db = sqlite3.connect(out)
+    rows = db.execute("SELECT path, ok, text, format, run_id FROM results").fetchall()
+    assert sorted(rows) == [
+        (str(images / "a.png"), 1, "a", "png", 1),
+        (str(images / "b.png"), 1, "b", "png", 1),
+        (str(images / "sub/c.png"), 1, "c", "png", 1),
+    ]
+    runs = db.execute("SELECT options, summary FROM runs ORDER BY id").fetchall()
+    assert [json.loads(summary)["ok"] for _, summary in runs] == [3, 0]
+    assert json.loads(runs[0][0])["pool"]["engine"] == "fake"
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_txt_mirrors_each_input_under_the_output_folder(images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "texts"
+    assert run(str(images), "--out", str(out), "--format", "txt", *FAST) == ExitCode.OK
+    assert (out / str(images / "sub/c.png").lstrip("/")).with_suffix(".png.txt").read_text() == "c"
+    assert len(records(out / RECORDS_NAME)) == 3
+    assert run(str(images), "--out", str(out), "--format", "txt", *FAST) == ExitCode.OK
+    assert len(records(out / RECORDS_NAME)) == 3
+
+
+def test_retry_failed_supersedes_the_failed_record(images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    assert run(str(images), "--out", str(out), "--max-pixels", "10", *FAST) == (
+        ExitCode.SOME_FAILED
+    )
+    assert all(not r["ok"] for r in records(out))
+    assert run(str(images), "--out", str(out), *FAST) == ExitCode.SOME_FAILED  # not retried
+    assert len(records(out)) == 3
+    assert run(str(images), "--out", str(out), "--retry-failed", *FAST) == ExitCode.OK
+    assert len(records(out)) == 6
+    assert all(r["ok"] for r in last_by_path(out).values())
+
+
+def test_paths_from_stdin(images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_png(images / "name with spaces.png")
+    listing = f"{images / 'a.png'}\n\n{images / 'name with spaces.png'}\n{images / 'sub'}\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(listing))
+    out = tmp_path / "results.jsonl"
+    assert run("--from-list", "-", "--out", str(out), *FAST) == ExitCode.OK
+    assert set(last_by_path(out)) == _paths(images, "a.png", "name with spaces.png", "sub/c.png")
+
+
+# ---- bad inputs ---------------------------------------------------------------------
+
+
+def test_every_kind_of_bad_input_is_recorded_and_the_run_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = ["name with spaces.png", "ünïcødé.png", "new\nline.png", "scan.dat"]
+    for name in good:
+        write_png(folder / name)
+    undecodable = os.fsdecode(os.fsencode(str(folder)) + b"/caf\xe9.png")
+    write_png(undecodable)
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("a text file with an image name")
+    (folder / "broken.png").symlink_to(folder / "gone.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    (folder / "bomb.png").write_bytes(png_header(100_000, 100_000))
+    write_png(folder / "crash.png")
+    (folder / "notes.md").write_text("skipped, counted")
+    os.mkfifo(folder / "pipe")
+    (folder / "again").symlink_to(".")
+
+    out = tmp_path / "results.jsonl"
+    assert run(str(folder), "--out", str(out), *FAST, "--retries", "0") == ExitCode.SOME_FAILED
+    by_path = last_by_path(out)
+    assert len(records(out)) == len(by_path) == 12
+    for name in good:
+        assert by_path[str(folder / name)]["pages"] == [{"text": Path(name).stem}]
+    assert by_path[undecodable]["pages"] == [{"text": Path(undecodable).stem}]
+    errors = {
+        Path(path).name: (r["error"]["type"], r["error"]["message"])
+        for path, r in by_path.items()
+        if not r["ok"]
+    }
+    assert errors == {
+        "corrupt.png": ("InvalidInput", "corrupt PNG: cannot read the image size"),
+        "empty.png": ("InvalidInput", "empty file (0 bytes)"),
+        "text.jpg": (
+            "InvalidInput",
+            "not an image: the content is not PNG, JPEG, TIFF, BMP, GIF or PDF",
+        ),
+        "broken.png": (
+            "InvalidInput",
+            f"broken symlink: its target {folder}/gone.png does not exist",
+        ),
+        "loop.png": ("InvalidInput", "symlink loop: the link resolves to itself"),
+        "bomb.png": (
+            "InvalidInput",
+            "image too large: 100000x100000 = 10000000000 pixels is over the limit of "
+            "178956970 (--max-pixels), a possible decompression bomb",
+        ),
+        "crash.png": errors["crash.png"],
+    }
+    assert errors["crash.png"][0] == "WorkerCrashed"
+    err = capsys.readouterr().err
+    assert "failed:       7 (InvalidInput 6, WorkerCrashed 1)" in err
+    assert "skipped:      3 (not an image 1, not a regular file 1, symlink loop 1)" in err
+
+
+_PR_CAPBSET_DROP = 24
+_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 1, 2
+
+
+def _without_read_override() -> None:
+    """In the child, before exec: give up root's power to read any file (chmod 000 then
+    stops root too). Dropped from the bounding set, the capabilities are gone after exec."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
+        if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_unreadable_files_and_folders(tmp_path: Path) -> None:
+    write_png(tmp_path / "ok.png")
+    write_png(tmp_path / "secret.png").chmod(0o000)
+    (tmp_path / "locked").mkdir(mode=0o000)
+    out = tmp_path / "results.jsonl"
+    inputs = [str(tmp_path / name) for name in ("ok.png", "secret.png", "locked")]
+    preexec = _without_read_override if os.geteuid() == 0 else None
+    try:
+        done = subprocess.run(
+            [*OCRPOOL, "run", *inputs, "--out", str(out), *FAST],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=preexec,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE here: {error}")
+    assert done.returncode == ExitCode.SOME_FAILED, done.stderr
+    messages = {Path(str(r["path"])).name: r["error"] for r in records(out)}
+    assert messages == {
+        "ok.png": None,
+        "secret.png": {
+            "type": "InvalidInput",
+            "message": "cannot read: Permission denied",
+            "path": str(tmp_path / "secret.png"),
+        },
+    }
+    assert "skipped:      1 (unreadable folder 1)" in done.stderr
+
+
+# ---- usage errors and the progress display -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope", "--out", "{tmp}/r.jsonl"], "no such file or folder: nope"),
+        (["{images}", "--out", "{images}/r.jsonl"], "--allow-out-inside-input"),
+        (["{images}/a.png", "--out", "{images}/a.png"], "it is an input (would overwrite it)"),
+        (["{images}", "--out", "{tmp}"], "cannot open"),
+        (["--out", "{tmp}/r.jsonl"], "give at least one INPUT or --from-list"),
+        (["{images}", "--out", "{tmp}/r.jsonl", "--workers", "0"], "workers must be at least 1"),
+    ],
+)
+def test_usage_errors_exit_2_and_write_nothing(
+    images: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    before = sorted(tmp_path.rglob("*"))
+    filled = [a.format(tmp=tmp_path, images=images) for a in args]
+    assert run(*filled, "--engine", "fake") == ExitCode.USAGE
+    assert message in capsys.readouterr().err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_bad_engine_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        run(".", "--out", "r.jsonl", "--engine-option", "novalue")
+    assert caught.value.code == ExitCode.USAGE
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_an_engine_that_cannot_start_points_to_doctor(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.jsonl"
+    code = run(str(images), "--out", str(out), *FAST, "--engine-option", "fail_start=true")
+    assert code == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "the OCR engine could not start" in err and "ocrpool doctor" in err
+    assert out.read_bytes() == b""
+
+
+def test_progress_lines_off_a_terminal(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.jsonl"
+    write_png(images / "crash.png")
+    args = [str(images), "--out", str(out), *FAST, "--retries", "0", "--progress-interval", "0"]
+    assert run(*args) == ExitCode.SOME_FAILED
+    lines = capsys.readouterr().err.splitlines()
+    progress = [m.groups() for line in lines if (m := PROGRESS.fullmatch(line))]
+    assert progress[-1] == ("4", "4", "1")
+    assert any(line.startswith("ocrpool: 0/1+ done") for line in lines)
+    assert lines[-9:] == [
+        "ocrpool run: done",
+        "  ok:           3",
+        "  failed:       1 (WorkerCrashed 1)",
+        "  skipped:      1 (not an image 1)",
+        "  done before:  0 ok, 0 failed (--retry-failed retries them)",
+        "  pages:        3",
+        lines[-3],
+        lines[-2],
+        lines[-1],
+    ]
+    assert lines[-2].startswith("  worker exits: ") and "crash 1" in lines[-2]
+    assert re.fullmatch(r"  elapsed:      [\d.]+ s \([\d.]+ images/s\)", lines[-3])
+    assert re.fullmatch(r"  peak worker RSS: \d+ MB", lines[-1])
+
+
+def test_quiet_prints_nothing(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(str(images), "--out", str(tmp_path / "r.jsonl"), *FAST, "--quiet") == ExitCode.OK
+    assert capsys.readouterr().err == ""
+
+
+# ---- kills and signals (subprocesses) ------------------------------------------------
+
+
+@pytest.fixture
+def many(tmp_path: Path) -> Path:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for number in range(40):
+        write_png(folder / f"page {number:02d}.png")
+    return folder
+
+
+def _start(folder: Path, out: Path, tag: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *OCRPOOL,
+            "run",
+            str(folder),
+            "--out",
+            str(out),
+            "--engine",
+            "fake",
+            "--workers",
+            "2",
+            "--spares",
+            "0",
+            "--engine-option",
+            "delay=0.02",
+            *extra,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OCRPOOL_TEST_TAG": tag},
+    )
+
+
+def _line_count(out: Path) -> int:
+    return out.read_bytes().count(b"\n") if out.exists() else 0
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+def _tagged(tag: str) -> Iterator[psutil.Process]:
+    """Every live process started under ``tag`` (the command and its workers)."""
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("OCRPOOL_TEST_TAG") == tag and process.status() != "zombie":
+                yield process
+        except psutil.Error:
+            continue
+
+
+def _no_process_left(tag: str) -> None:
+    _wait_for(lambda: not list(_tagged(tag)), timeout=20)
+
+
+def _exactly_once(out: Path, folder: Path) -> None:
+    paths = [r["path"] for r in records(out)]  # every line parses
+    assert sorted(paths) == sorted(str(p) for p in folder.iterdir())
+    assert all(r["ok"] for r in records(out))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_resume_after_sigkill_at_a_random_point(many: Path, tmp_path: Path, seed: int) -> None:
+    chance = random.Random(seed)
+    out = tmp_path / "results.jsonl"
+    tag = uuid.uuid4().hex
+    proc = _start(many, out, tag)
+    point = chance.randint(1, 30)
+    _wait_for(lambda: _line_count(out) >= point)
+    proc.kill()
+    assert proc.wait(timeout=10) == -signal.SIGKILL  # killed mid-run, not after the end
+    assert _line_count(out) < 40
+    _no_process_left(tag)
+    with out.open("ab") as handle:  # as if the kill had landed in the middle of a write
+        handle.write(b'{"path":"' + str(many / "page 00.png").encode() + b'","si')
+    proc = _start(many, out, tag)
+    assert proc.wait(timeout=60) == ExitCode.OK
+    _exactly_once(out, many)
+
+
+def test_resume_after_sigkill_with_sqlite(many: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.db"
+    tag = uuid.uuid4().hex
+
+    def rows() -> int:
+        try:
+            with sqlite3.connect(out) as db:
+                return int(db.execute("SELECT count(*) FROM results").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
+    proc = _start(many, out, tag, "--format", "sqlite")
+    point = random.Random(3).randint(1, 30)
+    _wait_for(lambda: rows() >= point)
+    proc.kill()
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    assert rows() < 40
+    _no_process_left(tag)
+    assert _start(many, out, tag, "--format", "sqlite").wait(timeout=60) == ExitCode.OK
+    with sqlite3.connect(out) as db:
+        paths = [p for (p,) in db.execute("SELECT path FROM results WHERE ok")]
+    assert sorted(paths) == sorted(str(p) for p in many.iterdir())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
+    many: Path, tmp_path: Path, signum: int
+) -> None:
+    out = tmp_path / "results.jsonl"
+    tag = uuid.uuid4().hex
+    proc = _start(many, out, tag)
+    _wait_for(lambda: _line_count(out) >= 5)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.INTERRUPTED
+    assert "interrupted (run the same command again to resume)" in err
+    _no_process_left(tag)
+    assert out.read_bytes().endswith(b"\n")
+    assert 5 <= len(records(out)) < 40
+    assert _start(many, out, tag).wait(timeout=60) == ExitCode.OK
+    _exactly_once(out, many)
+
+
+# ---- the real engine -----------------------------------------------------------------
+
+
+@pytest.mark.aspose
+def test_aspose_reads_the_example_images(tmp_path: Path) -> None:
+    examples = REPO / "examples" / "images"
+    out = tmp_path / "results.jsonl"
+    code = run(
+        str(examples / "phototest.tif"),
+        str(examples / "eurotext.tif"),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--spares",
+        "0",
+    )
+    assert code == ExitCode.OK
+    texts = {Path(p).name: r["pages"][0]["text"] for p, r in last_by_path(out).items()}
+    assert texts["phototest.tif"].startswith("This is a lot of 12 point text")
+    assert texts["eurotext.tif"].startswith("The (quick) [brown] {fox} jumps!")
+
+
+@pytest.mark.aspose
+def test_aspose_multipage_tiff_with_detail_into_sqlite(tmp_path: Path) -> None:
+    out = tmp_path / "results.db"
+    tiff = REPO / "examples" / "images" / "multipage-3.tif"
+    args = [str(tiff), "--out", str(out), "--format", "sqlite", "--detail", "--workers", "1"]
+    assert run(*args, "--spares", "0") == ExitCode.OK
+    with sqlite3.connect(out) as db:
+        (pages_json,) = db.execute("SELECT pages FROM results").fetchone()
+    pages = json.loads(pages_json)
+    assert len(pages) == 3
+    first_line = pages[0]["lines"][0]
+    assert first_line["text"].startswith("This is a lot of 12 point text")
+    assert len(first_line["box"]) == 4
