@@ -1,0 +1,217 @@
+"""``python -m benchmarks``: parse the command line and print; the work is in the modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks import corpus, tuning
+from benchmarks.compare import compare
+from benchmarks.runner import Limits
+from benchmarks.scenarios import Plan, select, standard_scenarios
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What the options left out default to, by engine and ``--quick``."""
+
+    jobs: int
+    time_budget_s: float | None
+    timeout_s: float
+    stall_s: float
+    rounds: int
+    scenarios: tuple[str, ...] | None
+    """``None``: every scenario."""
+
+
+ASPOSE_SCENARIOS = (
+    "inprocess-reuse",
+    "inprocess-tuned",
+    "inprocess-leak",
+    "ocrpool-jobs",
+    "ocrpool-steady",
+    "ocrpool-rss",
+    "pebble",
+    "cf-ppe",
+)
+"""Real OCR is slow: the peers' runs without recycling only matter for pool overhead."""
+
+DEFAULTS = {
+    # (engine, quick)
+    ("aspose", False): Defaults(200, 150.0, 600.0, 120.0, 1, ASPOSE_SCENARIOS),
+    ("aspose", True): Defaults(8, 10.0, 120.0, 60.0, 1, ASPOSE_SCENARIOS),
+    ("fake", False): Defaults(2000, None, 120.0, 20.0, 3, None),
+    ("fake", True): Defaults(300, None, 30.0, 5.0, 1, None),
+}
+
+
+def _option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``; the value is read as JSON when it can be (``1``, ``0.5``, ``null``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _numbers(none_word: str | None = None) -> Callable[[str], list[int | None]]:
+    """A parser of comma-separated integers, where ``none_word`` (if any) stands for ``None``."""
+
+    def parse(text: str) -> list[int | None]:
+        try:
+            return [
+                None if none_word is not None and name == none_word else int(name)
+                for name in _names(text)
+            ]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected integers or {none_word!r}, got {text!r}"
+            ) from None
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Memory and throughput of ocrpool against in-process use and its peers; "
+        "'tune' runs the workers x threads x spares x recycling study instead.",
+    )
+    parser.add_argument("mode", nargs="?", choices=("compare", "tune"), default="compare")
+    parser.add_argument("--engine", choices=("aspose", "fake"), default="aspose")
+    parser.add_argument(
+        "--engine-option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="engine option for every scenario (fake: e.g. leak_mb=2 or delay=0.01)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help="jobs per scenario (default: 120 aspose, 2000 fake; --quick: 8, 300)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--scenarios", type=_names, help="comma-separated scenario names")
+    parser.add_argument(
+        "--corpus", type=Path, default=corpus.DEFAULT_CORPUS, help="folder of input images"
+    )
+    parser.add_argument("--quick", action="store_true", help="few jobs, short limits")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        help="seconds after which a scenario starts no new job (aspose default 150, --quick 10)",
+    )
+    parser.add_argument("--timeout", type=float, help="seconds a scenario may run in all")
+    parser.add_argument("--stall", type=float, help="seconds without a finished job: hung")
+    parser.add_argument("--rounds", type=int, help="rounds of all scenarios, order alternating")
+    parser.add_argument(
+        "--max-jobs", type=int, default=50, help="recycle every N jobs per worker (default 50)"
+    )
+    parser.add_argument(
+        "--rss-limit-mb",
+        type=float,
+        default=200.0,
+        help="ocrpool-rss: recycle a worker once its RSS grew by this much (default 200)",
+    )
+    parser.add_argument(
+        "--in-flight", type=int, default=2, help="jobs kept submitted per worker (default 2)"
+    )
+    parser.add_argument(
+        "--max-total-rss-mb",
+        type=float,
+        default=psutil.virtual_memory().total / 2**20 / 2,
+        help="stop a scenario whose tree's RSS passes this (default: half the memory)",
+    )
+    study = parser.add_argument_group("tuning study (mode 'tune')")
+    study.add_argument("--tune-workers", type=_numbers(), default=[1, 2, 3], help="default 1,2,3")
+    study.add_argument(
+        "--tune-threads",
+        type=_numbers("default"),
+        default=[1, 2, None],
+        help="engine threads per worker; 'default' is Aspose's own (default 1,2,default)",
+    )
+    study.add_argument("--tune-spares", type=_numbers(), default=[0, 1, 2], help="default 0,1,2")
+    study.add_argument(
+        "--tune-max-jobs",
+        type=_numbers("none"),
+        default=[25, 50, 100, 200, None],
+        help="recycling periods; 'none' never recycles (default 25,50,100,200,none)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    defaults = DEFAULTS[(args.engine, args.quick)]
+    jobs = args.jobs or defaults.jobs
+    try:
+        sources = corpus.sources(args.corpus, jobs)
+        scenarios = select(
+            standard_scenarios(args.max_jobs, args.rss_limit_mb),
+            args.scenarios or defaults.scenarios,
+        )
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
+    plan = Plan(
+        engine=args.engine,
+        engine_options=dict(args.engine_option),
+        sources=sources,
+        workers=args.workers,
+        in_flight=args.in_flight,
+        time_budget_s=args.time_budget or defaults.time_budget_s,
+    )
+    limits = Limits(
+        timeout_s=args.timeout or defaults.timeout_s,
+        stall_s=args.stall or defaults.stall_s,
+        max_rss_mb=args.max_total_rss_mb,
+    )
+    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
+    setup = [
+        f"engine `{plan.engine}`, options {plan.engine_options or 'default'}",
+        f"{jobs} jobs per scenario cycling through {len(set(sources))} inputs in "
+        f"{args.corpus.name}/ ({', '.join(sorted({Path(s).name for s in sources}))}); "
+        f"{plan.in_flight} jobs in flight per worker",
+        "limits per scenario: "
+        + (f"no new job after {plan.time_budget_s:g} s; " if plan.time_budget_s else "")
+        + f"stopped after {limits.timeout_s:g} s in all or {limits.stall_s:g} s "
+        f"without a finished job, {limits.max_rss_mb:.0f} MB total RSS",
+    ]
+    if args.mode == "tune":
+        grid = tuning.Grid(
+            workers=args.tune_workers,
+            threads=args.tune_threads if args.engine == "aspose" else [1],
+            spares=args.tune_spares,
+            max_jobs=args.tune_max_jobs,
+            base_spares=1,
+            base_max_jobs=args.max_jobs,
+        )
+        tuning.tune(grid, plan, limits, args.out, command, setup, print)
+        return 0
+    rounds = args.rounds or defaults.rounds
+    setup.append(f"{plan.workers} workers; {rounds} round(s)")
+    compare(scenarios, plan, limits, rounds, args.out, command, setup, print)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The comparison: run the scenarios, measure them, judge the targets, write the report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks.machine import load_average, this_machine
+from benchmarks.metrics import Measures, measure, representative
+from benchmarks.report import Header, measures_table, write_results
+from benchmarks.runner import Limits, Run, run_all
+from benchmarks.scenarios import Plan, Scenario
+from benchmarks.targets import judge
+
+
+def summary(row: Measures) -> str:
+    """One line about a finished run, for the console."""
+    note = f" ({row.message})" if row.message else ""
+    return (
+        f"round {row.round_index + 1} {row.scenario}: {row.status}, "
+        f"{row.jobs}/{row.jobs_planned} jobs, {row.images_per_s:.3g} jobs/s, "
+        f"peak {row.peak_total_rss_mb:.0f} MB{note}"
+    )
+
+
+def compare(
+    scenarios: tuple[Scenario, ...],
+    plan: Plan,
+    limits: Limits,
+    rounds: int,
+    out: Path,
+    command: str,
+    setup: Sequence[str],
+    log: Callable[[str], None],
+) -> list[Measures]:
+    """Run and report the comparison; return the rows of ``results.csv``."""
+    started_utc = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load_start = load_average()
+    started = time.monotonic()
+    runs = run_all(scenarios, plan, limits, rounds, lambda run: log(summary(measure(run))))
+    all_rounds = [measure(run) for run in runs]
+    rows = [
+        representative([m for m in all_rounds if m.scenario == scenario.name])
+        for scenario in scenarios
+    ]
+    machine = this_machine()
+    header = Header(
+        title=f"ocrpool benchmark, {plan.engine} engine",
+        command=command,
+        started_utc=started_utc,
+        duration_s=time.monotonic() - started,
+        machine=machine,
+        load_start=load_start,
+        load_end=load_average(),
+        setup=tuple(setup),
+    )
+    verdicts = judge({row.scenario: row for row in rows}, plan.engine, machine.cores)
+    paths = write_results(out, header, scenarios, _shown(runs, rows), rows, all_rounds, verdicts)
+    log("\n".join(measures_table(rows)))
+    log("wrote " + ", ".join(str(path) for path in paths))
+    return rows
+
+
+def _shown(runs: Sequence[Run], rows: Sequence[Measures]) -> list[Run]:
+    """The runs the rows come from (one per scenario)."""
+    shown = {(row.scenario, row.round_index) for row in rows}
+    return [run for run in runs if (run.scenario.name, run.round_index) in shown]

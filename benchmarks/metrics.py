@@ -1,0 +1,168 @@
+"""From what a run observed to the measures the report shows.
+
+Definitions (the report repeats them):
+
+- the timed window runs from the end of warm-up (engine or pool ready) to the last result;
+- images/s = jobs finished / window; CPU s per image = the tree's CPU time in the window
+  (workers that exited included) / jobs finished;
+- latency = from submitting a job to getting its result; p99 during recycles uses only the
+  jobs whose lifetime overlaps a recycle: from an old worker's last result to its
+  replacement's first (workers are told apart by the pid each result names);
+- RSS growth per job = least-squares slope of total RSS against jobs finished, over the
+  samples taken in the window.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from benchmarks.progress import JobRecord
+from benchmarks.runner import Run, Sample
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Measures:
+    """One run's measures; ``nan`` where a measure does not apply or had too little data."""
+
+    scenario: str
+    engine: str
+    workers: int
+    jobs: int
+    images_per_s: float
+    cpu_s_per_image: float
+    p50_ms: float
+    p99_ms: float
+    peak_total_rss_mb: float
+    rss_slope_mb_per_job: float
+    failed: int
+    recycles: int
+    status: str
+    jobs_planned: int
+    p99_recycle_ms: float
+    recycle_jobs: int
+    ready_rss_mb: float
+    window_s: float
+    round_index: int
+    exit_causes: str
+    """The pool's own count of worker exits by cause, where it keeps one."""
+    message: str
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Linear interpolation between the closest ranks; ``nan`` for no values."""
+    if not values:
+        return NAN
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def slope(points: Iterable[tuple[float, float]]) -> float:
+    """Least-squares slope of y against x; ``nan`` with fewer than 3 points or constant x."""
+    xs, ys = [], []
+    for x, y in points:
+        xs.append(x)
+        ys.append(y)
+    if len(xs) < 3 or len(set(xs)) < 2:
+        return NAN
+    return statistics.linear_regression(xs, ys).slope
+
+
+def recycle_windows(records: Sequence[JobRecord], workers: int) -> list[tuple[float, float]]:
+    """When workers were being replaced, seen from the results alone.
+
+    The first ``workers`` pids to return a result are the first generation; every later pid
+    replaced the worker that stopped returning results earliest. The window of a recycle
+    runs from the old worker's last result to its replacement's first (a point if the
+    replacement was already serving, as a warm spare is).
+    """
+    first: dict[int, float] = {}
+    last: dict[int, float] = {}
+    for record in records:
+        if record.worker_pid is None:
+            continue
+        first.setdefault(record.worker_pid, record.finished)
+        last[record.worker_pid] = record.finished
+    by_arrival = sorted(first, key=first.__getitem__)
+    replacements = by_arrival[workers:]
+    retired = sorted(last, key=last.__getitem__)[: len(replacements)]
+    return [
+        (last[old], max(last[old], first[new]))
+        for old, new in zip(retired, replacements, strict=True)
+    ]
+
+
+def _overlaps(record: JobRecord, windows: Sequence[tuple[float, float]]) -> bool:
+    return any(record.submitted <= end and record.finished >= start for start, end in windows)
+
+
+def _ms(seconds: Iterable[float]) -> list[float]:
+    return [value * 1000.0 for value in seconds]
+
+
+def window_start(run: Run) -> float:
+    """When the timed window opened (the end of warm-up)."""
+    return run.ready.at if run.ready is not None else run.ended
+
+
+def in_window(run: Run) -> list[Sample]:
+    """The samples taken in the timed window."""
+    start = window_start(run)
+    return [s for s in run.samples if start <= s.tree.at <= run.ended]
+
+
+def measure(run: Run) -> Measures:
+    """The measures of one run."""
+    records = run.records
+    window_s = run.ended - window_start(run)
+    samples = in_window(run)
+    cpu_end = run.done.cpu_s if run.done is not None else _last_cpu(run)
+    cpu_start = run.ready.cpu_s if run.ready is not None else NAN
+    jobs = len(records)
+    windows = recycle_windows(records, run.workers)
+    during = [r for r in records if _overlaps(r, windows)]
+    exits = run.done.exits if run.done is not None else None
+    recycles = len(windows)
+    if exits is not None:
+        recycles = sum(count for cause, count in exits.items() if cause != "shutdown")
+    latencies = _ms(r.finished - r.submitted for r in records)
+    return Measures(
+        scenario=run.scenario.name,
+        engine=run.engine,
+        workers=run.workers,
+        jobs=jobs,
+        images_per_s=jobs / window_s if jobs and window_s > 0 else NAN,
+        cpu_s_per_image=(cpu_end - cpu_start) / jobs if jobs else NAN,
+        p50_ms=percentile(latencies, 0.50),
+        p99_ms=percentile(latencies, 0.99),
+        peak_total_rss_mb=max((s.tree.rss_mb for s in run.samples), default=NAN),
+        rss_slope_mb_per_job=slope((s.jobs_done, s.tree.rss_mb) for s in samples),
+        failed=sum(not r.ok for r in records),
+        recycles=recycles,
+        status=run.status.value,
+        jobs_planned=run.jobs_planned,
+        p99_recycle_ms=percentile(_ms(r.finished - r.submitted for r in during), 0.99),
+        recycle_jobs=len(during),
+        ready_rss_mb=samples[0].tree.rss_mb if samples else NAN,
+        window_s=window_s,
+        round_index=run.round_index,
+        exit_causes=" ".join(f"{cause}={count}" for cause, count in sorted((exits or {}).items())),
+        message=run.message,
+    )
+
+
+def _last_cpu(run: Run) -> float:
+    return run.samples[-1].tree.cpu_s if run.samples else NAN
+
+
+def representative(runs: Sequence[Measures]) -> Measures:
+    """Of several rounds of one scenario, the run with the median throughput."""
+    ordered = sorted(runs, key=lambda m: -1.0 if math.isnan(m.images_per_s) else m.images_per_s)
+    return ordered[(len(ordered) - 1) // 2]

@@ -1,0 +1,190 @@
+"""The pools under test behind one small interface, so one driver runs them all.
+
+The peers (pebble and ``ProcessPoolExecutor``) get what ocrpool's workers have: one engine
+per worker process, created by the pool's initializer with the same engine options, kept in
+a module global and reused for every job. All three start workers with ``spawn``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Protocol
+
+import pebble
+
+from benchmarks.scenarios import Kind, Plan, Scenario
+from ocrpool import OcrPool, OcrPoolError, WorkerState
+from ocrpool.engines import Engine, create_engine
+
+WARM_UP_TIMEOUT_S = 600.0
+_POLL_S = 0.05
+_engine: Engine | None = None
+"""A peer worker's engine: one per worker process, set by ``start_engine``."""
+
+
+def start_engine(engine: str, options: dict[str, Any]) -> None:
+    """Peer initializer: start this worker's engine."""
+    global _engine
+    _engine = create_engine(engine, options)
+    _engine.start()
+
+
+def recognize(source: str) -> int:
+    """Peer task: recognise ``source`` with this worker's engine; return the worker's pid."""
+    if _engine is None:
+        raise RuntimeError("the worker's engine did not start")
+    _engine.recognize(source)
+    return os.getpid()
+
+
+def report_pid() -> int:
+    """Peer warm-up task: hold the worker briefly, so that the others take the next ones."""
+    time.sleep(_POLL_S)
+    return os.getpid()
+
+
+class BenchPool(Protocol):
+    """What the driver needs from a pool."""
+
+    def warm_up(self) -> None:
+        """Return once every worker's engine is started."""
+
+    def submit(self, source: str) -> Future[Any]: ...
+
+    def outcome(self, future: Future[Any]) -> tuple[bool, int | None]:
+        """Whether the finished job succeeded, and which worker ran it."""
+
+    def exits(self) -> dict[str, int] | None:
+        """Worker exits so far by cause, if the pool counts them."""
+
+    def close(self) -> None: ...
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WARM_UP_TIMEOUT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready after {WARM_UP_TIMEOUT_S:g} s")
+        time.sleep(_POLL_S)
+
+
+class OcrPoolBench:
+    def __init__(self, plan: Plan, scenario: Scenario) -> None:
+        self._pool = OcrPool(
+            plan.workers_for(scenario),
+            engine=plan.engine,
+            engine_options=plan.options_for(scenario),
+            **scenario.pool_options,
+        )
+
+    def warm_up(self) -> None:
+        """The constructor waits for the workers; wait for the spares as well."""
+        _wait_until(
+            lambda: all(w.state is not WorkerState.STARTING for w in self._pool.stats().workers),
+            "the spares",
+        )
+
+    def submit(self, source: str) -> Future[Any]:
+        return self._pool.submit(source)
+
+    def outcome(self, future: Future[Any]) -> tuple[bool, int | None]:
+        try:
+            result = future.result()
+        except OcrPoolError:
+            return False, None
+        return bool(result.ok), result.worker_pid
+
+    def exits(self) -> dict[str, int] | None:
+        return self._pool.stats().exits
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class _PeerPool(ABC):
+    """A peer pool; subclasses say how to submit a call."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    @abstractmethod
+    def _call(self, function: Callable[..., int], *args: Any) -> Future[Any]: ...
+
+    def warm_up(self) -> None:
+        """Peers start workers lazily: submit short tasks until every worker has answered,
+        which it can only do once its initializer has started the engine."""
+        seen: set[int] = set()
+
+        def all_answered() -> bool:
+            batch = [self._call(report_pid) for _ in range(self.workers)]
+            seen.update(future.result() for future in batch)
+            return len(seen) >= self.workers
+
+        _wait_until(all_answered, "the workers")
+
+    def submit(self, source: str) -> Future[Any]:
+        return self._call(recognize, source)
+
+    def outcome(self, future: Future[Any]) -> tuple[bool, int | None]:
+        try:
+            return True, int(future.result())
+        except Exception:
+            return False, None
+
+    def exits(self) -> dict[str, int] | None:
+        return None
+
+
+class PebbleBench(_PeerPool):
+    def __init__(self, plan: Plan, scenario: Scenario) -> None:
+        super().__init__(plan.workers_for(scenario))
+        self._pool = pebble.ProcessPool(
+            max_workers=self.workers,
+            initializer=start_engine,
+            initargs=(plan.engine, plan.options_for(scenario)),
+            context=multiprocessing.get_context("spawn"),
+            **scenario.pool_options,
+        )
+
+    def _call(self, function: Callable[..., int], *args: Any) -> Future[Any]:
+        future: Future[Any] = self._pool.schedule(function, args=args)
+        return future
+
+    def close(self) -> None:
+        self._pool.close()  # type: ignore[no-untyped-call]
+        self._pool.join()
+
+
+class ExecutorBench(_PeerPool):
+    def __init__(self, plan: Plan, scenario: Scenario) -> None:
+        super().__init__(plan.workers_for(scenario))
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            initializer=start_engine,
+            initargs=(plan.engine, plan.options_for(scenario)),
+            mp_context=multiprocessing.get_context("spawn"),
+            **scenario.pool_options,
+        )
+
+    def _call(self, function: Callable[..., int], *args: Any) -> Future[Any]:
+        return self._pool.submit(function, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+_POOLS: dict[Kind, Callable[[Plan, Scenario], BenchPool]] = {
+    Kind.OCRPOOL: OcrPoolBench,
+    Kind.PEBBLE: PebbleBench,
+    Kind.CF_PPE: ExecutorBench,
+}
+
+
+def open_pool(plan: Plan, scenario: Scenario) -> BenchPool:
+    """Construct the pool a pooled scenario runs on."""
+    return _POOLS[scenario.kind](plan, scenario)

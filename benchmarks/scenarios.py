@@ -1,0 +1,156 @@
+"""The scenarios by name, and the run-wide plan they share.
+
+A scenario says how jobs are run (``Kind``) and with which engine and recycling settings;
+the ``Plan`` says what is run (engine, options, inputs, number of workers). Every output
+names scenarios as they are named here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Kind(Enum):
+    """How a scenario runs its jobs."""
+
+    INPROCESS = "inprocess"
+    """One engine in the scenario process, reused for every job."""
+    INPROCESS_LEAK = "inprocess-leak"
+    """A new engine per job in the scenario process, never closed."""
+    OCRPOOL = "ocrpool"
+    PEBBLE = "pebble"
+    CF_PPE = "cf-ppe"
+    """``concurrent.futures.ProcessPoolExecutor``."""
+
+    @property
+    def pooled(self) -> bool:
+        return self not in (Kind.INPROCESS, Kind.INPROCESS_LEAK)
+
+
+ASPOSE_DEFAULTS: Mapping[str, Any] = {"threads": None}
+"""Aspose's own threading, as a user following its documentation gets it."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One way of running the plan's jobs.
+
+    ``aspose_options`` override the plan's engine options when the engine is ``aspose``
+    (other engines do not take them). ``pool_options`` go to the pool's constructor as
+    they are (``OcrPool``, ``pebble.ProcessPool`` or ``ProcessPoolExecutor``). ``workers``
+    overrides the plan's number of workers (the tuning study varies it).
+    """
+
+    name: str
+    kind: Kind
+    description: str
+    aspose_options: Mapping[str, Any] = field(default_factory=dict)
+    pool_options: Mapping[str, Any] = field(default_factory=dict)
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every scenario of one run shares: the same inputs and the same process count.
+
+    ``in_flight`` is how many jobs a pooled scenario keeps submitted per worker: a new job
+    goes in as each result comes back, so latency is what a caller sees at that depth.
+    ``time_budget_s`` stops a scenario from starting new jobs once its timed window is that
+    long (``None``: run every job), so a slow scenario costs minutes, not hours; its rates
+    come from the jobs it finished.
+    """
+
+    engine: str
+    engine_options: Mapping[str, Any]
+    sources: tuple[str, ...]
+    workers: int
+    in_flight: int = 2
+    time_budget_s: float | None = None
+
+    def options_for(self, scenario: Scenario) -> dict[str, Any]:
+        """The engine options a scenario runs with."""
+        if self.engine == "aspose":
+            return {**self.engine_options, **scenario.aspose_options}
+        return dict(self.engine_options)
+
+    def workers_for(self, scenario: Scenario) -> int:
+        if not scenario.kind.pooled:
+            return 1
+        return scenario.workers if scenario.workers is not None else self.workers
+
+
+def standard_scenarios(max_jobs: int, rss_limit_mb: float) -> tuple[Scenario, ...]:
+    """The comparison of issue 6, in its table order."""
+    never = {"max_jobs_per_worker": None, "max_rss_mb": None}
+    return (
+        Scenario(
+            "inprocess-reuse",
+            Kind.INPROCESS,
+            "one engine, Aspose's default threading, reused for every job",
+            aspose_options=ASPOSE_DEFAULTS,
+        ),
+        Scenario(
+            "inprocess-tuned",
+            Kind.INPROCESS,
+            "one engine with ocrpool's engine settings (single-threaded), reused",
+        ),
+        Scenario(
+            "inprocess-leak",
+            Kind.INPROCESS_LEAK,
+            "a new engine per job, never freed (the mistake Aspose's guide warns about)",
+            aspose_options={**ASPOSE_DEFAULTS, "warmup": False},
+        ),
+        Scenario(
+            "ocrpool-jobs",
+            Kind.OCRPOOL,
+            f"ocrpool with its defaults and max_jobs_per_worker={max_jobs}",
+            pool_options={"max_jobs_per_worker": max_jobs},
+        ),
+        Scenario(
+            "ocrpool-steady",
+            Kind.OCRPOOL,
+            "ocrpool never recycling (max_jobs_per_worker=None, max_rss_mb=None)",
+            pool_options=never,
+        ),
+        Scenario(
+            "ocrpool-rss",
+            Kind.OCRPOOL,
+            f"ocrpool recycling a worker once its RSS grew by {rss_limit_mb:g} MB "
+            f"(max_rss_mb={rss_limit_mb:g}, rss_relative=True, max_jobs_per_worker=None)",
+            pool_options={**never, "max_rss_mb": rss_limit_mb, "rss_relative": True},
+        ),
+        Scenario(
+            "pebble",
+            Kind.PEBBLE,
+            f"pebble.ProcessPool(max_tasks={max_jobs})",
+            pool_options={"max_tasks": max_jobs},
+        ),
+        Scenario("pebble-steady", Kind.PEBBLE, "pebble.ProcessPool, never recycling"),
+        Scenario(
+            "cf-ppe",
+            Kind.CF_PPE,
+            f"ProcessPoolExecutor(max_tasks_per_child={max_jobs})",
+            pool_options={"max_tasks_per_child": max_jobs},
+        ),
+        Scenario("cf-ppe-steady", Kind.CF_PPE, "ProcessPoolExecutor, never recycling"),
+    )
+
+
+def select(scenarios: tuple[Scenario, ...], names: Sequence[str] | None) -> tuple[Scenario, ...]:
+    """The scenarios named (in table order), or all; an unknown name is a ``ValueError``."""
+    if not names:
+        return scenarios
+    known = {scenario.name for scenario in scenarios}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}: choose from {sorted(known)}")
+    return tuple(scenario for scenario in scenarios if scenario.name in names)
+
+
+def run_order(scenarios: tuple[Scenario, ...], round_index: int) -> tuple[Scenario, ...]:
+    """Forward in even rounds, backward in odd ones, so drift in the machine's load does
+    not favour the scenarios that run first."""
+    return scenarios if round_index % 2 == 0 else scenarios[::-1]

@@ -1,0 +1,121 @@
+"""Issue 6's targets, judged from one run's measures (``None``: not measured this time)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from benchmarks.metrics import Measures
+
+REAL_OCR_SPEEDUP = 4.0
+CPU_LIMIT_SHARE = 0.95
+RECYCLE_COST = 0.05
+P99_RECYCLE_FACTOR = 1.2
+BOUNDED_SLOPE_SHARE = 0.1
+"""Total RSS counts as bounded when it grows by under a tenth of what the leak grows."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    measured: str
+    met: bool | None
+
+
+def _rate(row: Measures) -> str:
+    return f"{row.scenario} {row.images_per_s:.4g}/s"
+
+
+def _faster(rows: Mapping[str, Measures], names: tuple[str, ...]) -> Measures | None:
+    present = [rows[name] for name in names if name in rows]
+    rated = [row for row in present if not math.isnan(row.images_per_s)]
+    return max(rated, key=lambda row: row.images_per_s, default=None)
+
+
+def _beats_peers(rows: Mapping[str, Measures], ours: str, peers: tuple[str, str]) -> Verdict:
+    target = f"{ours} jobs/s ≥ the faster of {' and '.join(peers)}"
+    best = _faster(rows, peers)
+    if ours not in rows or best is None:
+        return Verdict(target, "not run", None)
+    row = rows[ours]
+    measured = f"{_rate(row)} vs {_rate(best)} ({row.images_per_s / best.images_per_s:.2f}x)"
+    return Verdict(target, measured, row.images_per_s >= best.images_per_s)
+
+
+def _speedup(rows: Mapping[str, Measures], engine: str) -> Verdict:
+    target = f"real OCR: ocrpool-jobs ≥ {REAL_OCR_SPEEDUP:g}x inprocess-reuse images/s"
+    if engine == "fake" or not {"ocrpool-jobs", "inprocess-reuse"} <= rows.keys():
+        return Verdict(target, "not run (needs the aspose engine)", None)
+    ours, base = rows["ocrpool-jobs"], rows["inprocess-reuse"]
+    ratio = ours.images_per_s / base.images_per_s
+    return Verdict(
+        target, f"{_rate(ours)} vs {_rate(base)} ({ratio:.2f}x)", ratio >= REAL_OCR_SPEEDUP
+    )
+
+
+def _cpu_limit(rows: Mapping[str, Measures], engine: str, cores: int) -> Verdict:
+    target = f"real OCR: ocrpool-jobs ≥ {CPU_LIMIT_SHARE:g} of the CPU limit (from inprocess-tuned)"
+    if engine == "fake" or not {"ocrpool-jobs", "inprocess-tuned"} <= rows.keys():
+        return Verdict(target, "not run (needs the aspose engine)", None)
+    ours, tuned = rows["ocrpool-jobs"], rows["inprocess-tuned"]
+    limit = cores / tuned.cpu_s_per_image
+    share = ours.images_per_s / limit
+    measured = (
+        f"CPU limit {cores} cores / {tuned.cpu_s_per_image:.3g} CPU-s per image = "
+        f"{limit:.3g}/s; {_rate(ours)} = {share:.2f} of it"
+    )
+    return Verdict(target, measured, share >= CPU_LIMIT_SHARE)
+
+
+def _recycle_cost(rows: Mapping[str, Measures]) -> Verdict:
+    target = f"recycling costs < {RECYCLE_COST:.0%} throughput (ocrpool-jobs vs ocrpool-steady)"
+    if not {"ocrpool-jobs", "ocrpool-steady"} <= rows.keys():
+        return Verdict(target, "not run", None)
+    ours, steady = rows["ocrpool-jobs"], rows["ocrpool-steady"]
+    cost = 1.0 - ours.images_per_s / steady.images_per_s
+    return Verdict(target, f"{_rate(ours)} vs {_rate(steady)}: {cost:+.1%}", cost < RECYCLE_COST)
+
+
+def _p99(rows: Mapping[str, Measures]) -> Verdict:
+    target = f"p99 recycling ≤ {P99_RECYCLE_FACTOR:g}x p99 without (ocrpool-jobs vs ocrpool-steady)"
+    if not {"ocrpool-jobs", "ocrpool-steady"} <= rows.keys():
+        return Verdict(target, "not run", None)
+    ours, steady = rows["ocrpool-jobs"], rows["ocrpool-steady"]
+    ratio = ours.p99_ms / steady.p99_ms
+    peers = "; ".join(
+        f"{name} p99 {rows[name].p99_ms:.4g} ms" for name in ("pebble", "cf-ppe") if name in rows
+    )
+    measured = (
+        f"p99 {ours.p99_ms:.4g} ms vs {steady.p99_ms:.4g} ms ({ratio:.2f}x); "
+        f"during recycles {ours.p99_recycle_ms:.4g} ms" + (f"; {peers}" if peers else "")
+    )
+    return Verdict(target, measured, ratio <= P99_RECYCLE_FACTOR)
+
+
+def _bounded(rows: Mapping[str, Measures]) -> Verdict:
+    target = "total RSS bounded while inprocess-leak grows (ocrpool-jobs vs inprocess-leak)"
+    if not {"ocrpool-jobs", "inprocess-leak"} <= rows.keys():
+        return Verdict(target, "not run", None)
+    ours, leak = rows["ocrpool-jobs"], rows["inprocess-leak"]
+    measured = (
+        f"{ours.rss_slope_mb_per_job:.3g} vs {leak.rss_slope_mb_per_job:.3g} MB/job; peaks "
+        f"{ours.peak_total_rss_mb:.0f} vs {leak.peak_total_rss_mb:.0f} MB"
+    )
+    if not leak.rss_slope_mb_per_job > 0:
+        return Verdict(target, measured + " (the leak did not grow: nothing to bound)", None)
+    met = ours.rss_slope_mb_per_job < BOUNDED_SLOPE_SHARE * leak.rss_slope_mb_per_job
+    return Verdict(target, measured, met)
+
+
+def judge(rows: Mapping[str, Measures], engine: str, cores: int) -> list[Verdict]:
+    """Every target, in issue 6's order."""
+    return [
+        _beats_peers(rows, "ocrpool-steady", ("pebble-steady", "cf-ppe-steady")),
+        _beats_peers(rows, "ocrpool-jobs", ("pebble", "cf-ppe")),
+        _speedup(rows, engine),
+        _cpu_limit(rows, engine, cores),
+        _recycle_cost(rows),
+        _p99(rows),
+        _bounded(rows),
+    ]

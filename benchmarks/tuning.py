@@ -1,0 +1,214 @@
+"""The tuning study: which workers x threads, spares and recycling period suit this machine.
+
+Two sweeps of ocrpool scenarios on the same inputs:
+
+1. workers x threads per worker (the engine's ``threads`` option), with the base spares
+   and recycling period;
+2. at the fastest of those, each other number of spares, then each other recycling
+   period (``max_jobs_per_worker``; ``none`` never recycles, the baseline for its cost).
+
+It writes ``tuning.csv`` and ``tuning.md`` with a recommendation drawn from the numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks.machine import load_average, this_machine
+from benchmarks.metrics import Measures, measure
+from benchmarks.report import Header, cell, markdown_table, write_csv
+from benchmarks.runner import Limits, run_scenario
+from benchmarks.scenarios import Kind, Plan, Scenario
+
+SAME_SPEED = 0.03
+"""Throughputs within 3% count as equal: the cheaper configuration wins."""
+RECYCLE_COST = 0.05
+
+
+@dataclass(frozen=True)
+class Config:
+    workers: int
+    threads: int | None
+    """The engine's ``threads`` option; ``None`` is Aspose's own default."""
+    spares: int
+    max_jobs: int | None
+
+    @property
+    def name(self) -> str:
+        threads = "default" if self.threads is None else self.threads
+        return f"w{self.workers}-t{threads}-s{self.spares}-j{self.max_jobs or 'none'}"
+
+    def scenario(self) -> Scenario:
+        return Scenario(
+            self.name,
+            Kind.OCRPOOL,
+            f"ocrpool, {self.workers} workers x {self.threads} threads, {self.spares} spares, "
+            f"max_jobs_per_worker={self.max_jobs}",
+            aspose_options={"threads": self.threads},
+            pool_options={"spares": self.spares, "max_jobs_per_worker": self.max_jobs},
+            workers=self.workers,
+        )
+
+
+@dataclass(frozen=True)
+class Trial:
+    sweep: str
+    config: Config
+    measures: Measures
+
+    def row(self) -> dict[str, object]:
+        return {
+            "sweep": self.sweep,
+            "threads": "default" if self.config.threads is None else self.config.threads,
+            "spares": self.config.spares,
+            "max_jobs": self.config.max_jobs or "none",
+            **dataclasses.asdict(self.measures),
+        }
+
+
+@dataclass(frozen=True)
+class Grid:
+    workers: Sequence[int]
+    threads: Sequence[int | None]
+    spares: Sequence[int]
+    max_jobs: Sequence[int | None]
+    base_spares: int
+    base_max_jobs: int | None
+
+
+def _threads(config: Config) -> int:
+    """Threads per worker; Aspose's default uses every core."""
+    return config.threads or os.cpu_count() or 1
+
+
+def _rate(trial: Trial) -> float:
+    rate = trial.measures.images_per_s
+    return 0.0 if math.isnan(rate) or trial.measures.status != "ok" else rate
+
+
+def _cheapest_fast(trials: Sequence[Trial], cost: Callable[[Trial], tuple[float, ...]]) -> Trial:
+    """The cheapest trial among those within ``SAME_SPEED`` of the fastest."""
+    best = max(_rate(t) for t in trials)
+    return min((t for t in trials if _rate(t) >= (1 - SAME_SPEED) * best), key=cost)
+
+
+def run_study(
+    grid: Grid, plan: Plan, limits: Limits, log: Callable[[str], None]
+) -> tuple[list[Trial], Config]:
+    """Both sweeps; returns every trial and the recommended configuration."""
+    trials: list[Trial] = []
+
+    def trial(sweep: str, config: Config) -> Trial:
+        done = next((t for t in trials if t.config == config), None)
+        if done is None:
+            done = Trial(sweep, config, measure(run_scenario(config.scenario(), plan, limits)))
+            trials.append(done)
+            m = done.measures
+            log(f"{sweep} {config.name}: {m.status}, {m.images_per_s:.3g} images/s")
+        return done
+
+    shape = [
+        trial("workers x threads", Config(w, t, grid.base_spares, grid.base_max_jobs))
+        for w in grid.workers
+        for t in grid.threads
+    ]
+    fastest = _cheapest_fast(
+        shape,
+        lambda t: (t.config.workers * _threads(t.config), t.measures.peak_total_rss_mb),
+    ).config
+    spares = [trial("spares", dataclasses.replace(fastest, spares=s)) for s in grid.spares]
+    chosen_spares = _cheapest_fast(
+        spares, lambda t: (t.measures.p99_ms, t.config.spares)
+    ).config.spares
+    periods = [
+        trial("max_jobs", dataclasses.replace(fastest, spares=chosen_spares, max_jobs=j))
+        for j in grid.max_jobs
+    ]
+    never = next((t for t in periods if t.config.max_jobs is None), None)
+    affordable = [
+        t
+        for t in periods
+        if t.config.max_jobs is not None
+        and (never is None or _rate(t) >= (1 - RECYCLE_COST) * _rate(never))
+    ]
+    period = min((t.config.max_jobs or 0 for t in affordable), default=grid.base_max_jobs)
+    return trials, dataclasses.replace(fastest, spares=chosen_spares, max_jobs=period)
+
+
+_COLUMNS = (
+    ("images_per_s", "images/s", 2),
+    ("cpu_s_per_image", "CPU s/image", 3),
+    ("p50_ms", "p50 ms", 0),
+    ("p99_ms", "p99 ms", 0),
+    ("p99_recycle_ms", "p99 recycling ms", 0),
+    ("peak_total_rss_mb", "peak RSS MB", 0),
+    ("recycles", "recycles", 0),
+    ("failed", "failed", 0),
+    ("status", "status", 0),
+)
+
+
+def tuning_markdown(header: Header, trials: Sequence[Trial], chosen: Config) -> str:
+    rows = [
+        [
+            trial.sweep,
+            str(trial.config.workers),
+            "default" if trial.config.threads is None else str(trial.config.threads),
+            str(trial.config.spares),
+            str(trial.config.max_jobs or "none"),
+            *(cell(getattr(trial.measures, name), digits) for name, _, digits in _COLUMNS),
+        ]
+        for trial in trials
+    ]
+    headers = ["sweep", "workers", "threads", "spares", "max_jobs"]
+    headers += [header for _, header, _ in _COLUMNS]
+    lines = [*header.markdown(), "", "## Trials", "", *markdown_table(headers, rows), ""]
+    lines += [
+        "## Recommendation",
+        "",
+        f"workers={chosen.workers}, threads={chosen.threads}, spares={chosen.spares}, "
+        f"max_jobs_per_worker={chosen.max_jobs}: the cheapest (fewest threads in all, then "
+        f"least memory) of the configurations within {SAME_SPEED:.0%} of the fastest; the "
+        f"spares with the lowest p99 among those as fast; the shortest recycling period "
+        f"costing under {RECYCLE_COST:.0%} of the throughput of never recycling.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def tune(
+    grid: Grid,
+    plan: Plan,
+    limits: Limits,
+    out: Path,
+    command: str,
+    setup: Sequence[str],
+    log: Callable[[str], None],
+) -> Config:
+    """Run the study and write ``tuning.csv`` and ``tuning.md`` into ``out``."""
+    started_utc = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load_start = load_average()
+    started = time.monotonic()
+    trials, chosen = run_study(grid, plan, limits, log)
+    header = Header(
+        title=f"ocrpool tuning study, {plan.engine} engine",
+        command=command,
+        started_utc=started_utc,
+        duration_s=time.monotonic() - started,
+        machine=this_machine(),
+        load_start=load_start,
+        load_end=load_average(),
+        setup=tuple(setup),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "tuning.csv", [trial.row() for trial in trials])
+    (out / "tuning.md").write_text(tuning_markdown(header, trials, chosen))
+    log(f"recommended: {chosen.name}; wrote {out / 'tuning.csv'}, {out / 'tuning.md'}")
+    return chosen

@@ -1,0 +1,84 @@
+"""Smoke test of the benchmark harness: the quick fake-engine comparison, end to end.
+
+It runs ``python -m benchmarks`` as a user would (each scenario in its own process), so
+it checks the outputs' shape, never the numbers: timings on a shared machine are noise.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRED_COLUMNS = [
+    "scenario",
+    "engine",
+    "workers",
+    "jobs",
+    "images_per_s",
+    "cpu_s_per_image",
+    "p50_ms",
+    "p99_ms",
+    "peak_total_rss_mb",
+    "rss_slope_mb_per_job",
+    "failed",
+    "recycles",
+]
+SCENARIOS = [
+    "inprocess-reuse",
+    "inprocess-tuned",
+    "inprocess-leak",
+    "ocrpool-jobs",
+    "ocrpool-steady",
+    "ocrpool-rss",
+    "pebble",
+    "pebble-steady",
+    "cf-ppe",
+    "cf-ppe-steady",
+]
+
+
+def _benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_quick_fake_comparison_writes_every_output(tmp_path: Path) -> None:
+    done = _benchmarks("--engine", "fake", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+
+    with (tmp_path / "results.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames is not None
+        assert reader.fieldnames[: len(REQUIRED_COLUMNS)] == REQUIRED_COLUMNS
+        rows = list(reader)
+    assert [row["scenario"] for row in rows] == SCENARIOS
+    assert {row["engine"] for row in rows} == {"fake"}
+    finished = [row for row in rows if row["status"] == "ok"]
+    assert all(int(row["jobs"]) == int(row["jobs_planned"]) for row in finished)
+    assert all(int(row["failed"]) == 0 for row in finished)
+
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| scenario |" in markdown and "## Targets" in markdown
+    for plot in ("rss.png", "throughput.png"):
+        assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--scenarios", "no-such-scenario"], ["--engine-option", "no-equals-sign"]],
+)
+def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None:
+    done = _benchmarks("--engine", "fake", "--quick", "--out", str(tmp_path), *args)
+    assert done.returncode == 2
+    assert not (tmp_path / "results.csv").exists()
