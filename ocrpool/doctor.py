@@ -135,11 +135,12 @@ def probe_engine(license: str | None) -> tuple[Check, ...]:
         version = importlib.metadata.version(ASPOSE_DISTRIBUTION)
         engine.start()
     except Exception as exc:
+        skipped = Check(RECOGNITION, CheckStatus.SKIPPED, "the engine did not start")
+        if getattr(exc, "license", None):
+            remedy = "pass a valid Aspose license file, or none for evaluation mode"
+            return Check(_LICENSE, CheckStatus.FAIL, str(exc), remedy), skipped
         remedy = getattr(exc, "remedy", "") or f"see the message; {_RUNTIME_REMEDY}"
-        return (
-            Check(_ENGINE, CheckStatus.FAIL, f"{type(exc).__name__}: {exc}", remedy),
-            Check(RECOGNITION, CheckStatus.SKIPPED, "the engine did not start"),
-        )
+        return Check(_ENGINE, CheckStatus.FAIL, f"{type(exc).__name__}: {exc}", remedy), skipped
     checks = [
         Check(
             _ENGINE,

@@ -13,6 +13,7 @@ a ``model_dir`` override applies to the file-system side: listing, audit and pru
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import os
@@ -25,6 +26,8 @@ from ocrpool.runtime import prepare_process, run_in_child
 DEFAULT_OLD_PREFIX = "old_"
 DEFAULT_TIMEOUT_S = 60.0
 RESOURCE_SUFFIX = ".ocr"
+DEFAULT_RESOURCE_DIR = "aspose_data"
+"""Where Aspose.OCR keeps downloaded resources, relative to the working directory."""
 
 
 class ModelStatus(str, enum.Enum):
@@ -113,8 +116,13 @@ def aspose_view() -> AsposeView:
         model_dir = os.path.abspath(ai.get_local_path())
         # list_local raises DirectoryNotFoundException when there is no directory yet.
         listed = tuple(str(name) for name in ai.list_local()) if os.path.isdir(model_dir) else ()
-        resources = tuple(str(name) for name in ocr.Resources.list_local())
+        existed = os.path.isdir(DEFAULT_RESOURCE_DIR)
         resource_dir = os.path.abspath(ocr.Resources.get_local_path())
+        resources = tuple(str(name) for name in ocr.Resources.list_local())
+        if not existed and not resources:
+            # Asking Aspose where its resources are creates that directory: tidy up.
+            with contextlib.suppress(OSError):
+                os.rmdir(resource_dir)
     finally:
         ai.free_resources()
     return AsposeView(model_dir, listed, resource_dir, resources)

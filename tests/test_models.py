@@ -157,3 +157,4 @@ def test_aspose_default_directory_is_absolute_and_may_be_missing(
     inventory = models.inventory()
     assert inventory.model_dir == tmp_path / "Aspose.AI.LLM" / "models"
     assert inventory.models == ()
+    assert os.listdir(tmp_path) == []  # asking Aspose left nothing behind

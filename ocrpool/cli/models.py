@@ -96,9 +96,13 @@ def _list(inventory: models.Inventory, args: argparse.Namespace) -> int:
     for model in inventory.models:
         note = "" if model.kind is models.EntryKind.FILE else f"  ({model.kind.value})"
         print(f"  {_size(model.size_bytes):>9}  {model.name}{note}")
-    print(f"resources in {inventory.resource_dir}{_missing(inventory.resource_dir)}")
+    if not inventory.models:
+        print("  (none)")
+    print(f"Aspose.OCR resources in {inventory.resource_dir}{_missing(inventory.resource_dir)}")
     for resource in inventory.resources:
         print(f"  {_size(resource.size_bytes):>9}  {resource.name}")
+    if not inventory.resources:
+        print("  (none)")
     return ExitCode.OK
 
 

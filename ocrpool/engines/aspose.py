@@ -155,7 +155,9 @@ class AsposeEngine:
             return None
         path = os.path.abspath(os.fspath(configured))
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            raise EngineError(f"license file {path} does not exist or is not readable")
+            raise EngineError(
+                f"license file {path} does not exist or is not readable", license=path
+            )
         return path
 
     def _resource_path(self) -> str | None:
