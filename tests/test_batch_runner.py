@@ -181,13 +181,17 @@ def test_every_write_is_guarded(images: Path, tmp_path: Path) -> None:
 
 
 def test_paths_from_a_list(images: Path, tmp_path: Path) -> None:
-    listing = io.StringIO(f"{images / 'a.png'}\n{images / 'gone.png'}\n")
+    listing = f"{images / 'a.png'}\n{images / 'gone.png'}\n"
+    expected = [(str(images / "a.png"), True), (str(images / "gone.png"), False)]
     out = tmp_path / "r.jsonl"
-    run_batch(BatchOptions(str(out), from_list="-"), InlinePool, stdin=listing)
-    assert sorted((r["path"], r["ok"]) for r in _records(out)) == [
-        (str(images / "a.png"), True),
-        (str(images / "gone.png"), False),
-    ]
+    run_batch(BatchOptions(str(out), from_list="-"), InlinePool, stdin=io.StringIO(listing))
+    assert sorted((r["path"], r["ok"]) for r in _records(out)) == expected
+    (tmp_path / "list.txt").write_text(listing)
+    out = tmp_path / "r2.jsonl"
+    run_batch(BatchOptions(str(out), from_list=str(tmp_path / "list.txt")), InlinePool)
+    assert sorted((r["path"], r["ok"]) for r in _records(out)) == expected
+    with pytest.raises(InputNotFound, match="cannot read the list"):
+        run_batch(BatchOptions(str(out), from_list=str(tmp_path / "nope.txt")), InlinePool)
 
 
 @pytest.mark.parametrize("fmt", list(OutputFormat))

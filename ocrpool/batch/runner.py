@@ -100,29 +100,29 @@ def run_batch(
             raise InputNotFound(f"no such file or folder: {argument}")
     check_output(options.out, options.inputs, allow_inside_input=options.allow_out_inside_input)
     excluded = excluded_paths(options.out, sidecars(options.format))
-    discoveries: Iterable[Discovery] = scan_arguments(options.inputs, excluded.__contains__)
-    list_file: TextIO | None = None
-    if options.from_list is not None:
-        list_file = (stdin or sys.stdin) if options.from_list == "-" else _open_list(options)
-        discoveries = itertools.chain(discoveries, scan_list(list_file, excluded.__contains__))
-    sink = open_sink(
-        options.format, options.out, detail=options.detail, options=_run_options(options)
-    )
-    ledger = Ledger(retry_failed=options.retry_failed)
-    try:
-        ledger.load(sink.replay())
-        run = _Run(options, sink, ledger, progress or Silent(), clock, guard)
-        summary = run.run(discoveries, pool_factory)
-    except BaseException:
-        sink.close(None)
-        raise
-    else:
+    with contextlib.ExitStack() as stack:
+        discoveries: Iterable[Discovery] = scan_arguments(options.inputs, excluded.__contains__)
+        if options.from_list is not None:
+            lines = (
+                (stdin or sys.stdin)
+                if options.from_list == "-"
+                else stack.enter_context(_open_list(options.from_list))
+            )
+            discoveries = itertools.chain(discoveries, scan_list(lines, excluded.__contains__))
+        sink = open_sink(
+            options.format, options.out, detail=options.detail, options=_run_options(options)
+        )
+        ledger = Ledger(retry_failed=options.retry_failed)
+        stack.callback(ledger.close)
+        try:
+            ledger.load(sink.replay())
+            run = _Run(options, sink, ledger, progress or Silent(), clock, guard)
+            summary = run.run(discoveries, pool_factory)
+        except BaseException:
+            sink.close(None)
+            raise
         sink.close(summary.to_dict())
-    finally:
-        ledger.close()
-        if list_file is not None and options.from_list != "-":
-            list_file.close()
-    return summary
+        return summary
 
 
 class _Run:
@@ -251,12 +251,11 @@ class _Run:
             self.tally.see_rss(worker.rss_mb)
 
 
-def _open_list(options: BatchOptions) -> TextIO:
-    assert options.from_list is not None
+def _open_list(path: str) -> TextIO:
     try:
-        return open(options.from_list, encoding="utf-8", errors="surrogateescape", newline="\n")
+        return open(path, encoding="utf-8", errors="surrogateescape", newline="\n")
     except OSError as exc:
-        raise InputNotFound(f"cannot read the list {options.from_list}: {exc.strerror}") from None
+        raise InputNotFound(f"cannot read the list {path}: {exc.strerror}") from None
 
 
 def _run_options(options: BatchOptions) -> dict[str, Any]:
