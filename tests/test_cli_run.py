@@ -270,6 +270,36 @@ def test_usage_errors_exit_2_and_write_nothing(
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_pool_options_map_onto_ocrpool(tmp_path: Path) -> None:
+    """Stored in the SQLite ``runs`` table; no pool starts, as there is nothing to OCR."""
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "r.db"
+    args = ["--max-jobs", "0", "--max-rss", "300", "--timeout", "5", "--retries", "0"]
+    args += ["--license", "my.lic", "--language", "deu", "--engine-option", "delay=0.5"]
+    for option in ("strict=TRUE", "n=3", "x=a=b"):
+        args += ["--engine-option", option]
+    assert run(str(tmp_path / "empty"), "--out", str(out), "--format", "sqlite", *args) == 0
+    with sqlite3.connect(out) as db:
+        (options,) = db.execute("SELECT options FROM runs").fetchone()
+    assert json.loads(options)["pool"] == {
+        "max_jobs_per_worker": None,
+        "max_rss_mb": 300.0,
+        "hard_rss_mb": None,
+        "job_timeout": 5.0,
+        "retries": 0,
+        "spares": 1,
+        "engine": "aspose",
+        "engine_options": {
+            "delay": 0.5,
+            "strict": True,
+            "n": 3,
+            "x": "a=b",
+            "license": "my.lic",
+            "language": "deu",
+        },
+    }
+
+
 def test_a_bad_engine_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         run(".", "--out", "r.jsonl", "--engine-option", "novalue")
