@@ -46,6 +46,8 @@ class Measures:
     p99_recycle_ms: float
     recycle_jobs: int
     ready_rss_mb: float
+    startup_cpu_s: float
+    """CPU time the tree used before the window: interpreters, engines, warm-up."""
     window_s: float
     round_index: int
     exit_causes: str
@@ -151,6 +153,7 @@ def measure(run: Run) -> Measures:
         p99_recycle_ms=percentile(_ms(r.finished - r.submitted for r in during), 0.99),
         recycle_jobs=len(during),
         ready_rss_mb=samples[0].tree.rss_mb if samples else NAN,
+        startup_cpu_s=cpu_start,
         window_s=window_s,
         round_index=run.round_index,
         exit_causes=" ".join(f"{cause}={count}" for cause, count in sorted((exits or {}).items())),

@@ -30,6 +30,7 @@ from benchmarks.scenarios import Kind, Plan, Scenario
 SAME_SPEED = 0.03
 """Throughputs within 3% count as equal: the cheaper configuration wins."""
 RECYCLE_COST = 0.05
+ESTIMATED_PERIODS = (25, 50, 100, 200)
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,24 @@ _COLUMNS = (
 )
 
 
+def recycle_cost_estimate(trial: Trial, periods: Sequence[int]) -> str:
+    """What recycling every N jobs should cost, from what one worker start costs in CPU.
+
+    The study's runs are short, so a few recycles decide its measured cost; this estimate
+    uses the start-up CPU (all workers and spares, before the window) instead.
+    """
+    m = trial.measures
+    per_start = m.startup_cpu_s / (trial.config.workers + trial.config.spares)
+    costs = ", ".join(f"every {n}: {per_start / (n * m.cpu_s_per_image):.1%}" for n in periods)
+    return (
+        f"One worker start (interpreter, engine, warm-up) costs about {per_start:.1f} CPU-s, "
+        f"the CPU of {per_start / m.cpu_s_per_image:.1f} images at {m.cpu_s_per_image:.2f} "
+        f"CPU-s each, so recycling should cost about: {costs}."
+    )
+
+
 def tuning_markdown(header: Header, trials: Sequence[Trial], chosen: Config) -> str:
+    shape = dataclasses.replace(chosen, max_jobs=None)
     rows = [
         [
             trial.sweep,
@@ -178,6 +196,11 @@ def tuning_markdown(header: Header, trials: Sequence[Trial], chosen: Config) -> 
         f"least memory) of the configurations within {SAME_SPEED:.0%} of the fastest; the "
         f"spares with the lowest p99 among those as fast; the shortest recycling period "
         f"costing under {RECYCLE_COST:.0%} of the throughput of never recycling.",
+        "",
+        recycle_cost_estimate(
+            next(t for t in trials if dataclasses.replace(t.config, max_jobs=None) == shape),
+            ESTIMATED_PERIODS,
+        ),
         "",
     ]
     return "\n".join(lines)
