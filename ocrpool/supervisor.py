@@ -378,28 +378,34 @@ class Supervisor:
         now: float,
     ) -> None:
         if job.state is JobState.SENT:
-            job.state = JobState.QUEUED
-            self._queue.appendleft(job)
+            self._requeue(job)
             return
         error = self._lost_job_error(worker, job, cause, exitcode, tail)
         job.attempts.append(
             Attempt(worker.pid, type(error).__name__, now - job.acked_at, str(error))
         )
         if cause in _RETRYABLE:
-            if (
-                job.retries_used < self._config.retries
-                and self._state is not PoolState.BROKEN
-                and not self._cancel_running
-            ):
+            if job.retries_used < self._config.retries and self._serving():
                 job.retries_used += 1
                 self._retries += 1
-                job.state = JobState.QUEUED
-                self._queue.appendleft(job)
+                self._requeue(job)
                 log.warning("retrying %s (%s) on another worker", job.label, type(error).__name__)
                 return
             self._quarantined.append(job.label)
             log.error("quarantined %s after %d attempts: %s", job.label, len(job.attempts), error)
         self._finish(job, None, error, worker.pid, worker.rss_mb)
+
+    def _serving(self) -> bool:
+        """Whether a queued job will still be run (not after a cancel or a break)."""
+        return self._broken is None and not self._cancel_running
+
+    def _requeue(self, job: JobRecord) -> None:
+        """Put a job back at the head of the queue, or end it if nothing will serve it."""
+        if self._serving():
+            job.state = JobState.QUEUED
+            self._queue.appendleft(job)
+        else:
+            self._finish(job, None, self._broken or PoolClosed(f"{job.label}: cancelled"))
 
     def _lost_job_error(
         self,
@@ -633,8 +639,8 @@ class Supervisor:
             job.state = JobState.SENT
             worker.job, worker.state = job, WorkerState.BUSY
             if not worker.send(Job(job.job_id, job.source)):
-                worker.job, job.state = None, JobState.QUEUED
-                self._queue.appendleft(job)
+                worker.job = None
+                self._requeue(job)
 
     def _wind_down(self, now: float) -> None:
         for worker in self._workers:

@@ -1,0 +1,113 @@
+"""No worker outlives its pool: after close, Ctrl-C, SIGTERM, or a SIGKILLed supervisor."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+from fakes import fake_pool, make_inputs, worker_processes
+
+from ocrpool import PoolClosed, PoolState
+
+SUPERVISOR_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from ocrpool import OcrPool
+
+    if __name__ == "__main__":
+        with OcrPool(workers=2, spares=1, engine="fake", engine_options={"delay": 60}) as pool:
+            futures = [pool.submit(sys.argv[1]) for _ in range(4)]
+            print(json.dumps([w.pid for w in pool.stats().workers]), flush=True)
+            futures[0].result()
+    """
+)
+
+
+def _start_supervisor(tmp_path: Path) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
+    (image,) = make_inputs(tmp_path, ["page.png"])
+    script = tmp_path / "supervisor.py"
+    script.write_text(SUPERVISOR_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), image], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    assert proc.stdout is not None
+    pids = json.loads(proc.stdout.readline())
+    assert len(pids) == 3
+    return proc, [psutil.Process(pid) for pid in pids]
+
+
+def _assert_all_gone(workers: list[psutil.Process]) -> None:
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    assert alive == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_their_supervisor(tmp_path: Path, signum: int) -> None:
+    proc, workers = _start_supervisor(tmp_path)
+    proc.send_signal(signum)
+    proc.wait(timeout=20)
+    _assert_all_gone(workers)
+
+
+def test_ctrl_c_stops_the_pool_and_its_workers(tmp_path: Path) -> None:
+    proc, workers = _start_supervisor(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) != 0  # KeyboardInterrupt propagates after the pool shut down
+    _assert_all_gone(workers)
+
+
+def test_close_leaves_no_child_process(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(20)])
+    with fake_pool(workers=2, spares=1, max_jobs_per_worker=5) as pool:
+        assert len(worker_processes()) == 3
+        assert all(r.ok for r in pool.imap(paths))
+    assert worker_processes() == []
+    assert pool.stats().state is PoolState.CLOSED
+
+
+def test_close_drains_queued_jobs(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"q{i}.png" for i in range(10)])
+    pool = fake_pool(workers=1, spares=0, engine_options={"delay": 0.05})
+    futures = [pool.submit(p) for p in paths]
+    pool.close()
+    assert [f.result().text for f in futures] == [f"q{i}" for i in range(10)]
+    with pytest.raises(PoolClosed):
+        pool.submit(paths[0])
+
+
+def test_shutdown_with_cancel_fails_queued_and_running_jobs_fast(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"c{i}.png" for i in range(10)])
+    pool = fake_pool(workers=2, spares=0, engine_options={"delay": 60}, job_timeout=None)
+    futures = [pool.submit(p) for p in paths]
+    results = pool.imap(paths[:2])
+    pool.shutdown(cancel_pending=True)
+    for future in futures:
+        with pytest.raises(PoolClosed):
+            future.result()
+    assert [type(r.error) for r in results] == [PoolClosed, PoolClosed]
+    assert worker_processes() == []
+    assert pool.stats().exits == {"shutdown": 2}
+
+
+def test_supervisor_keeps_no_engine_and_leaks_no_fds_or_threads(tmp_path: Path) -> None:
+    (image,) = make_inputs(tmp_path, ["noop.png"])
+    me = psutil.Process()
+    fds, threads = me.num_fds(), threading.active_count()
+    with fake_pool(workers=2, spares=1, max_jobs_per_worker=200) as pool:
+        results = pool.imap(image for _ in range(10_000))
+        assert sum(r.ok for r in results) == 10_000
+        assert pool.stats().recycles >= 10
+        # per live worker: its pipe and multiprocessing's two spawn pipes; plus the wake-up pipe
+        assert me.num_fds() <= fds + 3 * len(pool.stats().workers) + 2
+    assert me.num_fds() == fds
+    assert threading.active_count() == threads
+    assert "aspose" not in " ".join(sys.modules)
+    assert "coreclr" not in Path(f"/proc/{os.getpid()}/maps").read_text()
