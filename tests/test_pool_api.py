@@ -1,0 +1,148 @@
+"""The Executor-like surface: submit, imap, threads, asyncio, results and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes import fake_pool, make_inputs
+
+from ocrpool import (
+    EngineStartError,
+    InvalidInput,
+    JobTimeout,
+    MemoryLimitExceeded,
+    OcrResult,
+    WorkerCrashed,
+)
+
+
+def test_result_carries_text_attempts_worker_and_memory(tmp_path: Path) -> None:
+    (path,) = make_inputs(tmp_path, ["invoice-42.png"])
+    with fake_pool(workers=1, spares=0) as pool:
+        result = pool.submit(path).result()
+        worker_pid = pool.stats().workers[0].pid
+    assert result.ok and result.text == "invoice-42" and result.input == path
+    assert result.worker_pid == worker_pid
+    assert result.rss_mb is not None and result.rss_mb > 5
+    assert result.elapsed_s > 0
+    assert [(a.worker_pid, a.outcome) for a in result.attempts] == [(worker_pid, "ok")]
+
+
+def test_bytes_and_pathlike_inputs(tmp_path: Path) -> None:
+    (path,) = make_inputs(tmp_path, ["scan.png"])
+    with fake_pool(workers=1, spares=0) as pool:
+        assert pool.recognize(Path(path)).text == "scan"
+        by_bytes = pool.recognize(b"12345", label="upload-1")
+        unlabelled = pool.recognize(b"123")
+        with pytest.raises(TypeError):
+            pool.submit(42)  # type: ignore[arg-type]
+    assert (by_bytes.input, by_bytes.text) == ("upload-1", "5 bytes")
+    assert unlabelled.input == "<3 bytes>"
+
+
+def test_imap_never_raises_and_keeps_order(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"{i:02d}.png" for i in range(12)])
+    paths.insert(3, str(tmp_path / "missing.png"))
+    with fake_pool(workers=2, spares=0, engine_options={"delay": 0.01}) as pool:
+        results = list(pool.imap(paths))
+    assert [r.input for r in results] == paths
+    assert [type(r.error) for r in results if not r.ok] == [InvalidInput]
+
+
+def test_imap_consumes_its_input_lazily(tmp_path: Path) -> None:
+    (path,) = make_inputs(tmp_path, ["lazy.png"])
+    pulled = 0
+
+    def endless() -> Iterator[str]:
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield path
+
+    with fake_pool(workers=2, spares=1, max_in_flight=8) as pool:
+        for seen, result in enumerate(pool.imap(endless(), ordered=False), start=1):
+            assert result.ok
+            assert pulled <= seen + 8
+            if seen == 2_000:
+                break
+
+
+def test_many_threads_submitting_at_once(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"t{i}.png" for i in range(8)])
+    results: list[OcrResult] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    with fake_pool(workers=2, spares=1) as pool:
+
+        def client(path: str) -> None:
+            start.wait()
+            futures = [pool.submit(path) for _ in range(100)]
+            mine = [f.result() for f in futures]
+            with lock:
+                results.extend(mine)
+
+        threads = [threading.Thread(target=client, args=(p,)) for p in paths]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert pool.stats().completed == 800
+    assert Counter(r.input for r in results) == {p: 100 for p in paths}
+    assert all(r.ok for r in results)
+
+
+def test_asyncio_recognize_and_async_iteration(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"a{i}.png" for i in range(20)])
+
+    async def main() -> tuple[list[str], list[str]]:
+        with fake_pool(workers=2, spares=0, engine_options={"delay": 0.01}) as pool:
+            gathered = await asyncio.gather(*(pool.arecognize(p) for p in paths[:5]))
+            streamed = [r.text async for r in pool.aimap(paths, ordered=False)]
+            with pytest.raises(InvalidInput):
+                await pool.arecognize(str(tmp_path / "nope.png"))
+        return [r.text for r in gathered], streamed
+
+    gathered, streamed = asyncio.run(main())
+    assert gathered == ["a0", "a1", "a2", "a3", "a4"]
+    assert sorted(streamed) == sorted(f"a{i}" for i in range(20))
+
+
+def test_errors_survive_pickling_with_their_fields() -> None:
+    errors = [
+        InvalidInput("bad", path="/x.png"),
+        WorkerCrashed("died", signal=11, exitcode=-11, stack="..."),
+        MemoryLimitExceeded("big", rss_mb=900.0, limit_mb=800.0, signal=9, exitcode=-9),
+        JobTimeout("slow", timeout=3.0, stack=""),
+        EngineStartError("no", stderr_tail="tail", attempts=3, exitcode=1),
+    ]
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert copy.to_dict() == error.to_dict()
+    assert isinstance(errors[2], WorkerCrashed)
+    assert errors[1].to_dict() == {
+        "type": "WorkerCrashed",
+        "message": "died",
+        "signal": 11,
+        "exitcode": -11,
+        "stack": "...",
+    }
+
+
+def test_invalid_settings_are_rejected_before_any_worker_starts() -> None:
+    for settings in (
+        {"workers": 0},
+        {"retries": -1},
+        {"max_rss_mb": 500, "hard_rss_mb": 100},
+        {"max_jobs_per_worker": 0},
+        {"job_timeout": 0},
+    ):
+        with pytest.raises(ValueError):
+            fake_pool(**settings)
