@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from imaging import write_text_image
 
 from ocrpool.engines.aspose import (
     AsposeEngine,
@@ -26,24 +26,8 @@ from ocrpool.errors import EngineError, InvalidInput, ResourceUnavailable
 from ocrpool.formats import Format
 from ocrpool.runtime import run_in_child
 
-TEXT_LINES = ("Quick brown foxes", "jump over lazy dogs", "every single day")
 PHOTOTEST = Path(__file__).parent / "data" / "phototest.tif"
 MULTIPAGE = Path(__file__).parent.parent / "examples" / "images" / "multipage-3.tif"
-
-
-def write_text_image(path: Path, lines: tuple[str, ...] = TEXT_LINES) -> Path:
-    """Large black words on white, in Pillow's bundled TrueType font.
-
-    Three lines, because evaluation mode returns only the first part of an image's text.
-    """
-    font = ImageFont.load_default(size=40)
-    width = max(int(font.getlength(line)) for line in lines) + 80
-    image = Image.new("L", (width, 70 * len(lines) + 40), 255)
-    draw = ImageDraw.Draw(image)
-    for row, line in enumerate(lines):
-        draw.text((40, 20 + 70 * row), line, font=font, fill=0)
-    image.save(path)
-    return path
 
 
 def write_bad_inputs(directory: Path) -> dict[str, Path]:

@@ -1,0 +1,38 @@
+"""The real engine through the pool: recognition survives recycles; the supervisor stays clean."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from imaging import write_text_image
+
+from ocrpool import ExitCause, OcrPool, WorkerExit
+
+pytestmark = pytest.mark.aspose
+
+
+def test_two_aspose_workers_recognise_across_recycles(tmp_path: Path) -> None:
+    variants = [("Quick brown foxes", "jump over lazy dogs"), ("Seven silver spoons", "on a table")]
+    images = [str(write_text_image(tmp_path / f"page-{i}.png", variants[i % 2])) for i in range(6)]
+    exits: list[WorkerExit] = []
+    with OcrPool(
+        workers=2,
+        spares=1,
+        max_jobs_per_worker=2,
+        recycle_jitter=0.0,
+        engine="aspose",
+        on_worker_exit=exits.append,
+    ) as pool:
+        results = list(pool.imap(images))
+    assert all(r.ok for r in results), [r.error for r in results]
+    for i, result in enumerate(results):
+        first_word = variants[i % 2][0].split()[0]
+        assert first_word in result.text
+        assert result.evaluation_mode or "Trial" not in result.text
+    assert sum(e.cause is ExitCause.MAX_JOBS for e in exits) >= 2
+    assert all(e.rss_mb is not None and e.rss_mb > 100 for e in exits if e.jobs)
+    assert "aspose.ocr" not in sys.modules
+    assert "libcoreclr" not in Path(f"/proc/{os.getpid()}/maps").read_text()
