@@ -8,6 +8,7 @@ live processes is the total, including workers that exited long ago.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -83,4 +84,4 @@ class ProcessTree:
 
 def tree_cpu_seconds(pid: int | None = None) -> float:
     """CPU seconds used so far by the tree rooted at ``pid`` (default: this process)."""
-    return ProcessTree(pid if pid is not None else psutil.Process().pid).sample().cpu_s
+    return ProcessTree(pid if pid is not None else os.getpid()).sample().cpu_s

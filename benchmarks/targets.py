@@ -24,7 +24,8 @@ class Verdict:
 
 
 def _rate(row: Measures) -> str:
-    return f"{row.scenario} {row.images_per_s:.4g}/s"
+    recycles = f" ({row.recycles} recycles)" if row.recycles else ""
+    return f"{row.scenario} {row.images_per_s:.4g}/s{recycles}"
 
 
 def _faster(rows: Mapping[str, Measures], names: tuple[str, ...]) -> Measures | None:
@@ -74,7 +75,8 @@ def _recycle_cost(rows: Mapping[str, Measures]) -> Verdict:
         return Verdict(target, "not run", None)
     ours, steady = rows["ocrpool-jobs"], rows["ocrpool-steady"]
     cost = 1.0 - ours.images_per_s / steady.images_per_s
-    return Verdict(target, f"{_rate(ours)} vs {_rate(steady)}: {cost:+.1%}", cost < RECYCLE_COST)
+    measured = f"{_rate(ours)} vs {_rate(steady)}: costs {cost:.1%}"
+    return Verdict(target, measured, cost < RECYCLE_COST)
 
 
 def _p99(rows: Mapping[str, Measures]) -> Verdict:
