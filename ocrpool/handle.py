@@ -71,6 +71,14 @@ class WorkerHandle:
             return False
         return True
 
+    def receive_one(self) -> list[FromWorker]:
+        """The next message, once the pipe is known to be readable (``[]`` at EOF)."""
+        try:
+            return [self.conn.recv()]
+        except (OSError, EOFError):
+            self.conn_open = False
+            return []
+
     def receive(self) -> list[FromWorker]:
         """Every message waiting on the pipe; marks the pipe closed at EOF."""
         messages: list[FromWorker] = []

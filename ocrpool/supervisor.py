@@ -24,7 +24,6 @@ sentinels and a wake-up pipe, with a timeout set to the next deadline; it wakes 
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
 import multiprocessing
@@ -36,10 +35,9 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
 
 from ocrpool.config import PoolConfig
 from ocrpool.engines.base import Source
@@ -53,6 +51,7 @@ from ocrpool.errors import (
 )
 from ocrpool.handle import WorkerHandle
 from ocrpool.protocol import Ack, FromWorker, Job, Outcome, Ready, StartFailed, Stop, WorkerSpec
+from ocrpool.readiness import Readiness
 from ocrpool.results import Attempt, OcrResult, Page, Recognition
 from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit, WorkerState
 
@@ -112,8 +111,7 @@ class Supervisor:
         self._cancel_running = False
         self._callbacks: list[Callable[[], None]] = []
         self._log_dir = tempfile.mkdtemp(prefix="ocrpool-")
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
+        self._readiness = Readiness()
         self._thread = threading.Thread(target=self._run, name="ocrpool-supervisor", daemon=True)
         self._thread.start()
 
@@ -129,7 +127,7 @@ class Supervisor:
             self._job_ids += 1
             self._queue.append(JobRecord(self._job_ids, source, label, future, raises))
             self._submitted += 1
-            self._wake()
+            self._readiness.wake()
         return future
 
     def wait_ready(self, timeout: float | None = None) -> None:
@@ -147,7 +145,7 @@ class Supervisor:
                 self._cancel_running = True
                 while self._queue:
                     self._finish(self._queue.popleft(), None, PoolClosed("cancelled at shutdown"))
-            self._wake()
+            self._readiness.wake()
         if wait_for_exit and threading.current_thread() is not self._thread:
             self._thread.join()
 
@@ -166,13 +164,6 @@ class Supervisor:
                 queued=len(self._queue),
             )
 
-    def _wake(self) -> None:
-        """Interrupt the thread's wait; called with the lock held, so the pipe is open."""
-        if self._wake_w < 0:
-            return
-        with contextlib.suppress(BlockingIOError):  # full: the thread is awake already
-            os.write(self._wake_w, b"\0")
-
     # ---- the supervisor thread ----------------------------------------------------
 
     def _run(self) -> None:
@@ -183,14 +174,11 @@ class Supervisor:
                     self._step(now)
                     if self._finished():
                         break
-                    waitables: list[object] = [self._wake_r]
-                    waitables += [w.conn for w in self._workers if w.conn_open]
-                    waitables += [w.sentinel for w in self._workers]
                     timeout = self._timeout(now)
                 self._run_callbacks()
-                ready = wait(waitables, timeout)  # type: ignore[arg-type]
+                talking, exited = self._readiness.wait(timeout)
                 with self._lock:
-                    self._handle(ready)
+                    self._handle(talking, exited)
                 self._run_callbacks()
         except BaseException:
             log.exception("ocrpool supervisor failed; stopping every worker")
@@ -200,9 +188,7 @@ class Supervisor:
         finally:
             self._run_callbacks()
             with self._lock:
-                os.close(self._wake_r)
-                os.close(self._wake_w)
-                self._wake_w = -1
+                self._readiness.close()
             shutil.rmtree(self._log_dir, ignore_errors=True)
 
     def _finished(self) -> bool:
@@ -215,16 +201,17 @@ class Supervisor:
             self._changed.notify_all()
         return True
 
-    def _handle(self, ready: Sequence[object]) -> None:
-        if self._wake_r in ready:
-            os.read(self._wake_r, 4096)
-        for worker in list(self._workers):
-            if worker.conn_open and worker.conn in ready:
-                self._on_messages(worker, worker.receive())
-        for worker in list(self._workers):
-            if worker.sentinel in ready:
-                self._on_messages(worker, worker.receive())
-                self._on_exit(worker)
+    def _handle(self, talking: list[WorkerHandle], exited: list[WorkerHandle]) -> None:
+        self._readiness.drain_wakes()
+        for worker in talking:
+            if worker.conn_open and worker not in exited:
+                self._on_messages(worker, worker.receive_one())
+            if not worker.conn_open:
+                self._readiness.forget_pipe(worker)
+        for worker in exited:
+            self._on_messages(worker, worker.receive())
+            self._readiness.forget(worker)
+            self._on_exit(worker)
 
     def _step(self, now: float) -> None:
         for worker in self._workers:
@@ -484,6 +471,7 @@ class Supervisor:
             if worker.job is not None:
                 self._finish(worker.job, None, error)
             worker.wait()
+            self._readiness.forget(worker)
             worker.release()
         self._workers.clear()
         self._state = PoolState.CLOSED
@@ -612,6 +600,7 @@ class Supervisor:
         )
         worker = WorkerHandle(self._ctx, spec, self._quota())
         self._workers.append(worker)
+        self._readiness.watch(worker)
         log.info("started worker %d (quota %s jobs)", worker.pid, worker.quota)
 
     def _quota(self) -> int | None:

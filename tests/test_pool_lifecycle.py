@@ -105,8 +105,7 @@ def test_supervisor_keeps_no_engine_and_leaks_no_fds_or_threads(tmp_path: Path) 
         results = pool.imap(image for _ in range(10_000))
         assert sum(r.ok for r in results) == 10_000
         assert pool.stats().recycles >= 10
-        # per live worker: its pipe and multiprocessing's two spawn pipes; plus the wake-up pipe
-        assert me.num_fds() <= fds + 3 * len(pool.stats().workers) + 2
+    # a descriptor or thread leaked by any of the recycles would still be open here
     assert me.num_fds() == fds
     assert threading.active_count() == threads
     assert "aspose.ocr" not in sys.modules
