@@ -1,0 +1,45 @@
+"""The README is the manual: the options and flags it documents exist in the code."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from ocrpool.cli import build_parser
+from ocrpool.config import PoolConfig
+from ocrpool.engines.fake import FakeEngine
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def _table_names(heading: str) -> list[str]:
+    """The first-column names of the table right after ``heading``."""
+    section = README.split(heading, 1)[1]
+    table = re.search(r"\n(\|.*\|\n)+", section)
+    assert table is not None, heading
+    rows = table.group(0).strip().splitlines()[2:]
+    return [re.findall(r"`([^`]+)`", row.split("|")[1])[0] for row in rows]
+
+
+def test_every_documented_pool_option_exists() -> None:
+    documented = set(_table_names("### Options"))
+    fields = {f.name for f in dataclasses.fields(PoolConfig)} | {"on_worker_exit"}
+    assert documented == fields
+
+
+def test_every_documented_fake_engine_option_exists() -> None:
+    documented = set(_table_names("### `fake`"))
+    assert documented == set(FakeEngine.__init__.__kwdefaults__ or {})
+
+
+def test_every_documented_run_flag_exists(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    run_help = capsys.readouterr().out
+    section = README.split("## Batch OCR of folders", 1)[1].split("### The record", 1)[0]
+    flags = set(re.findall(r"`(--[a-z-]+)", section))
+    assert flags
+    assert {flag for flag in flags if flag not in run_help} == set()
