@@ -58,12 +58,14 @@ class Readiness:
             (exited if is_sentinel else talking).append(worker)
         return talking, exited
 
-    def drain_wakes(self) -> None:
-        """Consume the wake-ups that ``wait`` returned for; call with the lock held."""
-        if self._wake_pending:
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._wake_r, 4096)
-            self._wake_pending = False
+    def drain_wakes(self) -> bool:
+        """Consume pending wake-ups (call with the lock held); whether there were any."""
+        if not self._wake_pending:
+            return False
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_r, 4096)
+        self._wake_pending = False
+        return True
 
     def close(self) -> None:
         self._selector.close()

@@ -106,6 +106,8 @@ class Supervisor:
         self._quarantined: deque[str] = deque(maxlen=1000)
         self._start_failures = 0
         self._next_start_at = 0.0
+        self._dirty = True
+        """Whether anything but an acknowledgement happened since the policies last ran."""
         self._next_sample = 0.0
         self._broken: EngineStartError | None = None
         self._cancel_running = False
@@ -202,7 +204,9 @@ class Supervisor:
         return True
 
     def _handle(self, talking: list[WorkerHandle], exited: list[WorkerHandle]) -> None:
-        self._readiness.drain_wakes()
+        woken = self._readiness.drain_wakes()
+        timed_out = not (woken or talking or exited)
+        self._dirty = self._dirty or woken or timed_out or bool(exited)
         for worker in talking:
             if worker.conn_open and worker not in exited:
                 self._on_messages(worker, worker.receive_one())
@@ -218,6 +222,9 @@ class Supervisor:
             worker.escalate(now)
         self._enforce_deadlines(now)
         self._sample_rss(now)
+        if not self._dirty:
+            return  # only acknowledgements arrived: no worker or job changed hands
+        self._dirty = False
         if self._state is PoolState.RUNNING:
             self._retire_due(now)
         self._promote_spares()
@@ -247,6 +254,7 @@ class Supervisor:
 
     def _on_messages(self, worker: WorkerHandle, messages: list[FromWorker]) -> None:
         for message in messages:
+            self._dirty = self._dirty or not isinstance(message, Ack)
             if isinstance(message, Ready):
                 self._on_ready(worker, message)
             elif isinstance(message, StartFailed):
@@ -575,11 +583,16 @@ class Supervisor:
         config = self._config
         if now < self._next_start_at:
             return
-        counts = Counter(w.state for w in self._workers)
-        active = counts[WorkerState.IDLE] + counts[WorkerState.BUSY]
-        starting, spare = counts[WorkerState.STARTING], counts[WorkerState.SPARE]
+        active = starting = spare = due = 0
+        for worker in self._workers:
+            if worker.active:
+                active += 1
+                due += worker.due is not None
+            elif worker.state is WorkerState.STARTING:
+                starting += 1
+            elif worker.state is WorkerState.SPARE:
+                spare += 1
         if self._state in (PoolState.STARTING, PoolState.RUNNING):
-            due = sum(w.active and w.due is not None for w in self._workers)
             target = config.workers + config.spares + due
         elif self._state is PoolState.CLOSING and self._queue and not self._cancel_running:
             target = config.workers
