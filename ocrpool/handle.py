@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import time
+from collections import deque
 from multiprocessing.context import SpawnContext
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,9 @@ class WorkerHandle:
         self.jobs = 0
         self.rss_mb: float | None = None
         self.warm_rss_mb: float | None = None
-        self.job: JobRecord | None = None
+        self.in_hand: deque[JobRecord] = deque()
+        """Jobs sent to this worker, in order: the first may be running, the rest wait in
+        its pipe (``prefetch``)."""
         self.due: ExitCause | None = None
         """Why this worker should retire once a replacement is warm."""
         self.end_cause: ExitCause | None = None
@@ -57,6 +60,11 @@ class WorkerHandle:
     @property
     def sentinel(self) -> int:
         return self.process.sentinel
+
+    @property
+    def job(self) -> JobRecord | None:
+        """The job this worker is on (or will start next)."""
+        return self.in_hand[0] if self.in_hand else None
 
     @property
     def active(self) -> bool:

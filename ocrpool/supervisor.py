@@ -261,9 +261,10 @@ class Supervisor:
                 worker.start_error = message.error
                 log.error("worker %d failed to start: %s", worker.pid, message.traceback.strip())
             elif isinstance(message, Ack):
-                if worker.job is not None and worker.job.job_id == message.job_id:
-                    worker.job.state = JobState.ACKED
-                    worker.job.acked_at = time.monotonic()
+                job = worker.job
+                if job is not None and job.job_id == message.job_id:
+                    job.state = JobState.ACKED
+                    job.acked_at = time.monotonic()
             elif isinstance(message, Outcome):
                 self._on_outcome(worker, message)
 
@@ -276,10 +277,10 @@ class Supervisor:
         log.info("worker %d ready in %.2fs, RSS %.0f MB", worker.pid, ready.startup_s, ready.rss_mb)
 
     def _on_outcome(self, worker: WorkerHandle, outcome: Outcome) -> None:
-        job, worker.job = worker.job, None
+        job = worker.in_hand.popleft() if worker.in_hand else None
         worker.jobs += 1
         worker.rss_mb = outcome.rss_mb
-        if worker.state is WorkerState.BUSY:
+        if worker.state is WorkerState.BUSY and not worker.in_hand:
             worker.state = WorkerState.IDLE
         if job is None or job.job_id != outcome.job_id:
             log.error("worker %d answered job %d it was not given", worker.pid, outcome.job_id)
@@ -323,8 +324,8 @@ class Supervisor:
         self._workers.remove(worker)
         if cause is ExitCause.START_FAILED:
             self._on_start_failure(worker, exitcode, tail, now)
-        if worker.job is not None:
-            self._on_lost_job(worker, worker.job, cause, exitcode, tail, now)
+        for job in worker.in_hand:
+            self._on_lost_job(worker, job, cause, exitcode, tail, now)
         record = WorkerExit(
             worker.pid, cause, worker.rss_mb, worker.jobs, now - worker.started_at, exitcode
         )
@@ -476,8 +477,8 @@ class Supervisor:
             self._finish(self._queue.popleft(), None, error)
         for worker in self._workers:
             worker.kill(ExitCause.SHUTDOWN)
-            if worker.job is not None:
-                self._finish(worker.job, None, error)
+            for job in worker.in_hand:
+                self._finish(job, None, error)
             worker.wait()
             self._readiness.forget(worker)
             worker.release()
@@ -629,20 +630,41 @@ class Supervisor:
         return max(1, limit - offset - jitter)
 
     def _dispatch(self) -> None:
+        """Give each idle worker a job, then each busy one up to ``prefetch`` more.
+
+        A prefetched job waits in the worker's pipe, SENT but not ACKED: if the worker
+        dies, it goes back to the queue unblamed. None is sent past a worker's quota.
+        """
         if self._state is PoolState.BROKEN:
             return
-        idle = [w for w in self._workers if w.state is WorkerState.IDLE and w.conn_open]
-        idle.sort(key=lambda w: w.due is not None)
-        while self._queue and idle:
+        for depth in range(self._config.prefetch + 1):
+            takers = [w for w in self._workers if self._takes(w, depth)]
+            takers.sort(key=lambda w: w.due is not None)
+            for worker in takers:
+                job = self._next_job()
+                if job is None:
+                    return
+                job.state = JobState.SENT
+                worker.in_hand.append(job)
+                worker.state = WorkerState.BUSY
+                if not worker.send(Job(job.job_id, job.source)):
+                    worker.in_hand.pop()
+                    self._requeue(job)
+
+    def _takes(self, worker: WorkerHandle, depth: int) -> bool:
+        if not (worker.active and worker.conn_open and len(worker.in_hand) == depth):
+            return False
+        if depth == 0:
+            return True
+        quota = worker.quota
+        return worker.due is None and (quota is None or worker.jobs + depth < quota)
+
+    def _next_job(self) -> JobRecord | None:
+        while self._queue:
             job = self._queue.popleft()
-            if job.future.cancelled():
-                continue
-            worker = idle.pop(0)
-            job.state = JobState.SENT
-            worker.job, worker.state = job, WorkerState.BUSY
-            if not worker.send(Job(job.job_id, job.source)):
-                worker.job = None
-                self._requeue(job)
+            if not job.future.cancelled():
+                return job
+        return None
 
     def _wind_down(self, now: float) -> None:
         for worker in self._workers:

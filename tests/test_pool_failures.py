@@ -189,3 +189,14 @@ def test_sigkill_at_any_lease_state_ends_every_job_exactly_once(tmp_path: Path) 
     assert kills >= 3
     crashed_attempts = sum(a.outcome == "WorkerCrashed" for r in results for a in r.attempts)
     assert crashed_attempts <= kills
+
+
+def test_a_job_waiting_behind_a_crash_is_not_blamed(tmp_path: Path) -> None:
+    crash, *good = make_inputs(tmp_path, ["crash.png", "next-1.png", "next-2.png"])
+    with fake_pool(workers=1, spares=0, retries=0, prefetch=1) as pool:
+        futures = [pool.submit(p) for p in (crash, *good)]
+        with pytest.raises(WorkerCrashed):
+            futures[0].result()
+        results = [f.result() for f in futures[1:]]
+    assert [r.text for r in results] == ["next-1", "next-2"]
+    assert [[a.outcome for a in r.attempts] for r in results] == [["ok"], ["ok"]]
