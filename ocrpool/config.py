@@ -35,13 +35,13 @@ class PoolConfig:
     retire_grace: float = 10.0
     rss_sample_interval: float = 0.2
     max_in_flight: int | None = None
-    prefetch: int = 1
+    prefetch_below_s: float = 0.05
 
     def __post_init__(self) -> None:
         _require(self.workers >= 1, "workers must be at least 1")
         _require(self.spares >= 0, "spares must be 0 or more")
         _require(self.retries >= 0, "retries must be 0 or more")
-        _require(self.prefetch >= 0, "prefetch must be 0 or more")
+        _require(self.prefetch_below_s >= 0, "prefetch_below_s must be 0 or more")
         _require(self.max_start_failures >= 1, "max_start_failures must be at least 1")
         _require(self.max_recycles_at_once >= 1, "max_recycles_at_once must be at least 1")
         _require(0.0 <= self.recycle_jitter < 1.0, "recycle_jitter must be in [0, 1)")
@@ -73,7 +73,7 @@ class PoolConfig:
     @property
     def window(self) -> int:
         """How many jobs ``imap`` keeps submitted at once."""
-        return self.max_in_flight or (self.prefetch + 2) * (self.workers + self.spares)
+        return self.max_in_flight or 3 * (self.workers + self.spares)
 
 
 def _require(condition: bool, message: str) -> None:

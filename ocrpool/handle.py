@@ -46,8 +46,9 @@ class WorkerHandle:
         self.rss_mb: float | None = None
         self.warm_rss_mb: float | None = None
         self.in_hand: deque[JobRecord] = deque()
-        """Jobs sent to this worker, in order: the first may be running, the rest wait in
-        its pipe (``prefetch``)."""
+        """Jobs sent to this worker, in order: the first may be running, a second one
+        waits in its pipe (prefetch)."""
+        self.last_job_s: float | None = None
         self.due: ExitCause | None = None
         """Why this worker should retire once a replacement is warm."""
         self.end_cause: ExitCause | None = None

@@ -280,6 +280,7 @@ class Supervisor:
         job = worker.in_hand.popleft() if worker.in_hand else None
         worker.jobs += 1
         worker.rss_mb = outcome.rss_mb
+        worker.last_job_s = outcome.elapsed_s
         if worker.state is WorkerState.BUSY and not worker.in_hand:
             worker.state = WorkerState.IDLE
         if job is None or job.job_id != outcome.job_id:
@@ -630,14 +631,17 @@ class Supervisor:
         return max(1, limit - offset - jitter)
 
     def _dispatch(self) -> None:
-        """Give each idle worker a job, then each busy one up to ``prefetch`` more.
+        """Give each idle worker a job, then prefetch one more to each busy worker whose
+        last job was short (under ``prefetch_below_s``).
 
-        A prefetched job waits in the worker's pipe, SENT but not ACKED: if the worker
+        Prefetching takes the supervisor's round trip out of short jobs; long jobs skip
+        it, so a job never waits behind a long one while another worker is free. A
+        prefetched job waits in the worker's pipe, SENT but not ACKED: if the worker
         dies, it goes back to the queue unblamed. None is sent past a worker's quota.
         """
         if self._state is PoolState.BROKEN:
             return
-        for depth in range(self._config.prefetch + 1):
+        for depth in (0, 1):
             takers = [w for w in self._workers if self._takes(w, depth)]
             takers.sort(key=lambda w: w.due is not None)
             for worker in takers:
@@ -656,8 +660,13 @@ class Supervisor:
             return False
         if depth == 0:
             return True
-        quota = worker.quota
-        return worker.due is None and (quota is None or worker.jobs + depth < quota)
+        quota, last = worker.quota, worker.last_job_s
+        return (
+            worker.due is None
+            and (quota is None or worker.jobs + depth < quota)
+            and last is not None
+            and last < self._config.prefetch_below_s
+        )
 
     def _next_job(self) -> JobRecord | None:
         while self._queue:

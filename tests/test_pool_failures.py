@@ -192,11 +192,12 @@ def test_sigkill_at_any_lease_state_ends_every_job_exactly_once(tmp_path: Path) 
 
 
 def test_a_job_waiting_behind_a_crash_is_not_blamed(tmp_path: Path) -> None:
-    crash, *good = make_inputs(tmp_path, ["crash.png", "next-1.png", "next-2.png"])
-    with fake_pool(workers=1, spares=0, retries=0, prefetch=1) as pool:
+    warm, crash, *good = make_inputs(tmp_path, ["warm.png", "crash.png", "n-1.png", "n-2.png"])
+    with fake_pool(workers=1, spares=0, retries=0, prefetch_below_s=10) as pool:
+        pool.recognize(warm)  # a short job: the worker now gets jobs sent ahead
         futures = [pool.submit(p) for p in (crash, *good)]
         with pytest.raises(WorkerCrashed):
             futures[0].result()
         results = [f.result() for f in futures[1:]]
-    assert [r.text for r in results] == ["next-1", "next-2"]
+    assert [r.text for r in results] == ["n-1", "n-2"]
     assert [[a.outcome for a in r.attempts] for r in results] == [["ok"], ["ok"]]
