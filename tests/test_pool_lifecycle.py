@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import psutil
@@ -100,6 +101,7 @@ def test_shutdown_with_cancel_fails_queued_and_running_jobs_fast(tmp_path: Path)
 def test_supervisor_keeps_no_engine_and_leaks_no_fds_or_threads(tmp_path: Path) -> None:
     (image,) = make_inputs(tmp_path, ["noop.png"])
     me = psutil.Process()
+    resource_tracker.ensure_running()  # spawning starts it once per interpreter, with a pipe
     fds, threads = me.num_fds(), threading.active_count()
     with fake_pool(workers=2, spares=1, max_jobs_per_worker=200) as pool:
         results = pool.imap(image for _ in range(10_000))
