@@ -62,7 +62,7 @@ _ASPOSE = Defaults(
     rounds=1,
     scenarios=ASPOSE_SCENARIOS,
     rss_limit_mb=ASPOSE_RSS_LIMIT,
-    tune_time_budget_s=60.0,
+    tune_time_budget_s=75.0,
 )
 _FAKE = Defaults(
     jobs=2000,
@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-budget",
         type=float,
         help="seconds after which a scenario starts no new job "
-        "(aspose default 120, tune 60, --quick 8)",
+        "(aspose default 120, tune 75, --quick 8)",
     )
     parser.add_argument("--timeout", type=float, help="seconds a scenario may run in all")
     parser.add_argument("--stall", type=float, help="seconds without a finished job: hung")

@@ -48,6 +48,8 @@ class Measures:
     ready_rss_mb: float
     startup_cpu_s: float
     """CPU time the tree used before the window: interpreters, engines, warm-up."""
+    other_load: float
+    """Cores that other processes kept busy during the window, on average: the noise."""
     window_s: float
     round_index: int
     exit_causes: str
@@ -154,11 +156,22 @@ def measure(run: Run) -> Measures:
         recycle_jobs=len(during),
         ready_rss_mb=samples[0].tree.rss_mb if samples else NAN,
         startup_cpu_s=cpu_start,
+        other_load=other_load(samples),
         window_s=window_s,
         round_index=run.round_index,
         exit_causes=" ".join(f"{cause}={count}" for cause, count in sorted((exits or {}).items())),
         message=run.message,
     )
+
+
+def other_load(samples: Sequence[Sample]) -> float:
+    """Average cores used by processes outside the tree between the first and last sample."""
+    if len(samples) < 2 or samples[-1].tree.at <= samples[0].tree.at:
+        return NAN
+    first, last = samples[0], samples[-1]
+    machine = last.machine_busy_s - first.machine_busy_s
+    tree = last.tree.cpu_s - first.tree.cpu_s
+    return max(0.0, machine - tree) / (last.tree.at - first.tree.at)
 
 
 def _last_cpu(run: Run) -> float:

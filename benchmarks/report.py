@@ -48,6 +48,7 @@ _TABLE_COLUMNS: tuple[tuple[str, Callable[[Measures], str]], ...] = (
     ("RSS MB/job", _field("rss_slope_mb_per_job", 3)),
     ("failed", _field("failed")),
     ("recycles", _field("recycles")),
+    ("other load", _field("other_load", 2)),
 )
 
 
@@ -132,6 +133,8 @@ _DEFINITIONS = (
     "replacement's first.",
     "RSS MB/job is the least-squares slope of total RSS against jobs finished in the window; "
     "peak RSS is the highest total over the whole run (start-up included).",
+    "`other load` is how many cores other processes on the machine kept busy during the "
+    "window, on average (machine-wide busy CPU time minus the tree's): the noise in the run.",
     "With several rounds (in alternating order), each row is the round with the median "
     "images/s; `runs.csv` has every round.",
 )

@@ -16,7 +16,7 @@ from enum import Enum
 
 from benchmarks import drivers
 from benchmarks.progress import Done, Failed, JobRecord, Jobs, Message, Ready
-from benchmarks.sampler import ProcessTree, TreeSample
+from benchmarks.sampler import ProcessTree, TreeSample, machine_busy_seconds
 from benchmarks.scenarios import Plan, Scenario, run_order
 
 SAMPLE_INTERVAL_S = 0.1
@@ -52,10 +52,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class Sample:
-    """A reading of the scenario's tree, with the number of jobs finished by then."""
+    """A reading of the scenario's tree, with the number of jobs finished by then and the
+    CPU seconds the whole machine has been busy (to tell how much others used)."""
 
     tree: TreeSample
     jobs_done: int
+    machine_busy_s: float
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class _Watch:
 
     def sample(self, tree: ProcessTree) -> None:
         reading = tree.sample()
-        self.samples.append(Sample(reading, len(self.records)))
+        self.samples.append(Sample(reading, len(self.records), machine_busy_seconds()))
         if reading.rss_mb > self.limits.max_rss_mb:
             self.status = Status.RSS_LIMIT
             self.message = f"total RSS {reading.rss_mb:.0f} MB > {self.limits.max_rss_mb:g} MB"

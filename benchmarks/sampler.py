@@ -85,3 +85,9 @@ class ProcessTree:
 def tree_cpu_seconds(pid: int | None = None) -> float:
     """CPU seconds used so far by the tree rooted at ``pid`` (default: this process)."""
     return ProcessTree(pid if pid is not None else os.getpid()).sample().cpu_s
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used since boot (every core, not idle)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))

@@ -24,8 +24,14 @@ class Verdict:
 
 
 def _rate(row: Measures) -> str:
-    recycles = f" ({row.recycles} recycles)" if row.recycles else ""
+    recycles = ""
+    if row.recycles:
+        recycles = f" ({row.recycles} recycle{'s' if row.recycles > 1 else ''})"
     return f"{row.scenario} {row.images_per_s:.4g}/s{recycles}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f} ms" if value >= 100 else f"{value:.3g} ms"
 
 
 def _faster(rows: Mapping[str, Measures], names: tuple[str, ...]) -> Measures | None:
@@ -86,11 +92,11 @@ def _p99(rows: Mapping[str, Measures]) -> Verdict:
     ours, steady = rows["ocrpool-jobs"], rows["ocrpool-steady"]
     ratio = ours.p99_ms / steady.p99_ms
     peers = "; ".join(
-        f"{name} p99 {rows[name].p99_ms:.4g} ms" for name in ("pebble", "cf-ppe") if name in rows
+        f"{name} p99 {_ms(rows[name].p99_ms)}" for name in ("pebble", "cf-ppe") if name in rows
     )
     measured = (
-        f"p99 {ours.p99_ms:.4g} ms vs {steady.p99_ms:.4g} ms ({ratio:.2f}x); "
-        f"during recycles {ours.p99_recycle_ms:.4g} ms" + (f"; {peers}" if peers else "")
+        f"p99 {_ms(ours.p99_ms)} vs {_ms(steady.p99_ms)} ({ratio:.2f}x); "
+        f"during recycles {_ms(ours.p99_recycle_ms)}" + (f"; {peers}" if peers else "")
     )
     return Verdict(target, measured, ratio <= P99_RECYCLE_FACTOR)
 

@@ -153,6 +153,7 @@ _COLUMNS = (
     ("recycles", "recycles", 0),
     ("failed", "failed", 0),
     ("status", "status", 0),
+    ("other_load", "other load", 2),
 )
 
 
