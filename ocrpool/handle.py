@@ -8,8 +8,11 @@ the grace period is over; a runaway worker is SIGKILLed at once.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
+import sys
+import termios
 import time
 from collections import deque
 from multiprocessing.context import SpawnContext
@@ -80,13 +83,24 @@ class WorkerHandle:
             return False
         return True
 
-    def receive_one(self) -> list[FromWorker]:
-        """The next message, once the pipe is known to be readable (``[]`` at EOF)."""
+    def receive_ready(self) -> list[FromWorker]:
+        """The messages already in the pipe, once it is known to be readable.
+
+        ``FIONREAD`` asks the kernel how many bytes wait, one cheap system call, where
+        ``Connection.poll`` builds a selector each time.
+        """
+        messages: list[FromWorker] = []
         try:
-            return [self.conn.recv()]
+            messages.append(self.conn.recv())
+            while self._pending_bytes():
+                messages.append(self.conn.recv())
         except (OSError, EOFError):
             self.conn_open = False
-            return []
+        return messages
+
+    def _pending_bytes(self) -> int:
+        raw = fcntl.ioctl(self.conn.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        return int.from_bytes(raw, sys.byteorder)
 
     def receive(self) -> list[FromWorker]:
         """Every message waiting on the pipe; marks the pipe closed at EOF."""

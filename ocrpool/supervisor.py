@@ -169,19 +169,21 @@ class Supervisor:
     # ---- the supervisor thread ----------------------------------------------------
 
     def _run(self) -> None:
+        talking: list[WorkerHandle] = []
+        exited: list[WorkerHandle] = []
         try:
             while True:
-                with self._lock:
+                with self._lock:  # taken once per wake-up
+                    self._handle(talking, exited)
                     now = time.monotonic()
                     self._step(now)
-                    if self._finished():
-                        break
+                    finished = self._finished()
                     timeout = self._timeout(now)
-                self._run_callbacks()
+                    callbacks, self._callbacks = self._callbacks, []
+                _call_all(callbacks)
+                if finished:
+                    break
                 talking, exited = self._readiness.wait(timeout)
-                with self._lock:
-                    self._handle(talking, exited)
-                self._run_callbacks()
         except BaseException:
             log.exception("ocrpool supervisor failed; stopping every worker")
             with self._lock:
@@ -209,7 +211,7 @@ class Supervisor:
         self._dirty = self._dirty or woken or timed_out or bool(exited)
         for worker in talking:
             if worker.conn_open and worker not in exited:
-                self._on_messages(worker, worker.receive_one())
+                self._on_messages(worker, worker.receive_ready())
             if not worker.conn_open:
                 self._readiness.forget_pipe(worker)
         for worker in exited:
@@ -488,14 +490,9 @@ class Supervisor:
         self._changed.notify_all()
 
     def _run_callbacks(self) -> None:
-        """Resolve futures and call user callbacks outside the lock (they may call back in)."""
         with self._lock:
             callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:
-                log.exception("ocrpool callback failed")
+        _call_all(callbacks)
 
     # ---- policies run on every step -----------------------------------------------
 
@@ -685,6 +682,15 @@ class Supervisor:
                 worker.kill(ExitCause.SHUTDOWN)
             elif worker.state in (WorkerState.IDLE, WorkerState.SPARE):
                 self._retire(worker, worker.due or ExitCause.SHUTDOWN, now)
+
+
+def _call_all(callbacks: list[Callable[[], None]]) -> None:
+    """Resolve futures and call user callbacks outside the lock (they may call back in)."""
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("ocrpool callback failed")
 
 
 def _resolve(job: JobRecord, result: OcrResult) -> None:
