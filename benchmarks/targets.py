@@ -14,6 +14,8 @@ RECYCLE_COST = 0.05
 P99_RECYCLE_FACTOR = 1.2
 BOUNDED_SLOPE_SHARE = 0.1
 """Total RSS counts as bounded when it grows by under a tenth of what the leak grows."""
+GROWING_SLOPE_MB = 0.1
+"""A leak grows by at least this much per job; below it there is nothing to bound."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def _bounded(rows: Mapping[str, Measures]) -> Verdict:
         f"{ours.rss_slope_mb_per_job:.3g} vs {leak.rss_slope_mb_per_job:.3g} MB/job; peaks "
         f"{ours.peak_total_rss_mb:.0f} vs {leak.peak_total_rss_mb:.0f} MB"
     )
-    if not leak.rss_slope_mb_per_job > 0:
+    if not leak.rss_slope_mb_per_job >= GROWING_SLOPE_MB:
         return Verdict(target, measured + " (the leak did not grow: nothing to bound)", None)
     met = ours.rss_slope_mb_per_job < BOUNDED_SLOPE_SHARE * leak.rss_slope_mb_per_job
     return Verdict(target, measured, met)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,9 +28,12 @@ from benchmarks.report import Header, cell, markdown_table, write_csv
 from benchmarks.runner import Limits, run_scenario
 from benchmarks.scenarios import Kind, Plan, Scenario
 
-SAME_SPEED = 0.03
-"""Throughputs within 3% count as equal: the cheaper configuration wins."""
+NOISE = 0.15
+"""Throughputs within 15% count as equal: the spread of one configuration's runs here."""
+BUSY_SHARE = 0.9
+"""A configuration fills the machine when it keeps 90% of the cores busy."""
 RECYCLE_COST = 0.05
+"""ocrpool's target: recycling costs under 5% of the throughput."""
 ESTIMATED_PERIODS = (25, 50, 100, 200)
 
 
@@ -94,10 +98,33 @@ def _rate(trial: Trial) -> float:
     return 0.0 if math.isnan(rate) or trial.measures.status != "ok" else rate
 
 
-def _cheapest_fast(trials: Sequence[Trial], cost: Callable[[Trial], tuple[float, ...]]) -> Trial:
-    """The cheapest trial among those within ``SAME_SPEED`` of the fastest."""
-    best = max(_rate(t) for t in trials)
-    return min((t for t in trials if _rate(t) >= (1 - SAME_SPEED) * best), key=cost)
+def _busy_cores(trial: Trial) -> float:
+    """Cores the trial kept busy: images/s x CPU-s per image, both from one window, so the
+    drift of the machine's speed between trials cancels out."""
+    busy = trial.measures.images_per_s * trial.measures.cpu_s_per_image
+    return 0.0 if math.isnan(busy) or trial.measures.status != "ok" else busy
+
+
+def choose_shape(shape: Sequence[Trial], cores: int) -> Config:
+    """Threads: the setting with the lowest median CPU-s per image. Workers: the fewest that
+    keep ``BUSY_SHARE`` of the cores busy with it (else the busiest)."""
+    by_threads: dict[int | None, list[float]] = {}
+    for trial in shape:
+        by_threads.setdefault(trial.config.threads, []).append(trial.measures.cpu_s_per_image)
+    threads = min(by_threads, key=lambda t: statistics.median(by_threads[t]))
+    candidates = sorted(
+        (t for t in shape if t.config.threads == threads), key=lambda t: t.config.workers
+    )
+    filling = [t for t in candidates if _busy_cores(t) >= BUSY_SHARE * cores]
+    return (filling[0] if filling else max(candidates, key=_busy_cores)).config
+
+
+def estimated_cost(trial: Trial, period: int) -> float:
+    """Share of the CPU that recycling every ``period`` jobs should cost: one worker start
+    (its share of the trial's start-up CPU) per ``period`` images' CPU."""
+    m = trial.measures
+    per_start = m.startup_cpu_s / (trial.config.workers + trial.config.spares)
+    return per_start / (period * m.cpu_s_per_image)
 
 
 def run_study(
@@ -120,27 +147,16 @@ def run_study(
         for w in grid.workers
         for t in grid.threads
     ]
-    fastest = _cheapest_fast(
-        shape,
-        lambda t: (t.config.workers * _threads(t.config), t.measures.peak_total_rss_mb),
-    ).config
-    spares = [trial("spares", dataclasses.replace(fastest, spares=s)) for s in grid.spares]
-    chosen_spares = _cheapest_fast(
-        spares, lambda t: (t.measures.p99_ms, t.config.spares)
-    ).config.spares
-    periods = [
-        trial("max_jobs", dataclasses.replace(fastest, spares=chosen_spares, max_jobs=j))
-        for j in grid.max_jobs
-    ]
-    never = next((t for t in periods if t.config.max_jobs is None), None)
-    affordable = [
-        t
-        for t in periods
-        if t.config.max_jobs is not None
-        and (never is None or _rate(t) >= (1 - RECYCLE_COST) * _rate(never))
-    ]
-    period = min((t.config.max_jobs or 0 for t in affordable), default=grid.base_max_jobs)
-    return trials, dataclasses.replace(fastest, spares=chosen_spares, max_jobs=period)
+    chosen = choose_shape(shape, os.cpu_count() or 1)
+    spares = [trial("spares", dataclasses.replace(chosen, spares=s)) for s in grid.spares]
+    best = max(_rate(t) for t in spares)
+    as_fast = [t for t in spares if _rate(t) >= (1 - NOISE) * best]
+    chosen = min(as_fast, key=lambda t: (t.measures.p99_ms, t.config.spares)).config
+    for period in grid.max_jobs:
+        trial("max_jobs", dataclasses.replace(chosen, max_jobs=period))
+    basis = next(t for t in trials if t.config == chosen)
+    affordable = [n for n in grid.max_jobs if n and estimated_cost(basis, n) < RECYCLE_COST]
+    return trials, dataclasses.replace(chosen, max_jobs=min(affordable, default=None))
 
 
 _COLUMNS = (
@@ -158,18 +174,15 @@ _COLUMNS = (
 
 
 def recycle_cost_estimate(trial: Trial, periods: Sequence[int]) -> str:
-    """What recycling every N jobs should cost, from what one worker start costs in CPU.
-
-    The study's runs are short, so a few recycles decide its measured cost; this estimate
-    uses the start-up CPU (all workers and spares, before the window) instead.
-    """
     m = trial.measures
     per_start = m.startup_cpu_s / (trial.config.workers + trial.config.spares)
-    costs = ", ".join(f"every {n}: {per_start / (n * m.cpu_s_per_image):.1%}" for n in periods)
+    costs = ", ".join(f"every {n}: {estimated_cost(trial, n):.1%}" for n in periods)
     return (
         f"One worker start (interpreter, engine, warm-up) costs about {per_start:.1f} CPU-s, "
         f"the CPU of {per_start / m.cpu_s_per_image:.1f} images at {m.cpu_s_per_image:.2f} "
-        f"CPU-s each, so recycling should cost about: {costs}."
+        f"CPU-s each, so recycling should cost about: {costs}. The trials are too short for "
+        f"more than a few recycles each, so this estimate, not their throughput, picks the "
+        f"period."
     )
 
 
@@ -193,10 +206,12 @@ def tuning_markdown(header: Header, trials: Sequence[Trial], chosen: Config) -> 
         "## Recommendation",
         "",
         f"workers={chosen.workers}, threads={chosen.threads}, spares={chosen.spares}, "
-        f"max_jobs_per_worker={chosen.max_jobs}: the cheapest (fewest threads in all, then "
-        f"least memory) of the configurations within {SAME_SPEED:.0%} of the fastest; the "
-        f"spares with the lowest p99 among those as fast; the shortest recycling period "
-        f"costing under {RECYCLE_COST:.0%} of the throughput of never recycling.",
+        f"max_jobs_per_worker={chosen.max_jobs}: the threads setting with the lowest median "
+        f"CPU-s per image; the fewest workers keeping {BUSY_SHARE:.0%} of the cores busy "
+        f"with it (images/s x CPU-s per image, which the drift of this machine's speed "
+        f"between trials does not move); the spares with the lowest p99 among those within "
+        f"{NOISE:.0%} of the fastest; the shortest recycling period estimated to cost under "
+        f"{RECYCLE_COST:.0%} of the CPU.",
         "",
         recycle_cost_estimate(
             next(t for t in trials if dataclasses.replace(t.config, max_jobs=None) == shape),
