@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--jobs",
         type=int,
-        help="jobs per scenario (default: 120 aspose, 2000 fake; --quick: 8, 300)",
+        help="jobs per scenario (default: 200 aspose, 2000 fake; --quick: 8, 300)",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--scenarios", type=_names, help="comma-separated scenario names")

@@ -10,7 +10,11 @@ from ocrpool.engines import resolve_engine
 
 
 def _default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    """One single-threaded engine per core, plus one: an engine leaves part of its core
+    idle (decoding, I/O), and the tuning study measured 2 workers at 0.82 and 3 at 0.97
+    of the CPU limit on 2 cores (benchmarks/results/tuning.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) + 1
 
 
 @dataclass(frozen=True)
@@ -18,7 +22,7 @@ class PoolConfig:
     """See ``OcrPool`` for what each setting means."""
 
     workers: int = field(default_factory=_default_workers)
-    max_jobs_per_worker: int | None = 200
+    max_jobs_per_worker: int | None = 50
     max_rss_mb: float | None = 1024.0
     hard_rss_mb: float | None = None
     rss_relative: bool = False
