@@ -58,7 +58,10 @@ class WorkerHandle:
         """Why the supervisor is ending it (set before Stop or a signal)."""
         self.start_error: str | None = None
         self.kill_deadline: float | None = None
-        self.conn_open = True
+        self.readable = True
+        """False once reading the pipe hit EOF: everything the worker wrote has been read."""
+        self.writable = True
+        """False once a send failed: the worker is gone, but what it wrote may still be unread."""
         self._psutil = psutil.Process(self.pid)
 
     @property
@@ -79,7 +82,7 @@ class WorkerHandle:
         try:
             self.conn.send(message)
         except (OSError, EOFError):
-            self.conn_open = False
+            self.writable = False
             return False
         return True
 
@@ -95,7 +98,7 @@ class WorkerHandle:
             while self._pending_bytes():
                 messages.append(self.conn.recv())
         except (OSError, EOFError):
-            self.conn_open = False
+            self.readable = False
         return messages
 
     def _pending_bytes(self) -> int:
@@ -103,13 +106,13 @@ class WorkerHandle:
         return int.from_bytes(raw, sys.byteorder)
 
     def receive(self) -> list[FromWorker]:
-        """Every message waiting on the pipe; marks the pipe closed at EOF."""
+        """Every message still in the pipe of a worker that exited, up to EOF."""
         messages: list[FromWorker] = []
         try:
-            while self.conn_open and self.conn.poll():
+            while self.readable and self.conn.poll():
                 messages.append(self.conn.recv())
         except (OSError, EOFError):
-            self.conn_open = False
+            self.readable = False
         return messages
 
     def terminate(self, cause: ExitCause, grace: float) -> None:

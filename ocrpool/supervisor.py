@@ -210,9 +210,9 @@ class Supervisor:
         timed_out = not (woken or talking or exited)
         self._dirty = self._dirty or woken or timed_out or bool(exited)
         for worker in talking:
-            if worker.conn_open and worker not in exited:
+            if worker.readable and worker not in exited:
                 self._on_messages(worker, worker.receive_ready())
-            if not worker.conn_open:
+            if not worker.readable:
                 self._readiness.forget_pipe(worker)
         for worker in exited:
             self._on_messages(worker, worker.receive())
@@ -653,7 +653,7 @@ class Supervisor:
                     self._requeue(job)
 
     def _takes(self, worker: WorkerHandle, depth: int) -> bool:
-        if not (worker.active and worker.conn_open and len(worker.in_hand) == depth):
+        if not (worker.active and worker.writable and len(worker.in_hand) == depth):
             return False
         if depth == 0:
             return True
