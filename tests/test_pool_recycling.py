@@ -35,7 +35,7 @@ def test_recycles_by_job_count_without_losing_a_job(tmp_path: Path) -> None:
 
 
 def test_recycles_on_soft_rss_limit_after_the_job(tmp_path: Path) -> None:
-    paths = make_inputs(tmp_path, [f"leak-{i}.png" for i in range(12)])
+    paths = make_inputs(tmp_path, [f"leak-{i}.png" for i in range(24)])
     exits: list[WorkerExit] = []
     with fake_pool(
         workers=1,
@@ -49,10 +49,12 @@ def test_recycles_on_soft_rss_limit_after_the_job(tmp_path: Path) -> None:
         results = list(pool.imap(paths))
     assert all(r.ok for r in results)
     soft = [e for e in exits if e.cause is ExitCause.SOFT_RSS]
-    assert len(soft) >= 2
-    # 15 MB leaked a job against a limit of warm-up RSS + 40 MB: due after its third job
+    assert soft
+    # 15 MB leaked a job against a limit of warm-up RSS + 40 MB: due after its third job,
+    # and a due worker leaves as such, even when the pool closes before it is replaced
     assert all(e.jobs >= 3 for e in soft)
-    assert sum(e.jobs for e in exits) == 12
+    assert all(e.cause is ExitCause.SOFT_RSS for e in exits if e.jobs >= 3)
+    assert sum(e.jobs for e in exits) == 24
 
 
 def test_ready_workers_never_drop_below_workers_during_recycles(tmp_path: Path) -> None:
