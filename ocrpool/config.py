@@ -10,11 +10,10 @@ from ocrpool.engines import resolve_engine
 
 
 def _default_workers() -> int:
-    """One single-threaded engine per core, plus one: an engine leaves part of its core
-    idle (decoding, I/O), and the tuning study measured 2 workers at 0.82 and 3 at 0.97
-    of the CPU limit on 2 cores (benchmarks/results/tuning.md)."""
+    """One single-threaded engine per core: in the tuning study 2 workers kept 1.93 of 2
+    cores busy and 3 workers 1.94, for 480 MB more (benchmarks/results/tuning.md)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) + 1
+    return cores or 1
 
 
 @dataclass(frozen=True)

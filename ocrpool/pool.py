@@ -23,7 +23,7 @@ PathOrSource = Source | os.PathLike[str]
 class OcrPool:
     """A pool of worker processes, each owning one OCR engine, recycled before they leak.
 
-    ``workers`` engines serve jobs (default: one per CPU core, plus one) and ``spares`` more wait
+    ``workers`` engines serve jobs (default: one per CPU core) and ``spares`` more wait
     warm to replace a retiring one. A worker retires after ``max_jobs_per_worker`` jobs
     (staggered by up to ``recycle_jitter``) or once its RSS passes ``max_rss_mb`` after
     a job; the supervisor kills it during a job past ``hard_rss_mb`` (default twice the

@@ -34,7 +34,7 @@ _EXIT_CODES = {
 }
 _POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
 _POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
-    ("--workers", "workers", int, "N", "engines working at once (default: CPU cores + 1)"),
+    ("--workers", "workers", int, "N", "engines working at once (default: CPU cores)"),
     ("--max-jobs", "max_jobs_per_worker", int, "N", "recycle a worker after N jobs (0 = never)"),
     ("--max-rss", "max_rss_mb", float, "MB", "recycle a worker past MB after a job (0 = never)"),
     (
