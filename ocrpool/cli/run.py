@@ -6,7 +6,6 @@ Parses and prints only; the run itself is ``ocrpool.batch.run_batch``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from typing import Any
@@ -24,7 +23,7 @@ from ocrpool.batch import (
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
 from ocrpool.cli.exit_codes import ExitCode
-from ocrpool.config import PoolConfig
+from ocrpool.cli.pool_options import add_pool_arguments, pool_options
 from ocrpool.errors import EngineStartError
 
 _EXIT_CODES = {
@@ -32,24 +31,6 @@ _EXIT_CODES = {
     Outcome.SOME_FAILED: ExitCode.SOME_FAILED,
     Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
 }
-_POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
-_POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
-    ("--workers", "workers", int, "N", "engines working at once (default: CPU cores)"),
-    ("--max-jobs", "max_jobs_per_worker", int, "N", "recycle a worker after N jobs (0 = never)"),
-    ("--max-rss", "max_rss_mb", float, "MB", "recycle a worker past MB after a job (0 = never)"),
-    (
-        "--hard-rss",
-        "hard_rss_mb",
-        float,
-        "MB",
-        "kill a worker during a job past MB (default: twice --max-rss)",
-    ),
-    ("--timeout", "job_timeout", float, "SECONDS", "stop a job running longer (0 = no limit)"),
-    ("--retries", "retries", int, "N", "retries of a job whose worker died"),
-    ("--spares", "spares", int, "N", "warm spare workers"),
-    ("--engine", "engine", str, "NAME", "aspose, fake or package.module:Class"),
-)
-_ZERO_IS_NO_LIMIT = frozenset({"max_jobs_per_worker", "max_rss_mb", "hard_rss_mb", "job_timeout"})
 
 
 def register(commands: Any) -> None:
@@ -102,29 +83,7 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="time between progress lines when stderr is not a terminal (default: %(default)s)",
     )
-    pool = parser.add_argument_group("pool")
-    for flag, name, kind, metavar, text in _POOL_FLAGS:
-        default = _POOL_DEFAULTS[name]
-        pool.add_argument(
-            flag,
-            dest=name,
-            type=kind,
-            default=None if default is dataclasses.MISSING else default,
-            metavar=metavar,
-            help=text
-            if default in (None, dataclasses.MISSING)
-            else f"{text} (default: %(default)s)",
-        )
-    pool.add_argument("--license", help="engine license file (engine option 'license')")
-    pool.add_argument("--language", help="recognition language (engine option 'language')")
-    pool.add_argument(
-        "--engine-option",
-        action="append",
-        default=[],
-        type=_engine_option,
-        metavar="KEY=VALUE",
-        help="engine option; VALUE is read as int, float, true/false or text (repeatable)",
-    )
+    add_pool_arguments(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -132,8 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.inputs and args.from_list is None:
         return _usage("give at least one INPUT or --from-list")
     try:
-        pool_options = _pool_options(args)
-        PoolConfig(**pool_options)
+        options_for_pool = pool_options(args)
     except ValueError as error:
         return _usage(str(error))
     options = BatchOptions(
@@ -146,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         max_pixels=args.max_pixels or None,
         allow_out_inside_input=args.allow_out_inside_input,
-        settings={"pool": pool_options},
+        settings={"pool": options_for_pool},
     )
     progress = make_progress(
         sys.stderr, time.monotonic, quiet=args.quiet, interval_s=args.progress_interval
@@ -154,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     with StopSignals() as stop:
         try:
             summary = run_batch(
-                options, lambda: OcrPool(**pool_options), progress=progress, guard=stop.shielded
+                options, lambda: OcrPool(**options_for_pool), progress=progress, guard=stop.shielded
             )
         except BatchError as error:
             return _usage(error.message)
@@ -169,42 +127,6 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print("\n".join(summary.lines()), file=sys.stderr)
     return _EXIT_CODES[summary.outcome]
-
-
-def _pool_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``OcrPool`` arguments: the pool flags as given, ``--license``, ``--language`` and
-    ``--engine-option`` as engine options."""
-    options: dict[str, Any] = {}
-    for _, name, *_ in _POOL_FLAGS:
-        value = getattr(args, name)
-        if name in _ZERO_IS_NO_LIMIT:
-            options[name] = value or None
-        elif value is not None:
-            options[name] = value
-    engine_options = dict(args.engine_option)
-    for name in ("license", "language"):
-        if getattr(args, name) is not None:
-            engine_options[name] = getattr(args, name)
-    return options | {"engine_options": engine_options}
-
-
-def _engine_option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
-    return key, parse_value(value)
-
-
-def parse_value(text: str) -> int | float | bool | str:
-    """``42`` -> int, ``0.5`` -> float, ``true``/``false`` (any case) -> bool, else text."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _usage(message: str) -> int:

@@ -1,0 +1,96 @@
+"""The pool flags shared by every command that runs a pool (``run``, ``serve``).
+
+Each flag maps one to one onto an ``OcrPool`` argument; ``--license``, ``--language`` and
+``--engine-option`` become engine options. Defaults come from ``PoolConfig``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from ocrpool.config import PoolConfig
+
+_POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
+_POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
+    ("--workers", "workers", int, "N", "engines working at once (default: CPU cores)"),
+    ("--max-jobs", "max_jobs_per_worker", int, "N", "recycle a worker after N jobs (0 = never)"),
+    ("--max-rss", "max_rss_mb", float, "MB", "recycle a worker past MB after a job (0 = never)"),
+    (
+        "--hard-rss",
+        "hard_rss_mb",
+        float,
+        "MB",
+        "kill a worker during a job past MB (default: twice --max-rss)",
+    ),
+    ("--timeout", "job_timeout", float, "SECONDS", "stop a job running longer (0 = no limit)"),
+    ("--retries", "retries", int, "N", "retries of a job whose worker died"),
+    ("--spares", "spares", int, "N", "warm spare workers"),
+    ("--engine", "engine", str, "NAME", "aspose, fake or package.module:Class"),
+)
+_ZERO_IS_NO_LIMIT = frozenset({"max_jobs_per_worker", "max_rss_mb", "hard_rss_mb", "job_timeout"})
+
+
+def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``pool`` argument group to ``parser``."""
+    pool = parser.add_argument_group("pool")
+    for flag, name, kind, metavar, text in _POOL_FLAGS:
+        default = _POOL_DEFAULTS[name]
+        pool.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            default=None if default is dataclasses.MISSING else default,
+            metavar=metavar,
+            help=text
+            if default in (None, dataclasses.MISSING)
+            else f"{text} (default: %(default)s)",
+        )
+    pool.add_argument("--license", help="engine license file (engine option 'license')")
+    pool.add_argument("--language", help="recognition language (engine option 'language')")
+    pool.add_argument(
+        "--engine-option",
+        action="append",
+        default=[],
+        type=_engine_option,
+        metavar="KEY=VALUE",
+        help="engine option; VALUE is read as int, float, true/false or text (repeatable)",
+    )
+
+
+def pool_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``OcrPool`` arguments from parsed flags; ``ValueError`` if they are invalid."""
+    options: dict[str, Any] = {}
+    for _, name, *_ in _POOL_FLAGS:
+        value = getattr(args, name)
+        if name in _ZERO_IS_NO_LIMIT:
+            options[name] = value or None
+        elif value is not None:
+            options[name] = value
+    engine_options = dict(args.engine_option)
+    for name in ("license", "language"):
+        if getattr(args, name) is not None:
+            engine_options[name] = getattr(args, name)
+    options["engine_options"] = engine_options
+    PoolConfig(**options)
+    return options
+
+
+def _engine_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    return key, parse_value(value)
+
+
+def parse_value(text: str) -> int | float | bool | str:
+    """``42`` -> int, ``0.5`` -> float, ``true``/``false`` (any case) -> bool, else text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
