@@ -1,6 +1,6 @@
 """``ocrpool doctor``: can this machine run the aspose engine, and if not, why not.
 
-The checks that load Aspose run in a throwaway child (``runtime.run_in_child``), so
+The checks that load Aspose run in a throwaway child (``child.run_in_child``), so
 a .NET abort becomes a failed check with the signal and the child's stderr tail.
 The verdict rests on one fact: the engine read the warm-up image's first word.
 """
@@ -14,8 +14,13 @@ import os
 import time
 from collections.abc import Callable
 
-from ocrpool import runtime
-from ocrpool.engines.aspose import LICENSE_VARIABLE, WARMUP_FIRST_LINE, WARMUP_IMAGE, AsposeEngine
+from ocrpool.engines.aspose import child, provision, runtime
+from ocrpool.engines.aspose.engine import (
+    LICENSE_VARIABLE,
+    WARMUP_FIRST_LINE,
+    WARMUP_IMAGE,
+    AsposeEngine,
+)
 from ocrpool.errors import OcrPoolError, WorkerCrashed
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -81,7 +86,7 @@ def diagnose(
         checks += [Check(n, CheckStatus.SKIPPED, "needs OpenSSL 1.1") for n in engine_checks]
         return DoctorReport(tuple(checks))
     try:
-        checks += runtime.run_in_child(probe or probe_engine, license, timeout=timeout)
+        checks += child.run_in_child(probe or probe_engine, license, timeout=timeout)
     except Exception as exc:
         what = "crashed" if isinstance(exc, WorkerCrashed) else "failed"
         checks.append(
@@ -101,7 +106,7 @@ def _libssl_check(fix: bool) -> Check:
         location = runtime.find_libssl()
         if location is None and fix:
             started = time.monotonic()
-            directory = runtime.provision_libssl()
+            directory = provision.provision_libssl()
             return Check(
                 _LIBSSL,
                 CheckStatus.OK,
