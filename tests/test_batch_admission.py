@@ -13,7 +13,7 @@ from PIL import Image
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
 from ocrpool.batch.scan import Skipped, SkipReason
-from ocrpool.errors import InvalidInput
+from ocrpool.errors import ImageTooLarge, InvalidInput
 from ocrpool.formats import Format, image_size
 
 
@@ -98,7 +98,7 @@ def test_content_decides_the_format_not_the_name(tmp_path: Path) -> None:
 
 def test_a_decompression_bomb_is_refused_before_any_engine(tmp_path: Path) -> None:
     bomb = write_png(tmp_path / "bomb.png", 100_000, 100_000)
-    with pytest.raises(InvalidInput, match="10000000000 pixels is over the limit of 178956970"):
+    with pytest.raises(ImageTooLarge, match="10000000000 pixels is over the limit of 178956970"):
         _admit(bomb)
     assert _admit(bomb, max_pixels=None) is Format.PNG
 

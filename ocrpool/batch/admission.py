@@ -13,7 +13,7 @@ import os
 import stat
 
 from ocrpool.batch.scan import Skipped, SkipReason
-from ocrpool.errors import InvalidInput
+from ocrpool.errors import ImageTooLarge, InvalidInput
 from ocrpool.formats import Format, image_size, sniff_file
 
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -29,7 +29,7 @@ def stat_input(path: str) -> os.stat_result:
     try:
         return os.stat(path)
     except OSError as exc:
-        raise InvalidInput(_stat_message(path, exc), path=path) from None
+        raise InvalidInput(_stat_message(path, exc), input=path) from None
 
 
 def admit(path: str, info: os.stat_result, *, max_pixels: int | None) -> Format | Skipped:
@@ -39,32 +39,33 @@ def admit(path: str, info: os.stat_result, *, max_pixels: int | None) -> Format 
     claimed = os.path.splitext(path)[1].lower() in CLAIMED_SUFFIXES
     if info.st_size == 0:
         if claimed:
-            raise InvalidInput("empty file (0 bytes)", path=path)
+            raise InvalidInput("empty file (0 bytes)", input=path)
         return Skipped(path, SkipReason.NOT_AN_IMAGE, "empty file")
     try:
         fmt = sniff_file(path)
         size = image_size(path) if fmt not in (None, Format.PDF) else None
     except OSError as exc:
-        raise InvalidInput(f"cannot read: {exc.strerror or exc}", path=path) from None
+        raise InvalidInput(f"cannot read: {exc.strerror or exc}", input=path) from None
     if fmt is None:
         if claimed:
             raise InvalidInput(
-                "not an image: the content is not PNG, JPEG, TIFF, BMP, GIF or PDF", path=path
+                "not an image: the content is not PNG, JPEG, TIFF, BMP, GIF or PDF", input=path
             )
         return Skipped(path, SkipReason.NOT_AN_IMAGE)
     if fmt is not Format.PDF:
         if size is None:
             raise InvalidInput(
-                f"corrupt {fmt.value.upper()}: cannot read the image size", path=path
+                f"corrupt {fmt.value.upper()}: cannot read the image size", input=path
             )
         pixels = size[0] * size[1]
         if max_pixels and pixels > max_pixels:
-            raise InvalidInput(
+            raise ImageTooLarge(
                 f"image too large: {size[0]}x{size[1]} = {pixels} pixels is over the limit "
                 f"of {max_pixels} (--max-pixels), a possible decompression bomb",
-                path=path,
+                input=path,
                 width=size[0],
                 height=size[1],
+                max_pixels=max_pixels,
             )
     return fmt
 

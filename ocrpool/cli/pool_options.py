@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from ocrpool.config import PoolConfig
+from ocrpool.pool.config import PoolConfig
 
 _POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
 _POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help

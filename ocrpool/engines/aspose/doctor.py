@@ -21,7 +21,8 @@ from ocrpool.engines.aspose.engine import (
     WARMUP_IMAGE,
     AsposeEngine,
 )
-from ocrpool.errors import OcrPoolError, WorkerCrashed
+from ocrpool.engines.aspose.runtime import RuntimeSetupError
+from ocrpool.errors import JobTimeout, LicenseRejected, OcrPoolError, WorkerCrashed
 
 DEFAULT_TIMEOUT_S = 120.0
 ASPOSE_DISTRIBUTION = "aspose-ocr-python-net"
@@ -89,13 +90,14 @@ def diagnose(
         checks += child.run_in_child(probe or probe_engine, license, timeout=timeout)
     except Exception as exc:
         what = "crashed" if isinstance(exc, WorkerCrashed) else "failed"
+        tail = exc.stderr_tail if isinstance(exc, (WorkerCrashed, JobTimeout)) else ""
         checks.append(
             Check(
                 _ENGINE,
                 CheckStatus.FAIL,
                 f"the engine process {what}: {exc}",
                 _RUNTIME_REMEDY,
-                getattr(exc, "stderr_tail", ""),
+                tail,
             )
         )
     return DoctorReport(tuple(checks))
@@ -141,10 +143,11 @@ def probe_engine(license: str | None) -> tuple[Check, ...]:
         engine.start()
     except Exception as exc:
         skipped = Check(RECOGNITION, CheckStatus.SKIPPED, "the engine did not start")
-        if getattr(exc, "license", None):
+        if isinstance(exc, LicenseRejected):
             remedy = "pass a valid Aspose license file, or none for evaluation mode"
             return Check(_LICENSE, CheckStatus.FAIL, str(exc), remedy), skipped
-        remedy = getattr(exc, "remedy", "") or f"see the message; {_RUNTIME_REMEDY}"
+        remedy = exc.remedy if isinstance(exc, RuntimeSetupError) else ""
+        remedy = remedy or f"see the message; {_RUNTIME_REMEDY}"
         return Check(_ENGINE, CheckStatus.FAIL, f"{type(exc).__name__}: {exc}", remedy), skipped
     checks = [
         Check(

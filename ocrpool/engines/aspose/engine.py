@@ -20,7 +20,13 @@ from typing import Any
 
 from ocrpool.engines.aspose.runtime import prepare_process
 from ocrpool.engines.base import Source
-from ocrpool.errors import EngineError, InvalidInput, OcrPoolError, ResourceUnavailable
+from ocrpool.errors import (
+    EngineError,
+    InvalidInput,
+    LicenseRejected,
+    OcrPoolError,
+    ResourceUnavailable,
+)
 from ocrpool.formats import HEADER_BYTES, Format, sniff
 from ocrpool.results import Line, Page, Recognition
 
@@ -108,7 +114,7 @@ class AsposeEngine:
             try:
                 ocr.License().set_license(license_path)
             except RuntimeError as exc:
-                raise EngineError(
+                raise LicenseRejected(
                     f"Aspose rejected the license file {license_path}: {_detail(str(exc))}",
                     license=license_path,
                 ) from None
@@ -155,7 +161,7 @@ class AsposeEngine:
             return None
         path = os.path.abspath(os.fspath(configured))
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            raise EngineError(
+            raise LicenseRejected(
                 f"license file {path} does not exist or is not readable", license=path
             )
         return path

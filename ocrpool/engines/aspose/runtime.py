@@ -40,6 +40,8 @@ class RuntimeSetupError(OcrPoolError):
     ``remedy`` says, in one or two sentences, what the user must do.
     """
 
+    remedy: str = ""
+
 
 class LibsslOrigin(str, enum.Enum):
     ENVIRONMENT = "OCRPOOL_LIBSSL_DIR"
