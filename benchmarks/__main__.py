@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks import corpus, tuning
+from benchmarks import corpus, startup, tuning
 from benchmarks.compare import compare
 from benchmarks.runner import Limits
 from benchmarks.scenarios import Plan, select, standard_scenarios
@@ -123,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Memory and throughput of ocrpool against in-process use and its peers; "
         "'tune' runs the workers x threads x spares x recycling study instead.",
     )
-    parser.add_argument("mode", nargs="?", choices=("compare", "tune"), default="compare")
+    parser.add_argument(
+        "mode", nargs="?", choices=("compare", "tune", "startup"), default="compare"
+    )
     parser.add_argument("--engine", choices=("aspose", "fake"), default="aspose")
     parser.add_argument(
         "--engine-option",
@@ -193,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.mode == "startup":
+        costs = startup.run(args.jobs or 200, args.rounds or 3)
+        table = startup.report(costs)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "startup.md").write_text(table + "\n")
+        print(table)
+        return 0
     defaults = DEFAULTS[(args.engine, args.quick)]
     jobs = args.jobs or defaults.jobs
     try:

@@ -82,3 +82,19 @@ def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None
     done = _benchmarks("--engine", "fake", "--quick", "--out", str(tmp_path), *args)
     assert done.returncode == 2
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_startup_mode_compares_both_start_methods(tmp_path: Path) -> None:
+    command = ["-m", "benchmarks", "startup", "--jobs", "6", "--rounds", "2", "--out"]
+    done = subprocess.run(
+        [sys.executable, *command, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = (tmp_path / "startup.md").read_text().splitlines()[2:]
+    methods = [row.split("|")[1].strip() for row in rows]
+    assert methods == ["spawn", "forkserver", "forkserver", "spawn"]
+    assert all(row.split("|")[3].strip() == "6" for row in rows)
