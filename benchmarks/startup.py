@@ -25,7 +25,7 @@ class StartCost:
     seconds: float
 
     @property
-    def ms_per_start(self) -> float:
+    def ms_per_job(self) -> float:
         return 1000 * self.seconds / self.jobs
 
 
@@ -58,11 +58,11 @@ def run(jobs: int, rounds: int) -> list[StartCost]:
 
 def report(costs: list[StartCost]) -> str:
     lines = [
-        "| start method | round | jobs | s | ms per worker start |",
+        "| start method | round | jobs | s | ms per job (each in a fresh worker) |",
         "| --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {c.method} | {c.round} | {c.jobs} | {c.seconds:.2f} | {c.ms_per_start:.1f} |"
+        f"| {c.method} | {c.round} | {c.jobs} | {c.seconds:.2f} | {c.ms_per_job:.1f} |"
         for c in costs
     ]
     return "\n".join(lines)
