@@ -7,6 +7,7 @@ from typing import Any
 
 import psutil
 
+from benchmarks.served import pool_workers
 from ocrpool import OcrPool
 
 FAST: dict[str, Any] = dict(engine="fake", job_timeout=30, kill_grace=0.5, recycle_jitter=0.0)
@@ -29,13 +30,5 @@ def fake_pool(**settings: Any) -> OcrPool:
 
 
 def worker_processes(parent: psutil.Process | None = None) -> list[psutil.Process]:
-    """The live pool workers among ``parent``'s children (not multiprocessing's resource
-    tracker, which the spawn method starts once per interpreter)."""
-    workers = []
-    for child in (parent or psutil.Process()).children():
-        try:
-            if "spawn_main" in " ".join(child.cmdline()) and child.status() != "zombie":
-                workers.append(child)
-        except psutil.Error:
-            continue
-    return workers
+    """The live pool workers among ``parent``'s children (default: this process)."""
+    return pool_workers(parent or psutil.Process())
