@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.sampler import ProcessTree
 
@@ -160,6 +161,16 @@ class ServiceProcess:
 
     def workers(self) -> list[psutil.Process]:
         return pool_workers(psutil.Process(self.pid))
+
+    def metric(self, name: str) -> float:
+        """The sum of every sample named ``name`` (e.g. ``ocrpool_jobs_total``) on /metrics."""
+        text = self.request("GET", "/metrics").body.decode()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name
+        )
 
     def rss_mb(self) -> float:
         """The server process's own RSS (its workers not included)."""

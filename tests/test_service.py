@@ -268,3 +268,17 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:
             assert served.process.wait(60) == 2
             assert "ocrpool serve: error:" in served.log_tail()
+
+
+@pytest.mark.aspose
+def test_one_real_aspose_request(tmp_path: Path) -> None:
+    image = (Path(__file__).parent / "data" / "phototest.tif").read_bytes()
+    args = ["--engine", "aspose", "--workers", "1", "--spares", "0"]
+    with ServiceProcess(args, tmp_path / "log") as served:
+        reply = served.start().request("POST", "/v1/ocr?name=phototest.tif", image)
+        assert served.stop() == 0
+    record = reply.json()
+    assert reply.status == 200 and record["ok"], record
+    assert record["format"] == "tiff" and record["size"] == len(image)
+    assert record["pages"][0]["text"].startswith("This is a lot of 12 point text")
+    assert record["evaluation_mode"] or "Trial" not in record["pages"][0]["text"]

@@ -15,12 +15,6 @@ from test_batch_admission import png_header
 from benchmarks.served import ServiceProcess, wait_until
 
 
-def _slots_used(served: ServiceProcess) -> float:
-    text = served.request("GET", "/metrics").body.decode()
-    line = next(line for line in text.splitlines() if line.startswith("ocrpool_queue_slots_used"))
-    return float(line.split()[1])
-
-
 def _refuses_connections(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
@@ -44,7 +38,9 @@ def _stop_with_requests_in_flight(
             pool.submit(served.request, "POST", "/v1/ocr", png_header(8, 8))
             for _ in range(requests)
         ]
-        wait_until(lambda: _slots_used(served) == requests, 30, "requests accepted")
+        wait_until(
+            lambda: served.metric("ocrpool_queue_slots_used") == requests, 30, "all accepted"
+        )
         served.process.send_signal(signal.SIGTERM)
         wait_until(lambda: _refuses_connections(served.port), 30, "listener closed")
         answers = [reply.result(timeout=60) for reply in replies]
