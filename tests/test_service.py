@@ -65,6 +65,13 @@ def test_probes_answer_without_a_token(server: ServiceProcess) -> None:
     }
 
 
+def test_unknown_routes_and_methods_answer_in_the_same_error_shape(
+    server: ServiceProcess,
+) -> None:
+    error_of(server.request("GET", "/v2/nothing"), 404, "NotFound")
+    error_of(server.request("GET", "/v1/ocr"), 405, "MethodNotAllowed")
+
+
 def test_every_other_route_needs_the_bearer_token(server: ServiceProcess) -> None:
     for token in ("", "wrong"):
         anonymous = server.client(token=token)

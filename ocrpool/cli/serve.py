@@ -32,7 +32,6 @@ def register(commands: Any) -> None:
     service.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     service.add_argument(
         "--token",
-        default=os.environ.get(TOKEN_ENV) or None,
         help=f"require 'Authorization: Bearer TOKEN' (default: ${TOKEN_ENV})",
     )
     service.add_argument(
@@ -98,7 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
             pool=pool_options(args),
             host=args.host,
             port=args.port,
-            token=args.token,
+            token=args.token or os.environ.get(TOKEN_ENV) or None,
             allow_path_prefix=args.allow_path_prefix,
             max_body_mb=args.max_body_mb,
             max_queue=args.max_queue,

@@ -21,9 +21,11 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -82,7 +84,11 @@ class Service:
             Route("/readyz", self._endpoint(self._readyz, public=True), methods=["GET"]),
             Route("/metrics", self._endpoint(self._metrics), methods=["GET"]),
         ]
-        return Starlette(routes=routes, lifespan=self._lifespan)
+        return Starlette(
+            routes=routes,
+            lifespan=self._lifespan,
+            exception_handlers={HTTPException: _http_exception},
+        )
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -142,7 +148,7 @@ class Service:
         if job.state is not JobState.PENDING:
             self.jobs.remove(job)
             return Reply(204, b"")
-        if not job.future.cancel():
+        if not job.cancel():
             raise NotCancellable("the job is already running on a worker", id=job.id)
         await job.settled.wait()
         return json_reply(200, {"id": job.id, "state": job.state.value})
@@ -215,6 +221,13 @@ class Service:
     async def _metrics(self, _: Request) -> Reply:
         body, content_type = self.metrics.exposition()
         return Reply(200, body, media_type=content_type)
+
+
+async def _http_exception(_: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such route, wrong method) in the service's error shape."""
+    assert isinstance(error, HTTPException)
+    kind = HTTPStatus(error.status_code).phrase.replace(" ", "")
+    return json_reply(error.status_code, {"type": kind, "message": error.detail}).response()
 
 
 def _pending(job: Job) -> Reply:

@@ -17,7 +17,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 from ocrpool.results import OcrResult
@@ -36,17 +35,26 @@ class JobState(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
-@dataclass(eq=False)
 class Job:
-    id: str
-    future: Future[OcrResult]
-    """The pool's future: ``cancel()`` succeeds only while the job is queued."""
-    state: JobState = JobState.PENDING
-    reply: Reply | None = None
-    finished_at: float = 0.0
-    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    def __init__(self, job_id: str, future: Future[OcrResult]) -> None:
+        self.id = job_id
+        self.state = JobState.PENDING
+        self.reply: Reply | None = None
+        self.finished_at = 0.0
+        self.settled = asyncio.Event()
+        self._future: Future[OcrResult] | None = future
+        """The pool's future, dropped once settled: the reply's bytes are what is kept."""
 
-    async def wait(self, timeout: float | None, abandon: asyncio.Future[object] | None) -> bool:
+    def cancel(self) -> bool:
+        """Cancel the job if it is still queued in the pool; whether it was."""
+        return self._future is not None and self._future.cancel()
+
+    def settle(self, state: JobState, reply: Reply, at: float) -> None:
+        self.state, self.reply, self.finished_at = state, reply, at
+        self._future = None
+        self.settled.set()
+
+    async def wait(self, timeout: float | None, abandon: asyncio.Future[Any] | None) -> bool:
         """Wait up to ``timeout`` seconds (``None``: no limit) for the job to settle, or for
         ``abandon`` (a client gone) to fire; whether it settled."""
         if self.settled.is_set() or timeout == 0:
@@ -110,19 +118,18 @@ class JobTable:
         """Forget ``job``: a pending one is cancelled if it is still queued, and its result,
         if it comes, is dropped."""
         if self._pending.pop(job.id, None) is not None:
-            job.future.cancel()
+            job.cancel()
         elif self._finished.pop(job.id, None) is not None and job.reply is not None:
             self._bytes -= len(job.reply.body)
 
     def _settle(self, job: Job, done: asyncio.Future[OcrResult], finish: Finish) -> None:
-        job.reply = finish(done)
-        job.state = JobState.CANCELLED if done.cancelled() else JobState.FINISHED
-        job.finished_at = self._clock()
-        job.settled.set()
+        reply = finish(done)
+        state = JobState.CANCELLED if done.cancelled() else JobState.FINISHED
+        job.settle(state, reply, self._clock())
         if self._pending.pop(job.id, None) is None:
             return  # removed while pending: nobody will ask for it
         self._finished[job.id] = job
-        self._bytes += len(job.reply.body)
+        self._bytes += len(reply.body)
         self._expire()
         while len(self._finished) > 1 and (
             len(self._finished) > self._max_results or self._bytes > self._max_bytes
