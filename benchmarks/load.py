@@ -131,11 +131,11 @@ def pool_senders(pool: OcrPool, bodies: Sequence[bytes], clients: int) -> list[S
 
 
 class WorkerKiller:
-    """SIGKILLs a random worker of ``server`` every ``interval_s``, at most ``max_kills``
-    times, until stopped (a context manager)."""
+    """SIGKILLs a random worker of ``server`` every ``interval_s`` (``None``: never), at
+    most ``max_kills`` times, until stopped (a context manager)."""
 
     def __init__(
-        self, server: ServiceProcess, interval_s: float, max_kills: int, seed: int
+        self, server: ServiceProcess, interval_s: float | None, max_kills: int, seed: int
     ) -> None:
         self._server = server
         self._interval_s = interval_s
@@ -146,12 +146,14 @@ class WorkerKiller:
         self.kills = 0
 
     def __enter__(self) -> WorkerKiller:
-        self._thread.start()
+        if self._interval_s is not None:
+            self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def _run(self) -> None:
         while self.kills < self._max_kills and not self._stop.wait(self._interval_s):

@@ -82,3 +82,21 @@ def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None
     done = _benchmarks("--engine", "fake", "--quick", "--out", str(tmp_path), *args)
     assert done.returncode == 2
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_quick_service_benchmark_writes_its_results(tmp_path: Path) -> None:
+    done = _benchmarks("service", "--engine", "fake", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "service" / "results.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["trial"], row["via"]) for row in rows] == [
+        ("fake-noop-1-client", "direct"),
+        ("fake-noop-1-client", "service"),
+        ("fake-noop-8-clients", "direct"),
+        ("fake-noop-8-clients", "service"),
+        ("fake-kills", "service"),
+    ]
+    assert all(row["requests"] == row["answered"] == row["settled"] for row in rows)
+    assert {row["http_500"] for row in rows} == {row["no_answer"] for row in rows} == {"0"}
+    markdown = (tmp_path / "service" / "results.md").read_text()
+    assert "overhead per request" in markdown and "load with kills" in markdown
