@@ -43,3 +43,13 @@ def test_every_documented_run_flag_exists(capsys: pytest.CaptureFixture[str]) ->
     flags = set(re.findall(r"`(--[a-z-]+)", section))
     assert flags
     assert {flag for flag in flags if flag not in run_help} == set()
+
+
+def test_every_documented_serve_flag_exists(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    serve_help = capsys.readouterr().out
+    section = README.split("## A shared OCR service", 1)[1].split("\n## ", 1)[0]
+    flags = set(re.findall(r"`(--[a-z-]+)", section))
+    assert len(flags) > 10
+    assert {flag for flag in flags if flag not in serve_help} == set()
