@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks import corpus, startup, tuning
+from benchmarks import corpus, service, startup, tuning
 from benchmarks.compare import compare
 from benchmarks.runner import Limits
 from benchmarks.scenarios import Plan, select, standard_scenarios
@@ -121,10 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Memory and throughput of ocrpool against in-process use and its peers; "
-        "'tune' runs the workers x threads x spares x recycling study instead.",
+        "'tune' runs the workers x threads x spares x recycling study instead, 'service' "
+        "compares `ocrpool serve` with OcrPool called directly (into OUT/service/; with "
+        "--engine fake it skips the Aspose trial).",
     )
     parser.add_argument(
-        "mode", nargs="?", choices=("compare", "tune", "startup"), default="compare"
+        "mode", nargs="?", choices=("compare", "tune", "service", "startup"), default="compare"
     )
     parser.add_argument("--engine", choices=("aspose", "fake"), default="aspose")
     parser.add_argument(
@@ -202,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (args.out / "startup.md").write_text(table + "\n")
         print(table)
         return 0
+    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
+    if args.mode == "service":
+        return _service(args, command)
     defaults = DEFAULTS[(args.engine, args.quick)]
     jobs = args.jobs or defaults.jobs
     try:
@@ -226,7 +231,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         stall_s=args.stall or defaults.stall_s,
         max_rss_mb=args.max_total_rss_mb,
     )
-    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     setup = [
         f"engine `{plan.engine}`, options {plan.engine_options or 'default'}",
         f"{jobs} jobs per scenario cycling through {len(set(sources))} inputs in "
@@ -251,6 +255,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     rounds = args.rounds or defaults.rounds
     setup.append(f"{plan.workers} workers; {rounds} round(s)")
     compare(scenarios, plan, limits, rounds, args.out, command, setup, print)
+    return 0
+
+
+def _service(args: argparse.Namespace, command: str) -> int:
+    images = corpus.images_in(args.corpus)
+    bodies = [image.read_bytes() for image in images]
+    chosen = service.trials(args.quick, args.engine, args.time_budget, args.workers)
+    setup = [
+        f"{args.workers} workers (+1 warm spare), the pool's other defaults, through the "
+        "service and directly",
+        f"inputs: {', '.join(image.name for image in images)} from {args.corpus.name}/, sent "
+        "as bytes in turn",
+        "clients are threads of the benchmark's process, each with one keep-alive HTTP "
+        "connection (or calling OcrPool.recognize); clients, server and workers share the "
+        "machine's cores",
+        "each trial is bounded: "
+        + "; ".join(
+            f"{t.name} {t.clients} x {t.requests_per_client} requests or {t.time_budget_s:g} s"
+            for t in chosen
+        ),
+    ]
+    service.benchmark(chosen, bodies, args.workers, args.out / "service", command, setup, print)
     return 0
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.machine import load_average, this_machine
 from benchmarks.metrics import Measures, measure, representative
-from benchmarks.report import Header, measures_table, write_results
+from benchmarks.report import RunClock, measures_table, write_results
 from benchmarks.runner import Limits, Run, run_all
 from benchmarks.scenarios import Plan, Scenario
 from benchmarks.targets import judge
@@ -36,27 +33,15 @@ def compare(
     log: Callable[[str], None],
 ) -> list[Measures]:
     """Run and report the comparison; return the rows of ``results.csv``."""
-    started_utc = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load_start = load_average()
-    started = time.monotonic()
+    clock = RunClock()
     runs = run_all(scenarios, plan, limits, rounds, lambda run: log(summary(measure(run))))
     all_rounds = [measure(run) for run in runs]
     rows = [
         representative([m for m in all_rounds if m.scenario == scenario.name])
         for scenario in scenarios
     ]
-    machine = this_machine()
-    header = Header(
-        title=f"ocrpool benchmark, {plan.engine} engine",
-        command=command,
-        started_utc=started_utc,
-        duration_s=time.monotonic() - started,
-        machine=machine,
-        load_start=load_start,
-        load_end=load_average(),
-        setup=tuple(setup),
-    )
-    verdicts = judge({row.scenario: row for row in rows}, plan.engine, machine.cores)
+    header = clock.header(f"ocrpool benchmark, {plan.engine} engine", command, setup)
+    verdicts = judge({row.scenario: row for row in rows}, plan.engine, header.machine.cores)
     paths = write_results(out, header, scenarios, _shown(runs, rows), rows, all_rounds, verdicts)
     log("\n".join(measures_table(rows)))
     log("wrote " + ", ".join(str(path) for path in paths))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.machine import Machine
+from benchmarks.machine import Machine, load_average, this_machine
 from benchmarks.metrics import Measures, in_window
 from benchmarks.runner import Run
 from benchmarks.scenarios import Scenario
@@ -82,6 +84,27 @@ class Header:
         )
         lines += [f"- {line}" for line in self.setup]
         return lines
+
+
+class RunClock:
+    """When a benchmark began and how busy the machine was then: its ``Header`` at the end."""
+
+    def __init__(self) -> None:
+        self.started_utc = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        self.load_start = load_average()
+        self.started = time.monotonic()
+
+    def header(self, title: str, command: str, setup: Sequence[str]) -> Header:
+        return Header(
+            title=title,
+            command=command,
+            started_utc=self.started_utc,
+            duration_s=time.monotonic() - self.started,
+            machine=this_machine(),
+            load_start=self.load_start,
+            load_end=load_average(),
+            setup=tuple(setup),
+        )
 
 
 def cell(value: Any, decimals: int = 2) -> str:

@@ -16,15 +16,12 @@ import dataclasses
 import math
 import os
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.machine import load_average, this_machine
 from benchmarks.metrics import Measures, measure
-from benchmarks.report import Header, cell, markdown_table, write_csv
+from benchmarks.report import Header, RunClock, cell, markdown_table, write_csv
 from benchmarks.runner import Limits, run_scenario
 from benchmarks.scenarios import Kind, Plan, Scenario
 
@@ -232,20 +229,9 @@ def tune(
     log: Callable[[str], None],
 ) -> Config:
     """Run the study and write ``tuning.csv`` and ``tuning.md`` into ``out``."""
-    started_utc = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load_start = load_average()
-    started = time.monotonic()
+    clock = RunClock()
     trials, chosen = run_study(grid, plan, limits, log)
-    header = Header(
-        title=f"ocrpool tuning study, {plan.engine} engine",
-        command=command,
-        started_utc=started_utc,
-        duration_s=time.monotonic() - started,
-        machine=this_machine(),
-        load_start=load_start,
-        load_end=load_average(),
-        setup=tuple(setup),
-    )
+    header = clock.header(f"ocrpool tuning study, {plan.engine} engine", command, setup)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "tuning.csv", [trial.row() for trial in trials])
     (out / "tuning.md").write_text(tuning_markdown(header, trials, chosen))

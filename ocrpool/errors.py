@@ -124,7 +124,8 @@ class EngineStartError(OcrPoolError):
 
 
 class JobCancelled(OcrPoolError):
-    """The job was cancelled while it ran (``OcrPool.cancel(future, kill=True)``)."""
+    """The job was cancelled: while it ran (``OcrPool.cancel(future, kill=True)``), or, in
+    the service, before it ran (``DELETE /v1/jobs/{id}``)."""
 
 
 class PoolClosed(OcrPoolError):

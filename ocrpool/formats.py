@@ -53,19 +53,24 @@ def image_size(path: str) -> tuple[int, int] | None:
     an unrecognised file, or a header too broken to say; ``OSError`` propagates.
     """
     with open(path, "rb") as handle:
-        header = handle.read(_SIZE_HEADER_BYTES)
-        fmt = sniff(header)
-        if fmt is None or fmt is Format.PDF:
-            return None
-        if fmt is Format.PNG:
-            return _png_size(header)
-        if fmt is Format.GIF:
-            return _gif_size(header)
-        if fmt is Format.BMP:
-            return _bmp_size(header)
-        if fmt is Format.JPEG:
-            return _jpeg_size(handle)
-        return _tiff_size(handle, header)
+        return read_image_size(handle)
+
+
+def read_image_size(handle: BinaryIO) -> tuple[int, int] | None:
+    """``image_size`` of a seekable binary stream (a file, or ``io.BytesIO`` for bytes)."""
+    header = handle.read(_SIZE_HEADER_BYTES)
+    fmt = sniff(header)
+    if fmt is None or fmt is Format.PDF:
+        return None
+    if fmt is Format.PNG:
+        return _png_size(header)
+    if fmt is Format.GIF:
+        return _gif_size(header)
+    if fmt is Format.BMP:
+        return _bmp_size(header)
+    if fmt is Format.JPEG:
+        return _jpeg_size(handle)
+    return _tiff_size(handle, header)
 
 
 _SIZE_HEADER_BYTES = 32

@@ -7,6 +7,7 @@ from typing import Any
 
 import psutil
 
+from benchmarks.served import pool_workers
 from ocrpool import OcrPool
 
 FAST: dict[str, Any] = dict(engine="fake", job_timeout=30, kill_grace=0.5, recycle_jitter=0.0)
@@ -29,20 +30,5 @@ def fake_pool(**settings: Any) -> OcrPool:
 
 
 def worker_processes(parent: psutil.Process | None = None) -> list[psutil.Process]:
-    """The live pool workers below ``parent``: spawned children, or the children of
-    multiprocessing's fork server (not the fork server or the resource tracker, which
-    live as long as the interpreter)."""
-    workers = []
-    for child in (parent or psutil.Process()).children():
-        try:
-            command = " ".join(child.cmdline())
-            if "forkserver" in command:
-                candidates = child.children()
-            elif "spawn_main" in command:
-                candidates = [child]
-            else:
-                continue
-            workers += [c for c in candidates if c.status() != psutil.STATUS_ZOMBIE]
-        except psutil.Error:
-            continue
-    return workers
+    """The live pool workers among ``parent``'s children (default: this process)."""
+    return pool_workers(parent or psutil.Process())

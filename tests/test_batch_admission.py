@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
+from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, admit_bytes, stat_input
 from ocrpool.batch.scan import Skipped, SkipReason
 from ocrpool.errors import ImageTooLarge, InvalidInput
 from ocrpool.formats import Format, image_size
@@ -144,3 +144,21 @@ def test_stat_failures_say_what_is_wrong(tmp_path: Path) -> None:
         with pytest.raises(InvalidInput) as caught:
             stat_input(str(tmp_path / name))
         assert caught.value.message == message
+
+
+def test_bytes_pass_the_same_rule_as_files(tmp_path: Path) -> None:
+    real = tmp_path / "x.jpg"
+    Image.new("RGB", (30, 20)).save(real, "JPEG")
+    assert admit_bytes(real.read_bytes(), max_pixels=DEFAULT_MAX_PIXELS) is Format.JPEG
+    assert admit_bytes(b"%PDF-1.4\n", max_pixels=DEFAULT_MAX_PIXELS) is Format.PDF
+    with pytest.raises(InvalidInput, match="decompression bomb") as bomb:
+        admit_bytes(png_header(100_000, 100_000), max_pixels=DEFAULT_MAX_PIXELS)
+    assert (bomb.value.width, bomb.value.height, bomb.value.input) == (100_000, 100_000, None)
+    assert admit_bytes(png_header(100_000, 100_000), max_pixels=None) is Format.PNG
+    for data, message in [
+        (b"", "empty"),
+        (b"hello", "not an image"),
+        (b"\x89PNG\r\n\x1a\n", "corrupt PNG"),
+    ]:
+        with pytest.raises(InvalidInput, match=message):
+            admit_bytes(data, max_pixels=DEFAULT_MAX_PIXELS)

@@ -85,16 +85,27 @@ def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None
 
 
 def test_startup_mode_compares_both_start_methods(tmp_path: Path) -> None:
-    command = ["-m", "benchmarks", "startup", "--jobs", "6", "--rounds", "2", "--out"]
-    done = subprocess.run(
-        [sys.executable, *command, str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _benchmarks("startup", "--jobs", "6", "--rounds", "2", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     rows = (tmp_path / "startup.md").read_text().splitlines()[2:]
     methods = [row.split("|")[1].strip() for row in rows]
     assert methods == ["spawn", "forkserver", "forkserver", "spawn"]
     assert all(row.split("|")[3].strip() == "6" for row in rows)
+
+
+def test_quick_service_benchmark_writes_its_results(tmp_path: Path) -> None:
+    done = _benchmarks("service", "--engine", "fake", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "service" / "results.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["trial"], row["via"]) for row in rows] == [
+        ("fake-noop-1-client", "direct"),
+        ("fake-noop-1-client", "service"),
+        ("fake-noop-8-clients", "direct"),
+        ("fake-noop-8-clients", "service"),
+        ("fake-kills", "service"),
+    ]
+    assert all(row["requests"] == row["answered"] == row["settled"] for row in rows)
+    assert {row["http_500"] for row in rows} == {row["no_answer"] for row in rows} == {"0"}
+    markdown = (tmp_path / "service" / "results.md").read_text()
+    assert "overhead per request" in markdown and "load with kills" in markdown

@@ -35,11 +35,20 @@ def test_every_documented_fake_engine_option_exists() -> None:
     assert documented == set(FakeEngine.__init__.__kwdefaults__ or {})
 
 
-def test_every_documented_run_flag_exists(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("command", "start", "end"),
+    [
+        ("run", "## Batch OCR of folders", "### The record"),
+        ("serve", "## A shared OCR service", "\n## "),
+    ],
+)
+def test_every_documented_flag_exists(
+    command: str, start: str, end: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["run", "--help"])
-    run_help = capsys.readouterr().out
-    section = README.split("## Batch OCR of folders", 1)[1].split("### The record", 1)[0]
+        build_parser().parse_args([command, "--help"])
+    command_help = capsys.readouterr().out
+    section = README.split(start, 1)[1].split(end, 1)[0]
     flags = set(re.findall(r"`(--[a-z-]+)", section))
-    assert flags
-    assert {flag for flag in flags if flag not in run_help} == set()
+    assert len(flags) > 10
+    assert {flag for flag in flags if flag not in command_help} == set()

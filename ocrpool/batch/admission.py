@@ -9,12 +9,13 @@ more pixels than the limit are refused here, so a decompression bomb never reach
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 
 from ocrpool.batch.scan import Skipped, SkipReason
 from ocrpool.errors import ImageTooLarge, InvalidInput
-from ocrpool.formats import Format, image_size, sniff_file
+from ocrpool.formats import HEADER_BYTES, Format, image_size, read_image_size, sniff, sniff_file
 
 DEFAULT_MAX_PIXELS = 178_956_970
 """Pillow's ``DecompressionBombError`` threshold (twice ``Image.MAX_IMAGE_PIXELS``)."""
@@ -22,6 +23,7 @@ DEFAULT_MAX_PIXELS = 178_956_970
 CLAIMED_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".dib", ".gif", ".pdf"}
 )
+NOT_AN_IMAGE = "not an image: the content is not PNG, JPEG, TIFF, BMP, GIF or PDF"
 
 
 def stat_input(path: str) -> os.stat_result:
@@ -48,26 +50,43 @@ def admit(path: str, info: os.stat_result, *, max_pixels: int | None) -> Format 
         raise InvalidInput(f"cannot read: {exc.strerror or exc}", input=path) from None
     if fmt is None:
         if claimed:
-            raise InvalidInput(
-                "not an image: the content is not PNG, JPEG, TIFF, BMP, GIF or PDF", input=path
-            )
+            raise InvalidInput(NOT_AN_IMAGE, input=path)
         return Skipped(path, SkipReason.NOT_AN_IMAGE)
-    if fmt is not Format.PDF:
-        if size is None:
-            raise InvalidInput(
-                f"corrupt {fmt.value.upper()}: cannot read the image size", input=path
-            )
-        pixels = size[0] * size[1]
-        if max_pixels and pixels > max_pixels:
-            raise ImageTooLarge(
-                f"image too large: {size[0]}x{size[1]} = {pixels} pixels is over the limit "
-                f"of {max_pixels} (--max-pixels), a possible decompression bomb",
-                input=path,
-                width=size[0],
-                height=size[1],
-                max_pixels=max_pixels,
-            )
+    _check_size(fmt, size, max_pixels, path)
     return fmt
+
+
+def admit_bytes(data: bytes, *, max_pixels: int | None) -> Format:
+    """``admit`` for an input given as bytes (``ocrpool serve``): there is no name to claim
+    a format, so anything that is not an image or PDF is ``InvalidInput``."""
+    if not data:
+        raise InvalidInput("empty input (0 bytes)", input=None)
+    fmt = sniff(data[:HEADER_BYTES])
+    if fmt is None:
+        raise InvalidInput(NOT_AN_IMAGE, input=None)
+    size = read_image_size(io.BytesIO(data)) if fmt is not Format.PDF else None
+    _check_size(fmt, size, max_pixels, None)
+    return fmt
+
+
+def _check_size(
+    fmt: Format, size: tuple[int, int] | None, max_pixels: int | None, path: str | None
+) -> None:
+    """Refuse a header too broken to give a size, or one past ``max_pixels``."""
+    if fmt is Format.PDF:
+        return
+    if size is None:
+        raise InvalidInput(f"corrupt {fmt.value.upper()}: cannot read the image size", input=path)
+    pixels = size[0] * size[1]
+    if max_pixels and pixels > max_pixels:
+        raise ImageTooLarge(
+            f"image too large: {size[0]}x{size[1]} = {pixels} pixels is over the limit "
+            f"of {max_pixels} (--max-pixels), a possible decompression bomb",
+            input=path,
+            width=size[0],
+            height=size[1],
+            max_pixels=max_pixels,
+        )
 
 
 def _stat_message(path: str, exc: OSError) -> str:

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ocrpool.cli import doctor, models, run
+from ocrpool.cli import doctor, models, run, serve
 from ocrpool.cli.exit_codes import ExitCode
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(commands)
+    serve.register(commands)
     doctor.register(commands)
     models.register(commands)
     return parser

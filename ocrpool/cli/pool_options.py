@@ -1,7 +1,8 @@
-"""The pool flags shared by every command that runs a pool (``run``, ``serve``).
+"""The flags shared by every command that runs a pool (``run``, ``serve``).
 
-Each flag maps one to one onto an ``OcrPool`` argument; ``--license``, ``--language`` and
-``--engine-option`` become engine options. Defaults come from ``PoolConfig``.
+Each pool flag maps one to one onto an ``OcrPool`` argument; ``--license``, ``--language``
+and ``--engine-option`` become engine options. Defaults come from ``PoolConfig``.
+``--max-pixels`` is the admission rule both commands apply before a job is sent.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
 from ocrpool.pool.config import PoolConfig
 
 _POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
@@ -56,6 +58,17 @@ def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
         type=_engine_option,
         metavar="KEY=VALUE",
         help="engine option; VALUE is read as int, float, true/false or text (repeatable)",
+    )
+
+
+def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
+    """``--max-pixels``: refuse decompression bombs by their header, before any decoder."""
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="refuse images with more pixels than this (0 = no limit) (default: %(default)s)",
     )
 
 

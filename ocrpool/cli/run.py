@@ -12,7 +12,6 @@ from typing import Any
 
 from ocrpool import OcrPool
 from ocrpool.batch import (
-    DEFAULT_MAX_PIXELS,
     BatchError,
     BatchOptions,
     Outcome,
@@ -23,7 +22,7 @@ from ocrpool.batch import (
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
 from ocrpool.cli.exit_codes import ExitCode
-from ocrpool.cli.pool_options import add_pool_arguments, pool_options
+from ocrpool.cli.pool_options import add_max_pixels_argument, add_pool_arguments, pool_options
 from ocrpool.errors import EngineStartError
 
 _EXIT_CODES = {
@@ -63,13 +62,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--retry-failed", action="store_true", help="OCR inputs that failed in an earlier run"
     )
-    parser.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_MAX_PIXELS,
-        metavar="N",
-        help="refuse images with more pixels than this (0 = no limit) (default: %(default)s)",
-    )
+    add_max_pixels_argument(parser)
     parser.add_argument(
         "--allow-out-inside-input",
         action="store_true",

@@ -1,0 +1,147 @@
+"""The job table: every job the service accepted, until its result is fetched or expires.
+
+It belongs to the event loop's thread; nothing else touches it. A job is PENDING while the
+pool has it, then FINISHED (its reply kept) or CANCELLED. Finished jobs are kept in the
+order they finished and dropped oldest first: past ``ttl_s``, or while more than
+``max_results`` replies or ``max_bytes`` of them are kept (the newest is always kept, so a
+client that was just told "finished" can fetch it). Pending jobs are bounded by the
+service's queue slots, not here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from ocrpool.results import OcrResult
+from ocrpool.service.errors import JobNotFound
+from ocrpool.service.replies import Reply
+
+Finish = Callable[[asyncio.Future[OcrResult]], Reply]
+"""Turns a job's settled future (result, error or cancelled) into its reply."""
+
+
+class JobState(str, enum.Enum):
+    PENDING = "pending"
+    """Queued in the pool or running on a worker."""
+    FINISHED = "finished"
+    """Its reply (result or error) is kept until fetched and deleted, or expired."""
+    CANCELLED = "cancelled"
+
+
+class Job:
+    def __init__(self, job_id: str, future: Future[OcrResult]) -> None:
+        self.id = job_id
+        self.state = JobState.PENDING
+        self.reply: Reply | None = None
+        self.finished_at = 0.0
+        self.settled = asyncio.Event()
+        self._future: Future[OcrResult] | None = future
+        """The pool's future, dropped once settled: the reply's bytes are what is kept."""
+
+    def cancel(self) -> bool:
+        """Cancel the job if it is still queued in the pool; whether it was."""
+        return self._future is not None and self._future.cancel()
+
+    def settle(self, state: JobState, reply: Reply, at: float) -> None:
+        self.state, self.reply, self.finished_at = state, reply, at
+        self._future = None
+        self.settled.set()
+
+    async def wait(self, timeout: float | None, abandon: asyncio.Future[Any] | None) -> bool:
+        """Wait up to ``timeout`` seconds (``None``: no limit) for the job to settle, or for
+        ``abandon`` (a client gone) to fire; whether it settled."""
+        if self.settled.is_set() or timeout == 0:
+            return self.settled.is_set()
+        settled = asyncio.ensure_future(self.settled.wait())
+        watched: set[asyncio.Future[Any]] = {settled}
+        if abandon is not None:
+            watched.add(abandon)
+        await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        settled.cancel()
+        return self.settled.is_set()
+
+
+class JobTable:
+    def __init__(
+        self,
+        *,
+        ttl_s: float,
+        max_results: int,
+        max_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._max_results = max_results
+        self._max_bytes = max_bytes
+        self._clock = clock
+        self._pending: dict[str, Job] = {}
+        self._finished: OrderedDict[str, Job] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def stored(self) -> int:
+        """Finished jobs whose replies are kept."""
+        return len(self._finished)
+
+    @property
+    def stored_bytes(self) -> int:
+        return self._bytes
+
+    def add(self, future: Future[OcrResult], finish: Finish) -> Job:
+        """Track the pool's ``future``; ``finish`` makes its reply once it settles."""
+        job = Job(secrets.token_urlsafe(16), future)
+        self._pending[job.id] = job
+        asyncio.wrap_future(future).add_done_callback(lambda done: self._settle(job, done, finish))
+        return job
+
+    def get(self, job_id: str) -> Job:
+        self._expire()
+        job = self._pending.get(job_id) or self._finished.get(job_id)
+        if job is None:
+            raise JobNotFound(
+                "no such job: never created, deleted, or its result expired", id=job_id
+            )
+        return job
+
+    def remove(self, job: Job) -> None:
+        """Forget ``job``: a pending one is cancelled if it is still queued, and its result,
+        if it comes, is dropped."""
+        if self._pending.pop(job.id, None) is not None:
+            job.cancel()
+        elif self._finished.pop(job.id, None) is not None and job.reply is not None:
+            self._bytes -= len(job.reply.body)
+
+    def _settle(self, job: Job, done: asyncio.Future[OcrResult], finish: Finish) -> None:
+        reply = finish(done)
+        state = JobState.CANCELLED if done.cancelled() else JobState.FINISHED
+        job.settle(state, reply, self._clock())
+        if self._pending.pop(job.id, None) is None:
+            return  # removed while pending: nobody will ask for it
+        self._finished[job.id] = job
+        self._bytes += len(reply.body)
+        self._expire()
+        while len(self._finished) > 1 and (
+            len(self._finished) > self._max_results or self._bytes > self._max_bytes
+        ):
+            self._drop_oldest()
+
+    def _expire(self) -> None:
+        deadline = self._clock() - self._ttl_s
+        while self._finished and next(iter(self._finished.values())).finished_at < deadline:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        _, job = self._finished.popitem(last=False)
+        if job.reply is not None:
+            self._bytes -= len(job.reply.body)

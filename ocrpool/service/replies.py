@@ -1,0 +1,42 @@
+"""A response as data: what a finished job keeps until it is fetched, and how errors look."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+
+from ocrpool.errors import OcrPoolError
+from ocrpool.service.errors import ServiceError, status_of
+
+_PRIVATE_FIELDS = frozenset({"stack", "stderr_tail"})
+"""Worker stack dumps and engine output: logged by the pool, never sent to a client."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A JSON response, serialised once: a stored result costs ``len(body)`` bytes."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+    media_type: str = "application/json"
+
+    def response(self) -> Response:
+        return Response(
+            self.body, self.status, headers=dict(self.headers), media_type=self.media_type
+        )
+
+
+def json_reply(status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
+    body = json.dumps(data, separators=(",", ":"), default=str).encode()
+    return Reply(status, body, tuple((headers or {}).items()))
+
+
+def error_reply(error: OcrPoolError) -> Reply:
+    """The error's status, and its ``to_dict()`` less the private fields as the body."""
+    data = {k: v for k, v in error.to_dict().items() if k not in _PRIVATE_FIELDS}
+    headers = error.headers() if isinstance(error, ServiceError) else None
+    return json_reply(status_of(error), data, headers)

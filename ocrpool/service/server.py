@@ -1,0 +1,80 @@
+"""Run a ``Service`` on uvicorn until SIGTERM or Ctrl-C, then drain it and return.
+
+On the first signal uvicorn stops accepting connections and waits for the open ones while
+the pool drains (``--drain-timeout``); requests still waiting for a job then get its
+result, or ``PoolClosed`` at the deadline. The lifespan's end waits for every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import socket
+from types import FrameType
+
+import uvicorn
+
+from ocrpool.service.app import Service
+from ocrpool.service.lifecycle import PoolLifecycle
+from ocrpool.service.settings import ServiceSettings
+
+log = logging.getLogger("ocrpool")
+
+ANSWER_GRACE_S = 10.0
+"""After the drain deadline: time for the last requests to get their ``PoolClosed``
+(running jobs are stopped with SIGTERM, then SIGKILL after ``kill_grace``)."""
+
+
+class _DrainingServer(uvicorn.Server):
+    """A uvicorn server whose first stop signal also starts draining the pool at once."""
+
+    def __init__(self, config: uvicorn.Config, lifecycle: PoolLifecycle) -> None:
+        super().__init__(config)
+        self._lifecycle = lifecycle
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._lifecycle.begin_drain)
+        super().handle_exit(sig, frame)
+
+
+def serve(settings: ServiceSettings) -> None:
+    """Serve until stopped; returns once every worker has exited."""
+    if settings.token is None and not _is_loopback(settings.host):
+        log.warning(
+            "listening on %s without a token: anyone who can reach it can use it", settings.host
+        )
+    service = Service(settings)
+    config = uvicorn.Config(
+        service.asgi(),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=settings.access_log,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s + ANSWER_GRACE_S),
+    )
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        # uvicorn raises the signal again after a graceful stop: let it find a no-op.
+        signal.signal(stop, _already_handled)
+    _DrainingServer(config, service.lifecycle).run()
+
+
+def _already_handled(sig: int, frame: FrameType | None) -> None:
+    """The stop this signal asked for has happened."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

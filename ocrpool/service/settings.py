@@ -1,0 +1,53 @@
+"""What one ``ocrpool serve`` process is told: where to listen, its bounds, and its pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
+
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    pool: dict[str, Any] = field(default_factory=dict)
+    """``OcrPool`` keyword arguments."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    """Required as ``Authorization: Bearer <token>`` on every route but the probes."""
+    allow_path_prefix: str | None = None
+    """Requests may name server-side files inside it (``?path=``); ``None``: bytes only."""
+    max_body_mb: float = 32.0
+    max_queue: int = 64
+    """Jobs accepted and unfinished (uploading, queued or running); more get 429."""
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    result_ttl_s: float = 600.0
+    """How long a finished job's result is kept for ``GET /v1/jobs/{id}``."""
+    max_results: int = 1000
+    max_results_mb: float = 256.0
+    drain_timeout_s: float = 30.0
+    """On SIGTERM: how long accepted jobs may take before they fail with ``PoolClosed``."""
+    access_log: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_mb", "result_ttl_s", "max_results_mb"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("max_queue", "max_results"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.drain_timeout_s < 0:
+            raise ValueError("drain_timeout_s must be 0 or more")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be in 0..65535")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * _MB)
+
+    @property
+    def max_results_bytes(self) -> int:
+        return int(self.max_results_mb * _MB)

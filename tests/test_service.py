@@ -1,0 +1,302 @@
+"""``ocrpool serve`` end to end: the real server in a subprocess on a loopback port, spoken
+to over HTTP. Every endpoint and every error status, with the fake engine (file names
+containing ``crash`` or ``hang`` make its worker segfault or hang)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_batch_admission import png_header
+
+from benchmarks.served import HttpReply, ServiceProcess, wait_until
+from ocrpool.batch.records import InputFile, Record
+from ocrpool.results import OcrResult
+
+TOKEN = "s3cret-token"
+MAX_BODY_MB = 1
+RECORD_FIELDS = set(Record(InputFile("x", 1, None), "png", OcrResult("x")).to_dict())
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``allowed/`` (the path prefix) with images, and an image outside it."""
+    root = tmp_path_factory.mktemp("service")
+    allowed = root / "allowed"
+    allowed.mkdir()
+    for name in ("page.png", "crash.png", "hang.png"):
+        (allowed / name).write_bytes(png_header(8, 8))
+    (root / "outside.png").write_bytes(png_header(8, 8))
+    (allowed / "escape.png").symlink_to(root / "outside.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(files: Path) -> Iterator[ServiceProcess]:
+    args = ["--engine", "fake", "--workers", "2", "--spares", "1", "--timeout", "3"]
+    args += ["--max-body-mb", str(MAX_BODY_MB), "--allow-path-prefix", str(files / "allowed")]
+    with ServiceProcess(
+        args, files / "server.log", env={"OCRPOOL_TOKEN": TOKEN}, token=TOKEN
+    ) as served:
+        yield served.start()
+
+
+def error_of(reply: HttpReply, status: int, kind: str) -> dict[str, object]:
+    """The error body of ``reply``, checked: status, type, a message, no stack trace."""
+    assert reply.status == status, reply.body
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert body["type"] == kind and body["message"]
+    assert "stack" not in body and "stderr_tail" not in body and b"Traceback" not in reply.body
+    return dict(body)
+
+
+def test_probes_answer_without_a_token(server: ServiceProcess) -> None:
+    assert server.request("GET", "/healthz").json() == {"status": "ok"}
+    ready = server.request("GET", "/readyz")
+    assert ready.status == 200
+    assert ready.json() == {
+        "ready": True,
+        "state": "serving",
+        "pool": "running",
+        "workers_ready": 2,
+    }
+
+
+def test_unknown_routes_and_methods_answer_in_the_same_error_shape(
+    server: ServiceProcess,
+) -> None:
+    error_of(server.request("GET", "/v2/nothing"), 404, "NotFound")
+    error_of(server.request("GET", "/v1/ocr"), 405, "MethodNotAllowed")
+
+
+def test_every_other_route_needs_the_bearer_token(server: ServiceProcess) -> None:
+    for token in ("", "wrong"):
+        anonymous = server.client(token=token)
+        for method, path in [("POST", "/v1/ocr"), ("POST", "/v1/jobs"), ("GET", "/metrics")]:
+            reply = anonymous.request(method, path, png_header(8, 8))
+            error_of(reply, 401, "Unauthorized")
+            assert reply.headers["www-authenticate"] == "Bearer"
+        anonymous.close()
+
+
+def test_ocr_of_raw_bytes_returns_the_run_record(server: ServiceProcess) -> None:
+    image = png_header(8, 8)
+    reply = server.request("POST", "/v1/ocr?name=scan.png", image)
+    assert reply.status == 200, reply.body
+    record = reply.json()
+    assert set(record) == RECORD_FIELDS
+    assert record["ok"] is True and record["error"] is None
+    assert (record["path"], record["size"], record["format"]) == ("scan.png", len(image), "png")
+    assert record["pages"] == [{"text": f"{len(image)} bytes"}]
+    assert record["attempts"][0]["outcome"] == "ok"
+    detailed = server.request("POST", "/v1/ocr?detail=true", image).json()
+    assert detailed["pages"] == [{"text": f"{len(image)} bytes", "lines": []}]
+    assert detailed["path"] == f"<{len(image)} bytes>"
+
+
+def test_ocr_of_a_multipart_upload(server: ServiceProcess) -> None:
+    boundary = uuid.uuid4().hex
+    image = png_header(8, 8)
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="form.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    record = server.request("POST", "/v1/ocr", body, headers).json()
+    assert (record["ok"], record["path"], record["size"]) == (True, "form.png", len(image))
+    broken = server.request("POST", "/v1/ocr", b"--nope\r\n", headers)
+    error_of(broken, 400, "BadRequest")
+
+
+def test_a_path_inside_the_prefix_is_read(server: ServiceProcess, files: Path) -> None:
+    page = files / "allowed" / "page.png"
+    record = server.request("POST", f"/v1/ocr?path={page}").json()
+    assert record["ok"] is True
+    assert record["pages"] == [{"text": "page"}]
+    assert (record["path"], record["size"]) == (str(page), page.stat().st_size)
+    assert record["mtime"] == page.stat().st_mtime
+
+
+def test_paths_outside_the_prefix_are_refused(server: ServiceProcess, files: Path) -> None:
+    allowed = files / "allowed"
+    for path in [
+        files / "outside.png",
+        allowed / "escape.png",  # a symlink leading out
+        f"{allowed}/../outside.png",
+        "allowed/page.png",
+        "/etc/passwd",
+    ]:
+        body = error_of(server.request("POST", f"/v1/ocr?path={path}"), 403, "PathRefused")
+        assert body["path"] == str(path)
+    both = server.request("POST", f"/v1/ocr?path={allowed / 'page.png'}", png_header(8, 8))
+    error_of(both, 400, "BadRequest")
+
+
+def test_inputs_that_are_not_images_and_bombs_are_422(server: ServiceProcess) -> None:
+    error_of(server.request("POST", "/v1/ocr", b"plain text"), 422, "InvalidInput")
+    error_of(server.request("POST", "/v1/ocr", b""), 422, "InvalidInput")
+    bomb = error_of(
+        server.request("POST", "/v1/ocr", png_header(100_000, 100_000)), 422, "ImageTooLarge"
+    )
+    assert "decompression bomb" in str(bomb["message"])
+    assert (bomb["width"], bomb["height"]) == (100_000, 100_000)
+
+
+def test_a_crash_is_502_and_a_hang_is_504(server: ServiceProcess, files: Path) -> None:
+    crash = server.request("POST", f"/v1/ocr?path={files / 'allowed' / 'crash.png'}")
+    assert error_of(crash, 502, "WorkerCrashed")["signal"] == "SIGSEGV"
+    hang = server.request("POST", f"/v1/ocr?path={files / 'allowed' / 'hang.png'}")
+    error_of(hang, 504, "JobTimeout")
+    assert server.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
+
+
+def test_a_body_over_the_limit_is_413(server: ServiceProcess) -> None:
+    too_big = b"\0" * (MAX_BODY_MB * 1024 * 1024 + 1)
+    error_of(server.request("POST", "/v1/ocr", too_big), 413, "BodyTooLarge")
+    status_line = _post_chunked(server, "/v1/ocr", too_big)
+    assert status_line.startswith(b"HTTP/1.1 413"), status_line
+
+
+def _post_chunked(server: ServiceProcess, path: str, body: bytes) -> bytes:
+    """POST without a Content-Length (chunked), so only counting while streaming can tell;
+    the status line of the answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        chunk = 64 * 1024
+        try:
+            for start in range(0, len(body), chunk):
+                part = body[start : start + chunk]
+                conn.sendall(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            conn.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the whole body was sent
+        return conn.makefile("rb").readline()
+
+
+def test_async_jobs_create_poll_and_delete(server: ServiceProcess) -> None:
+    created = server.request("POST", "/v1/jobs?name=job.png", png_header(8, 8))
+    assert created.status == 202
+    job_id = created.json()["id"]
+    assert created.json() == {"id": job_id, "state": "pending"}
+    assert created.headers["location"] == f"/v1/jobs/{job_id}"
+    done = server.request("GET", f"/v1/jobs/{job_id}?wait=30")
+    assert done.status == 200 and done.json()["path"] == "job.png"
+    assert server.request("GET", f"/v1/jobs/{job_id}").json() == done.json()
+    assert server.request("DELETE", f"/v1/jobs/{job_id}").status == 204
+    error_of(server.request("GET", f"/v1/jobs/{job_id}"), 404, "JobNotFound")
+    error_of(server.request("DELETE", f"/v1/jobs/{job_id}"), 404, "JobNotFound")
+
+
+def test_ocr_with_a_bounded_wait_answers_202_with_a_job(server: ServiceProcess) -> None:
+    accepted = server.request("POST", "/v1/ocr?wait=0", png_header(8, 8))
+    assert accepted.status == 202
+    job = server.request("GET", f"/v1/jobs/{accepted.json()['id']}?wait=30")
+    assert job.status == 200 and job.json()["ok"] is True
+    for wait in ("-1", "301", "soon", "nan"):
+        error_of(
+            server.request("POST", f"/v1/ocr?wait={wait}", png_header(8, 8)), 400, "BadRequest"
+        )
+
+
+def test_metrics_in_prometheus_format(server: ServiceProcess) -> None:
+    assert server.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
+    error_of(server.client(token="").request("GET", "/metrics"), 401, "Unauthorized")
+    reply = server.request("GET", "/metrics")
+    assert reply.status == 200 and reply.headers["content-type"].startswith("text/plain")
+    text = reply.body.decode()
+    for name in _documented_metrics():
+        assert f"\n# TYPE {name} " in text, name
+    for line in [
+        'ocrpool_jobs_total{outcome="ok"}',
+        'ocrpool_job_duration_seconds_bucket{le="0.005"}',
+        "ocrpool_queue_depth 0.0",
+        "ocrpool_workers_ready 2.0",
+        'ocrpool_worker_exits_total{cause="crash"}',
+        'ocrpool_requests_refused_total{reason="Unauthorized"}',
+        'ocrpool_service_state{state="serving"} 1.0',
+    ]:
+        assert line in text, line
+    rss_pids = set(re.findall(r'^ocrpool_worker_rss_bytes\{pid="(\d+)"', text, flags=re.M))
+    assert len(rss_pids) >= 2  # the warm workers; a spare still starting has no RSS yet
+    assert rss_pids <= {str(worker.pid) for worker in server.workers()}
+
+
+def _documented_metrics() -> list[str]:
+    """The first column of the README's metrics table."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("**Metrics**", 1)[1].split("\n\n", 2)[1]
+    names = re.findall(r"^\| `(ocrpool_[a-z_]+)`", table, flags=re.M)
+    assert len(names) > 10
+    return names
+
+
+def test_queue_full_is_429_and_a_queued_job_can_be_cancelled(tmp_path: Path) -> None:
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--max-queue", "2"]
+    with ServiceProcess([*args, "--engine-option", "delay=2"], tmp_path / "log") as served:
+        served.start()
+        running, queued = (served.request("POST", "/v1/jobs", png_header(8, 8)) for _ in "ab")
+        assert running.status == queued.status == 202
+        full = served.request("POST", "/v1/ocr", png_header(8, 8))
+        assert error_of(full, 429, "QueueFull")["retry_after_s"] == 1
+        assert full.headers["retry-after"] == "1"
+        queued_id = queued.json()["id"]
+        cancelled = served.request("DELETE", f"/v1/jobs/{queued_id}")
+        assert cancelled.json() == {"id": queued_id, "state": "cancelled"}
+        error_of(served.request("GET", f"/v1/jobs/{queued_id}"), 410, "JobCancelled")
+        assert served.request("POST", "/v1/jobs", png_header(8, 8)).status == 202
+        first = served.request("GET", f"/v1/jobs/{running.json()['id']}?wait=30")
+        assert first.status == 200
+
+
+def test_not_ready_while_warming_up_then_ready(tmp_path: Path) -> None:
+    args = ["--engine", "fake", "--workers", "1", "--engine-option", "start_delay=2"]
+    with ServiceProcess(args, tmp_path / "log") as served:
+        served.start(ready=False)
+        warming = served.request("GET", "/readyz")
+        assert warming.status == 503 and warming.json()["state"] == "starting"
+        error_of(served.request("POST", "/v1/ocr", png_header(8, 8)), 503, "NotReady")
+        served.start()
+        assert served.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
+
+
+def test_an_engine_that_cannot_start_is_503(tmp_path: Path) -> None:
+    args = ["--engine", "fake", "--workers", "1", "--engine-option", "fail_start=true"]
+    with ServiceProcess(args, tmp_path / "log") as served:
+        served.start(ready=False)
+        wait_until(
+            lambda: served.request("GET", "/readyz").json()["state"] == "broken", 60, "broken"
+        )
+        assert served.request("GET", "/readyz").status == 503
+        error_of(served.request("POST", "/v1/ocr", png_header(8, 8)), 503, "EngineStartError")
+        assert served.stop() == 0
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    for args in (["--max-queue", "0"], ["--allow-path-prefix", str(tmp_path / "none")]):
+        with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:
+            assert served.process.wait(60) == 2
+            assert "ocrpool serve: error:" in served.log_tail()
+
+
+@pytest.mark.aspose
+def test_one_real_aspose_request(tmp_path: Path) -> None:
+    image = (Path(__file__).parent / "data" / "phototest.tif").read_bytes()
+    args = ["--engine", "aspose", "--workers", "1", "--spares", "0"]
+    with ServiceProcess(args, tmp_path / "log") as served:
+        reply = served.start().request("POST", "/v1/ocr?name=phototest.tif", image)
+        assert served.stop() == 0
+    record = reply.json()
+    assert reply.status == 200 and record["ok"], record
+    assert record["format"] == "tiff" and record["size"] == len(image)
+    assert record["pages"][0]["text"].startswith("This is a lot of 12 point text")
+    assert record["evaluation_mode"] or "Trial" not in record["pages"][0]["text"]

@@ -1,0 +1,117 @@
+"""The service's job table and error table, in-process (no server): bounds by TTL, count
+and bytes with an injected clock; every error's status; no private field in a body."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import Future
+
+import pytest
+
+from ocrpool.errors import (
+    EngineError,
+    EngineStartError,
+    InvalidInput,
+    JobTimeout,
+    MemoryLimitExceeded,
+    OcrPoolError,
+    PoolClosed,
+    ResourceUnavailable,
+    WorkerCrashed,
+)
+from ocrpool.results import OcrResult
+from ocrpool.service.errors import JobNotFound, QueueFull, status_of
+from ocrpool.service.jobs import JobState, JobTable
+from ocrpool.service.replies import Reply, error_reply
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _reply(done: asyncio.Future[OcrResult]) -> Reply:
+    return Reply(410 if done.cancelled() else 200, b"x" * 30)
+
+
+async def _finished(table: JobTable) -> str:
+    future: Future[OcrResult] = Future()
+    job = table.add(future, _reply)
+    future.set_result(OcrResult(input="x"))
+    await job.settled.wait()
+    return job.id
+
+
+def test_results_expire_and_are_bounded_in_count_and_bytes() -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        table = JobTable(ttl_s=10, max_results=2, max_bytes=1000, clock=clock)
+        first, second, third = [await _finished(table) for _ in range(3)]
+        with pytest.raises(JobNotFound):
+            table.get(first)
+        assert (table.stored, table.stored_bytes) == (2, 60)
+        assert table.get(third).state is JobState.FINISHED
+        clock.now = 10.5
+        with pytest.raises(JobNotFound):
+            table.get(second)
+        assert (table.stored, table.stored_bytes) == (0, 0)
+
+        by_bytes = JobTable(ttl_s=10, max_results=100, max_bytes=70, clock=clock)
+        ids = [await _finished(by_bytes) for _ in range(3)]
+        assert (by_bytes.stored, by_bytes.stored_bytes) == (2, 60)
+        assert by_bytes.get(ids[2]).reply == Reply(200, b"x" * 30)
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_and_removed_pending_jobs() -> None:
+    async def scenario() -> None:
+        table = JobTable(ttl_s=10, max_results=10, max_bytes=1000)
+        queued: Future[OcrResult] = Future()
+        job = table.add(queued, _reply)
+        assert table.pending == 1 and job.cancel()
+        await job.settled.wait()
+        assert job.state is JobState.CANCELLED and table.get(job.id).reply == _cancelled()
+        assert not job.cancel()
+
+        running: Future[OcrResult] = Future()
+        assert running.set_running_or_notify_cancel()
+        gone = table.add(running, _reply)
+        table.remove(gone)
+        running.set_result(OcrResult(input="x"))
+        await gone.settled.wait()
+        with pytest.raises(JobNotFound):
+            table.get(gone.id)
+        assert table.pending == 0 and table.stored == 1
+
+    asyncio.run(scenario())
+
+
+def _cancelled() -> Reply:
+    return Reply(410, b"x" * 30)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InvalidInput("bad", input=None), 422),
+        (EngineError("failed"), 422),
+        (ResourceUnavailable("missing", resource="x.ocr"), 503),
+        (JobTimeout("slow", stderr_tail="..."), 504),
+        (WorkerCrashed("died", signal="SIGSEGV", stderr_tail="..."), 502),
+        (MemoryLimitExceeded("big", rss_mb=3000, limit_mb=2048), 502),
+        (EngineStartError("no engine", stderr_tail="..."), 503),
+        (PoolClosed("closed"), 503),
+        (QueueFull("full", retry_after_s=1), 429),
+    ],
+)
+def test_every_error_has_its_status_and_no_private_field(error: OcrPoolError, status: int) -> None:
+    assert status_of(error) == status
+    reply = error_reply(error)
+    body = json.loads(reply.body)
+    assert reply.status == status and body["type"] == type(error).__name__
+    assert "stack" not in body and "stderr_tail" not in body

@@ -1,0 +1,66 @@
+"""``ocrpool serve`` stops gracefully on SIGTERM: it refuses new connections, lets accepted
+jobs finish within ``--drain-timeout`` (or fails them with ``PoolClosed`` past it), stops
+its workers, and exits 0 with no process left behind."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+from test_batch_admission import png_header
+
+from benchmarks.served import ServiceProcess, wait_until
+
+
+def _refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _stop_with_requests_in_flight(
+    tmp_path: Path, delay_s: float, drain_timeout_s: float, requests: int
+) -> tuple[list[int], list[dict[str, object]]]:
+    """Start a one-worker server, send ``requests`` sync requests, SIGTERM it once all are
+    accepted; the statuses and bodies they got. Checks exit 0 and that no child is left."""
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--timeout", "0"]
+    args += ["--engine-option", f"delay={delay_s}", "--drain-timeout", str(drain_timeout_s)]
+    with ServiceProcess(args, tmp_path / "log") as served, ThreadPoolExecutor(requests) as pool:
+        served.start()
+        assert served.workers()
+        children = psutil.Process(served.pid).children(recursive=True)
+        replies = [
+            pool.submit(served.request, "POST", "/v1/ocr", png_header(8, 8))
+            for _ in range(requests)
+        ]
+        wait_until(
+            lambda: served.metric("ocrpool_queue_slots_used") == requests, 30, "all accepted"
+        )
+        served.process.send_signal(signal.SIGTERM)
+        wait_until(lambda: _refuses_connections(served.port), 30, "listener closed")
+        answers = [reply.result(timeout=60) for reply in replies]
+        assert served.process.wait(60) == 0, served.log_tail()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+    return [a.status for a in answers], [a.json() for a in answers]
+
+
+def test_sigterm_drains_accepted_jobs_then_exits_0(tmp_path: Path) -> None:
+    statuses, bodies = _stop_with_requests_in_flight(
+        tmp_path, delay_s=1.0, drain_timeout_s=60, requests=2
+    )
+    assert statuses == [200, 200]
+    assert all(body["ok"] for body in bodies)
+
+
+def test_past_the_drain_timeout_jobs_fail_with_pool_closed(tmp_path: Path) -> None:
+    statuses, bodies = _stop_with_requests_in_flight(
+        tmp_path, delay_s=120.0, drain_timeout_s=0.5, requests=2
+    )
+    assert statuses == [503, 503]
+    assert {body["type"] for body in bodies} == {"PoolClosed"}
