@@ -4,8 +4,10 @@ Importing this package never imports an OCR engine: engines load only inside wor
 """
 
 from ocrpool.errors import (
+    EmptyPages,
     EngineError,
     EngineStartError,
+    ExportFailed,
     InvalidInput,
     JobTimeout,
     MemoryLimitExceeded,
@@ -14,6 +16,7 @@ from ocrpool.errors import (
     ResourceUnavailable,
     WorkerCrashed,
 )
+from ocrpool.exports import Export, ExportFormat
 from ocrpool.pool import OcrPool
 from ocrpool.results import Attempt, Line, OcrResult, Page, Recognition
 from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit, WorkerInfo, WorkerState
@@ -22,9 +25,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Attempt",
+    "EmptyPages",
     "EngineError",
     "EngineStartError",
     "ExitCause",
+    "Export",
+    "ExportFailed",
+    "ExportFormat",
     "InvalidInput",
     "JobTimeout",
     "Line",

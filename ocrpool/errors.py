@@ -46,6 +46,16 @@ class ResourceUnavailable(EngineError):
     """
 
 
+class ExportFailed(EngineError):
+    """The engine read the input but could not render an export asked for; ``format``
+    names it. Not retried: the same input gives the same answer."""
+
+
+class EmptyPages(OcrPoolError):
+    """Pages came back without text and the run is strict (``ocrpool run --strict``);
+    ``pages`` holds their numbers, counted from 1."""
+
+
 class JobTimeout(OcrPoolError):
     """The job ran past ``job_timeout``; its worker was stopped. ``stack`` holds the
     worker's Python stack when it could be captured."""

@@ -460,6 +460,7 @@ class Supervisor:
             elapsed_s=time.monotonic() - job.submitted_at,
             rss_mb=rss_mb,
             evaluation_mode=recognition is not None and recognition.evaluation_mode,
+            exports=() if recognition is None else recognition.exports,
         )
         if error is None:
             self._completed += 1

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ocrpool.engines.aspose import models
 from ocrpool.cli import main
+from ocrpool.engines.aspose import models
 from ocrpool.engines.aspose.models import AsposeView, EntryKind, ModelStatus
 
 
