@@ -34,11 +34,11 @@ class ExportFormat(str, enum.Enum):
         return ".text.pdf" if self is ExportFormat.PDF_NO_IMG else f".{self.value}"
 
 
-def parse_formats(names: Iterable[str]) -> tuple[ExportFormat, ...]:
-    """The formats named (any case, in order, duplicates dropped); ``ValueError`` naming
-    the choices for an unknown one."""
+def parse_formats(names: str | Iterable[str]) -> tuple[ExportFormat, ...]:
+    """The formats named, in a sequence or comma-separated (any case, in order, duplicates
+    dropped); ``ValueError`` naming the choices for an unknown one."""
     formats: list[ExportFormat] = []
-    for name in names:
+    for name in names.split(",") if isinstance(names, str) else names:
         try:
             fmt = ExportFormat(str(name).strip().lower())
         except ValueError:
