@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ocrpool.errors import (
+        EmptyPages as EmptyPages,
+    )
+    from ocrpool.errors import (
         EngineError as EngineError,
     )
     from ocrpool.errors import (
         EngineStartError as EngineStartError,
+    )
+    from ocrpool.errors import (
+        ExportFailed as ExportFailed,
     )
     from ocrpool.errors import (
         ImageTooLarge as ImageTooLarge,
@@ -48,6 +54,8 @@ if TYPE_CHECKING:
     from ocrpool.errors import (
         WorkerCrashed as WorkerCrashed,
     )
+    from ocrpool.exports import Export as Export
+    from ocrpool.exports import ExportFormat as ExportFormat
     from ocrpool.pool.config import PoolConfig as PoolConfig
     from ocrpool.pool.executor import OcrPool as OcrPool
     from ocrpool.results import (
@@ -88,8 +96,10 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "ocrpool.errors": (
+        "EmptyPages",
         "EngineError",
         "EngineStartError",
+        "ExportFailed",
         "ImageTooLarge",
         "InvalidInput",
         "JobCancelled",
@@ -101,6 +111,7 @@ _HOMES = {
         "ResourceUnavailable",
         "WorkerCrashed",
     ),
+    "ocrpool.exports": ("Export", "ExportFormat"),
     "ocrpool.pool.config": ("PoolConfig",),
     "ocrpool.pool.executor": ("OcrPool",),
     "ocrpool.results": ("Attempt", "Line", "OcrResult", "Page", "Recognition"),

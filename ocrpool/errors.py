@@ -83,6 +83,20 @@ class LicenseRejected(EngineError):
     """The license file's path."""
 
 
+class ExportFailed(EngineError):
+    """The engine read the input but could not render an export asked for; ``format``
+    names it. Not retried: the same input gives the same answer."""
+
+    format: str = ""
+
+
+class EmptyPages(OcrPoolError):
+    """Pages came back without text and the run is strict (``ocrpool run --strict``);
+    ``pages`` holds their numbers, counted from 1."""
+
+    pages: list[int] | None = None
+
+
 class JobTimeout(OcrPoolError):
     """The job ran past ``job_timeout`` and its worker was stopped. Not retried."""
 

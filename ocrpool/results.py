@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ocrpool.errors import OcrPoolError
+from ocrpool.exports import Export, ExportFormat
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,15 @@ class Page:
 
     text: str
     lines: tuple[Line, ...] = ()
+    rotation: float | None = None
+    """Degrees the page was turned before recognition; ``None``: orientation not checked."""
+    corrected_text: str | None = None
+    """``text`` after spell-check; ``None``: not spell-checked."""
+
+    @property
+    def empty(self) -> bool:
+        """No text came back: a blank page, or one the engine could not read."""
+        return not self.text.strip()
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,7 @@ class Recognition:
 
     pages: tuple[Page, ...]
     evaluation_mode: bool = False
+    exports: tuple[Export, ...] = ()
 
     @property
     def text(self) -> str:
@@ -64,6 +75,8 @@ class OcrResult:
     elapsed_s: float = 0.0
     rss_mb: float | None = None
     evaluation_mode: bool = False
+    exports: tuple[Export, ...] = ()
+    """The documents asked for with the engine option ``exports``, in that order."""
 
     @property
     def ok(self) -> bool:
@@ -72,3 +85,11 @@ class OcrResult:
     @property
     def text(self) -> str:
         return "\n".join(page.text for page in self.pages)
+
+    def export(self, fmt: ExportFormat | str) -> bytes:
+        """The exported document in ``fmt``; ``KeyError`` if it was not asked for."""
+        wanted = ExportFormat(fmt)
+        for item in self.exports:
+            if item.format is wanted:
+                return item.data
+        raise KeyError(f"{self.input}: no {wanted.value} export")

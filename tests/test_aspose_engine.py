@@ -6,27 +6,32 @@ scenario and returns plain results; pytest itself never imports ``aspose.ocr``.
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pypdf
 import pytest
 from imaging import write_text_image
+from PIL import Image
 
 from ocrpool.engines.aspose.child import run_in_child
-from ocrpool.engines.aspose.engine import (
-    AsposeEngine,
-    check_file,
-    to_recognition,
-    translate_error,
-)
-from ocrpool.errors import EngineError, InvalidInput, ResourceUnavailable
+from ocrpool.engines.aspose.engine import AsposeEngine, check_file, to_recognition
+from ocrpool.engines.aspose.errors import translate_error
+from ocrpool.engines.aspose.orientation import PageRun, page_runs
+from ocrpool.errors import EngineError, ExportFailed, InvalidInput, ResourceUnavailable
 from ocrpool.formats import Format
+from ocrpool.results import Recognition
 
 PHOTOTEST = Path(__file__).parent / "data" / "phototest.tif"
+UPSIDE_DOWN = Path(__file__).parent / "data" / "phototest-rotated-180.png"
+PHOTOTEST_START = "This is a lot of 12 point text"
+MISSPELT = ("Quick brwn foxes jumpd", "over the lazzy dogs", "every single day")
 MULTIPAGE = Path(__file__).parent.parent / "examples" / "images" / "multipage-3.tif"
 
 
@@ -73,6 +78,22 @@ def test_a_truncated_png_is_refused(tmp_path: Path) -> None:
     assert check_file(str(image)) is Format.PNG
     with pytest.raises(InvalidInput, match="truncated PNG"):
         check_file(str(cut))
+
+
+def test_pages_of_equal_angle_are_recognised_together() -> None:
+    assert page_runs([0.0, 0.0, 90.0, 0.0]) == (
+        PageRun(0, 2, 0.0),
+        PageRun(2, 1, 90.0),
+        PageRun(3, 1, 0.0),
+    )
+    assert page_runs([]) == ()
+
+
+def test_bad_export_options_are_refused() -> None:
+    with pytest.raises(EngineError, match="unknown export format 'bmp'; choose from: pdf"):
+        AsposeEngine(exports=("pdf", "bmp"))
+    with pytest.raises(EngineError, match="spellcheck_dictionary needs spellcheck"):
+        AsposeEngine(spellcheck_dictionary="words.txt")
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, "2"])
@@ -176,6 +197,64 @@ def play_scenarios(workdir: str) -> dict[str, Any]:
     return results
 
 
+def write_turned_pages(directory: Path) -> dict[str, Path]:
+    """phototest.tif turned by quarter turns (PIL: counter-clockwise) and skewed by 3°."""
+    page = Image.open(PHOTOTEST).convert("L")
+    turned = {
+        "left": page.rotate(90, expand=True),
+        "right": page.rotate(-90, expand=True),
+        "skewed": page.rotate(3, expand=True, fillcolor=255),
+    }
+    for name, image in turned.items():
+        image.save(directory / f"{name}.png")
+    return {name: directory / f"{name}.png" for name in turned} | {"upside-down": UPSIDE_DOWN}
+
+
+def play_option_scenarios(workdir: str) -> dict[str, Any]:
+    """Runs in the child: exports, rotation and spell-check on real Aspose output."""
+    directory = Path(workdir)
+    misspelt = write_text_image(directory / "misspelt.png", MISSPELT)
+    blank = write_text_image(directory / "blank.png", ("",))
+    turned = write_turned_pages(directory)
+    results: dict[str, Any] = {}
+
+    def attempt(key: str, engine: AsposeEngine, path: Path) -> None:
+        try:
+            results[key] = engine.recognize(str(path))
+        except Exception as exc:
+            results[key] = exc
+
+    engine = AsposeEngine(exports=("pdf", "hocr", "md", "html"), warmup=False)
+    engine.start()
+    attempt("multipage", engine, MULTIPAGE)
+    attempt("blank", engine, blank)
+    for name, path in turned.items():
+        attempt(name, engine, path)
+    engine.close()
+
+    spelling = AsposeEngine(rotate_pages=False, spellcheck="eng", warmup=False)
+    spelling.start()
+    attempt("misspelt", spelling, misspelt)
+    attempt("left-not-rotated", spelling, turned["left"])
+    spelling.close()
+    dictionary = directory / "words.txt"
+    dictionary.write_text("brwn 100000\n")
+    own_words = AsposeEngine(
+        rotate_pages=False, spellcheck="eng", spellcheck_dictionary=str(dictionary), warmup=False
+    )
+    own_words.start()
+    attempt("misspelt-with-dictionary", own_words, misspelt)
+    own_words.close()
+    return results
+
+
+@pytest.fixture(scope="module")
+def options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    workdir = tmp_path_factory.mktemp("aspose-options")
+    results: dict[str, Any] = run_in_child(play_option_scenarios, str(workdir), timeout=240)
+    return results
+
+
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("aspose")
@@ -234,3 +313,86 @@ def test_bad_options_fail_start_clearly(session: dict[str, Any]) -> None:
     assert "does not exist" in session["no-license"].message
     assert isinstance(session["bad-language"], EngineError)
     assert "ENG" in session["bad-language"].message
+
+
+@pytest.mark.aspose
+def test_the_searchable_pdf_holds_every_page_and_its_words(options: dict[str, Any]) -> None:
+    recognition: Recognition = options["multipage"]
+    assert [e.format.value for e in recognition.exports] == ["pdf", "hocr", "md", "html"]
+    pdf = pypdf.PdfReader(io.BytesIO(recognition.exports[0].data))
+    assert len(pdf.pages) == 3  # one document for the whole TIFF
+    words = " ".join(pdf.pages[0].extract_text().split())
+    assert words.startswith(PHOTOTEST_START)
+    assert "brown" in pdf.pages[1].extract_text()
+
+
+@pytest.mark.aspose
+def test_hocr_parses_and_has_word_boxes(options: dict[str, Any]) -> None:
+    hocr = ElementTree.fromstring(options["multipage"].exports[1].data)
+    spans = [e for e in hocr.iter() if e.get("class") == "ocrx_word"]
+    assert spans
+    assert (spans[0].text or "").startswith(PHOTOTEST_START)
+    box = re.match(r"bbox (\d+) (\d+) (\d+) (\d+)", spans[0].get("title", ""))
+    assert box is not None
+    x0, y0, x1, y1 = map(int, box.groups())
+    assert x0 < x1 and y0 < y1
+    pages = [e for e in hocr.iter() if e.get("class") == "ocr_page"]
+    assert len(pages) == 3
+
+
+@pytest.mark.aspose
+def test_markdown_and_html_are_one_document(options: dict[str, Any]) -> None:
+    markdown = options["multipage"].exports[2].data.decode()
+    assert markdown.startswith(PHOTOTEST_START)
+    assert markdown.count("\n---\n") == 2  # three pages
+    html = options["multipage"].exports[3].data.decode()
+    assert "This is a lot of 12 point text" in html and "brown" in html
+
+
+@pytest.mark.aspose
+def test_a_page_without_text_is_flagged_and_html_of_nothing_fails(options: dict[str, Any]) -> None:
+    assert options["multipage"].pages[2].empty
+    assert not options["multipage"].pages[0].empty
+    error = options["blank"]
+    assert isinstance(error, ExportFailed), error
+    assert error.format == "html"
+    assert "no page has text" in error.message
+
+
+@pytest.mark.aspose
+@pytest.mark.parametrize(
+    ("name", "rotation"), [("left", 270.0), ("right", 90.0), ("upside-down", 180.0)]
+)
+def test_turned_pages_are_read_upright(options: dict[str, Any], name: str, rotation: float) -> None:
+    page = options[name].pages[0]
+    assert page.text.startswith(PHOTOTEST_START), page.text
+    assert page.rotation == rotation
+
+
+@pytest.mark.aspose
+def test_a_skewed_page_is_straightened_and_an_upright_one_left_alone(
+    options: dict[str, Any],
+) -> None:
+    page = options["skewed"].pages[0]
+    assert page.text.startswith(PHOTOTEST_START), page.text
+    assert page.rotation is not None and 2.5 < abs(page.rotation) < 3.5
+    assert options["multipage"].pages[0].rotation == 0.0
+
+
+@pytest.mark.aspose
+def test_without_rotation_a_sideways_page_comes_back_empty(options: dict[str, Any]) -> None:
+    page = options["left-not-rotated"].pages[0]
+    assert page.empty and page.rotation is None
+
+
+@pytest.mark.aspose
+def test_spellcheck_corrects_a_misspelt_image_and_keeps_the_raw_text(
+    options: dict[str, Any],
+) -> None:
+    page = options["misspelt"].pages[0]
+    assert page.text.startswith("Quick brwn foxes"), page.text
+    assert page.corrected_text is not None
+    assert page.corrected_text.startswith("Quick brown foxes")
+    assert page.corrected_text != page.text
+    kept = options["misspelt-with-dictionary"].pages[0]
+    assert kept.corrected_text is not None and kept.corrected_text.startswith("Quick brwn")

@@ -26,8 +26,10 @@ class Terminal(io.StringIO):
         return True
 
 
-def _record(error: OcrPoolError | None = None, rss_mb: float | None = None) -> Record:
-    result = OcrResult("/a.png", pages=(Page("x"),), error=error, rss_mb=rss_mb)
+def _record(
+    error: OcrPoolError | None = None, rss_mb: float | None = None, text: str = "x"
+) -> Record:
+    result = OcrResult("/a.png", pages=(Page(text),), error=error, rss_mb=rss_mb)
     return Record(InputFile("/a.png", 1, 1.0), "png", result)
 
 
@@ -74,7 +76,7 @@ def test_the_bar_shows_counts_and_a_growing_total() -> None:
 def test_the_summary_counts_by_type_reason_and_cause() -> None:
     tally = Tally(queued=4)
     tally.add(_record(rss_mb=120.0))
-    tally.add(_record(rss_mb=310.4))
+    tally.add(_record(rss_mb=310.4, text=" \n"))
     tally.add(_record(InvalidInput("bad")))
     tally.add(_record(JobTimeout("slow")))
     tally.skipped["not an image"] += 2
@@ -89,13 +91,14 @@ def test_the_summary_counts_by_type_reason_and_cause() -> None:
         "  failed:       2 (InvalidInput 1, JobTimeout 1)",
         "  skipped:      2 (not an image 2)",
         "  done before:  5 ok, 0 failed (--retry-failed retries them), 1 found twice",
-        "  pages:        4",
+        "  pages:        4 (1 without text)",
         "  elapsed:      2.0 s (2.00 images/s)",
         "  worker exits: max_jobs 3, shutdown 2, timeout 1",
         "  peak worker RSS: 310 MB",
     ]
     assert summary.to_dict()["worker_exits"] == {"shutdown": 2, "max_jobs": 3, "timeout": 1}
     assert summary.to_dict()["outcome"] == "some_failed"
+    assert summary.to_dict()["empty_pages"] == 1
 
 
 def test_failures_left_from_an_earlier_run_still_count() -> None:

@@ -4,11 +4,13 @@ covered end to end in test_cli_run.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_batch_admission import write_png
@@ -18,17 +20,27 @@ from ocrpool.batch.errors import InputNotFound
 from ocrpool.batch.ledger import Verdict
 from ocrpool.batch.summary import Outcome
 from ocrpool.errors import EngineStartError, OcrPoolError, WorkerCrashed
+from ocrpool.exports import Export, ExportFormat
 from ocrpool.results import OcrResult, Page
 from ocrpool.stats import PoolState, PoolStats
 
+PDF_AND_HOCR = (ExportFormat.PDF, ExportFormat.HOCR)
+
 
 class InlinePool:
-    """Answers in the caller's thread; ``crash`` in a name fails, ``stop_after`` results in,
-    the caller is interrupted (as Ctrl-C would), and ``error`` fails every job."""
+    """Answers in the caller's thread; ``crash`` in a name fails, ``blank`` gives no text,
+    ``stop_after`` results in, the caller is interrupted (as Ctrl-C would), ``error`` fails
+    every job, and each result carries the ``exports`` asked for."""
 
-    def __init__(self, stop_after: int | None = None, error: OcrPoolError | None = None) -> None:
+    def __init__(
+        self,
+        stop_after: int | None = None,
+        error: OcrPoolError | None = None,
+        exports: tuple[ExportFormat, ...] = (),
+    ) -> None:
         self.stop_after = stop_after
         self.error = error
+        self.exports = exports
         self.sent: list[str] = []
         self.ended_by: str | None = None
 
@@ -40,7 +52,9 @@ class InlinePool:
             if self.error is not None or "crash" in source:
                 yield OcrResult(source, error=self.error or WorkerCrashed("signal 11"))
             else:
-                yield OcrResult(source, (Page(Path(source).stem),), worker_pid=1, rss_mb=50.0)
+                text = "" if "blank" in source else Path(source).stem
+                exports = tuple(Export(f, exported(f, source)) for f in self.exports)
+                yield OcrResult(source, (Page(text),), worker_pid=1, rss_mb=50.0, exports=exports)
 
     def stats(self) -> PoolStats:
         return PoolStats(PoolState.RUNNING, (), {"max_jobs": 1}, 0, 0, 0, 0, (), 0)
@@ -62,8 +76,12 @@ def images(tmp_path: Path) -> Path:
     return folder
 
 
-def _records(out: Path) -> list[dict[str, object]]:
+def _records(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def exported(fmt: ExportFormat, source: str) -> bytes:
+    return f"{fmt.value} of {source}".encode()
 
 
 def test_every_input_is_recorded_once(images: Path, tmp_path: Path) -> None:
@@ -74,7 +92,7 @@ def test_every_input_is_recorded_once(images: Path, tmp_path: Path) -> None:
     assert sorted(records) == sorted(
         str(images / n) for n in ("a.png", "b.png", "sub/c.png", "sub/crash.png")
     )
-    assert records[str(images / "a.png")]["pages"] == [{"text": "a"}]
+    assert records[str(images / "a.png")]["pages"] == [{"text": "a", "empty": False}]
     assert records[str(images / "sub/crash.png")]["error"] == {
         "type": "WorkerCrashed",
         "message": "signal 11",
@@ -220,3 +238,90 @@ def test_missing_inputs_and_overwriting_an_input_are_refused(images: Path, tmp_p
         run_batch(BatchOptions(str(images / "a.png"), (str(images / "a.png"),)), InlinePool)
     with pytest.raises(OutputRefused, match="it is an image or PDF"):
         run_batch(BatchOptions(str(images / "b.png"), (str(images / "a.png"),)), InlinePool)
+
+
+# ---- exports and pages without text ---------------------------------------------------
+
+
+def test_exports_are_written_before_their_record_and_listed_in_it(
+    images: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.jsonl"
+    seen_at_write: dict[str, bool] = {}
+
+    @contextmanager
+    def guard() -> Iterator[None]:
+        yield
+        record = _records(out)[-1]  # the record just written: its exports were already there
+        seen_at_write[record["path"]] = all(Path(p).is_file() for p in record["exports"].values())
+
+    options = BatchOptions(str(out), (str(images),), exports=PDF_AND_HOCR)
+    run_batch(options, lambda: InlinePool(exports=PDF_AND_HOCR), guard=guard)
+    folder = tmp_path / "r-exports"  # the default: next to --out
+    by_path = {r["path"]: r for r in _records(out)}
+    a = str(images / "a.png")
+    assert by_path[a]["exports"] == {
+        "pdf": str(folder / a.lstrip("/")) + ".pdf",
+        "hocr": str(folder / a.lstrip("/")) + ".hocr",
+    }
+    assert Path(by_path[a]["exports"]["pdf"]).read_bytes() == exported(ExportFormat.PDF, a)
+    assert by_path[str(images / "sub/crash.png")]["exports"] == {}
+    assert all(seen_at_write.values()) and len(seen_at_write) == 4
+    assert not list(folder.rglob("*.part"))
+
+
+def test_a_rerun_asking_for_another_format_redoes_the_inputs_without_it(
+    images: Path, tmp_path: Path
+) -> None:
+    out, folder = tmp_path / "r.jsonl", tmp_path / "exports"
+    pdf = (ExportFormat.PDF,)
+    options = BatchOptions(str(out), (str(images),), exports=pdf, export_dir=str(folder))
+    run_batch(options, lambda: InlinePool(exports=pdf))
+    assert len(list(folder.rglob("*.pdf"))) == 3
+    pool = InlinePool(exports=PDF_AND_HOCR)
+    run_batch(dataclasses.replace(options, exports=PDF_AND_HOCR), lambda: pool)
+    assert sorted(pool.sent) == sorted(str(images / n) for n in ("a.png", "b.png", "sub/c.png"))
+    assert len(list(folder.rglob("*.hocr"))) == 3
+    summary = run_batch(options, InlinePool)  # pdf alone again: every record has it
+    assert summary.tally.earlier[Verdict.DONE] == 3
+
+
+def test_pages_without_text_are_counted_and_strict_fails_them(images: Path, tmp_path: Path) -> None:
+    write_png(images / "blank.png")
+    out = tmp_path / "r.jsonl"
+    summary = run_batch(BatchOptions(str(out), (str(images / "blank.png"),)), InlinePool)
+    assert summary.tally.empty_pages == 1 and summary.outcome is Outcome.OK
+    assert _records(out)[0]["pages"] == [{"text": "", "empty": True}]
+
+    out = tmp_path / "strict.jsonl"
+    options = BatchOptions(
+        str(out), (str(images / "blank.png"),), strict=True, exports=PDF_AND_HOCR
+    )
+    summary = run_batch(options, lambda: InlinePool(exports=PDF_AND_HOCR))
+    record = _records(out)[0]
+    assert record["error"] == {
+        "type": "EmptyPages",
+        "message": "no text on page 1 (--strict)",
+        "pages": [1],
+    }
+    assert record["exports"] == {}
+    assert not [p for p in (tmp_path / "strict-exports").rglob("*") if p.is_file()]
+    assert summary.tally.failed == {"EmptyPages": 1} and summary.tally.empty_pages == 1
+
+
+def test_exports_inside_an_input_folder_need_permission_and_are_never_inputs(
+    images: Path, tmp_path: Path
+) -> None:
+    folder = images / "exports"
+    options = BatchOptions(
+        str(tmp_path / "r.jsonl"), (str(images),), exports=PDF_AND_HOCR, export_dir=str(folder)
+    )
+    with pytest.raises(OutputRefused, match="--allow-out-inside-input"):
+        run_batch(options, lambda: InlinePool(exports=PDF_AND_HOCR))
+    assert not folder.exists()
+    allowed = dataclasses.replace(options, allow_out_inside_input=True)
+    run_batch(allowed, lambda: InlinePool(exports=PDF_AND_HOCR))
+    (folder / "scan.pdf").write_bytes(b"%PDF-1.4 a PDF is an input anywhere else")
+    pool = InlinePool(exports=PDF_AND_HOCR)
+    summary = run_batch(allowed, lambda: pool)
+    assert pool.sent == [] and summary.tally.earlier[Verdict.DONE] == 3

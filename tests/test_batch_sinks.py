@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from ocrpool.batch.jsonl import JsonlSink
 from ocrpool.batch.ledger import Entry
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.sinks import OutputFormat, open_sink
+from ocrpool.batch.sqlitedb import SCHEMA
 from ocrpool.batch.txt import RECORDS_NAME, text_path
 from ocrpool.errors import InvalidInput
 from ocrpool.results import Attempt, Line, OcrResult, Page
@@ -21,17 +23,20 @@ from ocrpool.results import Attempt, Line, OcrResult, Page
 ODD_NAME = "/in/new\nline \u00fc " + b"\xe9".decode("utf-8", "surrogateescape") + ".png"
 
 
-def _ok(path: str, text: str = "hello") -> Record:
+PDF = {"pdf": "/exports/in/a.png.pdf"}
+
+
+def _ok(path: str, text: str = "hello", exports: dict[str, str] = PDF) -> Record:
     line = Line(text, (1, 2, 3, 4), 0.9)
     result = OcrResult(
         path,
-        pages=(Page(text, (line,)), Page("page 2")),
+        pages=(Page(text, (line,), 90.0, text.upper()), Page("page 2"), Page("")),
         attempts=(Attempt(7, "ok", 0.5),),
         worker_pid=7,
         elapsed_s=0.5,
         rss_mb=100.0,
     )
-    return Record(InputFile(path, 10, 1.25), "png", result)
+    return Record(InputFile(path, 10, 1.25), "png", result, exports)
 
 
 def _failed(path: str) -> Record:
@@ -46,7 +51,7 @@ def test_jsonl_records_round_trip_with_odd_names(tmp_path: Path) -> None:
     sink.write(_ok(ODD_NAME))
     sink.write(_failed("/in/gone.png"))
     assert list(sink.replay()) == [
-        Entry(ODD_NAME, 10, 1.25, True),
+        Entry(ODD_NAME, 10, 1.25, True, frozenset({"pdf"})),
         Entry("/in/gone.png", None, None, False),
     ]
     sink.close()
@@ -54,7 +59,12 @@ def test_jsonl_records_round_trip_with_odd_names(tmp_path: Path) -> None:
     assert len(lines) == 2
     first = json.loads(lines[0])
     assert first["path"] == ODD_NAME
-    assert first["pages"] == [{"text": "hello"}, {"text": "page 2"}]
+    assert first["pages"] == [
+        {"text": "hello", "empty": False, "rotation": 90.0, "corrected_text": "HELLO"},
+        {"text": "page 2", "empty": False},
+        {"text": "", "empty": True},
+    ]
+    assert first["exports"] == PDF
     assert json.loads(lines[1])["error"] == {
         "type": "InvalidInput",
         "message": "no such file",
@@ -81,7 +91,7 @@ def test_a_torn_last_line_is_cut_and_the_file_stays_readable(tmp_path: Path) -> 
     out.write_bytes(whole + whole[: len(whole) // 2])  # killed in the middle of a write
     sink = JsonlSink(str(out))
     assert sink.repaired_bytes == len(whole) // 2
-    assert list(sink.replay()) == [Entry("/in/a.png", 10, 1.25, True)]
+    assert list(sink.replay()) == [Entry("/in/a.png", 10, 1.25, True, frozenset(PDF))]
     sink.write(_ok("/in/b.png"))
     sink.close()
     assert [json.loads(line)["path"] for line in out.read_bytes().splitlines()] == [
@@ -137,7 +147,7 @@ def test_sqlite_keeps_one_row_per_path_and_the_runs(tmp_path: Path) -> None:
     sink.close({"ok": 1})
     sink = open_sink(OutputFormat.SQLITE, out, options={"workers": 3})
     assert sorted(sink.replay()) == sorted(
-        [Entry("/in/a.png", None, None, False), Entry(ODD_NAME, 10, 1.25, True)]
+        [Entry("/in/a.png", None, None, False), Entry(ODD_NAME, 10, 1.25, True, frozenset(PDF))]
     )
     sink.write(_ok("/in/a.png", "again"))  # supersedes the failure
     sink.close(None)  # as after a crash: no summary
@@ -147,11 +157,28 @@ def test_sqlite_keeps_one_row_per_path_and_the_runs(tmp_path: Path) -> None:
         "SELECT path, ok, text, error_type, run_id FROM results ORDER BY run_id DESC"
     ).fetchall()
     assert rows == [
-        ("/in/a.png", 1, "again\fpage 2", None, 2),
-        (ODD_NAME.encode("utf-8", "surrogateescape"), 1, "hello\fpage 2", None, 1),
+        ("/in/a.png", 1, "again\fpage 2\f", None, 2),
+        (ODD_NAME.encode("utf-8", "surrogateescape"), 1, "hello\fpage 2\f", None, 1),
     ]
     runs = db.execute("SELECT id, options, summary, finished_at IS NULL FROM runs").fetchall()
     assert runs == [(1, '{"workers": 2}', '{"ok": 1}', 0), (2, '{"workers": 3}', None, 1)]
+
+
+def test_an_sqlite_output_from_before_exports_gets_the_column(tmp_path: Path) -> None:
+    out = str(tmp_path / "r.db")
+    with sqlite3.connect(out) as db:
+        db.executescript(re.sub(r",\n *exports TEXT[^\n]*", "", SCHEMA))
+        db.execute(
+            "INSERT INTO results (path, ok, pages, attempts, evaluation_mode) "
+            "VALUES ('/in/old.png', 1, '[]', '[]', 0)"
+        )
+    sink = open_sink(OutputFormat.SQLITE, out, options={})
+    assert list(sink.replay()) == [Entry("/in/old.png", None, None, True)]
+    sink.write(_ok("/in/a.png"))
+    sink.close()
+    with sqlite3.connect(out) as db:
+        (exports,) = db.execute("SELECT exports FROM results WHERE path = '/in/a.png'").fetchone()
+    assert json.loads(exports) == PDF
 
 
 def test_txt_writes_a_text_file_per_ok_input_and_records_every_input(tmp_path: Path) -> None:
@@ -160,11 +187,11 @@ def test_txt_writes_a_text_file_per_ok_input_and_records_every_input(tmp_path: P
     sink.write(_ok("/in/sub/a.png"))
     sink.write(_failed("/in/b.png"))
     assert list(sink.replay()) == [
-        Entry("/in/sub/a.png", 10, 1.25, True),
+        Entry("/in/sub/a.png", 10, 1.25, True, frozenset(PDF)),
         Entry("/in/b.png", None, None, False),
     ]
     sink.close()
     assert text_path(str(out), "/in/sub/a.png") == str(out / "in/sub/a.png.txt")
-    assert (out / "in/sub/a.png.txt").read_text() == "hello\fpage 2"
+    assert (out / "in/sub/a.png.txt").read_text() == "hello\fpage 2\f"
     assert not (out / "in/b.png.txt").exists()
     assert len((out / RECORDS_NAME).read_text().splitlines()) == 2

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pypdf
 import pytest
 from test_batch_admission import png_header, write_png
 
@@ -79,7 +80,7 @@ def test_jsonl_one_record_per_input_and_a_rerun_does_nothing(
         "format": "png",
         "ok": True,
         "error": None,
-        "pages": [{"text": "a"}],
+        "pages": [{"text": "a", "empty": False}],
     }
     assert record["mtime"] == (images / "a.png").stat().st_mtime
     assert record["worker_pid"] and record["attempts"] and "evaluation_mode" in record
@@ -118,15 +119,18 @@ def test_txt_mirrors_each_input_under_the_output_folder(images: Path, tmp_path: 
 
 def test_retry_failed_supersedes_the_failed_record(images: Path, tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
-    assert run(str(images), "--out", str(out), "--max-pixels", "10", *FAST) == (
+    export = ["--export", "hocr"]
+    assert run(str(images), "--out", str(out), "--max-pixels", "10", *FAST, *export) == (
         ExitCode.SOME_FAILED
     )
-    assert all(not r["ok"] for r in records(out))
-    assert run(str(images), "--out", str(out), *FAST) == ExitCode.SOME_FAILED  # not retried
-    assert len(records(out)) == 3
-    assert run(str(images), "--out", str(out), "--retry-failed", *FAST) == ExitCode.OK
+    assert all(not r["ok"] and r["exports"] == {} for r in records(out))
+    assert not list((tmp_path / "results-exports").rglob("*.hocr"))
+    assert run(str(images), "--out", str(out), *FAST, *export) == ExitCode.SOME_FAILED
+    assert len(records(out)) == 3  # not retried
+    assert run(str(images), "--out", str(out), "--retry-failed", *FAST, *export) == ExitCode.OK
     assert len(records(out)) == 6
     assert all(r["ok"] for r in last_by_path(out).values())
+    assert len(list((tmp_path / "results-exports").rglob("*.hocr"))) == 3
 
 
 def test_paths_from_stdin(images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,8 +171,8 @@ def test_every_kind_of_bad_input_is_recorded_and_the_run_goes_on(
     by_path = last_by_path(out)
     assert len(records(out)) == len(by_path) == 12
     for name in good:
-        assert by_path[str(folder / name)]["pages"] == [{"text": Path(name).stem}]
-    assert by_path[undecodable]["pages"] == [{"text": Path(undecodable).stem}]
+        assert by_path[str(folder / name)]["pages"] == [{"text": Path(name).stem, "empty": False}]
+    assert by_path[undecodable]["pages"] == [{"text": Path(undecodable).stem, "empty": False}]
     errors = {
         Path(path).name: (r["error"]["type"], r["error"]["message"])
         for path, r in by_path.items()
@@ -254,6 +258,18 @@ def test_unreadable_files_and_folders(tmp_path: Path) -> None:
         (["{images}", "--out", "{tmp}"], "cannot open"),
         (["--out", "{tmp}/r.jsonl"], "give at least one INPUT or --from-list"),
         (["{images}", "--out", "{tmp}/r.jsonl", "--workers", "0"], "workers must be at least 1"),
+        (
+            ["{images}", "--out", "{tmp}/r.jsonl", "--export", "pdf,bmp"],
+            "unknown export format 'bmp'; choose from: pdf, pdf-no-img, hocr",
+        ),
+        (
+            ["{images}", "--out", "{tmp}/r.jsonl", "--export-dir", "x"],
+            "--export-dir needs --export",
+        ),
+        (
+            ["{images}", "--out", "{tmp}/r.jsonl", "--export", "pdf", "--export-dir", "{images}/x"],
+            "refusing to write {images}/x inside the input folder",
+        ),
     ],
 )
 def test_usage_errors_exit_2_and_write_nothing(
@@ -266,7 +282,7 @@ def test_usage_errors_exit_2_and_write_nothing(
     before = sorted(tmp_path.rglob("*"))
     filled = [a.format(tmp=tmp_path, images=images) for a in args]
     assert run(*filled, "--engine", "fake") == ExitCode.USAGE
-    assert message in capsys.readouterr().err
+    assert message.format(images=images) in capsys.readouterr().err
     assert sorted(tmp_path.rglob("*")) == before
 
 
@@ -298,6 +314,26 @@ def test_pool_options_map_onto_ocrpool(tmp_path: Path) -> None:
             "language": "deu",
         },
     }
+
+
+def test_recognition_flags_become_engine_options(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "r.db"
+    args = ["--format", "sqlite", "--export", "PDF,hocr,pdf", "--no-rotate-pages"]
+    args += ["--spellcheck", "eng", "--spellcheck-dictionary", "words.txt"]
+    assert run(str(tmp_path / "empty"), "--out", str(out), *args) == ExitCode.OK
+    with sqlite3.connect(out) as db:
+        options = json.loads(db.execute("SELECT options FROM runs").fetchone()[0])
+    assert options["pool"]["engine_options"] == {
+        "exports": ["pdf", "hocr"],
+        "rotate_pages": False,
+        "spellcheck": "eng",
+        "spellcheck_dictionary": "words.txt",
+    }
+    assert (options["exports"], options["export_dir"]) == (
+        ["pdf", "hocr"],
+        str(tmp_path / "r-exports"),
+    )
 
 
 def test_a_bad_engine_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -335,7 +371,7 @@ def test_progress_lines_off_a_terminal(
         "  failed:       1 (WorkerCrashed 1)",
         "  skipped:      1 (not an image 1)",
         "  done before:  0 ok, 0 failed (--retry-failed retries them)",
-        "  pages:        3",
+        "  pages:        3 (0 without text)",
         lines[-3],
         lines[-2],
         lines[-1],
@@ -419,6 +455,23 @@ def _exactly_once(out: Path, folder: Path) -> None:
     assert all(r["ok"] for r in records(out))
 
 
+EXPORTED = {".pdf": "pdf", ".txt": "txt"}
+
+
+def _whole_exports(out: Path, exports: Path) -> None:
+    """Every record lists its exports and they are there; no file under a final name in
+    ``exports`` is partial (each holds the fake engine's whole line for its input)."""
+    for record in records(out):
+        assert set(record["exports"]) == set(EXPORTED.values())
+        assert all(Path(path).is_file() for path in record["exports"].values())
+    for path in exports.rglob("*"):
+        if path.is_file() and path.suffix in EXPORTED:
+            source = Path(path.name.removesuffix(path.suffix))
+            assert (
+                path.read_bytes() == f"{EXPORTED[path.suffix]} export of {source.stem}\n".encode()
+            )
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_resume_after_sigkill_at_a_random_point(many: Path, tmp_path: Path, seed: int) -> None:
     chance = random.Random(seed)
@@ -436,6 +489,23 @@ def test_resume_after_sigkill_at_a_random_point(many: Path, tmp_path: Path, seed
     proc = _start(many, out, tag)
     assert proc.wait(timeout=60) == ExitCode.OK
     _exactly_once(out, many)
+
+
+def test_resume_after_sigkill_with_exports(many: Path, tmp_path: Path) -> None:
+    out, exports = tmp_path / "results.jsonl", tmp_path / "exports"
+    tag = uuid.uuid4().hex
+    args = ("--export", "pdf,txt", "--export-dir", str(exports))
+    proc = _start(many, out, tag, *args)
+    _wait_for(lambda: _line_count(out) >= random.Random(4).randint(1, 30))
+    proc.kill()
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    _no_process_left(tag)
+    _whole_exports(out, exports)  # what the killed run recorded has its exports, whole
+    assert _start(many, out, tag, *args).wait(timeout=60) == ExitCode.OK
+    _exactly_once(out, many)
+    _whole_exports(out, exports)
+    files = sorted(p.name for p in exports.rglob("*") if p.is_file())
+    assert files == sorted(f"{p.name}{suffix}" for p in many.iterdir() for suffix in EXPORTED)
 
 
 def test_resume_after_sigkill_with_sqlite(many: Path, tmp_path: Path) -> None:
@@ -466,9 +536,10 @@ def test_resume_after_sigkill_with_sqlite(many: Path, tmp_path: Path) -> None:
 def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
     many: Path, tmp_path: Path, signum: int
 ) -> None:
-    out = tmp_path / "results.jsonl"
+    out, exports = tmp_path / "results.jsonl", tmp_path / "exports"
     tag = uuid.uuid4().hex
-    proc = _start(many, out, tag)
+    args = ("--export", "pdf,txt", "--export-dir", str(exports))
+    proc = _start(many, out, tag, *args)
     _wait_for(lambda: _line_count(out) >= 5)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
@@ -477,8 +548,10 @@ def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
     _no_process_left(tag)
     assert out.read_bytes().endswith(b"\n")
     assert 5 <= len(records(out)) < 40
-    assert _start(many, out, tag).wait(timeout=60) == ExitCode.OK
+    _whole_exports(out, exports)
+    assert _start(many, out, tag, *args).wait(timeout=60) == ExitCode.OK
     _exactly_once(out, many)
+    _whole_exports(out, exports)
 
 
 # ---- the real engine -----------------------------------------------------------------
@@ -486,22 +559,39 @@ def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
 
 @pytest.mark.aspose
 def test_aspose_reads_the_example_images(tmp_path: Path) -> None:
+    """With searchable PDFs, pages turned upright and spell-check."""
     examples = REPO / "examples" / "images"
+    upside_down = REPO / "tests" / "data" / "phototest-rotated-180.png"
     out = tmp_path / "results.jsonl"
     code = run(
         str(examples / "phototest.tif"),
         str(examples / "eurotext.tif"),
+        str(upside_down),
         "--out",
         str(out),
+        "--export",
+        "pdf",
+        "--spellcheck",
+        "eng",
         "--workers",
         "1",
         "--spares",
         "0",
     )
     assert code == ExitCode.OK
-    texts = {Path(p).name: r["pages"][0]["text"] for p, r in last_by_path(out).items()}
-    assert texts["phototest.tif"].startswith("This is a lot of 12 point text")
-    assert texts["eurotext.tif"].startswith("The (quick) [brown] {fox} jumps!")
+    by_name = {Path(p).name: r for p, r in last_by_path(out).items()}
+    pages = {name: r["pages"][0] for name, r in by_name.items()}
+    assert pages["phototest.tif"]["text"].startswith("This is a lot of 12 point text")
+    assert pages["eurotext.tif"]["text"].startswith("The (quick) [brown] {fox} jumps!")
+    upright = pages["phototest-rotated-180.png"]
+    assert upright["text"].startswith("This is a lot of 12 point text")
+    assert (upright["rotation"], upright["empty"]) == (180.0, False)
+    assert pages["eurotext.tif"]["corrected_text"] != pages["eurotext.tif"]["text"]
+    pdf = pypdf.PdfReader(by_name["phototest.tif"]["exports"]["pdf"])
+    assert "This is a lot of 12 point text" in " ".join(pdf.pages[0].extract_text().split())
+    assert Path(by_name["eurotext.tif"]["exports"]["pdf"]).parent == (
+        tmp_path / "results-exports" / str(examples).lstrip("/")
+    )
 
 
 @pytest.mark.aspose

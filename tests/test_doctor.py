@@ -13,7 +13,16 @@ import pytest
 from ocrpool.cli import main
 from ocrpool.cli.doctor import render_text
 from ocrpool.engines.aspose import runtime
-from ocrpool.engines.aspose.doctor import RECOGNITION, Check, CheckStatus, DoctorReport, diagnose
+from ocrpool.engines.aspose.doctor import (
+    AI_POSTPROCESSING,
+    RECOGNITION,
+    Check,
+    CheckStatus,
+    DoctorReport,
+    ai_check,
+    diagnose,
+)
+from ocrpool.engines.aspose.models import AiRuntime
 
 
 @pytest.fixture
@@ -73,6 +82,25 @@ def test_an_engine_that_reads_nothing_fails(fake_libssl: Path) -> None:
     assert not diagnose(probe=probe_reads_nothing).ok
 
 
+def test_the_ai_check_names_what_is_missing_and_never_decides_the_verdict() -> None:
+    models = Path("/data/Aspose.AI.LLM/models")
+    nothing = ai_check(models, AiRuntime(False, (), ()))
+    assert nothing.status is CheckStatus.INFO
+    assert nothing.detail == (
+        "not available (optional, unused by ocrpool): no libdl.so the loader finds; "
+        "no llama.cpp runtime (libllama.so) under /data/Aspose.AI.LLM/runtimes; "
+        "no .gguf model in /data/Aspose.AI.LLM/models"
+    )
+    runtime_dir = Path("/data/Aspose.AI.LLM/runtimes/b6451/linux-x64-avx2/native")
+    found = ai_check(models, AiRuntime(True, (runtime_dir,), (models / "qwen.gguf",)))
+    assert found.status is CheckStatus.OK and "qwen.gguf" in found.detail
+    passing = Check(RECOGNITION, CheckStatus.OK, "read 'Hello'")
+    assert DoctorReport((passing, nothing)).ok
+    assert "-> see the README section 'AI post-processing'" in render_text(
+        DoctorReport((passing, nothing))
+    )
+
+
 @pytest.mark.aspose
 def test_doctor_passes_on_this_machine() -> None:
     entry = "from ocrpool.cli import entry_point; entry_point()"
@@ -84,3 +112,4 @@ def test_doctor_passes_on_this_machine() -> None:
     checks = {check["name"]: check for check in report["checks"]}
     assert checks[RECOGNITION]["status"] == "ok"
     assert "Hello" in checks[RECOGNITION]["detail"]
+    assert checks[AI_POSTPROCESSING]["status"] in ("ok", "info")

@@ -16,9 +16,10 @@ from ocrpool.engines.aspose.models import AsposeView, EntryKind, ModelStatus
 
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
-    """``en_ocr_v1.bin`` (current) and ``old_fr_ocr_v1.bin`` (old), plus a file outside."""
-    directory = tmp_path / "models"
-    directory.mkdir()
+    """``en_ocr_v1.bin`` (current) and ``old_fr_ocr_v1.bin`` (old), plus a file outside,
+    in a model directory of the data home ``tmp_path``."""
+    directory = tmp_path / "Aspose.AI.LLM" / "models"
+    directory.mkdir(parents=True)
     (directory / "en_ocr_v1.bin").write_bytes(b"e" * 1000)
     (directory / "old_fr_ocr_v1.bin").write_bytes(b"f" * 20)
     (tmp_path / "outside.bin").write_bytes(b"keep me")
@@ -43,6 +44,27 @@ def test_audit_marks_old_and_current(model_dir: Path) -> None:
     }
     assert inventory.models[0].path == model_dir / "en_ocr_v1.bin"
     assert inventory.models[0].status(old_prefix="en_") is ModelStatus.OLD
+
+
+def test_a_model_directory_names_its_data_home(tmp_path: Path) -> None:
+    assert models.data_home_of(tmp_path / "Aspose.AI.LLM" / "models") == tmp_path
+    with pytest.raises(ValueError, match=r"must end in Aspose\.AI\.LLM/models"):
+        models.data_home_of(tmp_path / "models")
+
+
+def test_what_the_ai_post_processors_need_is_looked_for_next_to_the_models(
+    model_dir: Path,
+) -> None:
+    """File names only: the layout AsposeAI 26.10 looks in (placeholders, never loaded)."""
+    assert models.ai_runtime(model_dir).runtimes == ()
+    native = model_dir.parent / "runtimes" / "b6451" / "linux-x64-noavx" / "native"
+    native.mkdir(parents=True)
+    (native / "libllama.so").write_bytes(b"")
+    (model_dir / "qwen2.5-3b-instruct-q4_k_m.gguf").write_bytes(b"")
+    found = models.ai_runtime(model_dir)
+    assert found.runtimes == (native,)
+    assert found.models == (model_dir / "qwen2.5-3b-instruct-q4_k_m.gguf",)
+    assert found.complete is found.libdl_loads
 
 
 def test_a_missing_directory_has_no_models(tmp_path: Path) -> None:
@@ -130,10 +152,19 @@ def test_an_empty_prefix_is_refused(model_dir: Path) -> None:
         models.prune(models.merge(view_of(model_dir)), prefix="")
 
 
+def test_a_model_directory_aspose_cannot_use_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "list", "--model-dir", str(tmp_path / "models")]) == 2
+    assert "a model directory must end in Aspose.AI.LLM/models" in capsys.readouterr().err
+
+
 @pytest.mark.aspose
 def test_cli_against_aspose(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert models.inventory(model_dir).aspose_model_dir == model_dir  # get_local_path() agrees
     assert main(["models", "path", "--model-dir", str(model_dir)]) == 0
-    assert capsys.readouterr().out.strip() == str(model_dir)
+    out, err = capsys.readouterr()
+    assert (out.strip(), err) == (str(model_dir), "")
 
     assert main(["models", "audit", "--model-dir", str(model_dir), "--json"]) == 0
     audit = json.loads(capsys.readouterr().out)
@@ -153,8 +184,12 @@ def test_cli_against_aspose(model_dir: Path, capsys: pytest.CaptureFixture[str])
 def test_aspose_default_directory_is_absolute_and_may_be_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # Aspose's model directory is relative to the working directory
+    # With no data home (here: XDG_DATA_HOME names a missing folder, which .NET ignores, and
+    # takes precedence over ~/.local/share), the model directory is under the working one.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path.parent / "missing"))
+    monkeypatch.chdir(tmp_path)
     inventory = models.inventory()
     assert inventory.model_dir == tmp_path / "Aspose.AI.LLM" / "models"
+    assert inventory.aspose_model_dir == inventory.model_dir
     assert inventory.models == ()
     assert os.listdir(tmp_path) == []  # asking Aspose left nothing behind

@@ -75,7 +75,8 @@ class JsonlSink:
 def parse_entry(line: bytes) -> Entry | None:
     try:
         data = json.loads(line)
-        return Entry(data["path"], data["size"], data["mtime"], bool(data["ok"]))
+        exports = frozenset(data.get("exports") or ())
+        return Entry(data["path"], data["size"], data["mtime"], bool(data["ok"]), exports)
     except (ValueError, KeyError, TypeError):
         return None
 

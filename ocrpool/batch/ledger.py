@@ -1,9 +1,10 @@
 """Which inputs are done: the one resume mechanism behind every output format.
 
-A sink only has to read back what it holds (``Sink.replay``: path, size, mtime, ok per
-record, the last record for a path winning). The ledger indexes that in a private SQLite
-file that lives as long as the run (SQLite deletes it on close), so memory stays flat for
-millions of records, and it claims each input this run sends, so nothing is done twice.
+A sink only has to read back what it holds (``Sink.replay``: path, size, mtime, ok and
+the formats exported, per record, the last record for a path winning). The ledger
+indexes that in a private SQLite file that lives as long as the run (SQLite deletes it
+on close), so memory stays flat for millions of records, and it claims each input this
+run sends, so nothing is done twice.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ class Entry(NamedTuple):
     size: int | None
     mtime: float | None
     ok: bool
+    exports: frozenset[str] = frozenset()
+    """The export formats the record lists (``ExportFormat`` values)."""
 
 
 class Verdict(str, enum.Enum):
     NEW = "new"
-    """Never recorded, or changed since (other size or mtime): OCR it."""
+    """Never recorded, changed since (other size or mtime), or recorded without an export
+    this run asks for: OCR it."""
     RETRY = "retry"
     """Recorded as failed and ``retry_failed`` is set: OCR it again."""
     DONE = "done"
@@ -43,16 +47,24 @@ class Verdict(str, enum.Enum):
 
 _SCHEMA = """
 CREATE TABLE entries (
-    path PRIMARY KEY, size INTEGER, mtime REAL, ok INTEGER, claimed INTEGER NOT NULL DEFAULT 0
+    path PRIMARY KEY, size INTEGER, mtime REAL, ok INTEGER, exports TEXT,
+    claimed INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID
 """
+_EXPORTS_SEPARATOR = ","
 
 
 class Ledger:
-    """Owned by the runner: ``load`` what the sink holds, then ``claim`` each input."""
+    """Owned by the runner: ``load`` what the sink holds, then ``claim`` each input.
 
-    def __init__(self, *, retry_failed: bool = False) -> None:
+    An input recorded as OK is done only if its record lists every format in ``exports``.
+    """
+
+    def __init__(
+        self, *, retry_failed: bool = False, exports: frozenset[str] = frozenset()
+    ) -> None:
         self.retry_failed = retry_failed
+        self.exports = exports
         # "" is a private, temporary on-disk database: its cache is bounded, it spills to disk.
         self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=OFF")
@@ -63,10 +75,13 @@ class Ledger:
         """Index earlier records; a later entry for the same path replaces an earlier one."""
         self._db.execute("BEGIN")
         self._db.executemany(
-            "INSERT INTO entries (path, size, mtime, ok) VALUES (?, ?, ?, ?) "
+            "INSERT INTO entries (path, size, mtime, ok, exports) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, "
-            "ok = excluded.ok",
-            ((sql_path(e.path), e.size, e.mtime, e.ok) for e in entries),
+            "ok = excluded.ok, exports = excluded.exports",
+            (
+                (sql_path(e.path), e.size, e.mtime, e.ok, _EXPORTS_SEPARATOR.join(e.exports))
+                for e in entries
+            ),
         )
         self._db.execute("COMMIT")
 
@@ -74,10 +89,10 @@ class Ledger:
         """What to do with ``source``; when the answer is to OCR it, it is taken for this run."""
         key = sql_path(source.path)
         row = self._db.execute(
-            "SELECT claimed, size IS ? AND mtime IS ?, ok FROM entries WHERE path = ?",
+            "SELECT claimed, size IS ? AND mtime IS ?, ok, exports FROM entries WHERE path = ?",
             (source.size, source.mtime, key),
         ).fetchone()
-        verdict = _verdict(row, self.retry_failed)
+        verdict = _verdict(row, self.retry_failed, self.exports)
         if verdict.todo:
             self._db.execute(
                 "INSERT INTO entries (path, claimed) VALUES (?, 1) "
@@ -90,16 +105,19 @@ class Ledger:
         self._db.close()
 
 
-def _verdict(row: tuple[int, int, int] | None, retry_failed: bool) -> Verdict:
+def _verdict(
+    row: tuple[int, int, int, str | None] | None, retry_failed: bool, exports: frozenset[str]
+) -> Verdict:
     if row is None:
         return Verdict.NEW
-    claimed, unchanged, ok = row
+    claimed, unchanged, ok, exported = row
     if claimed:
         return Verdict.DUPLICATE
     if not unchanged:
         return Verdict.NEW
     if ok:
-        return Verdict.DONE
+        missing = exports - set((exported or "").split(_EXPORTS_SEPARATOR))
+        return Verdict.NEW if missing else Verdict.DONE
     return Verdict.RETRY if retry_failed else Verdict.FAILED_BEFORE
 
 

@@ -34,6 +34,12 @@ def check_output(out: str, arguments: Iterable[str], *, allow_inside_input: bool
         raise OutputRefused(f"refusing to write {out}: it is an image or PDF (an input?)")
 
 
+def mirror_path(folder: str, source: str, suffix: str) -> str:
+    """Where a file made from the input at ``source`` (absolute) goes under ``folder``:
+    ``/data/scans/a.png`` -> ``folder/data/scans/a.png<suffix>``."""
+    return os.path.join(folder, source.lstrip(os.sep) + suffix)
+
+
 def excluded_paths(out: str, suffixes: Iterable[str]) -> frozenset[str]:
     """The absolute paths of the output (with the given sidecar suffixes) that a scan skips."""
     base = os.path.abspath(out)

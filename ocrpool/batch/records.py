@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ocrpool.errors import OcrPoolError
@@ -26,6 +26,8 @@ class Record:
     input: InputFile
     format: str | None
     result: OcrResult
+    exports: dict[str, str] = field(default_factory=dict)
+    """The files the input was exported to, by format; written before the record."""
 
     @classmethod
     def failure(cls, source: InputFile, fmt: str | None, error: OcrPoolError) -> Record:
@@ -45,6 +47,11 @@ class Record:
         """The pages' text, separated by form feeds (as Tesseract's text output does)."""
         return "\f".join(page.text for page in self.result.pages)
 
+    @property
+    def empty_pages(self) -> list[int]:
+        """The numbers (from 1) of the pages that came back without text."""
+        return [number for number, page in enumerate(self.result.pages, start=1) if page.empty]
+
     def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
         """JSON-ready form; ``detail`` adds each page's lines with boxes and confidences."""
         result = self.result
@@ -61,6 +68,7 @@ class Record:
             "elapsed_s": round(result.elapsed_s, 4),
             "rss_mb": None if result.rss_mb is None else round(result.rss_mb, 1),
             "evaluation_mode": result.evaluation_mode,
+            "exports": self.exports,
         }
 
 
@@ -69,6 +77,13 @@ def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
 
 
 def _page_dict(page: Page, detail: bool) -> dict[str, Any]:
-    if not detail:
-        return {"text": page.text}
-    return {"text": page.text, "lines": [asdict(line) for line in page.lines]}
+    """``text`` and ``empty``; ``rotation`` and ``corrected_text`` when the engine checked
+    them; ``lines`` with ``detail``."""
+    data: dict[str, Any] = {"text": page.text, "empty": page.empty}
+    if page.rotation is not None:
+        data["rotation"] = round(page.rotation, 2)
+    if page.corrected_text is not None:
+        data["corrected_text"] = page.corrected_text
+    if detail:
+        data["lines"] = [asdict(line) for line in page.lines]
+    return data

@@ -9,7 +9,7 @@
      v               v           v                         v                  v
     counted        Record       counted             Record or counted       Record
 
-    Record --> sink.write (shielded from stop signals) --> tally --> progress
+    Record --> exports, then sink.write (shielded from stop signals) --> tally --> progress
 
 Everything runs in the caller's thread: ``OcrPool.imap`` pulls the scan generator lazily,
 so the scan, the writes and the tally never race. A stop (Ctrl-C, SIGTERM) lands between
@@ -20,6 +20,7 @@ not answered are simply not recorded, so the next run does them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import sys
@@ -31,6 +32,7 @@ from typing import Any, Protocol, TextIO
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
 from ocrpool.batch.errors import InputNotFound
+from ocrpool.batch.exports import ExportFolder, default_export_dir
 from ocrpool.batch.ledger import Ledger
 from ocrpool.batch.outpath import check_output, excluded_paths
 from ocrpool.batch.progress import Clock, Progress, Silent
@@ -38,7 +40,8 @@ from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.scan import Discovery, Skipped, is_pattern, scan_arguments, scan_list
 from ocrpool.batch.sinks import OutputFormat, Sink, open_sink, sidecars
 from ocrpool.batch.summary import Summary, Tally
-from ocrpool.errors import EngineStartError, InvalidInput, PoolClosed
+from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, PoolClosed
+from ocrpool.exports import ExportFormat
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
 
@@ -71,10 +74,14 @@ class BatchOptions:
     format: OutputFormat = OutputFormat.JSONL
     detail: bool = False
     strict: bool = False
-    """Report files that are not inputs as failures instead of skipping them."""
+    """Report files that are not inputs, and inputs with a page without text, as failures."""
     retry_failed: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     allow_out_inside_input: bool = False
+    exports: tuple[ExportFormat, ...] = ()
+    """The formats the pool's engine exports (its option ``exports``): written to files."""
+    export_dir: str | None = None
+    """Where exports go (mirroring input paths); default ``default_export_dir(out)``."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Stored with the run (the SQLite ``runs`` table): e.g. the pool's options."""
 
@@ -100,6 +107,11 @@ def run_batch(
             raise InputNotFound(f"no such file or folder: {argument}")
     check_output(options.out, options.inputs, allow_inside_input=options.allow_out_inside_input)
     excluded = excluded_paths(options.out, sidecars(options.format))
+    export_dir = options.export_dir or default_export_dir(options.out)
+    if options.exports:
+        allowed = options.allow_out_inside_input
+        check_output(export_dir, options.inputs, allow_inside_input=allowed)
+        excluded |= excluded_paths(export_dir, ())
     with contextlib.ExitStack() as stack:
         discoveries: Iterable[Discovery] = scan_arguments(options.inputs, excluded.__contains__)
         if options.from_list is not None:
@@ -112,11 +124,13 @@ def run_batch(
         sink = open_sink(
             options.format, options.out, detail=options.detail, options=_run_options(options)
         )
-        ledger = Ledger(retry_failed=options.retry_failed)
+        exports = frozenset(fmt.value for fmt in options.exports)
+        ledger = Ledger(retry_failed=options.retry_failed, exports=exports)
         stack.callback(ledger.close)
         try:
+            folder = ExportFolder(export_dir) if options.exports else None
             ledger.load(sink.replay())
-            run = _Run(options, sink, ledger, progress or Silent(), clock, guard)
+            run = _Run(options, sink, ledger, folder, progress or Silent(), clock, guard)
             summary = run.run(discoveries, pool_factory)
         except BaseException:
             sink.close(None)
@@ -133,6 +147,7 @@ class _Run:
         options: BatchOptions,
         sink: Sink,
         ledger: Ledger,
+        export_folder: ExportFolder | None,
         progress: Progress,
         clock: Clock,
         guard: Guard,
@@ -140,6 +155,7 @@ class _Run:
         self.options = options
         self.sink = sink
         self.ledger = ledger
+        self.export_folder = export_folder
         self.progress = progress
         self.clock = clock
         self.guard = guard
@@ -167,7 +183,7 @@ class _Run:
                 source, fmt = self.in_flight.pop(result.input)
                 if isinstance(result.error, (EngineStartError, PoolClosed)):
                     raise result.error  # never tried: left unrecorded for the next run
-                self._record(Record(source, fmt, result))
+                self._record(self._strict(Record(source, fmt, result)))
                 self._copy_stats(pool, force=False)
             pool.close()
         except BaseException:
@@ -234,8 +250,22 @@ class _Run:
         self.tally.queued += 1
         self._record(Record.failure(source, None, error))
 
+    def _strict(self, record: Record) -> Record:
+        """With ``strict``, an input with pages without text fails (``EmptyPages``)."""
+        empty = record.empty_pages
+        if not (self.options.strict and record.ok and empty):
+            return record
+        numbers = ", ".join(map(str, empty))
+        error = EmptyPages(f"no text on page {numbers} (--strict)", pages=empty)
+        return dataclasses.replace(record, result=dataclasses.replace(record.result, error=error))
+
     def _record(self, record: Record) -> None:
+        """Write ``record``, after its exports when it is OK; a stop waits for both."""
+        exports = record.result.exports
         with self.guard():
+            if record.ok and exports and self.export_folder is not None:
+                written = self.export_folder.write(record.input.path, exports)
+                record = dataclasses.replace(record, exports=written)
             self.sink.write(record)
             self.tally.add(record)
         self.progress.update(self.tally)
@@ -268,6 +298,10 @@ def _run_options(options: BatchOptions) -> dict[str, Any]:
         "strict": options.strict,
         "retry_failed": options.retry_failed,
         "max_pixels": options.max_pixels,
+        "exports": [fmt.value for fmt in options.exports],
+        "export_dir": (options.export_dir or default_export_dir(options.out))
+        if options.exports
+        else None,
     }
     data.update(options.settings)
     return data

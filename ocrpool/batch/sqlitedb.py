@@ -46,16 +46,19 @@ CREATE TABLE IF NOT EXISTS results (
     elapsed_s REAL,
     rss_mb REAL,
     evaluation_mode INTEGER NOT NULL,
-    run_id INTEGER REFERENCES runs (id)
+    run_id INTEGER REFERENCES runs (id),
+    exports TEXT                   -- JSON: {"pdf": path, ...}, the files exported
 );
 """
+ADDED_COLUMNS = {"exports": "TEXT"}
+"""Columns newer than some databases: added to those when they are opened."""
 
 _COLUMNS = (
     "path, size, mtime, format, ok, error_type, error_message, error, text, pages, attempts, "
-    "worker_pid, elapsed_s, rss_mb, evaluation_mode, run_id"
+    "worker_pid, elapsed_s, rss_mb, evaluation_mode, run_id, exports"
 )
 _UPSERT = (
-    f"INSERT INTO results ({_COLUMNS}) VALUES ({', '.join('?' * 16)}) ON CONFLICT (path) DO UPDATE "
+    f"INSERT INTO results ({_COLUMNS}) VALUES ({', '.join('?' * 17)}) ON CONFLICT (path) DO UPDATE "
     "SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
 )
 
@@ -75,6 +78,10 @@ class SqliteSink:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        existing = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+        for column, kind in ADDED_COLUMNS.items():
+            if column not in existing:
+                self._db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
         cursor = self._db.execute(
             "INSERT INTO runs (started_at, options) VALUES (?, ?)",
             (_now(), json.dumps(options, default=str)),
@@ -82,8 +89,10 @@ class SqliteSink:
         self.run_id = cursor.lastrowid
 
     def replay(self) -> Iterator[Entry]:
-        for path, size, mtime, ok in self._db.execute("SELECT path, size, mtime, ok FROM results"):
-            yield Entry(path_from_sql(path), size, mtime, bool(ok))
+        rows = self._db.execute("SELECT path, size, mtime, ok, exports FROM results")
+        for path, size, mtime, ok, exports in rows:
+            formats = frozenset(json.loads(exports)) if exports else frozenset()
+            yield Entry(path_from_sql(path), size, mtime, bool(ok), formats)
 
     def write(self, record: Record) -> None:
         data = record.to_dict(detail=self.detail)
@@ -107,6 +116,7 @@ class SqliteSink:
                 data["rss_mb"],
                 data["evaluation_mode"],
                 self.run_id,
+                json.dumps(data["exports"]),
             ),
         )
 

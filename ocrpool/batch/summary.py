@@ -37,6 +37,8 @@ class Tally:
     earlier: Counter[Verdict] = field(default_factory=Counter)
     """Inputs not sent: done or failed in an earlier run, or found twice in this one."""
     pages: int = 0
+    empty_pages: int = 0
+    """Pages that came back without text (``--strict`` fails their inputs)."""
     peak_rss_mb: float | None = None
     worker_exits: dict[str, int] = field(default_factory=dict)
 
@@ -59,6 +61,7 @@ class Tally:
         else:
             self.failed[type(record.error).__name__] += 1
         self.pages += len(record.result.pages)
+        self.empty_pages += len(record.empty_pages)
         self.see_rss(record.result.rss_mb)
 
     def see_rss(self, rss_mb: float | None) -> None:
@@ -95,6 +98,7 @@ class Summary:
             "failed_before": t.earlier[Verdict.FAILED_BEFORE],
             "duplicates": t.earlier[Verdict.DUPLICATE],
             "pages": t.pages,
+            "empty_pages": t.empty_pages,
             "elapsed_s": round(self.elapsed_s, 3),
             "images_per_s": round(self.rate, 2),
             "worker_exits": dict(t.worker_exits),
@@ -119,7 +123,7 @@ class Summary:
             earlier.append(f"{t.earlier[Verdict.DUPLICATE]} found twice")
         lines += [
             f"  done before:  {', '.join(earlier)}",
-            f"  pages:        {t.pages}",
+            f"  pages:        {t.pages} ({t.empty_pages} without text)",
             f"  elapsed:      {self.elapsed_s:.1f} s ({self.rate:.2f} images/s)",
             f"  worker exits: {_counts(t.worker_exits) or 'none'}",
             f"  peak worker RSS: {'-' if t.peak_rss_mb is None else f'{t.peak_rss_mb:.0f} MB'}",

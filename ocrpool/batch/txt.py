@@ -14,14 +14,16 @@ from typing import Any
 from ocrpool.batch.errors import OutputRefused
 from ocrpool.batch.jsonl import JsonlSink
 from ocrpool.batch.ledger import Entry
+from ocrpool.batch.outpath import mirror_path
 from ocrpool.batch.records import Record
+from ocrpool.exports import write_atomically
 
 RECORDS_NAME = "ocrpool-records.jsonl"
 
 
 def text_path(folder: str, source: str) -> str:
     """Where the text of the input at ``source`` (absolute) goes."""
-    return os.path.join(folder, source.lstrip(os.sep) + ".txt")
+    return mirror_path(folder, source, ".txt")
 
 
 class TxtSink:
@@ -40,10 +42,7 @@ class TxtSink:
         if record.ok:
             target = text_path(self.folder, record.input.path)
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            partial = target + ".part"
-            with open(partial, "w", encoding="utf-8", errors="surrogateescape") as handle:
-                handle.write(record.text)
-            os.replace(partial, target)
+            write_atomically(target, record.text.encode("utf-8", errors="surrogateescape"))
         self._records.write(record)
 
     def close(self, summary: dict[str, Any] | None = None) -> None:

@@ -47,7 +47,7 @@ def render_text(report: DoctorReport) -> str:
     lines = []
     for check in report.checks:
         line = f"{check.status.value:<4}  {check.name:<{width}}  {check.detail}"
-        if check.remedy and check.status in (CheckStatus.FAIL, CheckStatus.WARN):
+        if check.remedy and check.status in (CheckStatus.FAIL, CheckStatus.WARN, CheckStatus.INFO):
             line += f"  -> {check.remedy}"
         lines.append(line)
         lines += [f"      | {tail}" for tail in check.stderr_tail.strip().splitlines()]

@@ -26,8 +26,9 @@ def register(commands: Any) -> None:
     common.add_argument(
         "--model-dir",
         metavar="DIR",
-        help="model directory to use instead of Aspose's (Aspose.AI.LLM/models under the "
-        "working directory); applies to the files only, Aspose itself cannot be moved",
+        help="Aspose's model directory to use, <data home>/Aspose.AI.LLM/models: Aspose is "
+        "asked with XDG_DATA_HOME=<data home> (default: $XDG_DATA_HOME, else "
+        "~/.local/share, else the working directory)",
     )
     common.add_argument(
         "--timeout",
@@ -78,10 +79,19 @@ def _guarded(action: Any) -> Any:
     def handler(args: argparse.Namespace) -> int:
         try:
             inventory = models.inventory(args.model_dir, timeout=args.timeout)
+        except ValueError as exc:
+            print(f"ocrpool models: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
         except OcrPoolError as exc:
             remedy = getattr(exc, "remedy", "") or "run `ocrpool doctor`"
             print(f"ocrpool models: cannot ask Aspose: {exc.message} -> {remedy}", file=sys.stderr)
             return ExitCode.USAGE
+        if inventory.aspose_model_dir != inventory.model_dir:
+            print(
+                f"ocrpool models: note: {inventory.model_dir.parents[1]} does not exist, so "
+                f"Aspose would use {inventory.aspose_model_dir} instead",
+                file=sys.stderr,
+            )
         code: int = action(inventory, args)
         return code
 

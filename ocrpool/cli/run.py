@@ -1,4 +1,5 @@
-"""``ocrpool run``: OCR files, folders and glob patterns into JSON Lines, SQLite or text.
+"""``ocrpool run``: OCR files, folders and glob patterns into JSON Lines, SQLite or text,
+and each input into the documents asked for with ``--export``.
 
 Parses and prints only; the run itself is ``ocrpool.batch.run_batch``.
 """
@@ -24,6 +25,7 @@ from ocrpool.batch.progress import DEFAULT_INTERVAL_S
 from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.cli.pool_options import add_max_pixels_argument, add_pool_arguments, pool_options
 from ocrpool.errors import EngineStartError
+from ocrpool.exports import ExportFormat, parse_formats
 
 _EXIT_CODES = {
     Outcome.OK: ExitCode.OK,
@@ -57,7 +59,10 @@ def register(commands: Any) -> None:
         "--detail", action="store_true", help="add lines with boxes and confidences to records"
     )
     parser.add_argument(
-        "--strict", action="store_true", help="record non-image files as failures, not skips"
+        "--strict",
+        action="store_true",
+        help="record non-image files as failures, not skips, and fail inputs with a page "
+        "without text",
     )
     parser.add_argument(
         "--retry-failed", action="store_true", help="OCR inputs that failed in an earlier run"
@@ -76,6 +81,37 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="time between progress lines when stderr is not a terminal (default: %(default)s)",
     )
+    recognition = parser.add_argument_group("recognition and exports")
+    recognition.add_argument(
+        "--export",
+        metavar="FORMATS",
+        help="also write each input as these documents, comma-separated: "
+        + ", ".join(f.value for f in ExportFormat),
+    )
+    recognition.add_argument(
+        "--export-dir",
+        metavar="DIR",
+        help="folder of the exports, mirroring the input paths "
+        "(default: next to --out, e.g. results-exports for results.jsonl)",
+    )
+    recognition.add_argument(
+        "--rotate-pages",
+        action=argparse.BooleanOptionalAction,
+        help="turn each page upright (and straighten skew) before recognition "
+        "(engine option 'rotate_pages'; aspose default: on)",
+    )
+    recognition.add_argument(
+        "--spellcheck",
+        metavar="LANG",
+        help="add each page's spell-checked text, offline: eng, deu, fra, spa, ... "
+        "(engine option 'spellcheck')",
+    )
+    recognition.add_argument(
+        "--spellcheck-dictionary",
+        metavar="FILE",
+        help="your own words for the spell-check, one 'word frequency' per line "
+        "(engine option 'spellcheck_dictionary')",
+    )
     add_pool_arguments(parser)
     parser.set_defaults(handler=_run)
 
@@ -85,8 +121,12 @@ def _run(args: argparse.Namespace) -> int:
         return _usage("give at least one INPUT or --from-list")
     try:
         options_for_pool = pool_options(args)
+        exports = parse_formats(args.export) if args.export else ()
     except ValueError as error:
         return _usage(str(error))
+    if args.export_dir is not None and not exports:
+        return _usage("--export-dir needs --export")
+    options_for_pool["engine_options"].update(_recognition_options(args, exports))
     options = BatchOptions(
         out=args.out,
         inputs=tuple(args.inputs),
@@ -97,6 +137,8 @@ def _run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         max_pixels=args.max_pixels or None,
         allow_out_inside_input=args.allow_out_inside_input,
+        exports=exports,
+        export_dir=args.export_dir,
         settings={"pool": options_for_pool},
     )
     progress = make_progress(
@@ -120,6 +162,18 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print("\n".join(summary.lines()), file=sys.stderr)
     return _EXIT_CODES[summary.outcome]
+
+
+def _recognition_options(
+    args: argparse.Namespace, exports: tuple[ExportFormat, ...]
+) -> dict[str, Any]:
+    """The engine options of the recognition flags given (the rest keep the engine's
+    defaults, so an engine without them still starts)."""
+    options: dict[str, Any] = {"exports": [fmt.value for fmt in exports]} if exports else {}
+    for name in ("rotate_pages", "spellcheck", "spellcheck_dictionary"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    return options
 
 
 def _usage(message: str) -> int:

@@ -1,9 +1,11 @@
 """A deterministic engine for tests, demos, benchmarks and integration checks.
 
-It reads the input and returns the file's stem as its text. Its options inject the
-faults a native OCR library shows in production: slow jobs, leaked native memory and
-file handles, slow or failing start-up, one input ballooning, and inputs whose names
-ask the worker to segfault, abort, or hang in native code with every signal masked.
+It reads the input and returns the file's stem as its text (nothing for a name with
+``blank`` in it), and renders the exports asked for as one line naming the format and
+the text. Its options inject the faults a native OCR library shows in production: slow
+jobs, leaked native memory and file handles, slow or failing start-up, one input
+ballooning, and inputs whose names ask the worker to segfault, abort, or hang in native
+code with every signal masked.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import ctypes
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import PurePath
 
 from ocrpool.engines.base import Source
 from ocrpool.errors import EngineError, InvalidInput
+from ocrpool.exports import Export, parse_formats
 from ocrpool.processes import MB
 from ocrpool.results import Page, Recognition
 
@@ -26,7 +30,8 @@ class FakeEngine:
     """Options: ``delay`` (s per job), ``leak_mb`` (native memory leaked per job),
     ``leak_fds`` (file handles leaked per job), ``start_delay`` (s), ``fail_start``
     (``True``/``"raise"``, ``"abort"`` or ``"exit"``), ``balloon_mb`` (allocated at once by
-    an input whose name contains ``balloon``)."""
+    an input whose name contains ``balloon``), ``exports`` (format names, as for the
+    aspose engine)."""
 
     def __init__(
         self,
@@ -37,6 +42,7 @@ class FakeEngine:
         start_delay: float = 0.0,
         fail_start: bool | str = False,
         balloon_mb: float = 0.0,
+        exports: Sequence[str] = (),
     ) -> None:
         if fail_start is True:
             fail_start = "raise"
@@ -48,6 +54,10 @@ class FakeEngine:
         self.start_delay = float(start_delay)
         self.fail_start = fail_start or None
         self.balloon_mb = float(balloon_mb)
+        try:
+            self.exports = parse_formats(exports)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._libc.malloc.restype = ctypes.c_void_p
         self._libc.malloc.argtypes = [ctypes.c_size_t]
@@ -80,7 +90,12 @@ class FakeEngine:
         if self.delay:
             time.sleep(self.delay)
         text = PurePath(name).stem if isinstance(source, str) else f"{len(data)} bytes"
-        return Recognition(pages=(Page(text=text),))
+        if "blank" in name:
+            text = ""
+        exports = tuple(
+            Export(fmt, f"{fmt.value} export of {text}\n".encode()) for fmt in self.exports
+        )
+        return Recognition(pages=(Page(text=text),), exports=exports)
 
     def close(self) -> None:
         """Releases the leaked handles; leaked memory stays, as it would in a real library."""

@@ -126,6 +126,7 @@ class JobBook:
             elapsed_s=time.monotonic() - job.submitted_at,
             rss_mb=rss_mb,
             evaluation_mode=recognition is not None and recognition.evaluation_mode,
+            exports=() if recognition is None else recognition.exports,
         )
         if error is None:
             self.completed += 1

@@ -2,7 +2,9 @@
 
 The checks that load Aspose run in a throwaway child (``child.run_in_child``), so
 a .NET abort becomes a failed check with the signal and the child's stderr tail.
-The verdict rests on one fact: the engine read the warm-up image's first word.
+The verdict rests on one fact: the engine read the warm-up image's first word. One
+check is only informative: whether what Aspose's optional AI post-processors need
+(``models.ai_runtime``) is on this machine.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import importlib.metadata
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from ocrpool.engines.aspose import child, provision, runtime
+from ocrpool.engines.aspose import child, models, provision, runtime
 from ocrpool.engines.aspose.engine import (
     LICENSE_VARIABLE,
     WARMUP_FIRST_LINE,
@@ -31,6 +34,7 @@ _LIBSSL = "libssl 1.1"
 _ICU = "ICU"
 _ENGINE = "engine"
 _LICENSE = "license"
+AI_POSTPROCESSING = "AI post-processing"
 _RUNTIME_REMEDY = (
     "run `ocrpool doctor --fix`; the .NET runtime inside Aspose aborts when OpenSSL 1.1 "
     "or ICU is missing"
@@ -42,6 +46,8 @@ class CheckStatus(str, enum.Enum):
     WARN = "warn"
     FAIL = "FAIL"
     SKIPPED = "skip"
+    INFO = "info"
+    """Something optional is not there; nothing ocrpool does needs it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +187,33 @@ def probe_engine(license: str | None) -> tuple[Check, ...]:
             )
         )
     checks.append(_license_check(license, recognition.evaluation_mode))
+    model_dir = Path(models.aspose_view().model_dir)
+    checks.append(ai_check(model_dir, models.ai_runtime(model_dir)))
     return tuple(checks)
+
+
+def ai_check(model_dir: Path, found: models.AiRuntime) -> Check:
+    """Whether AsposeAI's post-processors could run here, and what is missing if not."""
+    if found.complete:
+        names = ", ".join(model.name for model in found.models)
+        return Check(
+            AI_POSTPROCESSING,
+            CheckStatus.OK,
+            f"{models.LIBDL} loads; llama.cpp runtime in {found.runtimes[0]}; models: {names}",
+        )
+    missing = []
+    if not found.libdl_loads:
+        missing.append(f"no {models.LIBDL} the loader finds")
+    if not found.runtimes:
+        missing.append(f"no llama.cpp runtime (libllama.so) under {model_dir.parent}/runtimes")
+    if not found.models:
+        missing.append(f"no .gguf model in {model_dir}")
+    return Check(
+        AI_POSTPROCESSING,
+        CheckStatus.INFO,
+        "not available (optional, unused by ocrpool): " + "; ".join(missing),
+        "see the README section 'AI post-processing' for what to provide",
+    )
 
 
 def _license_check(license: str | None, evaluation_mode: bool) -> Check:

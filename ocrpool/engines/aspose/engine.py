@@ -10,23 +10,21 @@ is translated from its ``RuntimeError("Proxy error(...): ...")`` by ``translate_
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ocrpool.engines.aspose import exports, orientation, spelling
+from ocrpool.engines.aspose.errors import detail, translate_error
 from ocrpool.engines.aspose.runtime import prepare_process
 from ocrpool.engines.base import Source
-from ocrpool.errors import (
-    EngineError,
-    InvalidInput,
-    LicenseRejected,
-    OcrPoolError,
-    ResourceUnavailable,
-)
+from ocrpool.errors import EngineError, InvalidInput, LicenseRejected
+from ocrpool.exports import parse_formats
 from ocrpool.formats import HEADER_BYTES, Format, sniff
 from ocrpool.results import Line, Page, Recognition
 
@@ -41,8 +39,6 @@ WARMUP_FIRST_LINE = "Hello from ocrpool"
 _MULTI_PAGE_INPUTS = {Format.TIFF: "TIFF", Format.PDF: "PDF"}
 _SUPPORTED = ", ".join(fmt.value for fmt in Format)
 _BANNER = re.compile(r"^[ \t]*\*+[ \t]*Trial Licenses[ \t]*\*+[ \t]*$\n?", re.MULTILINE)
-_PROXY_PREFIX = re.compile(r"^Proxy error\(.*?\):\s*", re.DOTALL)
-_MISSING_RESOURCE = re.compile(r"(?:Please install the|Automatic download of) '([^']+)'")
 _EVALUATION_WARNING = "Trial Licenses"
 _PNG_END = b"IEND\xaeB`\x82"
 _PNG_TAIL_BYTES = 1024
@@ -69,7 +65,17 @@ class AsposeEngine:
       on DNS per attempt.
     - ``resource_dir``: directory of Aspose resources (``*.ocr`` files); default
       Aspose's own (``aspose_data`` in the working directory).
-    - ``warmup``: recognise the built-in warm-up image in ``start()``; default True.
+    - ``warmup``: recognise the built-in warm-up image in ``start()`` (with every option
+      below, so a ready worker has paid their first-use costs too); default True.
+    - ``rotate_pages``: measure each page's orientation and skew and recognise it
+      upright; each ``Page.rotation`` says by how many degrees; default True.
+    - ``spellcheck``: an ``aspose.ocr.spellchecker.SpellCheckLanguage`` name (``"eng"``,
+      ``"deu"``, ...): each ``Page.corrected_text`` is its text spell-checked offline;
+      default None (off).
+    - ``spellcheck_dictionary``: a user word list for the spell-check (one lowercase
+      word and its frequency per line).
+    - ``exports``: export format names (``ocrpool.ExportFormat``: ``"pdf"``,
+      ``"hocr"``, ...): ``Recognition.exports`` holds one document per format.
     """
 
     def __init__(
@@ -82,9 +88,19 @@ class AsposeEngine:
         allow_downloads: bool = False,
         resource_dir: str | os.PathLike[str] | None = None,
         warmup: bool = True,
+        rotate_pages: bool = True,
+        spellcheck: str | None = None,
+        spellcheck_dictionary: str | os.PathLike[str] | None = None,
+        exports: Sequence[str] = (),
     ) -> None:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise EngineError(f"threads must be a positive integer or None, not {threads!r}")
+        if spellcheck_dictionary is not None and spellcheck is None:
+            raise EngineError("spellcheck_dictionary needs spellcheck (a language)")
+        try:
+            self._exports = parse_formats(exports)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
         self._language = language
         self._detect_areas = detect_areas
         self._threads = threads
@@ -92,6 +108,11 @@ class AsposeEngine:
         self._allow_downloads = allow_downloads
         self._resource_dir = resource_dir
         self._warmup = warmup
+        self._rotate_pages = rotate_pages
+        self._spellcheck = spellcheck
+        self._dictionary = spellcheck_dictionary
+        self._spellcheck_language: Any = None
+        self._dictionary_file = ""
         self._ocr: Any = None
         self._api: Any = None
         self._ai: Any = None
@@ -100,6 +121,7 @@ class AsposeEngine:
     def start(self) -> None:
         license_path = self._license_path()
         resource_dir = self._resource_path()
+        dictionary = self._dictionary_path()
         prepare_process()
         import aspose.ocr as ocr
         from aspose.ocr.ai import AsposeAI
@@ -115,7 +137,7 @@ class AsposeEngine:
                 ocr.License().set_license(license_path)
             except RuntimeError as exc:
                 raise LicenseRejected(
-                    f"Aspose rejected the license file {license_path}: {_detail(str(exc))}",
+                    f"Aspose rejected the license file {license_path}: {detail(str(exc))}",
                     license=license_path,
                 ) from None
         settings = ocr.RecognitionSettings()
@@ -130,6 +152,11 @@ class AsposeEngine:
             settings.detect_areas_mode = _member(
                 ocr.DetectAreasMode, self._detect_areas, "detect_areas"
             )
+        if self._spellcheck is not None:
+            from aspose.ocr.spellchecker import SpellCheckLanguage
+
+            self._spellcheck_language = _member(SpellCheckLanguage, self._spellcheck, "spellcheck")
+            self._dictionary_file = dictionary or ""
         self._ocr, self._settings = ocr, settings
         self._api, self._ai = ocr.AsposeOcr(), AsposeAI()
         if self._warmup:
@@ -139,15 +166,31 @@ class AsposeEngine:
         if self._api is None:
             raise EngineError("the engine is not started")
         with _input_file(source) as (path, label, fmt):
-            ocr_input = self._ocr.OcrInput(
-                getattr(self._ocr.InputType, _MULTI_PAGE_INPUTS.get(fmt, "SINGLE_IMAGE"))
-            )
-            ocr_input.add(path)
             try:
-                output = self._api.recognize(ocr_input, self._settings)
+                return self._recognize_file(path, label, fmt)
             except RuntimeError as exc:
                 raise translate_error(str(exc), path, label) from None
-        return to_recognition(output)
+
+    def _recognize_file(self, path: str, label: str, fmt: Format) -> Recognition:
+        ocr = self._ocr
+        input_type = getattr(ocr.InputType, _MULTI_PAGE_INPUTS.get(fmt, "SINGLE_IMAGE"))
+        angles: tuple[float, ...] | None = None
+        if self._rotate_pages:
+            output, angles = orientation.recognize_upright(
+                ocr, self._api, self._settings, input_type, path
+            )
+        else:
+            ocr_input = ocr.OcrInput(input_type)
+            ocr_input.add(path)
+            output = self._api.recognize(ocr_input, self._settings)
+        recognition = to_recognition(output, angles)
+        pages = recognition.pages
+        if self._spellcheck_language is not None:
+            pages = spelling.correct_pages(
+                self._api, pages, self._spellcheck_language, self._dictionary_file
+            )
+        rendered = exports.render(ocr, self._api, output, pages, self._exports, label)
+        return dataclasses.replace(recognition, pages=pages, exports=rendered)
 
     def close(self) -> None:
         for native in (self._api, self._ai):
@@ -164,6 +207,15 @@ class AsposeEngine:
             raise LicenseRejected(
                 f"license file {path} does not exist or is not readable", license=path
             )
+        return path
+
+    def _dictionary_path(self) -> str | None:
+        """Checked here: Aspose silently ignores a dictionary it cannot read."""
+        if self._dictionary is None:
+            return None
+        path = os.path.abspath(os.fspath(self._dictionary))
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            raise EngineError(f"spellcheck_dictionary {path} does not exist or is not readable")
         return path
 
     def _resource_path(self) -> str | None:
@@ -235,36 +287,12 @@ def require_format(head: bytes, tail: bytes, size: int, label: str) -> Format:
     return fmt
 
 
-def _detail(message: str) -> str:
-    return _PROXY_PREFIX.sub("", message).strip()
-
-
-def translate_error(message: str, path: str, label: str) -> OcrPoolError:
-    """Aspose's ``Proxy error(...)`` message as an ocrpool error about ``label``."""
-    detail = _detail(message).replace(path, label)
-    missing = _MISSING_RESOURCE.search(detail)
-    if missing:
-        resource = missing.group(1)
-        return ResourceUnavailable(
-            f"{label}: these settings need the Aspose resource {resource!r}, which is not on "
-            "this machine. Put it in a directory and pass that as the engine option "
-            "resource_dir, or set allow_downloads=True where the internet is reachable.",
-            resource=resource,
-            input=label,
-        )
-    if "Error during open file" in detail:
-        cause = detail.rpartition("--->")[2].strip()
-        return InvalidInput(
-            f"{label}: Aspose cannot open it (corrupt or unsupported): {cause}", input=label
-        )
-    return EngineError(f"{label}: {detail}", input=label)
-
-
-def to_recognition(output: Any) -> Recognition:
-    """Plain results from Aspose's ``OcrOutput``, without the evaluation banner."""
+def to_recognition(output: Any, angles: Sequence[float] | None = None) -> Recognition:
+    """Plain results from Aspose's ``OcrOutput``, without the evaluation banner;
+    ``angles`` are the rotations the pages were recognised with."""
     pages = []
     evaluation_mode = False
-    for result in output:
+    for number, result in enumerate(output):
         text, banners = _BANNER.subn("", result.recognition_text)
         warned = any(_EVALUATION_WARNING in str(warning) for warning in result.warnings)
         evaluation_mode = evaluation_mode or banners > 0 or warned
@@ -276,5 +304,6 @@ def to_recognition(output: Any) -> Recognition:
             )
             for line in result.recognition_lines_result
         )
-        pages.append(Page(text.rstrip(), lines))
+        rotation = angles[number] if angles is not None and number < len(angles) else None
+        pages.append(Page(text.rstrip(), lines, rotation))
     return Recognition(tuple(pages), evaluation_mode)

@@ -6,14 +6,19 @@ frees the engine and exits before ``inventory`` returns. So the calling process 
 holds a model open, and ``prune``, which needs an ``Inventory``, can only run after
 that child is gone.
 
-``AsposeAI`` cannot be pointed at another directory (its constructor takes only a
-logger; ``AsposeAIModelConfig.directory_model_path`` applies per post-processor), so
-a ``model_dir`` override applies to the file-system side: listing, audit and pruning.
+Aspose's model directory is ``$XDG_DATA_HOME/Aspose.AI.LLM/models`` (.NET's local
+application data folder): with no such folder (no ``XDG_DATA_HOME``, no
+``~/.local/share``) it is ``Aspose.AI.LLM/models`` under the working directory. So a
+``model_dir`` of the form ``<data home>/Aspose.AI.LLM/models`` is handed to the child as
+``XDG_DATA_HOME=<data home>``, and what Aspose sees moves with it (``AsposeAI``'s own
+argument is only a debug flag). The llama.cpp runtimes Aspose's AI post-processors load
+live next to the models, in ``Aspose.AI.LLM/runtimes/``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import enum
 import os
@@ -29,6 +34,15 @@ DEFAULT_TIMEOUT_S = 60.0
 RESOURCE_SUFFIX = ".ocr"
 DEFAULT_RESOURCE_DIR = "aspose_data"
 """Where Aspose.OCR keeps downloaded resources, relative to the working directory."""
+DATA_HOME_VARIABLE = "XDG_DATA_HOME"
+MODEL_SUBDIR = Path("Aspose.AI.LLM", "models")
+"""Aspose's model directory, relative to its data home."""
+LLAMA_RUNTIMES = "runtimes/*/*/native/libllama.so*"
+"""The llama.cpp libraries AsposeAI loads, relative to ``Aspose.AI.LLM``: one folder per
+llama.cpp release tag and platform (Aspose.OCR 26.10 asks for ``b6451`` and, e.g.,
+``linux-x64-noavx``, ``linux-x64-avx2`` or ``linux-x64-cuda13.0``)."""
+LIBDL = "libdl.so"
+"""The name AsposeAI asks the dynamic loader for (Debian 12 ships only libdl.so.2)."""
 
 
 class ModelStatus(str, enum.Enum):
@@ -82,6 +96,22 @@ class Inventory:
     models: tuple[ModelFile, ...]
     resource_dir: Path
     resources: tuple[Resource, ...]
+    aspose_model_dir: Path
+    """Where Aspose itself looks: ``model_dir`` unless the data home of an overriding
+    ``model_dir`` does not exist (Aspose then falls back to the working directory)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AiRuntime:
+    """What Aspose's AI post-processors need on this machine, and what is there."""
+
+    libdl_loads: bool
+    runtimes: tuple[Path, ...]
+    models: tuple[Path, ...]
+
+    @property
+    def complete(self) -> bool:
+        return self.libdl_loads and bool(self.runtimes) and bool(self.models)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,14 +135,17 @@ class PruneReport:
     failed: tuple[Refusal, ...]
 
 
-def aspose_view() -> AsposeView:
-    """Runs in the child: ask Aspose where its files are, then free it."""
+def aspose_view(data_home: str | None = None) -> AsposeView:
+    """Runs in the child: ask Aspose where its files are, then free it. ``data_home``
+    becomes ``XDG_DATA_HOME``, before the .NET runtime reads its environment."""
+    if data_home is not None:
+        os.environ[DATA_HOME_VARIABLE] = data_home
     prepare_process()
     import aspose.ocr as ocr
     from aspose.ocr.ai import AsposeAI
 
     ocr.Logging.set_file_system(False)
-    ai = AsposeAI()
+    ai = AsposeAI(False)
     try:
         model_dir = os.path.abspath(ai.get_local_path())
         # list_local raises DirectoryNotFoundException when there is no directory yet.
@@ -134,24 +167,54 @@ def inventory(
 ) -> Inventory:
     """Aspose's view, taken in a child that has exited, merged with the directory's files.
 
-    ``model_dir`` overrides Aspose's model directory for the file-system side. A
-    directory that does not exist yet has no models (an empty inventory, no error).
+    ``model_dir`` (``<data home>/Aspose.AI.LLM/models``; ``ValueError`` otherwise) moves
+    Aspose's model directory there. A directory that does not exist yet has no models (an
+    empty inventory, no error).
     """
-    view: AsposeView = run_in_child(aspose_view, timeout=timeout)
+    data_home = None if model_dir is None else str(data_home_of(model_dir))
+    view: AsposeView = run_in_child(aspose_view, data_home, timeout=timeout)
     return merge(view, model_dir)
+
+
+def data_home_of(model_dir: str | os.PathLike[str]) -> Path:
+    """The ``XDG_DATA_HOME`` under which Aspose's model directory is ``model_dir``."""
+    path = Path(model_dir).absolute()
+    if path.parts[-len(MODEL_SUBDIR.parts) :] != MODEL_SUBDIR.parts:
+        raise ValueError(
+            f"{model_dir}: Aspose keeps its models in <data home>/{MODEL_SUBDIR} "
+            f"(<data home> is ${DATA_HOME_VARIABLE}), so a model directory must end in "
+            f"{MODEL_SUBDIR}, e.g. /data/{MODEL_SUBDIR}"
+        )
+    return path.parents[len(MODEL_SUBDIR.parts) - 1]
 
 
 def merge(view: AsposeView, model_dir: str | os.PathLike[str] | None = None) -> Inventory:
     """The inventory of ``model_dir`` (default: Aspose's), given what Aspose reported."""
     root = Path(model_dir if model_dir is not None else view.model_dir).absolute()
-    listed = view.listed_models if root == Path(view.model_dir) else ()
+    aspose_root = Path(view.model_dir)
+    listed = view.listed_models if root == aspose_root else ()
     resource_dir = Path(view.resource_dir)
     resources = tuple(
         Resource(name, path, _size(path))
         for name in view.resources
         for path in [resource_dir / f"{name}{RESOURCE_SUFFIX}"]
     )
-    return Inventory(root, scan(root, listed), resource_dir, resources)
+    return Inventory(root, scan(root, listed), resource_dir, resources, aspose_root)
+
+
+def ai_runtime(model_dir: Path) -> AiRuntime:
+    """What of the AI post-processors' needs is here, for the model directory Aspose uses.
+
+    Looks only: AsposeAI itself would try to download what is missing.
+    """
+    try:
+        ctypes.CDLL(LIBDL)
+        libdl_loads = True
+    except OSError:
+        libdl_loads = False
+    runtimes = tuple(sorted({path.parent for path in model_dir.parent.glob(LLAMA_RUNTIMES)}))
+    models = tuple(sorted(model_dir.rglob("*.gguf"))) if model_dir.is_dir() else ()
+    return AiRuntime(libdl_loads, runtimes, models)
 
 
 def scan(root: Path, listed: Iterable[str] = ()) -> tuple[ModelFile, ...]:
