@@ -92,10 +92,10 @@ def test_ocr_of_raw_bytes_returns_the_run_record(server: ServiceProcess) -> None
     assert set(record) == RECORD_FIELDS
     assert record["ok"] is True and record["error"] is None
     assert (record["path"], record["size"], record["format"]) == ("scan.png", len(image), "png")
-    assert record["pages"] == [{"text": f"{len(image)} bytes"}]
+    assert record["pages"] == [{"text": f"{len(image)} bytes", "empty": False}]
     assert record["attempts"][0]["outcome"] == "ok"
     detailed = server.request("POST", "/v1/ocr?detail=true", image).json()
-    assert detailed["pages"] == [{"text": f"{len(image)} bytes", "lines": []}]
+    assert detailed["pages"] == [{"text": f"{len(image)} bytes", "empty": False, "lines": []}]
     assert detailed["path"] == f"<{len(image)} bytes>"
 
 
@@ -119,7 +119,7 @@ def test_a_path_inside_the_prefix_is_read(server: ServiceProcess, files: Path) -
     page = files / "allowed" / "page.png"
     record = server.request("POST", f"/v1/ocr?path={page}").json()
     assert record["ok"] is True
-    assert record["pages"] == [{"text": "page"}]
+    assert record["pages"] == [{"text": "page", "empty": False}]
     assert (record["path"], record["size"]) == (str(page), page.stat().st_size)
     assert record["mtime"] == page.stat().st_mtime
 
