@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks import corpus, tuning
+from benchmarks import corpus, options, tuning
 from benchmarks.compare import compare
 from benchmarks.runner import Limits
 from benchmarks.scenarios import Plan, select, standard_scenarios
@@ -121,9 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Memory and throughput of ocrpool against in-process use and its peers; "
-        "'tune' runs the workers x threads x spares x recycling study instead.",
+        "'tune' runs the workers x threads x spares x recycling study instead, 'options' "
+        "the cost per page of each recognition option (into OUT/options).",
     )
-    parser.add_argument("mode", nargs="?", choices=("compare", "tune"), default="compare")
+    parser.add_argument(
+        "mode", nargs="?", choices=("compare", "tune", "options"), default="compare"
+    )
     parser.add_argument("--engine", choices=("aspose", "fake"), default="aspose")
     parser.add_argument(
         "--engine-option",
@@ -193,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
+    if args.mode == "options":
+        options.run(
+            corpus.images_in(args.corpus),
+            args.rounds or options.DEFAULT_ROUNDS,
+            args.time_budget or options.DEFAULT_BUDGET_S,
+            args.out / "options",
+            command,
+        )
+        return 0
     defaults = DEFAULTS[(args.engine, args.quick)]
     jobs = args.jobs or defaults.jobs
     try:
@@ -217,7 +230,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         stall_s=args.stall or defaults.stall_s,
         max_rss_mb=args.max_total_rss_mb,
     )
-    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     setup = [
         f"engine `{plan.engine}`, options {plan.engine_options or 'default'}",
         f"{jobs} jobs per scenario cycling through {len(set(sources))} inputs in "

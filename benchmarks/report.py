@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.machine import Machine
+from benchmarks.machine import Machine, load_average, this_machine
 from benchmarks.metrics import Measures, in_window
 from benchmarks.runner import Run
 from benchmarks.scenarios import Scenario
@@ -82,6 +84,32 @@ class Header:
         )
         lines += [f"- {line}" for line in self.setup]
         return lines
+
+
+@dataclass(frozen=True)
+class Started:
+    """When, and on how busy a machine, a run started: its ``Header`` is made at the end."""
+
+    utc: str
+    monotonic: float
+    load: tuple[float, float, float]
+
+    @classmethod
+    def now(cls) -> Started:
+        utc = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        return cls(utc, time.monotonic(), load_average())
+
+    def header(self, title: str, command: str, setup: Sequence[str]) -> Header:
+        return Header(
+            title=title,
+            command=command,
+            started_utc=self.utc,
+            duration_s=time.monotonic() - self.monotonic,
+            machine=this_machine(),
+            load_start=self.load,
+            load_end=load_average(),
+            setup=tuple(setup),
+        )
 
 
 def cell(value: Any, decimals: int = 2) -> str:
