@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks import corpus, service, startup, tuning
+from benchmarks import corpus, options, service, startup, tuning
 from benchmarks.compare import compare
 from benchmarks.runner import Limits
 from benchmarks.scenarios import Plan, select, standard_scenarios
@@ -123,10 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Memory and throughput of ocrpool against in-process use and its peers; "
         "'tune' runs the workers x threads x spares x recycling study instead, 'service' "
         "compares `ocrpool serve` with OcrPool called directly (into OUT/service/; with "
-        "--engine fake it skips the Aspose trial).",
+        "--engine fake it skips the Aspose trial), 'options' the cost per page of each "
+        "recognition option (into OUT/options), 'startup' the cost of a worker start by "
+        "start method (into OUT/startup.md).",
     )
     parser.add_argument(
-        "mode", nargs="?", choices=("compare", "tune", "service", "startup"), default="compare"
+        "mode",
+        nargs="?",
+        choices=("compare", "tune", "service", "options", "startup"),
+        default="compare",
     )
     parser.add_argument("--engine", choices=("aspose", "fake"), default="aspose")
     parser.add_argument(
@@ -207,6 +212,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     if args.mode == "service":
         return _service(args, command)
+    if args.mode == "options":
+        options.run(
+            corpus.images_in(args.corpus),
+            args.rounds or options.DEFAULT_ROUNDS,
+            args.time_budget or options.DEFAULT_BUDGET_S,
+            args.out / "options",
+            command,
+        )
+        return 0
     defaults = DEFAULTS[(args.engine, args.quick)]
     jobs = args.jobs or defaults.jobs
     try:

@@ -224,7 +224,7 @@ def play_option_scenarios(workdir: str) -> dict[str, Any]:
         except Exception as exc:
             results[key] = exc
 
-    engine = AsposeEngine(exports=("pdf", "hocr", "md", "html"), warmup=False)
+    engine = AsposeEngine(exports=("pdf", "hocr", "md", "html"), rotate_pages=True, warmup=False)
     engine.start()
     attempt("multipage", engine, MULTIPAGE)
     attempt("blank", engine, blank)

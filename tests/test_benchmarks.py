@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ocrpool.exports import ExportFormat
+
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_COLUMNS = [
     "scenario",
@@ -109,3 +111,27 @@ def test_quick_service_benchmark_writes_its_results(tmp_path: Path) -> None:
     assert {row["http_500"] for row in rows} == {row["no_answer"] for row in rows} == {"0"}
     markdown = (tmp_path / "service" / "results.md").read_text()
     assert "overhead per request" in markdown and "load with kills" in markdown
+
+
+def test_option_costs_are_per_page_and_rotation_is_what_it_adds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``python -m benchmarks options`` arithmetic, on made-up timings (no Aspose)."""
+    monkeypatch.syspath_prepend(str(REPO))  # benchmarks/ is run from the repository
+    from benchmarks import options
+
+    steps = {options.RECOGNITION: 1.0, options.UPRIGHT: 1.5, options.SPELLCHECK: 0.5}
+    steps |= {options.EXPORT + fmt.value: 0.1 for fmt in ExportFormat}
+    timings = tuple(
+        options.Timing(image, pages, step, seconds * pages, seconds * pages / 2)
+        for image, pages in (("a.png", 1), ("b.tif", 3))
+        for step, seconds in steps.items()
+    )
+    first_use = dict.fromkeys(steps, 2.0)
+    rows = {row.option: row for row in options.rows(options.Measured(timings, first_use, 3))}
+    assert rows[options.RECOGNITION].wall_ms_per_page == pytest.approx(1000)
+    assert rows[options.ROTATE].wall_ms_per_page == pytest.approx(500)
+    assert rows[options.ROTATE].cpu_ms_per_page == pytest.approx(250)
+    assert rows[options.ROTATE].share_of_recognition == pytest.approx(0.5)
+    assert rows[options.EXPORT + "pdf"].first_use_s == 2.0
+    assert len(rows) == 3 + len(ExportFormat)

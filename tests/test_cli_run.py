@@ -573,6 +573,7 @@ def test_aspose_reads_the_example_images(tmp_path: Path) -> None:
         "pdf",
         "--spellcheck",
         "eng",
+        "--rotate-pages",
         "--workers",
         "1",
         "--spares",

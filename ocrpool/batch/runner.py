@@ -85,6 +85,13 @@ class BatchOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     """Stored with the run (the SQLite ``runs`` table): e.g. the pool's options."""
 
+    @property
+    def export_folder(self) -> str | None:
+        """Where this run writes exports, if it exports."""
+        if not self.exports:
+            return None
+        return self.export_dir or default_export_dir(self.out)
+
 
 def run_batch(
     options: BatchOptions,
@@ -107,8 +114,8 @@ def run_batch(
             raise InputNotFound(f"no such file or folder: {argument}")
     check_output(options.out, options.inputs, allow_inside_input=options.allow_out_inside_input)
     excluded = excluded_paths(options.out, sidecars(options.format))
-    export_dir = options.export_dir or default_export_dir(options.out)
-    if options.exports:
+    export_dir = options.export_folder
+    if export_dir is not None:
         allowed = options.allow_out_inside_input
         check_output(export_dir, options.inputs, allow_inside_input=allowed)
         excluded |= excluded_paths(export_dir, ())
@@ -128,7 +135,7 @@ def run_batch(
         ledger = Ledger(retry_failed=options.retry_failed, exports=exports)
         stack.callback(ledger.close)
         try:
-            folder = ExportFolder(export_dir) if options.exports else None
+            folder = None if export_dir is None else ExportFolder(export_dir)
             ledger.load(sink.replay())
             run = _Run(options, sink, ledger, folder, progress or Silent(), clock, guard)
             summary = run.run(discoveries, pool_factory)
@@ -299,9 +306,7 @@ def _run_options(options: BatchOptions) -> dict[str, Any]:
         "retry_failed": options.retry_failed,
         "max_pixels": options.max_pixels,
         "exports": [fmt.value for fmt in options.exports],
-        "export_dir": (options.export_dir or default_export_dir(options.out))
-        if options.exports
-        else None,
+        "export_dir": options.export_folder,
     }
     data.update(options.settings)
     return data

@@ -68,7 +68,8 @@ class AsposeEngine:
     - ``warmup``: recognise the built-in warm-up image in ``start()`` (with every option
       below, so a ready worker has paid their first-use costs too); default True.
     - ``rotate_pages``: measure each page's orientation and skew and recognise it
-      upright; each ``Page.rotation`` says by how many degrees; default True.
+      upright; each ``Page.rotation`` says by how many degrees; default False: it adds
+      about a quarter to recognition's CPU time (``python -m benchmarks options``).
     - ``spellcheck``: an ``aspose.ocr.spellchecker.SpellCheckLanguage`` name (``"eng"``,
       ``"deu"``, ...): each ``Page.corrected_text`` is its text spell-checked offline;
       default None (off).
@@ -88,7 +89,7 @@ class AsposeEngine:
         allow_downloads: bool = False,
         resource_dir: str | os.PathLike[str] | None = None,
         warmup: bool = True,
-        rotate_pages: bool = True,
+        rotate_pages: bool = False,
         spellcheck: str | None = None,
         spellcheck_dictionary: str | os.PathLike[str] | None = None,
         exports: Sequence[str] = (),
