@@ -257,6 +257,24 @@ def test_queue_full_is_429_and_a_queued_job_can_be_cancelled(tmp_path: Path) -> 
         assert first.status == 200
 
 
+def test_a_queued_job_is_cancelled_when_its_client_hangs_up(tmp_path: Path) -> None:
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--engine-option", "delay=2"]
+    with ServiceProcess(args, tmp_path / "log") as served:
+        served.start()
+        running = served.request("POST", "/v1/jobs", png_header(8, 8))
+        image = png_header(8, 8)
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as conn:
+            conn.sendall(
+                f"POST /v1/ocr HTTP/1.1\r\nHost: x\r\nContent-Length: {len(image)}\r\n\r\n".encode()
+                + image
+            )
+            wait_until(lambda: served.metric("ocrpool_queue_slots_used") == 2, 30, "queued")
+        wait_until(
+            lambda: served.metric("ocrpool_jobs_total", outcome="cancelled") == 1, 30, "cancelled"
+        )
+        assert served.request("GET", f"/v1/jobs/{running.json()['id']}?wait=30").status == 200
+
+
 def test_not_ready_while_warming_up_then_ready(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--engine-option", "start_delay=2"]
     with ServiceProcess(args, tmp_path / "log") as served:
