@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks import corpus, service, tuning
+from benchmarks import corpus, service, startup, tuning
 from benchmarks.compare import compare
 from benchmarks.runner import Limits
 from benchmarks.scenarios import Plan, select, standard_scenarios
@@ -121,12 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Memory and throughput of ocrpool against in-process use and its peers; "
-        "'tune' runs the workers x threads x spares x recycling study instead, 'service' "
+        "'tune' runs the workers x threads x spares x recycling study instead, 'startup' "
+        "the worker start cost by start method, 'service' "
         "compares `ocrpool serve` with OcrPool called directly (into OUT/service/; with "
         "--engine fake it skips the Aspose trial).",
     )
     parser.add_argument(
-        "mode", nargs="?", choices=("compare", "tune", "service"), default="compare"
+        "mode", nargs="?", choices=("compare", "tune", "startup", "service"), default="compare"
     )
     parser.add_argument("--engine", choices=("aspose", "fake"), default="aspose")
     parser.add_argument(
@@ -200,6 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     if args.mode == "service":
         return _service(args, command)
+    if args.mode == "startup":
+        costs = startup.run(args.jobs or 200, args.rounds or 3)
+        table = startup.report(costs)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "startup.md").write_text(table + "\n")
+        print(table)
+        return 0
     defaults = DEFAULTS[(args.engine, args.quick)]
     jobs = args.jobs or defaults.jobs
     try:

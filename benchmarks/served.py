@@ -81,13 +81,20 @@ class Client:
 
 
 def pool_workers(parent: psutil.Process) -> list[psutil.Process]:
-    """The live pool workers among ``parent``'s children (not multiprocessing's resource
-    tracker, which the spawn method starts once per interpreter)."""
+    """The live pool workers below ``parent``: spawned children, or the children of
+    multiprocessing's fork server (not the fork server or the resource tracker, which
+    live as long as the interpreter)."""
     workers = []
     for child in parent.children():
         try:
-            if "spawn_main" in " ".join(child.cmdline()) and child.status() != "zombie":
-                workers.append(child)
+            command = " ".join(child.cmdline())
+            if "forkserver" in command:
+                candidates = child.children()
+            elif "spawn_main" in command:
+                candidates = [child]
+            else:
+                continue
+            workers += [c for c in candidates if c.status() != psutil.STATUS_ZOMBIE]
         except psutil.Error:
             continue
     return workers

@@ -1,30 +1,45 @@
-"""Errors a caller can catch.
+"""Errors a caller can catch; their fields are the output schema.
 
-Every error crosses the process boundary as plain data: each class keeps its
-fields in ``__dict__`` and passes only the message to ``Exception``, so the
-default pickling (``type, args, __dict__``) rebuilds it in the supervisor.
+Each class declares its fields as annotated class attributes with defaults: the
+constructor accepts exactly those (a misspelt field is a ``TypeError``), and
+``to_dict()`` writes every one of them into each JSONL and SQLite record. Errors
+cross the process boundary as plain data: the message is the only ``Exception``
+argument and the fields live in ``__dict__``, so the default pickling
+(``type, args, __dict__``) rebuilds them in the supervisor.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, ClassVar
 
 
 class OcrPoolError(Exception):
     """Base of every error ocrpool raises."""
 
+    _field_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = tuple(name for name in inspect.get_annotations(cls) if name[0] != "_")
+        cls._field_names = (*cls._field_names, *(n for n in own if n not in cls._field_names))
+
     def __init__(self, message: str, **fields: Any) -> None:
         super().__init__(message)
-        self.__dict__.update(fields)
+        unknown = set(fields) - set(self._field_names)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        for name in self._field_names:
+            setattr(self, name, fields.get(name, getattr(type(self), name)))
 
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: the type name, the message and the fields."""
+        """JSON-ready form: the type name, the message and every declared field."""
         data: dict[str, Any] = {"type": type(self).__name__, "message": self.message}
-        data.update({k: v for k, v in self.__dict__.items() if not k.startswith("_")})
+        data.update((name, getattr(self, name)) for name in self._field_names)
         return data
 
 
@@ -34,36 +49,82 @@ class InvalidInput(OcrPoolError):
     Deterministic: retrying it on another worker gives the same answer, so it is never retried.
     """
 
+    input: str | None = None
+    """The path or label of the input."""
+
+
+class ImageTooLarge(InvalidInput):
+    """The image's declared size is past the pixel limit: a possible decompression bomb."""
+
+    width: int = 0
+    height: int = 0
+    max_pixels: int = 0
+
 
 class EngineError(OcrPoolError):
-    """The engine failed on an input it could read. Not retried."""
+    """The engine failed on an input it could read, or could not be set up. Not retried."""
+
+    input: str | None = None
 
 
 class ResourceUnavailable(EngineError):
     """A setting needs an engine resource that is not on this machine (and may not be downloaded).
 
-    ``resource`` names it; provide it locally or choose settings that work offline.
+    Provide ``resource`` locally or choose settings that work offline.
     """
+
+    resource: str = ""
+
+
+class LicenseRejected(EngineError):
+    """The engine's license file is missing, unreadable or was refused by the engine."""
+
+    license: str = ""
+    """The license file's path."""
 
 
 class JobTimeout(OcrPoolError):
-    """The job ran past ``job_timeout``; its worker was stopped. ``stack`` holds the
-    worker's Python stack when it could be captured."""
+    """The job ran past ``job_timeout`` and its worker was stopped. Not retried."""
+
+    timeout: float | None = None
+    """The limit, in seconds."""
+    stderr_tail: str = ""
+    """The end of what the worker wrote: the Python stack it dumped on SIGTERM, if any."""
 
 
 class WorkerCrashed(OcrPoolError):
-    """The worker died while running the job (``signal`` or ``exitcode`` says how)."""
+    """The worker died while running the job."""
+
+    exitcode: int | None = None
+    """Negative: killed by that signal number (``multiprocessing``'s convention)."""
+    signal: str | None = None
+    """The signal's name (``"SIGSEGV"``) when a signal ended it."""
+    stderr_tail: str = ""
+    """The end of what the worker wrote: a fatal-signal dump, native messages."""
 
 
 class MemoryLimitExceeded(WorkerCrashed):
     """The worker's RSS passed the hard limit during the job and the supervisor killed it."""
 
+    rss_mb: float | None = None
+    limit_mb: float | None = None
+
 
 class EngineStartError(OcrPoolError):
-    """Workers could not start their engine; ``stderr_tail`` holds what the last one printed.
+    """Workers could not start their engine; the pool is broken.
 
     Run ``ocrpool doctor`` to see which part of the engine's runtime is missing.
     """
+
+    attempts: int = 0
+    """Failed starts that led to this verdict."""
+    exitcode: int | None = None
+    stderr_tail: str = ""
+    """What the last worker that failed printed."""
+
+
+class JobCancelled(OcrPoolError):
+    """The job was cancelled while it ran (``OcrPool.cancel(future, kill=True)``)."""
 
 
 class PoolClosed(OcrPoolError):

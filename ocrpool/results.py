@@ -45,6 +45,12 @@ class Attempt:
     elapsed_s: float
     message: str = ""
 
+    @classmethod
+    def of(cls, worker_pid: int | None, error: OcrPoolError | None, elapsed_s: float) -> Attempt:
+        if error is None:
+            return cls(worker_pid, "ok", elapsed_s)
+        return cls(worker_pid, type(error).__name__, elapsed_s, str(error))
+
 
 @dataclass(frozen=True)
 class OcrResult:

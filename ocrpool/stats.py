@@ -10,6 +10,9 @@ class PoolState(str, enum.Enum):
     STARTING = "starting"
     RUNNING = "running"
     CLOSING = "closing"
+    """``close()``: no new jobs; queued ones are finished, then workers retire."""
+    STOPPING = "stopping"
+    """``shutdown(cancel_pending=True)``: queued jobs fail, running ones are stopped."""
     CLOSED = "closed"
     BROKEN = "broken"
     """Workers could not start; every job fails with ``EngineStartError``."""
@@ -36,6 +39,8 @@ class ExitCause(str, enum.Enum):
     CRASH = "crash"
     KILLED = "killed"
     """SIGKILL that the pool did not send: the OOM killer, an operator, a test."""
+    CANCELLED = "cancelled"
+    """Its running job was cancelled with ``OcrPool.cancel(future, kill=True)``."""
     START_FAILED = "start_failed"
     SHUTDOWN = "shutdown"
 
@@ -51,6 +56,13 @@ class WorkerExit:
     age_s: float
     exitcode: int | None
     """``None`` while unknown; negative: killed by that signal number."""
+
+    def __str__(self) -> str:
+        rss = "?" if self.rss_mb is None else f"{self.rss_mb:.0f}"
+        return (
+            f"worker {self.pid} exited: {self.cause.value} (exit {self.exitcode}, "
+            f"{self.jobs} jobs, RSS {rss} MB, {self.age_s:.1f}s old)"
+        )
 
 
 @dataclass(frozen=True)

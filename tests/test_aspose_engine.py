@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from imaging import write_text_image
 
-from ocrpool.engines.aspose import (
+from ocrpool.engines.aspose.child import run_in_child
+from ocrpool.engines.aspose.engine import (
     AsposeEngine,
     check_file,
     to_recognition,
@@ -24,7 +25,6 @@ from ocrpool.engines.aspose import (
 )
 from ocrpool.errors import EngineError, InvalidInput, ResourceUnavailable
 from ocrpool.formats import Format
-from ocrpool.runtime import run_in_child
 
 PHOTOTEST = Path(__file__).parent / "data" / "phototest.tif"
 MULTIPAGE = Path(__file__).parent.parent / "examples" / "images" / "multipage-3.tif"
@@ -49,7 +49,7 @@ def write_bad_inputs(directory: Path) -> dict[str, Path]:
 
 
 def test_importing_the_engine_does_not_load_aspose() -> None:
-    code = "import sys, ocrpool.engines.aspose; print('aspose.ocr' in sys.modules)"
+    code = "import sys, ocrpool.engines.aspose.engine; print('aspose.ocr' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
 

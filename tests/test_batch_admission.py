@@ -13,7 +13,7 @@ from PIL import Image
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, admit_bytes, stat_input
 from ocrpool.batch.scan import Skipped, SkipReason
-from ocrpool.errors import InvalidInput
+from ocrpool.errors import ImageTooLarge, InvalidInput
 from ocrpool.formats import Format, image_size
 
 
@@ -98,7 +98,7 @@ def test_content_decides_the_format_not_the_name(tmp_path: Path) -> None:
 
 def test_a_decompression_bomb_is_refused_before_any_engine(tmp_path: Path) -> None:
     bomb = write_png(tmp_path / "bomb.png", 100_000, 100_000)
-    with pytest.raises(InvalidInput, match="10000000000 pixels is over the limit of 178956970"):
+    with pytest.raises(ImageTooLarge, match="10000000000 pixels is over the limit of 178956970"):
         _admit(bomb)
     assert _admit(bomb, max_pixels=None) is Format.PNG
 
@@ -151,9 +151,9 @@ def test_bytes_pass_the_same_rule_as_files(tmp_path: Path) -> None:
     Image.new("RGB", (30, 20)).save(real, "JPEG")
     assert admit_bytes(real.read_bytes(), max_pixels=DEFAULT_MAX_PIXELS) is Format.JPEG
     assert admit_bytes(b"%PDF-1.4\n", max_pixels=DEFAULT_MAX_PIXELS) is Format.PDF
-    with pytest.raises(InvalidInput, match="decompression bomb") as bomb:
+    with pytest.raises(ImageTooLarge, match="decompression bomb") as bomb:
         admit_bytes(png_header(100_000, 100_000), max_pixels=DEFAULT_MAX_PIXELS)
-    assert (bomb.value.width, bomb.value.height, bomb.value.path) == (100_000, 100_000, None)
+    assert (bomb.value.width, bomb.value.height, bomb.value.input) == (100_000, 100_000, None)
     assert admit_bytes(png_header(100_000, 100_000), max_pixels=None) is Format.PNG
     for data, message in [
         (b"", "empty"),

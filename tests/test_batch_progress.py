@@ -10,7 +10,7 @@ from ocrpool.batch.progress import Bar, LogLines, Silent, make_progress
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.summary import Outcome, Summary, Tally
 from ocrpool.errors import InvalidInput, JobTimeout, OcrPoolError
-from ocrpool.results import Page
+from ocrpool.results import OcrResult, Page
 
 
 class FakeClock:
@@ -27,7 +27,8 @@ class Terminal(io.StringIO):
 
 
 def _record(error: OcrPoolError | None = None, rss_mb: float | None = None) -> Record:
-    return Record(InputFile("/a.png", 1, 1.0), "png", error, (Page("x"),), rss_mb=rss_mb)
+    result = OcrResult("/a.png", pages=(Page("x"),), error=error, rss_mb=rss_mb)
+    return Record(InputFile("/a.png", 1, 1.0), "png", result)
 
 
 def test_lines_come_at_the_interval_and_at_the_end() -> None:

@@ -78,6 +78,9 @@ def test_every_input_is_recorded_once(images: Path, tmp_path: Path) -> None:
     assert records[str(images / "sub/crash.png")]["error"] == {
         "type": "WorkerCrashed",
         "message": "signal 11",
+        "exitcode": None,
+        "signal": None,
+        "stderr_tail": "",
     }
     tally = summary.tally
     assert (tally.ok, dict(tally.failed), dict(tally.skipped)) == (
@@ -138,7 +141,7 @@ def test_strict_records_non_images_as_failures(images: Path, tmp_path: Path) -> 
     assert readme[0]["error"] == {
         "type": "InvalidInput",
         "message": "not an image",
-        "path": str(images / "README.md"),
+        "input": str(images / "README.md"),
     }
     assert not summary.tally.skipped
 

@@ -16,26 +16,28 @@ from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.sinks import OutputFormat, open_sink
 from ocrpool.batch.txt import RECORDS_NAME, text_path
 from ocrpool.errors import InvalidInput
-from ocrpool.results import Attempt, Line, Page
+from ocrpool.results import Attempt, Line, OcrResult, Page
 
 ODD_NAME = "/in/new\nline \u00fc " + b"\xe9".decode("utf-8", "surrogateescape") + ".png"
 
 
 def _ok(path: str, text: str = "hello") -> Record:
     line = Line(text, (1, 2, 3, 4), 0.9)
-    return Record(
-        InputFile(path, 10, 1.25),
-        "png",
+    result = OcrResult(
+        path,
         pages=(Page(text, (line,)), Page("page 2")),
         attempts=(Attempt(7, "ok", 0.5),),
         worker_pid=7,
         elapsed_s=0.5,
         rss_mb=100.0,
     )
+    return Record(InputFile(path, 10, 1.25), "png", result)
 
 
 def _failed(path: str) -> Record:
-    return Record(InputFile(path, None, None), None, error=InvalidInput("no such file", path=path))
+    return Record.failure(
+        InputFile(path, None, None), None, InvalidInput("no such file", input=path)
+    )
 
 
 def test_jsonl_records_round_trip_with_odd_names(tmp_path: Path) -> None:
@@ -56,7 +58,7 @@ def test_jsonl_records_round_trip_with_odd_names(tmp_path: Path) -> None:
     assert json.loads(lines[1])["error"] == {
         "type": "InvalidInput",
         "message": "no such file",
-        "path": "/in/gone.png",
+        "input": "/in/gone.png",
     }
 
 

@@ -100,3 +100,19 @@ def test_quick_service_benchmark_writes_its_results(tmp_path: Path) -> None:
     assert {row["http_500"] for row in rows} == {row["no_answer"] for row in rows} == {"0"}
     markdown = (tmp_path / "service" / "results.md").read_text()
     assert "overhead per request" in markdown and "load with kills" in markdown
+
+
+def test_startup_mode_compares_both_start_methods(tmp_path: Path) -> None:
+    command = ["-m", "benchmarks", "startup", "--jobs", "6", "--rounds", "2", "--out"]
+    done = subprocess.run(
+        [sys.executable, *command, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = (tmp_path / "startup.md").read_text().splitlines()[2:]
+    methods = [row.split("|")[1].strip() for row in rows]
+    assert methods == ["spawn", "forkserver", "forkserver", "spawn"]
+    assert all(row.split("|")[3].strip() == "6" for row in rows)

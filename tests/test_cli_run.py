@@ -187,7 +187,7 @@ def test_every_kind_of_bad_input_is_recorded_and_the_run_goes_on(
         ),
         "loop.png": ("InvalidInput", "symlink loop: the link resolves to itself"),
         "bomb.png": (
-            "InvalidInput",
+            "ImageTooLarge",
             "image too large: 100000x100000 = 10000000000 pixels is over the limit of "
             "178956970 (--max-pixels), a possible decompression bomb",
         ),
@@ -195,7 +195,7 @@ def test_every_kind_of_bad_input_is_recorded_and_the_run_goes_on(
     }
     assert errors["crash.png"][0] == "WorkerCrashed"
     err = capsys.readouterr().err
-    assert "failed:       7 (InvalidInput 6, WorkerCrashed 1)" in err
+    assert "failed:       7 (InvalidInput 5, ImageTooLarge 1, WorkerCrashed 1)" in err
     assert "skipped:      3 (not an image 1, not a regular file 1, symlink loop 1)" in err
 
 
@@ -236,7 +236,7 @@ def test_unreadable_files_and_folders(tmp_path: Path) -> None:
         "secret.png": {
             "type": "InvalidInput",
             "message": "cannot read: Permission denied",
-            "path": str(tmp_path / "secret.png"),
+            "input": str(tmp_path / "secret.png"),
         },
     }
     assert "skipped:      1 (unreadable folder 1)" in done.stderr

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ocrpool import runtime
 from ocrpool.cli import main
 from ocrpool.cli.doctor import render_text
-from ocrpool.doctor import RECOGNITION, Check, CheckStatus, DoctorReport, diagnose
+from ocrpool.engines.aspose import runtime
+from ocrpool.engines.aspose.doctor import RECOGNITION, Check, CheckStatus, DoctorReport, diagnose
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ocrpool import models
 from ocrpool.cli import main
-from ocrpool.models import AsposeView, EntryKind, ModelStatus
+from ocrpool.engines.aspose import models
+from ocrpool.engines.aspose.models import AsposeView, EntryKind, ModelStatus
 
 
 @pytest.fixture

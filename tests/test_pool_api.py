@@ -116,10 +116,10 @@ def test_asyncio_recognize_and_async_iteration(tmp_path: Path) -> None:
 
 def test_errors_survive_pickling_with_their_fields() -> None:
     errors = [
-        InvalidInput("bad", path="/x.png"),
-        WorkerCrashed("died", signal=11, exitcode=-11, stack="..."),
-        MemoryLimitExceeded("big", rss_mb=900.0, limit_mb=800.0, signal=9, exitcode=-9),
-        JobTimeout("slow", timeout=3.0, stack=""),
+        InvalidInput("bad", input="/x.png"),
+        WorkerCrashed("died", signal="SIGSEGV", exitcode=-11, stderr_tail="..."),
+        MemoryLimitExceeded("big", rss_mb=900.0, limit_mb=800.0, signal="SIGKILL", exitcode=-9),
+        JobTimeout("slow", timeout=3.0, stderr_tail=""),
         EngineStartError("no", stderr_tail="tail", attempts=3, exitcode=1),
     ]
     for error in errors:
@@ -130,9 +130,23 @@ def test_errors_survive_pickling_with_their_fields() -> None:
     assert errors[1].to_dict() == {
         "type": "WorkerCrashed",
         "message": "died",
-        "signal": 11,
         "exitcode": -11,
-        "stack": "...",
+        "signal": "SIGSEGV",
+        "stderr_tail": "...",
+    }
+
+
+def test_error_fields_are_declared_and_always_present() -> None:
+    with pytest.raises(TypeError, match="no field stack"):
+        WorkerCrashed("died", stack="...")
+    assert MemoryLimitExceeded("big").to_dict() == {
+        "type": "MemoryLimitExceeded",
+        "message": "big",
+        "exitcode": None,
+        "signal": None,
+        "stderr_tail": "",
+        "rss_mb": None,
+        "limit_mb": None,
     }
 
 

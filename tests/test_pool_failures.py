@@ -28,8 +28,8 @@ def test_crash_is_retried_on_fresh_workers_then_quarantined(tmp_path: Path) -> N
             pool.recognize(crash)
         assert pool.recognize(good).text == "fine"
         stats = pool.stats()
-    assert caught.value.signal == signal.SIGSEGV
-    assert "Segmentation fault" in caught.value.stack
+    assert caught.value.signal == "SIGSEGV"
+    assert "Segmentation fault" in caught.value.stderr_tail
     assert stats.exits == {"crash": 3}
     assert stats.retries == 2
     assert stats.quarantined == (crash,)
@@ -40,7 +40,7 @@ def test_abort_is_reported_with_its_signal(tmp_path: Path) -> None:
     with fake_pool(workers=1, spares=0, retries=0) as pool:
         result = next(pool.imap([abort]))
     assert isinstance(result.error, WorkerCrashed)
-    assert result.error.signal == signal.SIGABRT
+    assert result.error.signal == "SIGABRT"
     assert [a.outcome for a in result.attempts] == ["WorkerCrashed"]
 
 
@@ -89,8 +89,8 @@ def test_timeout_attaches_the_workers_python_stack(tmp_path: Path) -> None:
     pool = fake_pool(workers=1, spares=0, job_timeout=1, engine_options={"delay": 60})
     with pool, pytest.raises(JobTimeout) as caught:
         pool.recognize(slow)
-    assert "in recognize" in caught.value.stack
-    assert "fake.py" in caught.value.stack
+    assert "in recognize" in caught.value.stderr_tail
+    assert "fake.py" in caught.value.stderr_tail
 
 
 def test_hard_rss_limit_kills_a_ballooning_job_during_the_job(tmp_path: Path) -> None:

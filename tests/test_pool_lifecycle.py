@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from multiprocessing import resource_tracker
+from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 
 import psutil
@@ -101,7 +102,10 @@ def test_shutdown_with_cancel_fails_queued_and_running_jobs_fast(tmp_path: Path)
 def test_supervisor_keeps_no_engine_and_leaks_no_fds_or_threads(tmp_path: Path) -> None:
     (image,) = make_inputs(tmp_path, ["noop.png"])
     me = psutil.Process()
-    resource_tracker.ensure_running()  # spawning starts it once per interpreter, with a pipe
+    # both start once per interpreter and keep descriptors open from then on
+    resource_tracker.ensure_running()
+    forkserver.ensure_running()
+    gc.collect()  # what earlier tests left for the collector closes now, not mid-run
     fds, threads = me.num_fds(), threading.active_count()
     with fake_pool(workers=2, spares=1, max_jobs_per_worker=200) as pool:
         results = pool.imap(image for _ in range(10_000))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fakes import fake_pool, make_inputs
 
-from ocrpool import ExitCause, WorkerExit
+from ocrpool import ExitCause, PoolStats, WorkerExit, WorkerState
 
 
 def test_recycles_by_job_count_without_losing_a_job(tmp_path: Path) -> None:
@@ -57,9 +57,10 @@ def test_recycles_on_soft_rss_limit_after_the_job(tmp_path: Path) -> None:
     assert sum(e.jobs for e in exits) == 24
 
 
-def test_ready_workers_never_drop_below_workers_during_recycles(tmp_path: Path) -> None:
+def test_a_warm_spare_takes_a_retiring_workers_slot_at_once(tmp_path: Path) -> None:
+    """Make before break: whenever a slot is empty, no warm spare is left unused."""
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(100)])
-    lows: list[int] = []
+    unused_spares: list[PoolStats] = []
     stop = threading.Event()
 
     with fake_pool(
@@ -68,9 +69,10 @@ def test_ready_workers_never_drop_below_workers_during_recycles(tmp_path: Path) 
 
         def watch() -> None:
             while not stop.is_set():
-                ready = pool.stats().ready
-                if ready < 2:
-                    lows.append(ready)
+                stats = pool.stats()
+                spare = any(w.state is WorkerState.SPARE for w in stats.workers)
+                if stats.ready < 2 and spare:
+                    unused_spares.append(stats)
 
         watcher = threading.Thread(target=watch)
         watcher.start()
@@ -78,5 +80,5 @@ def test_ready_workers_never_drop_below_workers_during_recycles(tmp_path: Path) 
         stop.set()
         watcher.join()
     assert all(r.ok for r in results)
-    assert pool.stats().recycles >= 2
-    assert lows == []
+    assert pool.stats().recycles >= 8
+    assert unused_spares == []

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ocrpool.cli import build_parser
-from ocrpool.config import PoolConfig
 from ocrpool.engines.fake import FakeEngine
+from ocrpool.pool.config import PoolConfig
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

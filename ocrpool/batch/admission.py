@@ -14,7 +14,7 @@ import os
 import stat
 
 from ocrpool.batch.scan import Skipped, SkipReason
-from ocrpool.errors import InvalidInput
+from ocrpool.errors import ImageTooLarge, InvalidInput
 from ocrpool.formats import HEADER_BYTES, Format, image_size, read_image_size, sniff, sniff_file
 
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -31,7 +31,7 @@ def stat_input(path: str) -> os.stat_result:
     try:
         return os.stat(path)
     except OSError as exc:
-        raise InvalidInput(_stat_message(path, exc), path=path) from None
+        raise InvalidInput(_stat_message(path, exc), input=path) from None
 
 
 def admit(path: str, info: os.stat_result, *, max_pixels: int | None) -> Format | Skipped:
@@ -41,16 +41,16 @@ def admit(path: str, info: os.stat_result, *, max_pixels: int | None) -> Format 
     claimed = os.path.splitext(path)[1].lower() in CLAIMED_SUFFIXES
     if info.st_size == 0:
         if claimed:
-            raise InvalidInput("empty file (0 bytes)", path=path)
+            raise InvalidInput("empty file (0 bytes)", input=path)
         return Skipped(path, SkipReason.NOT_AN_IMAGE, "empty file")
     try:
         fmt = sniff_file(path)
         size = image_size(path) if fmt not in (None, Format.PDF) else None
     except OSError as exc:
-        raise InvalidInput(f"cannot read: {exc.strerror or exc}", path=path) from None
+        raise InvalidInput(f"cannot read: {exc.strerror or exc}", input=path) from None
     if fmt is None:
         if claimed:
-            raise InvalidInput(NOT_AN_IMAGE, path=path)
+            raise InvalidInput(NOT_AN_IMAGE, input=path)
         return Skipped(path, SkipReason.NOT_AN_IMAGE)
     _check_size(fmt, size, max_pixels, path)
     return fmt
@@ -60,10 +60,10 @@ def admit_bytes(data: bytes, *, max_pixels: int | None) -> Format:
     """``admit`` for an input given as bytes (``ocrpool serve``): there is no name to claim
     a format, so anything that is not an image or PDF is ``InvalidInput``."""
     if not data:
-        raise InvalidInput("empty input (0 bytes)", path=None)
+        raise InvalidInput("empty input (0 bytes)")
     fmt = sniff(data[:HEADER_BYTES])
     if fmt is None:
-        raise InvalidInput(NOT_AN_IMAGE, path=None)
+        raise InvalidInput(NOT_AN_IMAGE)
     size = read_image_size(io.BytesIO(data)) if fmt is not Format.PDF else None
     _check_size(fmt, size, max_pixels, None)
     return fmt
@@ -76,15 +76,16 @@ def _check_size(
     if fmt is Format.PDF:
         return
     if size is None:
-        raise InvalidInput(f"corrupt {fmt.value.upper()}: cannot read the image size", path=path)
+        raise InvalidInput(f"corrupt {fmt.value.upper()}: cannot read the image size", input=path)
     pixels = size[0] * size[1]
     if max_pixels and pixels > max_pixels:
-        raise InvalidInput(
+        raise ImageTooLarge(
             f"image too large: {size[0]}x{size[1]} = {pixels} pixels is over the limit "
             f"of {max_pixels} (--max-pixels), a possible decompression bomb",
-            path=path,
+            input=path,
             width=size[0],
             height=size[1],
+            max_pixels=max_pixels,
         )
 
 

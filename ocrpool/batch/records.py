@@ -21,41 +21,33 @@ class InputFile:
 
 @dataclass(frozen=True)
 class Record:
+    """One input's outcome: the input as scanned, its format, and the pool's result."""
+
     input: InputFile
     format: str | None
-    error: OcrPoolError | None = None
-    pages: tuple[Page, ...] = ()
-    attempts: tuple[Attempt, ...] = ()
-    worker_pid: int | None = None
-    elapsed_s: float = 0.0
-    rss_mb: float | None = None
-    evaluation_mode: bool = False
+    result: OcrResult
 
     @classmethod
-    def from_result(cls, source: InputFile, fmt: str | None, result: OcrResult) -> Record:
-        return cls(
-            input=source,
-            format=fmt,
-            error=result.error,
-            pages=result.pages,
-            attempts=result.attempts,
-            worker_pid=result.worker_pid,
-            elapsed_s=result.elapsed_s,
-            rss_mb=result.rss_mb,
-            evaluation_mode=result.evaluation_mode,
-        )
+    def failure(cls, source: InputFile, fmt: str | None, error: OcrPoolError) -> Record:
+        """A record for an input that never reached the pool."""
+        return cls(source, fmt, OcrResult(source.path, error=error))
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.result.ok
+
+    @property
+    def error(self) -> OcrPoolError | None:
+        return self.result.error
 
     @property
     def text(self) -> str:
         """The pages' text, separated by form feeds (as Tesseract's text output does)."""
-        return "\f".join(page.text for page in self.pages)
+        return "\f".join(page.text for page in self.result.pages)
 
     def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
         """JSON-ready form; ``detail`` adds each page's lines with boxes and confidences."""
+        result = self.result
         return {
             "path": self.input.path,
             "size": self.input.size,
@@ -63,12 +55,12 @@ class Record:
             "format": self.format,
             "ok": self.ok,
             "error": None if self.error is None else self.error.to_dict(),
-            "pages": [_page_dict(page, detail) for page in self.pages],
-            "attempts": [_attempt_dict(attempt) for attempt in self.attempts],
-            "worker_pid": self.worker_pid,
-            "elapsed_s": round(self.elapsed_s, 4),
-            "rss_mb": None if self.rss_mb is None else round(self.rss_mb, 1),
-            "evaluation_mode": self.evaluation_mode,
+            "pages": [_page_dict(page, detail) for page in result.pages],
+            "attempts": [_attempt_dict(attempt) for attempt in result.attempts],
+            "worker_pid": result.worker_pid,
+            "elapsed_s": round(result.elapsed_s, 4),
+            "rss_mb": None if result.rss_mb is None else round(result.rss_mb, 1),
+            "evaluation_mode": result.evaluation_mode,
         }
 
 

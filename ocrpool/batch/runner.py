@@ -167,7 +167,7 @@ class _Run:
                 source, fmt = self.in_flight.pop(result.input)
                 if isinstance(result.error, (EngineStartError, PoolClosed)):
                     raise result.error  # never tried: left unrecorded for the next run
-                self._record(Record.from_result(source, fmt, result))
+                self._record(Record(source, fmt, result))
                 self._copy_stats(pool, force=False)
             pool.close()
         except BaseException:
@@ -225,14 +225,14 @@ class _Run:
     def _skip(self, source: InputFile, skipped: Skipped) -> None:
         """Count a file that is not an input; with ``strict`` (and claimed), record it."""
         if self.options.strict:
-            self._record_failure(source, InvalidInput(skipped.message, path=skipped.path))
+            self._record_failure(source, InvalidInput(skipped.message, input=skipped.path))
         else:
             self.tally.skipped[skipped.reason.value] += 1
 
     def _record_failure(self, source: InputFile, error: InvalidInput) -> None:
         """Record an input refused before reaching the engine."""
         self.tally.queued += 1
-        self._record(Record(source, None, error=error))
+        self._record(Record.failure(source, None, error))
 
     def _record(self, record: Record) -> None:
         with self.guard():

@@ -58,8 +58,8 @@ class Tally:
             self.ok += 1
         else:
             self.failed[type(record.error).__name__] += 1
-        self.pages += len(record.pages)
-        self.see_rss(record.rss_mb)
+        self.pages += len(record.result.pages)
+        self.see_rss(record.result.rss_mb)
 
     def see_rss(self, rss_mb: float | None) -> None:
         if rss_mb is not None and (self.peak_rss_mb is None or rss_mb > self.peak_rss_mb):

@@ -1,4 +1,4 @@
-"""``ocrpool doctor [--fix] [--license FILE] [--json]``: prints ``ocrpool.doctor``'s report."""
+"""``ocrpool doctor [--fix] [--license FILE] [--json]``: prints the aspose doctor's report."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from ocrpool.cli.exit_codes import ExitCode
-from ocrpool.doctor import DEFAULT_TIMEOUT_S, CheckStatus, DoctorReport, diagnose
+from ocrpool.engines.aspose.doctor import DEFAULT_TIMEOUT_S, CheckStatus, DoctorReport, diagnose
 
 
 def register(commands: Any) -> None:

@@ -1,4 +1,4 @@
-"""``ocrpool models list | path | audit | prune``: prints ``ocrpool.models``' answers."""
+"""``ocrpool models list | path | audit | prune``: prints what the aspose models module finds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ocrpool import models
 from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.engines.aspose import models
 from ocrpool.errors import OcrPoolError
 
 

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
-from ocrpool.config import PoolConfig
+from ocrpool.pool.config import PoolConfig
 
 _POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
 _POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help

@@ -12,7 +12,7 @@ from typing import Any
 from ocrpool.engines.base import Engine, Source
 
 BUILTIN_ENGINES = {
-    "aspose": "ocrpool.engines.aspose:AsposeEngine",
+    "aspose": "ocrpool.engines.aspose.engine:AsposeEngine",
     "fake": "ocrpool.engines.fake:FakeEngine",
 }
 

@@ -16,9 +16,9 @@ from pathlib import PurePath
 
 from ocrpool.engines.base import Source
 from ocrpool.errors import EngineError, InvalidInput
+from ocrpool.processes import MB
 from ocrpool.results import Page, Recognition
 
-_MB = 1024 * 1024
 _START_FAILURES = ("raise", "abort", "exit")
 
 
@@ -92,19 +92,19 @@ class FakeEngine:
     def _read(source: Source) -> tuple[str, bytes]:
         if isinstance(source, bytes):
             if not source:
-                raise InvalidInput("empty input (0 bytes)", path=None)
+                raise InvalidInput("empty input (0 bytes)", input=None)
             return "", source
         try:
             with open(source, "rb") as handle:
                 data = handle.read()
         except OSError as exc:
-            raise InvalidInput(f"cannot read {source}: {exc.strerror}", path=source) from None
+            raise InvalidInput(f"cannot read {source}: {exc.strerror}", input=source) from None
         if not data:
-            raise InvalidInput(f"empty file: {source}", path=source)
+            raise InvalidInput(f"empty file: {source}", input=source)
         return os.path.basename(source), data
 
     def _leak_memory(self, megabytes: float) -> None:
-        size = int(megabytes * _MB)
+        size = int(megabytes * MB)
         address = self._libc.malloc(size)
         if not address:
             raise EngineError(f"fake engine: malloc of {megabytes} MB failed")

@@ -32,10 +32,10 @@ from starlette.routing import Route
 from starlette.types import Receive
 
 from ocrpool.batch.records import Record
-from ocrpool.errors import OcrPoolError
+from ocrpool.errors import JobCancelled, OcrPoolError
 from ocrpool.results import OcrResult
 from ocrpool.service.backpressure import Slots
-from ocrpool.service.errors import BadRequest, InternalError, JobCancelled, NotCancellable
+from ocrpool.service.errors import BadRequest, InternalError, NotCancellable
 from ocrpool.service.inputs import InputRules, Upload, read_upload
 from ocrpool.service.jobs import Job, JobState, JobTable
 from ocrpool.service.lifecycle import PoolLifecycle
@@ -186,7 +186,7 @@ class Service:
             return error_reply(JobCancelled("the job was cancelled before it ran")), "cancelled"
         error = done.exception()
         if error is None:
-            record = Record.from_result(upload.input, upload.format.value, done.result())
+            record = Record(upload.input, upload.format.value, done.result())
             return json_reply(200, record.to_dict(detail=detail)), "ok"
         if isinstance(error, OcrPoolError):
             return error_reply(error), type(error).__name__
@@ -254,7 +254,7 @@ def _wait(request: Request, default: float | None) -> float | None:
     except ValueError:
         wait = math.nan
     if not 0 <= wait <= MAX_WAIT_S:
-        raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_S:g}", wait=text)
+        raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_S:g}, not {text!r}")
     return wait
 
 

@@ -10,6 +10,7 @@ from ocrpool.errors import (
     EngineError,
     EngineStartError,
     InvalidInput,
+    JobCancelled,
     JobTimeout,
     OcrPoolError,
     PoolClosed,
@@ -40,27 +41,31 @@ class Unauthorized(ServiceError):
 class PathRefused(ServiceError):
     """A server-side path was named, and paths are off or it lies outside the allowed prefix."""
 
+    path: str = ""
+
 
 class JobNotFound(ServiceError):
     """No such job: never created, deleted, or its result expired (``--result-ttl``)."""
+
+    id: str = ""
 
 
 class NotCancellable(ServiceError):
     """The job already runs on a worker: it can no longer be cancelled."""
 
-
-class JobCancelled(ServiceError):
-    """The job was cancelled before it ran."""
+    id: str = ""
 
 
 class BodyTooLarge(ServiceError):
-    """The request body is over ``--max-body-mb``; ``limit_bytes`` says how much is allowed."""
+    """The request body is over ``--max-body-mb``."""
+
+    limit_bytes: int = 0
 
 
 class QueueFull(ServiceError):
     """``--max-queue`` jobs are already accepted and unfinished; retry after ``retry_after_s``."""
 
-    retry_after_s: int
+    retry_after_s: int = 1
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_s)}

@@ -104,5 +104,5 @@ def _admit_path(path: str, max_pixels: int | None) -> Upload:
     info = stat_input(path)
     fmt = admit(path, info, max_pixels=max_pixels)
     if isinstance(fmt, Skipped):
-        raise InvalidInput(fmt.message, path=path)
+        raise InvalidInput(fmt.message, input=path)
     return Upload(path, path, InputFile(path, info.st_size, info.st_mtime), fmt)

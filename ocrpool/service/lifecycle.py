@@ -22,7 +22,7 @@ from typing import Any
 
 from ocrpool.engines.base import Source
 from ocrpool.errors import EngineStartError, PoolClosed
-from ocrpool.pool import OcrPool
+from ocrpool.pool.executor import OcrPool
 from ocrpool.results import OcrResult
 from ocrpool.service.errors import NotReady
 from ocrpool.stats import PoolState, PoolStats

@@ -18,33 +18,62 @@ def _default_workers() -> int:
 
 @dataclass(frozen=True)
 class PoolConfig:
-    """See ``OcrPool`` for what each setting means."""
+    """Every setting of a pool and its default; ``OcrPool``, the CLI and the service take
+    their defaults from here. ``OcrPool(config=..., **overrides)`` validates a copy."""
 
     workers: int = field(default_factory=_default_workers)
+    """Engines serving jobs at once (default: one per CPU core)."""
     max_jobs_per_worker: int | None = 50
+    """A worker takes at most this many jobs, then retires (``None``: never)."""
     max_rss_mb: float | None = 1024.0
+    """A worker whose RSS is past this after a job takes no further job (soft limit)."""
     hard_rss_mb: float | None = None
+    """A worker past this during a job is killed and the job retried (default 2x soft)."""
     rss_relative: bool = False
+    """Count both limits from each worker's RSS right after warm-up."""
     job_timeout: float | None = 120.0
+    """A job running longer fails with ``JobTimeout``; its worker is stopped."""
     retries: int = 1
+    """Retries, on fresh workers, of a job whose worker died (crash, kill, hard limit)."""
     spares: int = 1
+    """Warm workers beyond ``workers``, ready to take a retiring worker's slot at once."""
     engine: str = "aspose"
     engine_options: dict[str, Any] = field(default_factory=dict)
     start_timeout: float = 120.0
+    """A worker not warm after this many seconds is a failed start."""
     max_start_failures: int = 3
+    """Failed starts in a row after which the pool is broken (``EngineStartError``)."""
     max_recycles_at_once: int = 1
+    """Replacements warming at once beyond the ones needed to fill empty slots."""
     recycle_jitter: float = 0.1
+    """Each worker's quota is cut by up to this fraction, so workers retire apart."""
     kill_grace: float = 2.0
+    """Seconds between SIGTERM and SIGKILL for a worker stopped during a job."""
     retire_grace: float = 10.0
+    """Seconds a retiring worker has to close its engine before SIGKILL."""
     rss_sample_interval: float = 0.2
+    """How often busy workers' RSS is sampled against the hard limit."""
     max_in_flight: int | None = None
+    """Jobs ``imap``/``aimap`` keep submitted at once (default 3 x (workers + spares))."""
     prefetch_below_s: float = 0.05
+    """A busy worker whose last job took less than this gets its next job sent ahead."""
+    warm_nice: int = 10
+    """Nice value (0-19) of the thread that starts and warms a worker's engine, so
+    replacements warm on CPU the busy workers do not need; jobs run at normal priority."""
+    start_method: str = "forkserver"
+    """``forkserver``: workers are forked from a server that imported the worker's modules
+    (never an engine); ``spawn``: a fresh interpreter per worker."""
 
     def __post_init__(self) -> None:
         _require(self.workers >= 1, "workers must be at least 1")
         _require(self.spares >= 0, "spares must be 0 or more")
         _require(self.retries >= 0, "retries must be 0 or more")
         _require(self.prefetch_below_s >= 0, "prefetch_below_s must be 0 or more")
+        _require(0 <= self.warm_nice <= 19, "warm_nice must be in [0, 19]")
+        _require(
+            self.start_method in ("forkserver", "spawn"),
+            "start_method must be 'forkserver' or 'spawn'",
+        )
         _require(self.max_start_failures >= 1, "max_start_failures must be at least 1")
         _require(self.max_recycles_at_once >= 1, "max_recycles_at_once must be at least 1")
         _require(0.0 <= self.recycle_jitter < 1.0, "recycle_jitter must be in [0, 1)")

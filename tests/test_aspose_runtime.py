@@ -1,4 +1,4 @@
-"""ocrpool.runtime on fake trees: finding OpenSSL 1.1 and ICU, choosing the apt source,
+"""The Aspose runtime on fake trees: finding OpenSSL 1.1 and ICU, choosing the apt source,
 provisioning with a scripted apt, and running functions in a throwaway child."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from ocrpool import runtime
+from ocrpool.engines.aspose import child, provision, runtime
+from ocrpool.engines.aspose.provision import AptSource
+from ocrpool.engines.aspose.runtime import LibsslOrigin, RuntimeSetupError
 from ocrpool.errors import JobTimeout, WorkerCrashed
-from ocrpool.runtime import AptSource, LibsslOrigin, RuntimeSetupError
+from ocrpool.processes import describe_exit, signal_name
 
 DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_CODENAME=bookworm\n'
 UBUNTU_24 = (
@@ -67,7 +69,7 @@ def always_on_system() -> bool:
 
 
 def test_os_release_is_parsed_with_shell_quoting() -> None:
-    fields = runtime.parse_os_release(UBUNTU_24 + "# comment\n\n")
+    fields = provision.parse_os_release(UBUNTU_24 + "# comment\n\n")
     assert fields["ID"] == "ubuntu"
     assert fields["VERSION_CODENAME"] == "noble"
     assert fields["PRETTY_NAME"] == "Ubuntu 24.04 LTS"
@@ -81,7 +83,7 @@ deb-src http://deb.debian.org/debian bookworm main
 deb http://archive.ubuntu.com/ubuntu focal main restricted # trailing comment
 deb [ signed-by=/etc/apt/keyrings/other.gpg ] https://repo.example/apt stable main
 """
-    assert runtime.parse_one_line_sources(text) == [
+    assert provision.parse_one_line_sources(text) == [
         AptSource(
             "http://deb.debian.org/debian", ("bookworm",), ("main", "contrib"), DEBIAN_KEYRING
         ),
@@ -118,7 +120,7 @@ Signed-By:
  -----END PGP PUBLIC KEY BLOCK-----
 """
     )
-    sources = runtime.parse_deb822_sources(text)
+    sources = provision.parse_deb822_sources(text)
     assert [s.uri for s in sources] == [
         "http://deb.debian.org/debian",
         "http://deb.debian.org/debian-security",
@@ -136,7 +138,7 @@ def test_system_sources_read_every_list_and_sources_file(tmp_path: Path) -> None
     (tmp_path / "sources.list.d" / "debian.sources").write_text(DEBIAN_SOURCES)
     (tmp_path / "sources.list.d" / "extra.list").write_text("deb http::/extra bookworm main\n")
     (tmp_path / "sources.list.d" / "off.list.disabled").write_text("deb http://off bookworm x\n")
-    uris = [source.uri for source in runtime.system_apt_sources(tmp_path)]
+    uris = [source.uri for source in provision.system_apt_sources(tmp_path)]
     assert uris == [
         "http://main.example/debian",
         "http::/extra",
@@ -149,40 +151,40 @@ def test_debian_gets_bullseye_from_its_own_mirror() -> None:
     sources = [
         AptSource("https://packages.example/apt", ("cloud-sdk-bookworm",), ("main",)),
         AptSource("https://mirror.example/x", ("bookworm",), ("main",), "/other-key.gpg"),
-        *runtime.parse_deb822_sources(DEBIAN_SOURCES),
+        *provision.parse_deb822_sources(DEBIAN_SOURCES),
     ]
-    line = runtime.legacy_source_line(sources, runtime.parse_os_release(DEBIAN_12))
+    line = provision.legacy_source_line(sources, provision.parse_os_release(DEBIAN_12))
     assert line == f"deb [signed-by={DEBIAN_KEYRING}] http://deb.debian.org/debian bullseye main"
 
 
 def test_ubuntu_gets_focal_with_the_ubuntu_keyring() -> None:
-    sources = runtime.parse_deb822_sources(UBUNTU_SOURCES)
-    line = runtime.legacy_source_line(sources, runtime.parse_os_release(UBUNTU_24))
+    sources = provision.parse_deb822_sources(UBUNTU_SOURCES)
+    line = provision.legacy_source_line(sources, provision.parse_os_release(UBUNTU_24))
     assert line == f"deb [signed-by={UBUNTU_KEYRING}] http://archive.ubuntu.com/ubuntu/ focal main"
 
 
 def test_an_unsigned_one_line_entry_of_the_release_is_accepted() -> None:
-    sources = runtime.parse_one_line_sources("deb http://ftp.example.org/debian bookworm main\n")
-    line = runtime.legacy_source_line(sources, runtime.parse_os_release(DEBIAN_12))
+    sources = provision.parse_one_line_sources("deb http://ftp.example.org/debian bookworm main\n")
+    line = provision.legacy_source_line(sources, provision.parse_os_release(DEBIAN_12))
     assert "http://ftp.example.org/debian bullseye main" in line
 
 
 def test_unknown_distribution_says_what_to_install() -> None:
     with pytest.raises(RuntimeSetupError) as caught:
-        runtime.legacy_source_line([], {"ID": "fedora", "PRETTY_NAME": "Fedora Linux 40"})
+        provision.legacy_source_line([], {"ID": "fedora", "PRETTY_NAME": "Fedora Linux 40"})
     assert "Fedora Linux 40" in caught.value.message
     assert runtime.LIBSSL_DIR_VARIABLE in caught.value.remedy
 
 
 def test_no_source_for_the_release_is_an_error() -> None:
-    sources = runtime.parse_deb822_sources(DEBIAN_SOURCES)
+    sources = provision.parse_deb822_sources(DEBIAN_SOURCES)
     with pytest.raises(RuntimeSetupError, match="trixie"):
-        runtime.legacy_source_line(sources, {"ID": "debian", "VERSION_CODENAME": "trixie"})
+        provision.legacy_source_line(sources, {"ID": "debian", "VERSION_CODENAME": "trixie"})
 
 
 def test_apt_options_sandbox_user_only_as_root(tmp_path: Path) -> None:
-    as_user = runtime.apt_options(tmp_path, as_root=False)
-    as_root = runtime.apt_options(tmp_path, as_root=True)
+    as_user = provision.apt_options(tmp_path, as_root=False)
+    as_root = provision.apt_options(tmp_path, as_root=True)
     assert f"Dir::Etc::SourceList={tmp_path}/sources.list" in as_user
     assert f"Dir::State={tmp_path}/state" in as_user
     assert "Debug::NoLocking=1" in as_user
@@ -290,13 +292,13 @@ def fake_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_provisioning_fetches_once_into_the_cache(tmp_path: Path, fake_system: Path) -> None:
     apt = ScriptedApt()
     cache = tmp_path / "cache" / "libssl1.1"
-    assert runtime.provision_libssl(cache, fake_system, apt) == cache
+    assert provision.provision_libssl(cache, fake_system, apt) == cache
     assert runtime.has_libssl(cache)
     assert [call[0] for call in apt.calls] == ["apt-get", "apt-get", "dpkg"]
     assert [call[-1] for call in apt.calls[:2]] == ["update", runtime.LIBSSL_PACKAGE]
     assert sorted(os.listdir(cache.parent)) == ["libssl1.1"]  # scratch removed
 
-    runtime.provision_libssl(cache, fake_system, apt)
+    provision.provision_libssl(cache, fake_system, apt)
     assert len(apt.calls) == 3
 
 
@@ -309,7 +311,7 @@ def test_provisioning_writes_the_chosen_source_for_apt(tmp_path: Path, fake_syst
             seen.append(Path(source_list).read_text())
         return ScriptedApt()(argv, cwd, **kwargs)
 
-    runtime.provision_libssl(tmp_path / "cache", fake_system, apt)
+    provision.provision_libssl(tmp_path / "cache", fake_system, apt)
     assert seen == [
         f"deb [signed-by={DEBIAN_KEYRING}] http://deb.debian.org/debian bullseye main\n"
     ]
@@ -317,7 +319,7 @@ def test_provisioning_writes_the_chosen_source_for_apt(tmp_path: Path, fake_syst
 
 def test_a_failing_apt_gives_the_manual_remedy(tmp_path: Path, fake_system: Path) -> None:
     with pytest.raises(RuntimeSetupError) as caught:
-        runtime.provision_libssl(
+        provision.provision_libssl(
             tmp_path / "cache", fake_system, ScriptedApt(fail_on=runtime.LIBSSL_PACKAGE)
         )
     assert "Unable to locate package" in caught.value.message
@@ -328,7 +330,7 @@ def test_a_failing_apt_gives_the_manual_remedy(tmp_path: Path, fake_system: Path
 def test_without_apt_the_manual_remedy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RuntimeSetupError, match="apt-get, dpkg not found"):
-        runtime.provision_libssl(tmp_path / "cache", tmp_path, ScriptedApt())
+        provision.provision_libssl(tmp_path / "cache", tmp_path, ScriptedApt())
 
 
 # ----------------------------------------------------------------- run_in_child
@@ -354,7 +356,7 @@ def child_hangs() -> None:
 
 
 def test_child_returns_its_result(capfd: pytest.CaptureFixture[str]) -> None:
-    pid, args = runtime.run_in_child(child_pid_and_args, 1, 2, timeout=60)
+    pid, args = child.run_in_child(child_pid_and_args, 1, 2, timeout=60)
     assert pid != os.getpid()
     assert args == (1, 2)
     assert "noise" not in capfd.readouterr().out
@@ -362,13 +364,13 @@ def test_child_returns_its_result(capfd: pytest.CaptureFixture[str]) -> None:
 
 def test_child_errors_come_back_typed() -> None:
     with pytest.raises(RuntimeSetupError) as caught:
-        runtime.run_in_child(child_raises, timeout=60)
+        child.run_in_child(child_raises, timeout=60)
     assert caught.value.remedy == "install it"
 
 
 def test_child_abort_is_reported_with_signal_and_stderr_tail() -> None:
     with pytest.raises(WorkerCrashed) as caught:
-        runtime.run_in_child(child_aborts, timeout=60)
+        child.run_in_child(child_aborts, timeout=60)
     assert caught.value.signal == "SIGABRT"
     assert "killed by SIGABRT" in caught.value.message
     assert "last words before the abort" in caught.value.stderr_tail
@@ -376,12 +378,12 @@ def test_child_abort_is_reported_with_signal_and_stderr_tail() -> None:
 
 def test_child_past_its_timeout_is_stopped() -> None:
     with pytest.raises(JobTimeout) as caught:
-        runtime.run_in_child(child_hangs, timeout=1)
+        child.run_in_child(child_hangs, timeout=1)
     assert "waiting forever" in caught.value.stderr_tail
 
 
 def test_exit_codes_are_described() -> None:
-    assert runtime.describe_exitcode(-9) == "killed by SIGKILL"
-    assert runtime.describe_exitcode(3) == "exit code 3"
-    assert runtime.describe_exitcode(None) == "exit status unknown"
-    assert runtime.signal_name(0) is None
+    assert describe_exit(-9) == "killed by SIGKILL"
+    assert describe_exit(3) == "exit code 3"
+    assert describe_exit(None) == "exit status unknown"
+    assert signal_name(0) is None

@@ -2,7 +2,8 @@
 
 Supervisor -> worker: ``Job``, ``Stop``.  Worker -> supervisor: ``Ready`` (engine
 started and warm) or ``StartFailed``; then per job ``Ack`` (the job is in the engine's
-hands) and ``Outcome``. A job sent but never acknowledged was never started.
+hands) and ``Outcome``, or ``Declined`` (the worker is past its memory limit and never
+started the job). A job sent but never acknowledged was never started.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from ocrpool.results import Recognition
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a spawned worker needs to start."""
+    """Everything a worker needs to start."""
 
     engine: str
     engine_options: dict[str, Any]
-    parent_pid: int
     stderr_path: str
+    max_rss_mb: float | None = None
+    """Take no job after one that left RSS at or past this (the soft limit)."""
+    rss_relative: bool = False
+    """Count ``max_rss_mb`` from the RSS right after warm-up."""
+    warm_nice: int = 0
+    """Nice value of the thread that starts and warms the engine."""
 
 
 @dataclass(frozen=True)
@@ -33,12 +39,11 @@ class Job:
 
 @dataclass(frozen=True)
 class Stop:
-    """Close the engine and exit; sent only to an idle worker."""
+    """Close the engine and exit; sent only to a worker with no job in hand."""
 
 
 @dataclass(frozen=True)
 class Ready:
-    pid: int
     rss_mb: float
     startup_s: float
 
@@ -55,6 +60,13 @@ class Ack:
 
 
 @dataclass(frozen=True)
+class Declined:
+    """The worker passed its soft memory limit before this job: it never started it."""
+
+    job_id: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The end of one job: ``recognition`` or ``error``, and the worker's RSS after it."""
 
@@ -63,7 +75,9 @@ class Outcome:
     error: OcrPoolError | None
     rss_mb: float
     elapsed_s: float
+    over_limit: bool
+    """RSS is at or past the soft limit: the worker declines every further job."""
 
 
 ToWorker = Job | Stop
-FromWorker = Ready | StartFailed | Ack | Outcome
+FromWorker = Ready | StartFailed | Ack | Declined | Outcome

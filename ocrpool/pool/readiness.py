@@ -11,7 +11,7 @@ import contextlib
 import os
 import selectors
 
-from ocrpool.handle import WorkerHandle
+from ocrpool.pool.handle import WorkerHandle
 
 
 class Readiness:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import queue
 from collections import deque
@@ -10,12 +11,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from ocrpool.config import PoolConfig
 from ocrpool.engines.base import Source
 from ocrpool.errors import OcrPoolError
+from ocrpool.pool.config import PoolConfig
+from ocrpool.pool.supervisor import Supervisor
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats, WorkerExit
-from ocrpool.supervisor import Supervisor
 
 PathOrSource = Source | os.PathLike[str]
 
@@ -23,15 +24,11 @@ PathOrSource = Source | os.PathLike[str]
 class OcrPool:
     """A pool of worker processes, each owning one OCR engine, recycled before they leak.
 
-    ``workers`` engines serve jobs (default: one per CPU core) and ``spares`` more wait
-    warm to replace a retiring one. A worker retires after ``max_jobs_per_worker`` jobs
-    (staggered by up to ``recycle_jitter``) or once its RSS passes ``max_rss_mb`` after
-    a job; the supervisor kills it during a job past ``hard_rss_mb`` (default twice the
-    soft limit) or past ``job_timeout`` seconds. With ``rss_relative`` both limits count
-    from the worker's RSS right after warm-up. A job lost with its worker (crash,
-    external kill, hard limit) is retried ``retries`` times on fresh workers; timeouts,
-    bad inputs and engine errors are not retried. The constructor returns once
-    ``workers`` engines are warm, or raises ``EngineStartError`` after
+    Used like ``concurrent.futures.ProcessPoolExecutor``: ``submit`` returns a
+    ``Future``, ``map``/``imap`` stream results, ``shutdown`` (or ``with``) ends it.
+    Settings are ``PoolConfig``'s fields, given as keywords (``workers`` may also be the
+    first argument) or as a ``config`` that keywords override. The constructor returns
+    once ``workers`` engines are warm, or raises ``EngineStartError`` after
     ``max_start_failures`` failed starts in a row. ``on_worker_exit`` is called (from
     the supervisor thread) with a ``WorkerExit`` for every worker that ends.
     """
@@ -40,33 +37,15 @@ class OcrPool:
         self,
         workers: int | None = None,
         *,
-        max_jobs_per_worker: int | None = 50,
-        max_rss_mb: float | None = 1024.0,
-        hard_rss_mb: float | None = None,
-        rss_relative: bool = False,
-        job_timeout: float | None = 120.0,
-        retries: int = 1,
-        spares: int = 1,
-        engine: str = "aspose",
-        engine_options: dict[str, Any] | None = None,
+        config: PoolConfig | None = None,
         on_worker_exit: Callable[[WorkerExit], None] | None = None,
-        **tuning: Any,
+        **overrides: Any,
     ) -> None:
-        settings: dict[str, Any] = dict(
-            max_jobs_per_worker=max_jobs_per_worker,
-            max_rss_mb=max_rss_mb,
-            hard_rss_mb=hard_rss_mb,
-            rss_relative=rss_relative,
-            job_timeout=job_timeout,
-            retries=retries,
-            spares=spares,
-            engine=engine,
-            engine_options=dict(engine_options or {}),
-            **tuning,
-        )
         if workers is not None:
-            settings["workers"] = workers
-        self.config = PoolConfig(**settings)
+            overrides["workers"] = workers
+        if "engine_options" in overrides:
+            overrides["engine_options"] = dict(overrides["engine_options"] or {})
+        self.config = dataclasses.replace(config or PoolConfig(), **overrides)
         self._supervisor = Supervisor(self.config, on_worker_exit)
         try:
             self._supervisor.wait_ready(self.config.start_timeout * self.config.max_start_failures)
@@ -80,6 +59,12 @@ class OcrPool:
         """Queue one input; the future gives its ``OcrResult`` or raises its typed error."""
         data, name = _normalise(source, label)
         return self._supervisor.submit(data, name, raises=True)
+
+    def cancel(self, future: Future[OcrResult], *, kill: bool = False) -> bool:
+        """Cancel a job. A queued job is cancelled as ``future.cancel()`` would; with
+        ``kill``, a running one is stopped too (its worker is ended and replaced, counted
+        as ``cancelled``) and its future ends with ``JobCancelled``. Whether it was."""
+        return self._supervisor.cancel(future, kill)
 
     def recognize(self, source: PathOrSource, *, label: str | None = None) -> OcrResult:
         """OCR one input and wait for it; raises the job's typed error."""

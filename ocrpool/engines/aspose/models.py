@@ -21,7 +21,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from ocrpool.runtime import prepare_process, run_in_child
+from ocrpool.engines.aspose.child import run_in_child
+from ocrpool.engines.aspose.runtime import prepare_process
 
 DEFAULT_OLD_PREFIX = "old_"
 DEFAULT_TIMEOUT_S = 60.0

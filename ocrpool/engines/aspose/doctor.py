@@ -1,6 +1,6 @@
 """``ocrpool doctor``: can this machine run the aspose engine, and if not, why not.
 
-The checks that load Aspose run in a throwaway child (``runtime.run_in_child``), so
+The checks that load Aspose run in a throwaway child (``child.run_in_child``), so
 a .NET abort becomes a failed check with the signal and the child's stderr tail.
 The verdict rests on one fact: the engine read the warm-up image's first word.
 """
@@ -14,9 +14,15 @@ import os
 import time
 from collections.abc import Callable
 
-from ocrpool import runtime
-from ocrpool.engines.aspose import LICENSE_VARIABLE, WARMUP_FIRST_LINE, WARMUP_IMAGE, AsposeEngine
-from ocrpool.errors import OcrPoolError, WorkerCrashed
+from ocrpool.engines.aspose import child, provision, runtime
+from ocrpool.engines.aspose.engine import (
+    LICENSE_VARIABLE,
+    WARMUP_FIRST_LINE,
+    WARMUP_IMAGE,
+    AsposeEngine,
+)
+from ocrpool.engines.aspose.runtime import RuntimeSetupError
+from ocrpool.errors import JobTimeout, LicenseRejected, OcrPoolError, WorkerCrashed
 
 DEFAULT_TIMEOUT_S = 120.0
 ASPOSE_DISTRIBUTION = "aspose-ocr-python-net"
@@ -81,16 +87,17 @@ def diagnose(
         checks += [Check(n, CheckStatus.SKIPPED, "needs OpenSSL 1.1") for n in engine_checks]
         return DoctorReport(tuple(checks))
     try:
-        checks += runtime.run_in_child(probe or probe_engine, license, timeout=timeout)
+        checks += child.run_in_child(probe or probe_engine, license, timeout=timeout)
     except Exception as exc:
         what = "crashed" if isinstance(exc, WorkerCrashed) else "failed"
+        tail = exc.stderr_tail if isinstance(exc, (WorkerCrashed, JobTimeout)) else ""
         checks.append(
             Check(
                 _ENGINE,
                 CheckStatus.FAIL,
                 f"the engine process {what}: {exc}",
                 _RUNTIME_REMEDY,
-                getattr(exc, "stderr_tail", ""),
+                tail,
             )
         )
     return DoctorReport(tuple(checks))
@@ -101,7 +108,7 @@ def _libssl_check(fix: bool) -> Check:
         location = runtime.find_libssl()
         if location is None and fix:
             started = time.monotonic()
-            directory = runtime.provision_libssl()
+            directory = provision.provision_libssl()
             return Check(
                 _LIBSSL,
                 CheckStatus.OK,
@@ -136,10 +143,11 @@ def probe_engine(license: str | None) -> tuple[Check, ...]:
         engine.start()
     except Exception as exc:
         skipped = Check(RECOGNITION, CheckStatus.SKIPPED, "the engine did not start")
-        if getattr(exc, "license", None):
+        if isinstance(exc, LicenseRejected):
             remedy = "pass a valid Aspose license file, or none for evaluation mode"
             return Check(_LICENSE, CheckStatus.FAIL, str(exc), remedy), skipped
-        remedy = getattr(exc, "remedy", "") or f"see the message; {_RUNTIME_REMEDY}"
+        remedy = exc.remedy if isinstance(exc, RuntimeSetupError) else ""
+        remedy = remedy or f"see the message; {_RUNTIME_REMEDY}"
         return Check(_ENGINE, CheckStatus.FAIL, f"{type(exc).__name__}: {exc}", remedy), skipped
     checks = [
         Check(

@@ -1,7 +1,7 @@
 """The Aspose.OCR engine (``engine="aspose"``).
 
 Importing this module does not import ``aspose.ocr``: ``start()`` does, in the worker,
-after ``ocrpool.runtime.prepare_process()`` has made the .NET runtime loadable. Inputs
+after ``runtime.prepare_process()`` has made the .NET runtime loadable. Inputs
 are checked (exists, readable, not empty, a known format) before Aspose sees them, so
 the common mistakes get a short message naming the file; what Aspose itself rejects
 is translated from its ``RuntimeError("Proxy error(...): ...")`` by ``translate_error``.
@@ -18,11 +18,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ocrpool.engines.aspose.runtime import prepare_process
 from ocrpool.engines.base import Source
-from ocrpool.errors import EngineError, InvalidInput, OcrPoolError, ResourceUnavailable
+from ocrpool.errors import (
+    EngineError,
+    InvalidInput,
+    LicenseRejected,
+    OcrPoolError,
+    ResourceUnavailable,
+)
 from ocrpool.formats import HEADER_BYTES, Format, sniff
 from ocrpool.results import Line, Page, Recognition
-from ocrpool.runtime import prepare_process
 
 LICENSE_VARIABLE = "OCRPOOL_LICENSE"
 """Path of the Aspose license file used when the ``license`` option is not given."""
@@ -108,7 +114,7 @@ class AsposeEngine:
             try:
                 ocr.License().set_license(license_path)
             except RuntimeError as exc:
-                raise EngineError(
+                raise LicenseRejected(
                     f"Aspose rejected the license file {license_path}: {_detail(str(exc))}",
                     license=license_path,
                 ) from None
@@ -155,7 +161,7 @@ class AsposeEngine:
             return None
         path = os.path.abspath(os.fspath(configured))
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            raise EngineError(
+            raise LicenseRejected(
                 f"license file {path} does not exist or is not readable", license=path
             )
         return path

@@ -1,0 +1,149 @@
+"""The worker process: owns one engine and serves one job at a time.
+
+It never exits on its own while it has work: the supervisor reads every result before
+it sends ``Stop``, so a recycle cannot lose or duplicate a result. After each job the
+worker checks its own RSS against the soft limit (in-band, as loky does) and, once past
+it, declines every further job, so no job starts on a worker already over the limit.
+It dies with its parent (parent-death signal, and EOF on its pipe), ignores Ctrl-C (the
+supervisor decides what a Ctrl-C means), and dumps its Python stack to its log on a
+fatal signal or on SIGTERM, which is how a timed-out job's stack is caught.
+
+The engine starts and warms in a thread of its own at ``warm_nice``, so a replacement
+warms on CPU the busy workers do not need; jobs run in the main thread at the priority
+the worker was started with (an unprivileged thread may lower its priority, never raise
+it back).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from multiprocessing import forkserver
+from multiprocessing.connection import Connection
+
+import psutil
+
+from ocrpool.engines import create_engine
+from ocrpool.engines.base import Engine
+from ocrpool.errors import EngineError, OcrPoolError
+from ocrpool.pool.protocol import (
+    Ack,
+    Declined,
+    Job,
+    Outcome,
+    Ready,
+    StartFailed,
+    Stop,
+    WorkerSpec,
+)
+from ocrpool.processes import MB, redirect_stdio
+
+_PR_SET_PDEATHSIG = 1
+
+
+def worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """Entry point of a worker process."""
+    log = redirect_stdio(spec.stderr_path)
+    _let_the_fork_server_go()
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    faulthandler.enable(file=log, all_threads=True)
+    faulthandler.register(signal.SIGTERM, file=log, all_threads=True, chain=True)
+    process = psutil.Process()
+
+    started = time.monotonic()
+    engine, failure = _start_engine(spec)
+    if engine is None:
+        conn.send(failure)
+        sys.exit(1)
+    warm_rss = _rss_mb(process)
+    conn.send(Ready(warm_rss, time.monotonic() - started))
+    limit = spec.max_rss_mb
+    if limit is not None and spec.rss_relative:
+        limit += warm_rss
+    _serve(conn, engine, process, limit)
+    engine.close()
+
+
+def _start_engine(spec: WorkerSpec) -> tuple[Engine | None, StartFailed | None]:
+    """Create, start and warm the engine in a low-priority thread."""
+    outcome: list[Engine | StartFailed] = []
+
+    def start() -> None:
+        if spec.warm_nice:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), spec.warm_nice)
+        try:
+            engine = create_engine(spec.engine, spec.engine_options)
+            engine.start()
+            outcome.append(engine)
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            outcome.append(StartFailed(error=error, traceback=traceback.format_exc()))
+
+    thread = threading.Thread(target=start, name="ocrpool-warm-up")
+    thread.start()
+    thread.join()
+    (result,) = outcome
+    return (None, result) if isinstance(result, StartFailed) else (result, None)
+
+
+def _serve(conn: Connection, engine: Engine, process: psutil.Process, limit: float | None) -> None:
+    over_limit = False
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if isinstance(message, Stop):
+            return
+        assert isinstance(message, Job)
+        if over_limit:
+            conn.send(Declined(message.job_id))
+            continue
+        conn.send(Ack(message.job_id))
+        started = time.monotonic()
+        recognition, error = None, None
+        try:
+            recognition = engine.recognize(message.source)
+        except OcrPoolError as exc:
+            error = exc
+        except Exception as exc:
+            error = EngineError(f"{type(exc).__name__}: {exc}")
+        elapsed = time.monotonic() - started
+        rss = _rss_mb(process)
+        over_limit = limit is not None and rss >= limit
+        conn.send(Outcome(message.job_id, recognition, error, rss, elapsed, over_limit))
+
+
+def _rss_mb(process: psutil.Process) -> float:
+    """Current resident memory; not ``ru_maxrss``, which a forked child inherits."""
+    rss: int = process.memory_info().rss
+    return rss / MB
+
+
+def _let_the_fork_server_go() -> None:
+    """Close our copy of the fork server's liveness pipe.
+
+    multiprocessing hands every forked child the write end whose closing tells the fork
+    server its client died. Kept, it would keep the server alive after a SIGKILLed
+    supervisor, and the server's death is what sends this worker its parent-death signal.
+    """
+    server = forkserver._forkserver
+    fd: int | None = server._forkserver_alive_fd  # type: ignore[attr-defined]
+    if fd is not None:
+        os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[attr-defined]
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL us when our parent (the supervisor, or the fork server that
+    exits with it) dies; a parent already gone shows as EOF on the pipe."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -1,0 +1,58 @@
+"""Facts about child processes shared by the pool and the engine tools.
+
+How a process ended (in words), where its output goes, and the tail of that output:
+the pool's workers and ``run_in_child`` both redirect native chatter to a file and
+quote its end when the process dies.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import IO
+
+TAIL_BYTES = 6000
+"""How much of a dead process's output an error quotes."""
+MB = 1024 * 1024
+
+
+def signal_name(exitcode: int | None) -> str | None:
+    """``"SIGABRT"`` for a process killed by SIGABRT (exit code -6), else ``None``."""
+    if exitcode is None or exitcode >= 0:
+        return None
+    try:
+        return signal.Signals(-exitcode).name
+    except ValueError:
+        return f"signal {-exitcode}"
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """``killed by SIGKILL``, ``exit code 3`` or ``exit status unknown``."""
+    name = signal_name(exitcode)
+    if name is not None:
+        return f"killed by {name}"
+    return "exit status unknown" if exitcode is None else f"exit code {exitcode}"
+
+
+def redirect_stdio(path: str) -> IO[str]:
+    """Send fds 1 and 2 and Python's streams to ``path``.
+
+    Both levels: native code writes to the fds, and a spawned child may have inherited
+    Python-level stream objects that write elsewhere (pytest's capture, say).
+    """
+    log = open(path, "a", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    for fd in (1, 2):
+        os.dup2(log.fileno(), fd)
+    sys.stdout = sys.stderr = log
+    return log
+
+
+def read_tail(path: str, size: int = TAIL_BYTES) -> str:
+    """The last ``size`` bytes of ``path`` as text; empty if it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.fstat(handle.fileno()).st_size - size))
+            return handle.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""

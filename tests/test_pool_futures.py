@@ -1,0 +1,70 @@
+"""Futures behave as ``concurrent.futures`` says: running, cancel, wait, as_completed."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+from fakes import fake_pool, make_inputs
+
+from ocrpool import ExitCause, JobCancelled, OcrResult
+
+
+def _wait_until_running(future: Future[OcrResult]) -> None:
+    deadline = time.monotonic() + 30
+    while not future.running():
+        assert time.monotonic() < deadline, "the job never left the queue"
+        time.sleep(0.01)
+
+
+def test_cancel_succeeds_only_while_queued_and_waiters_are_told(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(4)] + ["crash-if-run.png"])
+    called: list[Future[OcrResult]] = []
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 0.5}) as pool:
+        futures = [pool.submit(path) for path in paths]
+        futures[-1].add_done_callback(called.append)
+        _wait_until_running(futures[0])
+        assert not futures[0].cancel()  # running: as in the standard library
+        assert futures[-1].cancel()  # queued
+        assert called == [futures[-1]]
+        done, _ = concurrent.futures.wait(futures[:4], timeout=60)
+        assert done == set(futures[:4])
+        completed = list(concurrent.futures.as_completed(futures, timeout=60))
+    assert set(completed) == set(futures)
+    assert [f.result().text for f in futures[:4]] == ["p0", "p1", "p2", "p3"]
+    assert futures[-1].cancelled()
+    assert "crash" not in pool.stats().exits  # the cancelled job was never sent
+
+
+def test_asyncio_sees_a_cancelled_job_as_cancelled(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, ["slow.png", "queued.png"])
+
+    async def main() -> None:
+        with fake_pool(workers=1, spares=0, engine_options={"delay": 0.5}) as pool:
+            running, queued = (pool.submit(path) for path in paths)
+            assert queued.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wrap_future(queued)
+            assert (await asyncio.wrap_future(running)).text == "slow"
+
+    asyncio.run(main())
+
+
+def test_a_running_job_is_stopped_only_when_asked_explicitly(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path, ["long.png", "next.png"])
+    with fake_pool(workers=1, spares=1, engine_options={"delay": 30}) as pool:
+        long, after = pool.submit(paths[0]), pool.submit(paths[1])
+        _wait_until_running(long)
+        assert not pool.cancel(long)  # without kill, a running job runs on
+        assert pool.cancel(long, kill=True)
+        with pytest.raises(JobCancelled):
+            long.result(timeout=60)
+        assert not pool.cancel(long, kill=True)  # already over
+        pool.cancel(after, kill=True)
+        with pytest.raises((JobCancelled, concurrent.futures.CancelledError)):
+            after.result(timeout=60)
+    assert pool.stats().exits.get(ExitCause.CANCELLED.value, 0) >= 1

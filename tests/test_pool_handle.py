@@ -1,0 +1,85 @@
+"""The supervisor's handle on one worker, and the pure rules of how workers end."""
+
+from __future__ import annotations
+
+import signal
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+from fakes import make_inputs
+
+from ocrpool.errors import JobCancelled, JobTimeout, MemoryLimitExceeded, WorkerCrashed
+from ocrpool.pool.exits import classify_exit, lost_job_error, start_failure_error
+from ocrpool.pool.handle import Ask, WorkerHandle, process_context
+from ocrpool.pool.jobs import JobRecord
+from ocrpool.pool.protocol import Ack, Ready, WorkerSpec
+from ocrpool.stats import ExitCause, WorkerState
+
+
+def _job(job_id: int, source: str) -> JobRecord:
+    return JobRecord(job_id, source, source, Future(), raises=True)
+
+
+def _ready_worker(tmp_path: Path, quota: int | None = None) -> WorkerHandle:
+    spec = WorkerSpec("fake", {}, str(tmp_path / "worker.log"))
+    worker = WorkerHandle(process_context("forkserver"), spec, quota=quota)
+    ready = worker.conn.recv()
+    assert isinstance(ready, Ready)
+    assert worker.ready(ready.rss_mb)
+    worker.activate()
+    return worker
+
+
+def test_a_failed_send_does_not_hide_what_the_dead_worker_wrote(tmp_path: Path) -> None:
+    (crash,) = make_inputs(tmp_path, ["crash.png"])
+    worker = _ready_worker(tmp_path)
+    assert worker.take(_job(1, crash))
+    assert worker.reap() is not None  # it acknowledged the job, then segfaulted
+    assert not worker.take(_job(2, crash))  # the supervisor learns it is gone by writing
+    assert worker.receive_rest() == [Ack(1)]  # ... and must still read the acknowledgement
+    worker.release()
+
+
+def test_the_life_cycle_is_enforced_and_the_quota_is_a_ceiling(tmp_path: Path) -> None:
+    (image,) = make_inputs(tmp_path, ["a.png"])
+    worker = _ready_worker(tmp_path, quota=1)
+    with pytest.raises(RuntimeError, match="idle -> spare"):
+        worker._become(WorkerState.SPARE)
+    assert worker.can_take(0)
+    assert worker.take(_job(1, image))
+    assert worker.state is WorkerState.BUSY
+    assert not worker.can_take(1)  # a second job would pass the quota of 1
+    worker.stop(ExitCause.SHUTDOWN, Ask.NOTHING, 0.0)
+    assert worker.state is WorkerState.KILLING
+    assert worker.reap() == -signal.SIGKILL
+    worker.release()
+
+
+def test_exits_are_classified_from_what_was_observed() -> None:
+    assert classify_exit(ExitCause.TIMEOUT, -9, starting=False) is ExitCause.TIMEOUT
+    assert classify_exit(None, -signal.SIGKILL, starting=False) is ExitCause.KILLED
+    assert classify_exit(None, -signal.SIGKILL, starting=True) is ExitCause.KILLED
+    assert classify_exit(None, -signal.SIGSEGV, starting=False) is ExitCause.CRASH
+    assert classify_exit(None, 1, starting=True) is ExitCause.START_FAILED
+
+
+def test_a_lost_job_gets_the_error_of_its_workers_end() -> None:
+    def error(cause: ExitCause, exitcode: int | None) -> object:
+        return lost_job_error(
+            cause, "x.png", 42, exitcode, "tail", timeout=5.0, rss_mb=900.0, limit_mb=800.0
+        )
+
+    crash = error(ExitCause.CRASH, -signal.SIGSEGV)
+    assert isinstance(crash, WorkerCrashed)
+    assert (crash.signal, crash.exitcode, crash.stderr_tail) == ("SIGSEGV", -11, "tail")
+    hard = error(ExitCause.HARD_RSS, -signal.SIGKILL)
+    assert isinstance(hard, MemoryLimitExceeded)
+    assert (hard.rss_mb, hard.limit_mb, hard.signal) == (900.0, 800.0, "SIGKILL")
+    timeout = error(ExitCause.TIMEOUT, -signal.SIGTERM)
+    assert isinstance(timeout, JobTimeout)
+    assert (timeout.timeout, timeout.stderr_tail) == (5.0, "tail")
+    assert isinstance(error(ExitCause.CANCELLED, -signal.SIGTERM), JobCancelled)
+    start = start_failure_error("fake", 42, None, -6, "tail", attempt=2, of=3)
+    assert (start.attempts, start.exitcode, start.stderr_tail) == (2, -6, "tail")
+    assert "killed by SIGABRT" in start.message and "ocrpool doctor" in start.message
