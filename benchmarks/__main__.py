@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Memory and throughput of ocrpool against in-process use and its peers; "
-        "'tune' runs the workers x threads x spares x recycling study instead, 'service' "
+        "'tune' runs the workers x threads x spares x recycling study instead, 'startup' "
+        "the worker start cost by start method, 'service' "
         "compares `ocrpool serve` with OcrPool called directly (into OUT/service/; with "
         "--engine fake it skips the Aspose trial), 'options' the cost per page of each "
         "recognition option (into OUT/options), 'startup' the cost of a worker start by "

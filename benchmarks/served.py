@@ -169,14 +169,15 @@ class ServiceProcess:
     def workers(self) -> list[psutil.Process]:
         return pool_workers(psutil.Process(self.pid))
 
-    def metric(self, name: str) -> float:
-        """The sum of every sample named ``name`` (e.g. ``ocrpool_jobs_total``) on /metrics."""
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples named ``name`` (e.g. ``ocrpool_jobs_total``) on /metrics
+        that carry ``labels``."""
         text = self.request("GET", "/metrics").body.decode()
         return sum(
             sample.value
             for family in text_string_to_metric_families(text)
             for sample in family.samples
-            if sample.name == name
+            if sample.name == name and labels.items() <= sample.labels.items()
         )
 
     def rss_mb(self) -> float:

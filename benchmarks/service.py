@@ -18,6 +18,7 @@ Loopback only; every trial is bounded by a request count and a time budget.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,12 +226,13 @@ def benchmark(
     out.mkdir(parents=True, exist_ok=True)
     clock = RunClock()
     rows: list[Row] = []
-    for trial in chosen:
-        if trial.kill_interval_s is None:
-            rows.append(run_direct(trial, bodies, workers))
+    with tempfile.TemporaryDirectory(prefix="ocrpool-serve-logs-") as logs:
+        for trial in chosen:
+            if trial.kill_interval_s is None:
+                rows.append(run_direct(trial, bodies, workers))
+                log(_line(rows[-1]))
+            rows.append(run_served(trial, bodies, workers, Path(logs) / f"{trial.name}.log"))
             log(_line(rows[-1]))
-        rows.append(run_served(trial, bodies, workers, out / f"{trial.name}.log"))
-        log(_line(rows[-1]))
     header = clock.header("ocrpool serve against OcrPool called directly", command, setup)
     table = markdown_table(
         [name for name, _ in _COLUMNS], [[show(r) for _, show in _COLUMNS] for r in rows]

@@ -30,5 +30,5 @@ def fake_pool(**settings: Any) -> OcrPool:
 
 
 def worker_processes(parent: psutil.Process | None = None) -> list[psutil.Process]:
-    """The live pool workers among ``parent``'s children (default: this process)."""
+    """The live pool workers below ``parent`` (default: this process)."""
     return pool_workers(parent or psutil.Process())

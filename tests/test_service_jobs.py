@@ -12,7 +12,9 @@ import pytest
 from ocrpool.errors import (
     EngineError,
     EngineStartError,
+    ImageTooLarge,
     InvalidInput,
+    JobCancelled,
     JobTimeout,
     MemoryLimitExceeded,
     OcrPoolError,
@@ -98,14 +100,16 @@ def _cancelled() -> Reply:
 @pytest.mark.parametrize(
     ("error", "status"),
     [
-        (InvalidInput("bad", input=None), 422),
+        (InvalidInput("bad"), 422),
+        (ImageTooLarge("bomb", width=10**5, height=10**5, max_pixels=10**8), 422),
         (EngineError("failed"), 422),
         (ResourceUnavailable("missing", resource="x.ocr"), 503),
-        (JobTimeout("slow", stderr_tail="..."), 504),
+        (JobTimeout("slow", timeout=3.0, stderr_tail="..."), 504),
         (WorkerCrashed("died", signal="SIGSEGV", stderr_tail="..."), 502),
         (MemoryLimitExceeded("big", rss_mb=3000, limit_mb=2048), 502),
         (EngineStartError("no engine", stderr_tail="..."), 503),
         (PoolClosed("closed"), 503),
+        (JobCancelled("cancelled"), 410),
         (QueueFull("full", retry_after_s=1), 429),
     ],
 )
@@ -114,4 +118,4 @@ def test_every_error_has_its_status_and_no_private_field(error: OcrPoolError, st
     reply = error_reply(error)
     body = json.loads(reply.body)
     assert reply.status == status and body["type"] == type(error).__name__
-    assert "stack" not in body and "stderr_tail" not in body
+    assert "stderr_tail" not in body

@@ -60,10 +60,10 @@ def admit_bytes(data: bytes, *, max_pixels: int | None) -> Format:
     """``admit`` for an input given as bytes (``ocrpool serve``): there is no name to claim
     a format, so anything that is not an image or PDF is ``InvalidInput``."""
     if not data:
-        raise InvalidInput("empty input (0 bytes)", input=None)
+        raise InvalidInput("empty input (0 bytes)")
     fmt = sniff(data[:HEADER_BYTES])
     if fmt is None:
-        raise InvalidInput(NOT_AN_IMAGE, input=None)
+        raise InvalidInput(NOT_AN_IMAGE)
     size = read_image_size(io.BytesIO(data)) if fmt is not Format.PDF else None
     _check_size(fmt, size, max_pixels, None)
     return fmt

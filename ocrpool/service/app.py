@@ -52,6 +52,9 @@ MAX_WAIT_S = 300.0
 _CLIENT_GONE = Reply(499, b"{}")
 """What a request whose client hung up returns; it never reaches anyone (nginx's 499)."""
 
+_INTERNAL_ERROR = error_reply(InternalError("internal error; see the service's log"))
+"""A bug's answer: its details go to the log, never to the client."""
+
 Handler = Callable[[Request], Awaitable[Reply]]
 
 
@@ -113,7 +116,7 @@ class Service:
                 reply = _CLIENT_GONE
             except Exception:
                 log.exception("%s %s failed", request.method, request.url.path)
-                reply = error_reply(InternalError("internal error; see the service's log"))
+                reply = _INTERNAL_ERROR
             return reply.response()
 
         return endpoint
@@ -188,7 +191,7 @@ class Service:
         if isinstance(error, OcrPoolError):
             return error_reply(error), type(error).__name__
         log.error("job %s failed unexpectedly", upload.label, exc_info=error)
-        return error_reply(InternalError("internal error; see the service's log")), "InternalError"
+        return _INTERNAL_ERROR, "InternalError"
 
     async def _await(self, request: Request, job: Job, wait: float | None) -> bool | None:
         """Whether ``job`` settled within ``wait`` seconds; ``None`` if the client left."""
@@ -251,7 +254,7 @@ def _wait(request: Request, default: float | None) -> float | None:
     except ValueError:
         wait = math.nan
     if not 0 <= wait <= MAX_WAIT_S:
-        raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_S:g}", wait=text)
+        raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_S:g}, not {text!r}")
     return wait
 
 

@@ -44,7 +44,7 @@ class Unauthorized(ServiceError):
 class PathRefused(ServiceError):
     """A server-side path was named, and paths are off or it lies outside the allowed prefix."""
 
-    path: str | None = None
+    path: str = ""
 
 
 class JobNotFound(ServiceError):
@@ -60,7 +60,7 @@ class NotCancellable(ServiceError):
 
 
 class BodyTooLarge(ServiceError):
-    """The request body is over ``--max-body-mb``; ``limit_bytes`` says how much is allowed."""
+    """The request body is over ``--max-body-mb``."""
 
     limit_bytes: int = 0
 

@@ -14,6 +14,7 @@ and stops the workers.
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import logging
 from concurrent.futures import Future
@@ -57,7 +58,8 @@ class PoolLifecycle:
         if self.state is ServiceState.STARTING:
             raise NotReady("the workers are warming up; GET /readyz says when they are ready")
         if self.state is ServiceState.BROKEN and self._start_error is not None:
-            raise self._start_error
+            # A copy: raising one instance again and again would grow its traceback.
+            raise copy.copy(self._start_error)
         if self.pool is None or self.state is not ServiceState.SERVING:
             raise PoolClosed("the service is stopping")
         return self.pool.submit(source, label=label)

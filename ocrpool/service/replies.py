@@ -11,8 +11,8 @@ from starlette.responses import Response
 from ocrpool.errors import OcrPoolError
 from ocrpool.service.errors import ServiceError, status_of
 
-_PRIVATE_FIELDS = frozenset({"stack", "stderr_tail"})
-"""Worker stack dumps and engine output: logged by the pool, never sent to a client."""
+_PRIVATE_FIELDS = frozenset({"stderr_tail"})
+"""What a worker wrote (stack dumps, engine output): in the log, never sent to a client."""
 
 
 @dataclass(frozen=True)
