@@ -30,9 +30,6 @@ class ServiceError(OcrPoolError):
 class BadRequest(ServiceError):
     """The request is malformed: a bad parameter, no input, a broken multipart body."""
 
-    wait: str | None = None
-    """The ``wait`` parameter as given, when it is what was wrong."""
-
 
 class Unauthorized(ServiceError):
     """The service needs ``Authorization: Bearer <token>`` and did not get the right one."""
