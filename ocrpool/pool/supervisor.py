@@ -26,6 +26,7 @@ called after it is released.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -94,7 +95,7 @@ class Supervisor:
     def submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
         with self._lock:
             if self._fault is not None:
-                raise self._fault
+                raise copy.copy(self._fault)  # the stored one would grow a traceback per raise
             if self._state not in (PoolState.STARTING, PoolState.RUNNING):
                 raise PoolClosed("the pool is closed")
             job = self._jobs.add(source, label, raises)
@@ -122,7 +123,7 @@ class Supervisor:
         with self._lock:
             self._changed.wait_for(lambda: self._state is not PoolState.STARTING, timeout)
             if self._fault is not None:
-                raise self._fault
+                raise copy.copy(self._fault)
 
     def shutdown(self, cancel_pending: bool, wait_for_exit: bool) -> None:
         with self._lock:
