@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ocrpool.errors import (
+        CrashLoop as CrashLoop,
+    )
+    from ocrpool.errors import (
         EmptyPages as EmptyPages,
     )
     from ocrpool.errors import (
@@ -96,6 +99,7 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "ocrpool.errors": (
+        "CrashLoop",
         "EmptyPages",
         "EngineError",
         "EngineStartError",

@@ -87,6 +87,10 @@ class PoolStats:
     quarantined: tuple[str, ...]
     """Inputs that failed after every retry (crashes, memory kills)."""
     queued: int
+    crash_streak: int = 0
+    """Unplanned worker exits since a job last finished (see ``max_restarts``)."""
+    restart_delay_s: float = 0.0
+    """How long the next worker start still waits (backoff after failures)."""
 
     @property
     def ready(self) -> int:

@@ -43,6 +43,10 @@ class PoolConfig:
     """A worker not warm after this many seconds is a failed start."""
     max_start_failures: int = 3
     """Failed starts in a row after which the pool is broken (``EngineStartError``)."""
+    max_restarts: int = 10
+    """Unplanned worker exits in a row (no job finished between them) tolerated within
+    ``restart_window``; one more breaks the pool with ``CrashLoop``."""
+    restart_window: float = 60.0
     max_recycles_at_once: int = 1
     """Replacements warming at once beyond the ones needed to fill empty slots."""
     recycle_jitter: float = 0.1
@@ -75,6 +79,7 @@ class PoolConfig:
             "start_method must be 'forkserver' or 'spawn'",
         )
         _require(self.max_start_failures >= 1, "max_start_failures must be at least 1")
+        _require(self.max_restarts >= 1, "max_restarts must be at least 1")
         _require(self.max_recycles_at_once >= 1, "max_recycles_at_once must be at least 1")
         _require(0.0 <= self.recycle_jitter < 1.0, "recycle_jitter must be in [0, 1)")
         for name in ("job_timeout", "max_rss_mb", "hard_rss_mb"):
@@ -84,7 +89,13 @@ class PoolConfig:
             self.max_jobs_per_worker is None or self.max_jobs_per_worker >= 1,
             "max_jobs_per_worker must be at least 1 or None",
         )
-        for name in ("start_timeout", "kill_grace", "retire_grace", "rss_sample_interval"):
+        for name in (
+            "start_timeout",
+            "kill_grace",
+            "retire_grace",
+            "rss_sample_interval",
+            "restart_window",
+        ):
             _require(getattr(self, name) > 0, f"{name} must be positive")
         soft, hard = self.max_rss_mb, self.effective_hard_rss_mb
         _require(

@@ -53,6 +53,7 @@ from ocrpool.pool.handle import Ask, WorkerHandle, process_context
 from ocrpool.pool.jobs import JobBook, JobRecord, JobState
 from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, StartFailed, WorkerSpec
 from ocrpool.pool.readiness import Readiness
+from ocrpool.pool.restarts import UNPLANNED, RestartIntensity
 from ocrpool.results import Attempt, OcrResult
 from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit, WorkerState
 
@@ -80,6 +81,7 @@ class Supervisor:
         self._rng = random.Random()
         self._exits: Counter[str] = Counter()
         self._start_failures = 0
+        self._restarts = RestartIntensity(config.max_restarts, config.restart_window)
         self._next_start_at = 0.0
         self._next_sample = 0.0
         self._dirty = True
@@ -150,6 +152,8 @@ class Supervisor:
                 retries=jobs.retried,
                 quarantined=tuple(jobs.quarantined),
                 queued=jobs.queued,
+                crash_streak=self._restarts.streak,
+                restart_delay_s=max(0.0, self._next_start_at - now),
             )
 
     # ---- the loop: wait -> handle messages and exits -> reconcile -----------------
@@ -253,6 +257,7 @@ class Supervisor:
         if job is None:
             log.error("worker %d answered job %d it was not given", worker.pid, outcome.job_id)
             return
+        self._restarts.job_finished()
         job.attempts.append(Attempt.of(worker.pid, outcome.error, outcome.elapsed_s))
         self._jobs.finish(job, outcome.recognition, outcome.error, worker.pid, outcome.rss_mb)
 
@@ -265,6 +270,11 @@ class Supervisor:
         self._workers.remove(worker)
         if cause is ExitCause.START_FAILED:
             self._on_start_failure(worker, exitcode, tail, now)
+        elif cause in UNPLANNED:
+            crash_loop = self._restarts.worker_died(now, cause, tail)
+            if crash_loop is not None:
+                self._break(crash_loop)
+            self._next_start_at = max(self._next_start_at, now + self._restarts.delay())
         for job in worker.in_hand:
             self._on_lost_job(worker, job, cause, exitcode, tail, now)
         record = WorkerExit(
@@ -291,13 +301,17 @@ class Supervisor:
             of=self._config.max_start_failures,
         )
         if self._start_failures >= self._config.max_start_failures:
-            log.error("%s", error)
-            self._fault = error
-            self._state = PoolState.BROKEN
-            self._jobs.fail_queued(error)
-            self._changed.notify_all()
+            self._break(error)
         else:
             self._next_start_at = now + 0.5 * 2 ** (self._start_failures - 1)
+
+    def _break(self, error: OcrPoolError) -> None:
+        """Workers cannot be kept alive: fail what waits, refuse what comes."""
+        log.error("%s", error)
+        self._fault = error
+        self._state = PoolState.BROKEN
+        self._jobs.fail_queued(error)
+        self._changed.notify_all()
 
     def _on_lost_job(
         self,
