@@ -14,84 +14,37 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ocrpool.errors import (
         CrashLoop as CrashLoop,
-    )
-    from ocrpool.errors import (
         EmptyPages as EmptyPages,
-    )
-    from ocrpool.errors import (
         EngineError as EngineError,
-    )
-    from ocrpool.errors import (
         EngineStartError as EngineStartError,
-    )
-    from ocrpool.errors import (
         ExportFailed as ExportFailed,
-    )
-    from ocrpool.errors import (
         ImageTooLarge as ImageTooLarge,
-    )
-    from ocrpool.errors import (
         InvalidInput as InvalidInput,
-    )
-    from ocrpool.errors import (
         JobCancelled as JobCancelled,
-    )
-    from ocrpool.errors import (
         JobTimeout as JobTimeout,
-    )
-    from ocrpool.errors import (
         LicenseRejected as LicenseRejected,
-    )
-    from ocrpool.errors import (
         MemoryLimitExceeded as MemoryLimitExceeded,
-    )
-    from ocrpool.errors import (
         OcrPoolError as OcrPoolError,
-    )
-    from ocrpool.errors import (
         PoolClosed as PoolClosed,
-    )
-    from ocrpool.errors import (
         ResourceUnavailable as ResourceUnavailable,
-    )
-    from ocrpool.errors import (
         WorkerCrashed as WorkerCrashed,
     )
-    from ocrpool.exports import Export as Export
-    from ocrpool.exports import ExportFormat as ExportFormat
+    from ocrpool.exports import Export as Export, ExportFormat as ExportFormat
     from ocrpool.pool.config import PoolConfig as PoolConfig
     from ocrpool.pool.executor import OcrPool as OcrPool
     from ocrpool.results import (
         Attempt as Attempt,
-    )
-    from ocrpool.results import (
         Line as Line,
-    )
-    from ocrpool.results import (
         OcrResult as OcrResult,
-    )
-    from ocrpool.results import (
         Page as Page,
-    )
-    from ocrpool.results import (
         Recognition as Recognition,
     )
     from ocrpool.stats import (
         ExitCause as ExitCause,
-    )
-    from ocrpool.stats import (
         PoolState as PoolState,
-    )
-    from ocrpool.stats import (
         PoolStats as PoolStats,
-    )
-    from ocrpool.stats import (
         WorkerExit as WorkerExit,
-    )
-    from ocrpool.stats import (
         WorkerInfo as WorkerInfo,
-    )
-    from ocrpool.stats import (
         WorkerState as WorkerState,
     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -160,3 +162,13 @@ def test_invalid_settings_are_rejected_before_any_worker_starts() -> None:
     ):
         with pytest.raises(ValueError):
             fake_pool(**settings)
+
+
+def test_the_package_loads_names_on_first_use() -> None:
+    code = (
+        "import sys, ocrpool; lazy = 'ocrpool.pool.executor' not in sys.modules; "
+        "missing = [n for n in ocrpool.__all__ if getattr(ocrpool, n, None) is None]; "
+        "print(lazy, missing)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "[]"]
