@@ -10,7 +10,6 @@ import sys
 import time
 from typing import Any
 
-from ocrpool import OcrPool
 from ocrpool.batch import (
     DEFAULT_MAX_PIXELS,
     BatchError,
@@ -23,8 +22,15 @@ from ocrpool.batch import (
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
 from ocrpool.cli.exit_codes import ExitCode
-from ocrpool.cli.pool_options import add_pool_arguments, pool_options
+from ocrpool.cli.pool_options import (
+    add_backend_arguments,
+    add_pool_arguments,
+    backend_options,
+    pool_factory,
+    pool_options,
+)
 from ocrpool.errors import EngineStartError
+from ocrpool.scaleout import ScaleOutError
 
 _EXIT_CODES = {
     Outcome.OK: ExitCode.OK,
@@ -84,6 +90,7 @@ def register(commands: Any) -> None:
         help="time between progress lines when stderr is not a terminal (default: %(default)s)",
     )
     add_pool_arguments(parser)
+    add_backend_arguments(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -92,8 +99,11 @@ def _run(args: argparse.Namespace) -> int:
         return _usage("give at least one INPUT or --from-list")
     try:
         options_for_pool = pool_options(args)
+        backend = backend_options(args)
     except ValueError as error:
         return _usage(str(error))
+    except ScaleOutError as error:
+        return _usage(error.message)
     options = BatchOptions(
         out=args.out,
         inputs=tuple(args.inputs),
@@ -104,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         max_pixels=args.max_pixels or None,
         allow_out_inside_input=args.allow_out_inside_input,
-        settings={"pool": options_for_pool},
+        settings={"pool": options_for_pool, "backend": backend},
     )
     progress = make_progress(
         sys.stderr, time.monotonic, quiet=args.quiet, interval_s=args.progress_interval
@@ -112,9 +122,12 @@ def _run(args: argparse.Namespace) -> int:
     with StopSignals() as stop:
         try:
             summary = run_batch(
-                options, lambda: OcrPool(**options_for_pool), progress=progress, guard=stop.shielded
+                options,
+                pool_factory(backend, options_for_pool),
+                progress=progress,
+                guard=stop.shielded,
             )
-        except BatchError as error:
+        except (BatchError, ScaleOutError) as error:
             return _usage(error.message)
         except KeyboardInterrupt:  # before the run began: nothing was sent
             print("ocrpool run: interrupted", file=sys.stderr)
