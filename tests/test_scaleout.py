@@ -5,6 +5,7 @@ real-Aspose image."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from fakes import FAST
 from test_batch_admission import write_png
 from test_cli_run import OCRPOOL, _exactly_once, _line_count, _wait_for, last_by_path, records
 
-from ocrpool import WorkerCrashed
+from ocrpool import InvalidInput, OcrResult, PoolClosed, PoolState, WorkerCrashed
 from ocrpool.batch import BatchOptions, Summary, run_batch
 from ocrpool.batch.summary import Tally
 from ocrpool.cli import main
@@ -137,25 +138,27 @@ def test_an_actor_killed_mid_run_loses_no_input_and_repeats_none(
     assert victim.state is (ActorState.CLOSED if restart else ActorState.DEAD)
 
 
-def _actor_processes() -> list[psutil.Process]:
-    """The process of every ``PoolActor`` on this machine, and its children: the workers
-    and multiprocessing's resource tracker."""
+def _named_actors() -> set[tuple[str, str]]:
+    """Every live ``ocrpool-`` actor on the Ray, as (namespace, name)."""
+    entries = ray.util.list_named_actors(all_namespaces=True)
+    return {(e["namespace"], e["name"]) for e in entries if e["name"].startswith("ocrpool-")}
+
+
+def _processes(actors: set[tuple[str, str]]) -> list[psutil.Process]:
+    """The processes of ``actors`` and their children (workers, resource tracker)."""
     found = []
-    for process in psutil.process_iter():
-        try:
-            if process.cmdline()[:1] and process.cmdline()[0].startswith("ray::PoolActor"):
-                found += [process, *process.children(recursive=True)]
-        except psutil.Error:
-            continue
+    for namespace, name in actors:
+        hello = ray.get(ray.get_actor(name, namespace=namespace).hello.remote())
+        actor = psutil.Process(hello.pid)
+        found += [actor, *actor.children(recursive=True)]
     return found
 
 
-def _named_actors() -> list[str]:
-    return [
-        entry["name"]
-        for entry in ray.util.list_named_actors(all_namespaces=True)
-        if entry["name"].startswith("ocrpool-")
-    ]
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def test_a_sigkilled_driver_leaves_nothing_running_and_the_next_run_resumes(
@@ -164,15 +167,18 @@ def test_a_sigkilled_driver_leaves_nothing_running_and_the_next_run_resumes(
     out = tmp_path / "results.jsonl"
     command = [*OCRPOOL, "run", str(many), "--out", str(out), *TWO_ACTORS, *FAKE]
     command += ["--ray-address", ray_address, "--engine-option", "delay=0.05"]
+    others = _named_actors()
     driver = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     _wait_for(lambda: _line_count(out) >= 10, timeout=60)
-    remote = _actor_processes()
-    assert sum(p.cmdline()[0].startswith("ray::PoolActor") for p in remote) == 2
+    actors = _named_actors() - others
+    assert len(actors) == 2
+    remote = _processes(actors)
+    assert len(remote) >= 4  # two actors, and at least their workers
     driver.kill()
     assert driver.wait(timeout=10) == -signal.SIGKILL
     assert _line_count(out) < 40
-    _wait_for(lambda: not any(p.is_running() and p.status() != "zombie" for p in remote))
-    _wait_for(lambda: not _named_actors())
+    _wait_for(lambda: not any(map(_alive, remote)))
+    _wait_for(lambda: not _named_actors() & actors)
 
     assert subprocess.run(command, stderr=subprocess.DEVNULL, timeout=120).returncode == 0
     _exactly_once(out, many)
@@ -231,6 +237,38 @@ def test_ray_flags_need_the_ray_backend(
     out = str(tmp_path / "results.jsonl")
     assert run(str(many), "--out", out, "--actors", "2", "--ship-bytes", *FAKE) == ExitCode.USAGE
     assert "--actors, --ship-bytes needs --backend ray" in capsys.readouterr().err
+
+
+def test_the_library_surface_is_ocrpools(tmp_path: Path) -> None:
+    paths = [str(write_png(tmp_path / f"{name}.png")) for name in "abcdef"]
+    with RayOcrPool(1, actors=2, spares=0, **FAST) as pool:
+        assert [result.text for result in pool.map(paths)] == list("abcdef")
+        assert pool.recognize(paths[1]).text == "b"
+        with pytest.raises(InvalidInput):
+            pool.submit(str(tmp_path / "missing.png")).result()
+
+        async def both() -> tuple[list[str], OcrResult]:
+            texts = [result.text async for result in pool.aimap(paths, ordered=True)]
+            return texts, await pool.arecognize(b"four", label="in memory")
+
+        texts, in_memory = asyncio.run(both())
+        assert texts == list("abcdef")
+        assert (in_memory.input, in_memory.text) == ("in memory", "4 bytes")
+    assert pool.stats().state is PoolState.CLOSED
+    with pytest.raises(PoolClosed):
+        pool.submit(paths[0])
+
+
+def test_shutdown_with_cancel_pending_fails_queued_and_running_jobs(tmp_path: Path) -> None:
+    paths = [str(write_png(tmp_path / f"{n}.png")) for n in range(12)]
+    pool = RayOcrPool(1, actors=2, spares=0, **{**FAST, "engine_options": {"delay": 60}})
+    futures = [pool.submit(path) for path in paths]
+    _wait_for(lambda: sum(actor.in_flight for actor in pool.actors()) > 0)
+    pool.shutdown(cancel_pending=True)
+    for future in futures:
+        with pytest.raises(PoolClosed):
+            future.result()
+    assert pool.stats().failed == 12
 
 
 @pytest.mark.aspose

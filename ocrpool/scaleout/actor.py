@@ -35,18 +35,22 @@ class Hello:
 @dataclass(frozen=True)
 class Reply:
     """One input's result, with the pool's stats right after it (the driver's only view of
-    the actor's workers, so it never has to poll them) and the actor's pid (a new pid is a
-    new incarnation: Ray restarted the actor)."""
+    the actor's workers, so it never has to poll them) and where the actor runs (a new pid
+    is a new incarnation: Ray restarted the actor)."""
 
     result: OcrResult
     stats: PoolStats
     pid: int
+    node: str
 
 
 class PoolActor:
     """Hosts one ``OcrPool`` built from ``settings`` (``OcrPool``'s keyword arguments)."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
+        import ray  # loaded already: this process is a Ray worker
+
+        self._node: str = ray.get_runtime_context().get_node_id()
         _spawn_without_main_script()
         self._pool: OcrPool | None = None
         self._error: OcrPoolError | None = None
@@ -56,14 +60,12 @@ class PoolActor:
             self._error = error  # so Ray does not restart an actor that can never start
 
     def hello(self) -> Hello:
-        import ray  # loaded already: this process is a Ray worker
-
-        return Hello(os.getpid(), ray.get_runtime_context().get_node_id(), self._error)
+        return Hello(os.getpid(), self._node, self._error)
 
     def recognize(self, source: Source, label: str) -> Reply:
         pool = self._running()
         result = next(pool.imap([source]))
-        return Reply(replace(result, input=label), pool.stats(), os.getpid())
+        return Reply(replace(result, input=label), pool.stats(), os.getpid(), self._node)
 
     def close(self, cancel_pending: bool) -> PoolStats:
         """Stop the pool (finishing or cancelling what it holds); its final stats."""

@@ -158,7 +158,9 @@ class Dispatcher:
         self._reports: dict[tuple[str, int | None], PoolStats] = {}
         """The last stats of every actor incarnation heard from, by (name, pid)."""
         self._turns = itertools.count()
-        self._thread = threading.Thread(target=self._run, name="ocrpool-ray-dispatcher")
+        self._thread = threading.Thread(
+            target=self._run, name="ocrpool-ray-dispatcher", daemon=True
+        )  # a driver that exits without closing the pool must not hang on it
         self._thread.start()
 
     # ---- callers' side ----------------------------------------------------------------
@@ -354,7 +356,7 @@ class Dispatcher:
         self._reports[(slot.name, reply.pid)] = reply.stats
         if reply.pid not in slot.pids:  # restarted between two calls: none of them was lost
             self._actors_lost += 1
-            self._restarted(slot, reply.pid, None)
+            self._restarted(slot, reply.pid, reply.node)
         done.append((lease, reply.result))
 
     def _again(
@@ -419,7 +421,7 @@ class Dispatcher:
             return
         slot.state = ActorState.READY
 
-    def _restarted(self, slot: Slot, pid: int, node: str | None) -> None:
+    def _restarted(self, slot: Slot, pid: int, node: str) -> None:
         log.warning("actor %s restarted by Ray: pid %s on node %s", slot.name, pid, node)
         slot.restarts += 1
         slot.pid, slot.node = pid, node
