@@ -22,7 +22,6 @@ twice (its first actor died after starting it) is still answered once.
 
 from __future__ import annotations
 
-import enum
 import itertools
 import logging
 import os
@@ -50,12 +49,7 @@ log = logging.getLogger("ocrpool")
 
 CLOSE_TIMEOUT_S = 120.0
 """How long the actors' pools may take to finish and stop at close before they are killed."""
-
-
-class JobState(enum.Enum):
-    QUEUED = "queued"
-    SENT = "sent"
-    DONE = "done"
+_FAILED = "the pool's Ray dispatcher failed; see the log"
 
 
 @dataclass(eq=False)
@@ -67,7 +61,6 @@ class Lease:
     future: Future[OcrResult]
     raises: bool
     submitted: float
-    state: JobState = JobState.QUEUED
     payload: Source | None = None
     """What is sent: the path, or (shipping bytes) the file's content once read."""
     lost: list[Attempt] = field(default_factory=list)
@@ -148,6 +141,7 @@ class Dispatcher:
         self._inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queue: deque[Lease] = deque()
+        self._sent: set[Lease] = set()
         self._state = PoolState.RUNNING
         self._stopping = False
         self._cancel = False
@@ -167,15 +161,18 @@ class Dispatcher:
 
     def submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
         future: Future[OcrResult] = Future()
-        with self._lock:
-            if self._state is not PoolState.RUNNING:
+        with self._lock:  # a job is in the inbox before any stop that follows it
+            if self._state in (PoolState.CLOSING, PoolState.CLOSED):
                 raise PoolClosed("the pool is closed", state=self._state.value)
             self._submitted += 1
-        self._inbox.put(_Submitted(Lease(label, source, future, raises, self._clock())))
+            self._inbox.put(_Submitted(Lease(label, source, future, raises, self._clock())))
         return future
 
     def stop(self, cancel: bool, wait: bool) -> None:
-        self._inbox.put(_Stop(cancel))
+        with self._lock:
+            if self._state is PoolState.RUNNING:
+                self._state = PoolState.CLOSING
+            self._inbox.put(_Stop(cancel))
         if wait:
             self._thread.join()
 
@@ -217,26 +214,38 @@ class Dispatcher:
     # ---- the dispatcher thread --------------------------------------------------------
 
     def _run(self) -> None:
-        drained = False
-        while not drained:
-            message = self._inbox.get()
+        try:
+            drained = False
+            while not drained:
+                message = self._inbox.get()
+                with self._lock:
+                    done = self._handle(message)
+                    self._dispatch(done)
+                    drained = self._drained()
+                self._resolve_all(done)
+            self._close_actors()
+        except BaseException:
+            log.exception("the Ray dispatcher failed; failing every job it held")
             with self._lock:
-                done = self._handle(message)
-                self._dispatch(done)
-                for _, result in done:
-                    if result.ok:
-                        self._completed += 1
-                    else:
-                        self._failed += 1
-                drained = self._drained()
-            for lease, result in done:
-                self._resolve(lease, result)
-        self._close_actors()
+                held = [*self._queue, *self._sent]
+                self._queue.clear()
+                self._sent.clear()
+                self._state = PoolState.BROKEN
+            self._resolve_all([(lease, _failure(lease, PoolClosed(_FAILED))) for lease in held])
+            raise
+
+    def _resolve_all(self, done: list[tuple[Lease, OcrResult]]) -> None:
+        """Count and hand out results, outside the lock: a caller's callback may ask for
+        ``stats()``."""
+        with self._lock:
+            self._completed += sum(result.ok for _, result in done)
+            self._failed += sum(not result.ok for _, result in done)
+        for lease, result in done:
+            self._resolve(lease, result)
 
     def _resolve(self, lease: Lease, result: OcrResult) -> None:
         """Hand ``result`` to the caller, with the dispatches lost on the way and the time
         since it was submitted to this pool."""
-        lease.state = JobState.DONE
         result = replace(
             result,
             attempts=(*lease.lost, *result.attempts),
@@ -332,7 +341,7 @@ class Dispatcher:
             raise InvalidInput(f"cannot read: {exc.strerror}", path=lease.source) from None
 
     def _send(self, lease: Lease, slot: Slot, size: int) -> None:
-        lease.state = JobState.SENT
+        self._sent.add(lease)
         slot.in_flight += 1
         self._bytes_in_flight += size
         slot.turn = next(self._turns)
@@ -344,6 +353,7 @@ class Dispatcher:
 
     def _answered(self, message: _Answered, done: list[tuple[Lease, OcrResult]]) -> None:
         lease, slot = message.lease, message.slot
+        self._sent.discard(lease)
         slot.in_flight -= 1
         if isinstance(lease.payload, bytes):
             self._bytes_in_flight -= len(lease.payload)
@@ -366,7 +376,6 @@ class Dispatcher:
         cause = f"actor {slot.name}: {type(error).__name__}: {_first_line(error)}"
         elapsed = self._clock() - lease.submitted
         lease.lost.append(Attempt(None, type(error).__name__, elapsed, cause))
-        lease.state = JobState.QUEUED
         if self._cancel:
             done.append((lease, _failure(lease, PoolClosed("cancelled"))))
         elif len(lease.lost) > self._retries:
@@ -443,8 +452,6 @@ class Dispatcher:
 
     def _stop(self, cancel: bool, done: list[tuple[Lease, OcrResult]]) -> None:
         self._stopping = True
-        if self._state is PoolState.RUNNING:
-            self._state = PoolState.CLOSING
         if cancel and not self._cancel:
             self._cancel = True
             while self._queue:
