@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from ocrpool.cli import build_parser
 from ocrpool.config import PoolConfig
 from ocrpool.engines.fake import FakeEngine
+from ocrpool.scaleout import RayOcrPool
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -43,3 +45,9 @@ def test_every_documented_run_flag_exists(capsys: pytest.CaptureFixture[str]) ->
     flags = set(re.findall(r"`(--[a-z-]+)", section))
     assert flags
     assert {flag for flag in flags if flag not in run_help} == set()
+
+
+def test_every_documented_ray_option_exists() -> None:
+    documented = set(_table_names("## Scaling out"))
+    parameters = inspect.signature(RayOcrPool).parameters.values()
+    assert documented == {p.name for p in parameters if p.kind is not p.VAR_KEYWORD}

@@ -6,7 +6,13 @@ the actors and is the one writer of the output. Needs ``pip install 'ocrpool[ray
 importing this package does not import Ray.
 """
 
-from ocrpool.scaleout.errors import ActorLost, ActorsNotReady, RayNotInstalled, ScaleOutError
+from ocrpool.scaleout.errors import (
+    ActorLost,
+    ActorsNotReady,
+    RayNotInstalled,
+    RayUnavailable,
+    ScaleOutError,
+)
 from ocrpool.scaleout.pool import RayOcrPool
 from ocrpool.scaleout.stats import ACTOR_LOST, ActorInfo, ActorState
 
@@ -18,5 +24,6 @@ __all__ = [
     "ActorsNotReady",
     "RayNotInstalled",
     "RayOcrPool",
+    "RayUnavailable",
     "ScaleOutError",
 ]

@@ -25,6 +25,13 @@ class RayNotInstalled(ScaleOutError):
         )
 
 
+class RayUnavailable(ScaleOutError):
+    """Ray could not be started or reached at ``address`` (``None``: Ray's default); the
+    message carries Ray's own reason (no cluster there, Ray Client not installed, ...)."""
+
+    address: str | None
+
+
 class ActorsNotReady(ScaleOutError):
     """The actors were not all placed and warm within ``waited_s``: the cluster lacks the
     CPUs or memory they declare (``num_cpus``, ``memory_mb`` each), or is unreachable."""

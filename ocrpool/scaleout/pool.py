@@ -20,7 +20,7 @@ from ocrpool.errors import OcrPoolError
 from ocrpool.executor import PathOrSource, PoolFront, normalise
 from ocrpool.results import OcrResult
 from ocrpool.scaleout.actor import Hello, PoolActor
-from ocrpool.scaleout.errors import ActorsNotReady, RayNotInstalled
+from ocrpool.scaleout.errors import ActorsNotReady, RayNotInstalled, RayUnavailable
 from ocrpool.scaleout.stats import ActorInfo, ActorState
 from ocrpool.stats import PoolStats
 
@@ -210,6 +210,11 @@ def _init_keeping_sigterm(ray: Any, address: str | None) -> None:
     what SIGTERM means (``ocrpool run`` finishes the record it is writing)."""
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if in_main else None
-    ray.init(address=address, include_dashboard=False)
-    if in_main:
-        signal.signal(signal.SIGTERM, previous)
+    try:
+        ray.init(address=address, include_dashboard=False)
+    except Exception as error:  # Ray raises ConnectionError, ValueError, RuntimeError...
+        where = address or "$RAY_ADDRESS or a new local Ray"
+        raise RayUnavailable(f"cannot reach Ray at {where}: {error}", address=address) from None
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
