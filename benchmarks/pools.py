@@ -112,10 +112,14 @@ class OcrPoolBench:
 
 
 class RayBench(OcrPoolBench):
-    """``RayOcrPool`` with one actor, on a local Ray with the plan's CPUs (on loopback)."""
+    """``RayOcrPool`` with one actor, on a local Ray with the plan's CPUs (on loopback), its
+    workers at the benchmark's priority."""
 
     def __init__(self, plan: Plan, scenario: Scenario) -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read by import ray
+        # Ray starts its workers at nice 15, and the OCR workers an actor spawns inherit it:
+        # on a machine shared with other work, that alone would decide the comparison.
+        os.environ.setdefault("RAY_worker_niceness", "0")  # read by the raylet
         self._ray = import_ray()
         workers = plan.workers_for(scenario)
         self._ray.init(
