@@ -126,4 +126,5 @@ _DRIVERS: dict[Kind, Callable[[Scenario, Plan, Reporter], None]] = {
     Kind.OCRPOOL: _pooled,
     Kind.PEBBLE: _pooled,
     Kind.CF_PPE: _pooled,
+    Kind.RAY: _pooled,
 }

@@ -55,6 +55,9 @@ class Measures:
     exit_causes: str
     """The pool's own count of worker exits by cause, where it keeps one."""
     message: str
+    peak_ray_rss_mb: float = NAN
+    """The highest total RSS of the tree's Ray processes (servers, agents, actors, idle
+    workers), for the Ray backend's scenarios."""
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -161,6 +164,7 @@ def measure(run: Run) -> Measures:
         round_index=run.round_index,
         exit_causes=" ".join(f"{cause}={count}" for cause, count in sorted((exits or {}).items())),
         message=run.message,
+        peak_ray_rss_mb=max((s.tree.ray_rss_mb for s in run.samples), default=0.0) or NAN,
     )
 
 

@@ -2,7 +2,9 @@
 
 The peers (pebble and ``ProcessPoolExecutor``) get what ocrpool's workers have: one engine
 per worker process, created by the pool's initializer with the same engine options, kept in
-a module global and reused for every job. All three start workers with ``spawn``.
+a module global and reused for every job. All three start workers with ``spawn``. The Ray
+backend runs one actor hosting the same ``OcrPool``, on a Ray started in the scenario's
+process (so its servers and workers are in the tree the benchmark measures).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import pebble
 from benchmarks.scenarios import Kind, Plan, Scenario
 from ocrpool import OcrPool, OcrPoolError, WorkerState
 from ocrpool.engines import Engine, create_engine
+from ocrpool.scaleout import RayOcrPool
+from ocrpool.scaleout.pool import import_ray
 
 WARM_UP_TIMEOUT_S = 600.0
 _POLL_S = 0.05
+RAY_OBJECT_STORE_MB = 100
 _engine: Engine | None = None
 """A peer worker's engine: one per worker process, set by ``start_engine``."""
 
@@ -75,7 +80,7 @@ def _wait_until(condition: Callable[[], bool], what: str) -> None:
 
 class OcrPoolBench:
     def __init__(self, plan: Plan, scenario: Scenario) -> None:
-        self._pool = OcrPool(
+        self._pool: OcrPool | RayOcrPool = OcrPool(
             plan.workers_for(scenario),
             engine=plan.engine,
             engine_options=plan.options_for(scenario),
@@ -104,6 +109,47 @@ class OcrPoolBench:
 
     def close(self) -> None:
         self._pool.close()
+
+
+class RayBench(OcrPoolBench):
+    """``RayOcrPool`` with one actor, on a local Ray with the plan's CPUs (on loopback), its
+    workers at the benchmark's priority."""
+
+    def __init__(self, plan: Plan, scenario: Scenario) -> None:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read by import ray
+        # Ray starts its workers at nice 15, and the OCR workers an actor spawns inherit it:
+        # on a machine shared with other work, that alone would decide the comparison.
+        os.environ.setdefault("RAY_worker_niceness", "0")  # read by the raylet
+        self._ray = import_ray()
+        workers = plan.workers_for(scenario)
+        self._ray.init(
+            num_cpus=workers,
+            object_store_memory=RAY_OBJECT_STORE_MB * 1024 * 1024,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+        self._first = plan.sources[0]
+        self._pool = RayOcrPool(
+            workers,
+            actors=1,
+            engine=plan.engine,
+            engine_options=plan.options_for(scenario),
+            **scenario.pool_options,
+        )
+
+    def warm_up(self) -> None:
+        """The driver learns of the actor's workers from results: run jobs until the
+        results show every worker and spare warm."""
+
+        def warm() -> bool:
+            self._pool.submit(self._first).exception()
+            return all(w.state is not WorkerState.STARTING for w in self._pool.stats().workers)
+
+        _wait_until(warm, "the spares")
+
+    def close(self) -> None:
+        self._pool.close()
+        self._ray.shutdown()
 
 
 class _PeerPool(ABC):
@@ -182,6 +228,7 @@ _POOLS: dict[Kind, Callable[[Plan, Scenario], BenchPool]] = {
     Kind.OCRPOOL: OcrPoolBench,
     Kind.PEBBLE: PebbleBench,
     Kind.CF_PPE: ExecutorBench,
+    Kind.RAY: RayBench,
 }
 
 

@@ -19,12 +19,14 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class TreeSample:
-    """One reading of a process tree: total RSS (MB), total CPU seconds, live processes."""
+    """One reading of a process tree: total RSS (MB), total CPU seconds, live processes,
+    and the RSS of the Ray processes among them (0 without Ray)."""
 
     at: float
     rss_mb: float
     cpu_s: float
     pids: frozenset[int]
+    ray_rss_mb: float = 0.0
 
 
 def _members(root: psutil.Process) -> list[psutil.Process]:
@@ -52,7 +54,7 @@ class ProcessTree:
     def sample(self) -> TreeSample:
         """Read every member once. An exited but unreaped worker (a zombie) still
         reports its CPU time, and no parent has counted it yet, so it is included."""
-        rss = 0
+        rss = ray_rss = 0
         cpu = 0.0
         pids = set()
         for process in _members(self._root):
@@ -63,10 +65,12 @@ class ProcessTree:
                 continue  # reaped since the listing: its parent counts its CPU now
             pids.add(process.pid)
             try:
-                rss += process.memory_info().rss
+                memory = process.memory_info().rss
+                ray_rss += memory if _is_ray(process) else 0
             except psutil.NoSuchProcess:
                 continue  # a zombie (exited, not yet reaped) holds no memory
-        return TreeSample(time.monotonic(), rss / MB, cpu, frozenset(pids))
+            rss += memory
+        return TreeSample(time.monotonic(), rss / MB, cpu, frozenset(pids), ray_rss / MB)
 
     def kill(self) -> None:
         """SIGKILL every member, the root first so it cannot start replacements, then reap."""
@@ -80,6 +84,15 @@ class ProcessTree:
             except psutil.NoSuchProcess:
                 continue
         psutil.wait_procs(list(members.values()), timeout=10)
+
+
+def _is_ray(process: psutil.Process) -> bool:
+    """Ray's own processes: its servers and monitors (run from Ray's package folder) and
+    its workers and actors (titled ``ray::...``); not the OCR workers an actor spawns."""
+    command = process.cmdline()
+    return bool(command) and (
+        command[0].startswith("ray::") or any("/site-packages/ray/" in part for part in command[:3])
+    )
 
 
 def tree_cpu_seconds(pid: int | None = None) -> float:

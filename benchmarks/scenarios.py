@@ -24,6 +24,8 @@ class Kind(Enum):
     PEBBLE = "pebble"
     CF_PPE = "cf-ppe"
     """``concurrent.futures.ProcessPoolExecutor``."""
+    RAY = "ray"
+    """ocrpool's Ray backend (``RayOcrPool``) on a Ray started in the scenario process."""
 
     @property
     def pooled(self) -> bool:
@@ -40,8 +42,9 @@ class Scenario:
 
     ``aspose_options`` override the plan's engine options when the engine is ``aspose``
     (other engines do not take them). ``pool_options`` go to the pool's constructor as
-    they are (``OcrPool``, ``pebble.ProcessPool`` or ``ProcessPoolExecutor``). ``workers``
-    overrides the plan's number of workers (the tuning study varies it).
+    they are (``OcrPool``, ``pebble.ProcessPool``, ``ProcessPoolExecutor`` or
+    ``RayOcrPool``). ``workers`` overrides the plan's number of workers (the tuning study
+    varies it). An ``opt_in`` scenario runs only when named (``--scenarios``): it needs Ray.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Scenario:
     aspose_options: Mapping[str, Any] = field(default_factory=dict)
     pool_options: Mapping[str, Any] = field(default_factory=dict)
     workers: int | None = None
+    opt_in: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,13 +140,29 @@ def standard_scenarios(max_jobs: int, rss_limit_mb: float) -> tuple[Scenario, ..
             pool_options={"max_tasks_per_child": max_jobs},
         ),
         Scenario("cf-ppe-steady", Kind.CF_PPE, "ProcessPoolExecutor, never recycling"),
+        Scenario(
+            "ray-jobs",
+            Kind.RAY,
+            f"ocrpool-jobs through the Ray backend: one actor hosting that pool "
+            f"(max_jobs_per_worker={max_jobs}), inputs as paths",
+            pool_options={"max_jobs_per_worker": max_jobs},
+            opt_in=True,
+        ),
+        Scenario(
+            "ray-ship-bytes",
+            Kind.RAY,
+            "ray-jobs with ship_bytes=True: the driver reads each file and sends its content",
+            pool_options={"max_jobs_per_worker": max_jobs, "ship_bytes": True},
+            opt_in=True,
+        ),
     )
 
 
 def select(scenarios: tuple[Scenario, ...], names: Sequence[str] | None) -> tuple[Scenario, ...]:
-    """The scenarios named (in table order), or all; an unknown name is a ``ValueError``."""
+    """The scenarios named (in table order), or all but the opt-in ones; an unknown name is
+    a ``ValueError``."""
     if not names:
-        return scenarios
+        return tuple(scenario for scenario in scenarios if not scenario.opt_in)
     known = {scenario.name for scenario in scenarios}
     unknown = [name for name in names if name not in known]
     if unknown:

@@ -1,4 +1,5 @@
-"""The benchmark targets (issues 6 and 9), judged from one run's measures (None: not run)."""
+"""The benchmark targets (issues 6, 9 and 11 for the Ray backend), judged from one run's
+measures (``None``: not measured this time, or a figure to read rather than a target)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ BOUNDED_SLOPE_SHARE = 0.1
 """Total RSS counts as bounded when it grows by under a tenth of what the leak grows."""
 GROWING_SLOPE_MB = 0.1
 """A leak grows by at least this much per job; below it there is nothing to bound."""
+RAY_THROUGHPUT_SHARE = 0.95
+RAY_SCENARIOS = ("ray-jobs", "ray-ship-bytes")
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,45 @@ def _bounded(rows: Mapping[str, Measures]) -> Verdict:
     return Verdict(target, measured, met)
 
 
+def _ray_throughput(rows: Mapping[str, Measures], engine: str, name: str) -> Verdict:
+    target = f"real OCR: {name} ≥ {RAY_THROUGHPUT_SHARE:g}x ocrpool-jobs images/s"
+    if "ocrpool-jobs" not in rows:
+        return Verdict(target, "not run (needs ocrpool-jobs)", None)
+    ours, local = rows[name], rows["ocrpool-jobs"]
+    ratio = ours.images_per_s / local.images_per_s
+    measured = f"{_rate(ours)} vs {_rate(local)} ({ratio:.2f}x)"
+    if engine == "fake":
+        return Verdict(target, measured + " (no-op jobs: the cost of a call, not of OCR)", None)
+    return Verdict(target, measured, ratio >= RAY_THROUGHPUT_SHARE)
+
+
+def _ray_overhead(rows: Mapping[str, Measures], name: str) -> Verdict:
+    """What a job costs more through Ray: CPU (the driver, Ray's servers and the actor) and
+    latency, and what Ray's own processes hold."""
+    target = f"{name}: overhead per job and Ray's memory (vs ocrpool-jobs)"
+    ours = rows[name]
+    ray_rss = f"Ray's own processes peaked at {ours.peak_ray_rss_mb:.0f} MB"
+    if "ocrpool-jobs" not in rows:
+        return Verdict(target, ray_rss, None)
+    local = rows["ocrpool-jobs"]
+    cpu_ms = (ours.cpu_s_per_image - local.cpu_s_per_image) * 1000
+    measured = (
+        f"CPU {cpu_ms:+.1f} ms/job ({ours.cpu_s_per_image:.3f} vs {local.cpu_s_per_image:.3f} "
+        f"s); p50 latency {ours.p50_ms - local.p50_ms:+.1f} ms ({_ms(ours.p50_ms)} vs "
+        f"{_ms(local.p50_ms)}); peak total RSS {ours.peak_total_rss_mb:.0f} vs "
+        f"{local.peak_total_rss_mb:.0f} MB; {ray_rss}"
+    )
+    return Verdict(target, measured, None)
+
+
 def judge(rows: Mapping[str, Measures], engine: str, cores: int) -> list[Verdict]:
-    """Every target, in the issues' order."""
+    """Every target, in the issues' order, then the Ray backend's if it ran."""
+    ray = [
+        verdict
+        for name in RAY_SCENARIOS
+        if name in rows
+        for verdict in (_ray_throughput(rows, engine, name), _ray_overhead(rows, name))
+    ]
     return [
         _beats_peers(
             rows, "ocrpool-steady", ("pebble-steady", "cf-ppe-steady"), STEADY_PEER_FACTOR
@@ -138,4 +178,5 @@ def judge(rows: Mapping[str, Measures], engine: str, cores: int) -> list[Verdict
         _recycle_cost(rows),
         _p99(rows),
         _bounded(rows),
+        *ray,
     ]

@@ -391,15 +391,6 @@ def test_quiet_prints_nothing(
 # ---- kills and signals (subprocesses) ------------------------------------------------
 
 
-@pytest.fixture
-def many(tmp_path: Path) -> Path:
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for number in range(40):
-        write_png(folder / f"page {number:02d}.png")
-    return folder
-
-
 def _start(folder: Path, out: Path, tag: str, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [

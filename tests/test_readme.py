@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from ocrpool.cli import build_parser
 from ocrpool.engines.fake import FakeEngine
 from ocrpool.pool.config import PoolConfig
+from ocrpool.scaleout import RayOcrPool
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -52,3 +54,9 @@ def test_every_documented_flag_exists(
     flags = set(re.findall(r"`(--[a-z-]+)", section))
     assert len(flags) > 10
     assert {flag for flag in flags if flag not in command_help} == set()
+
+
+def test_every_documented_ray_option_exists() -> None:
+    documented = set(_table_names("## Scaling out"))
+    parameters = inspect.signature(RayOcrPool).parameters.values()
+    assert documented == {p.name for p in parameters if p.kind is not p.VAR_KEYWORD}

@@ -2,17 +2,36 @@
 
 Each pool flag maps one to one onto an ``OcrPool`` argument; ``--license``, ``--language``
 and ``--engine-option`` become engine options. Defaults come from ``PoolConfig``.
-``--max-pixels`` is the admission rule both commands apply before a job is sent.
+``--max-pixels`` is the admission rule both commands apply before a job is sent. The
+backend flags choose where that pool runs: here, or one per actor of a Ray cluster
+(``RayOcrPool``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 from typing import Any
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
+from ocrpool.batch.runner import PoolFactory
 from ocrpool.pool.config import PoolConfig
+from ocrpool.pool.executor import OcrPool
+from ocrpool.scaleout import RayOcrPool
+from ocrpool.scaleout.pool import import_ray
+
+
+class Backend(str, enum.Enum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+_RAY_FLAGS = (
+    ("--ray-address", "ray_address"),
+    ("--actors", "actors"),
+    ("--ship-bytes", "ship_bytes"),
+)
 
 _POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
 _POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
@@ -70,6 +89,59 @@ def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="refuse images with more pixels than this (0 = no limit) (default: %(default)s)",
     )
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``backend`` argument group to ``parser``."""
+    backend = parser.add_argument_group("backend")
+    backend.add_argument(
+        "--backend",
+        choices=[b.value for b in Backend],
+        default=Backend.LOCAL.value,
+        help="run the pool on this machine, or one per actor on a Ray cluster "
+        "(default: %(default)s)",
+    )
+    backend.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="auto (the cluster of this node) or ray://host:port (default: $RAY_ADDRESS, "
+        "else a new Ray on this machine)",
+    )
+    backend.add_argument(
+        "--actors",
+        type=int,
+        metavar="N",
+        help="Ray actors, each with --workers workers (default: one per node, sharing its CPUs)",
+    )
+    backend.add_argument(
+        "--ship-bytes",
+        action="store_true",
+        help="send each file's content to the actors, for nodes that do not share the files",
+    )
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The backend and its options; ``ValueError`` if they do not fit together. With
+    ``ray``, Ray must be installed (``RayNotInstalled`` says how)."""
+    backend = Backend(args.backend)
+    if backend is Backend.LOCAL:
+        given = [flag for flag, name in _RAY_FLAGS if getattr(args, name) not in (None, False)]
+        if given:
+            raise ValueError(f"{', '.join(given)} needs --backend ray")
+        return {"backend": backend.value}
+    if args.actors is not None and args.actors < 1:
+        raise ValueError("actors must be at least 1")
+    import_ray()
+    return {"backend": backend.value, **{name: getattr(args, name) for _, name in _RAY_FLAGS}}
+
+
+def pool_factory(backend: dict[str, Any], pool: dict[str, Any]) -> PoolFactory:
+    """What creates the pool: ``OcrPool(**pool)``, or ``RayOcrPool`` with the backend's
+    options as well."""
+    options = dict(backend)
+    if Backend(options.pop("backend")) is Backend.RAY:
+        return lambda: RayOcrPool(**options, **pool)
+    return lambda: OcrPool(**pool)
 
 
 def pool_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import sys
 import time
 from typing import Any
 
-from ocrpool import OcrPool
 from ocrpool.batch import (
     BatchError,
     BatchOptions,
@@ -23,9 +22,17 @@ from ocrpool.batch import (
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
 from ocrpool.cli.exit_codes import ExitCode
-from ocrpool.cli.pool_options import add_max_pixels_argument, add_pool_arguments, pool_options
+from ocrpool.cli.pool_options import (
+    add_backend_arguments,
+    add_max_pixels_argument,
+    add_pool_arguments,
+    backend_options,
+    pool_factory,
+    pool_options,
+)
 from ocrpool.errors import EngineStartError
 from ocrpool.exports import ExportFormat, parse_formats
+from ocrpool.scaleout import ScaleOutError
 
 _EXIT_CODES = {
     Outcome.OK: ExitCode.OK,
@@ -114,6 +121,7 @@ def register(commands: Any) -> None:
         "(engine option 'spellcheck_dictionary')",
     )
     add_pool_arguments(parser)
+    add_backend_arguments(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -123,8 +131,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         options_for_pool = pool_options(args)
         exports = parse_formats(args.export) if args.export else ()
+        backend = backend_options(args)
     except ValueError as error:
         return _usage(str(error))
+    except ScaleOutError as error:
+        return _usage(error.message)
     if args.export_dir is not None and not exports:
         return _usage("--export-dir needs --export")
     options_for_pool["engine_options"].update(_recognition_options(args, exports))
@@ -140,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         allow_out_inside_input=args.allow_out_inside_input,
         exports=exports,
         export_dir=args.export_dir,
-        settings={"pool": options_for_pool},
+        settings={"pool": options_for_pool, "backend": backend},
     )
     progress = make_progress(
         sys.stderr, time.monotonic, quiet=args.quiet, interval_s=args.progress_interval
@@ -148,9 +159,12 @@ def _run(args: argparse.Namespace) -> int:
     with StopSignals() as stop:
         try:
             summary = run_batch(
-                options, lambda: OcrPool(**options_for_pool), progress=progress, guard=stop.shielded
+                options,
+                pool_factory(backend, options_for_pool),
+                progress=progress,
+                guard=stop.shielded,
             )
-        except BatchError as error:
+        except (BatchError, ScaleOutError) as error:
             return _usage(error.message)
         except KeyboardInterrupt:  # before the run began: nothing was sent
             print("ocrpool run: interrupted", file=sys.stderr)

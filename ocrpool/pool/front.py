@@ -1,0 +1,140 @@
+"""The Executor-like surface every pool shares, built on the few calls a pool provides.
+
+A pool (the local ``OcrPool``, the Ray backend's ``RayOcrPool``) implements ``_submit``,
+``stats``, ``close``, ``shutdown`` and its ``window``; ``submit``, ``submit_result``,
+``recognize``, ``imap``/``map``, their asyncio forms and the ``with`` block come from
+here, so both pools keep one contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import TypeVar
+
+from ocrpool.engines.base import Source
+from ocrpool.errors import OcrPoolError
+from ocrpool.results import OcrResult
+from ocrpool.stats import PoolStats
+
+PathOrSource = Source | os.PathLike[str]
+_Pool = TypeVar("_Pool", bound="PoolFront")
+
+
+class PoolFront(ABC):
+    """``recognize``/``imap``/``map``/``aimap`` and ``with`` over a pool's own calls."""
+
+    @property
+    @abstractmethod
+    def window(self) -> int:
+        """How many jobs ``imap`` and ``aimap`` keep submitted at once."""
+
+    @abstractmethod
+    def _submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
+        """Queue one normalised input; ``raises``: the future raises the job's error,
+        else it holds an ``OcrResult`` either way. May raise (a closed or broken pool)."""
+
+    def submit(self, source: PathOrSource, *, label: str | None = None) -> Future[OcrResult]:
+        """Queue one input; the future gives its ``OcrResult`` or raises its typed error."""
+        data, name = normalise(source, label)
+        return self._submit(data, name, raises=True)
+
+    def submit_result(self, source: PathOrSource, *, label: str | None = None) -> Future[OcrResult]:
+        """Queue one input; the future always holds an ``OcrResult``, even when the pool
+        refuses it (what ``imap`` uses; for callers that record failures, not raise them)."""
+        data, name = normalise(source, label)
+        try:
+            return self._submit(data, name, raises=False)
+        except OcrPoolError as error:
+            future: Future[OcrResult] = Future()
+            future.set_result(OcrResult(input=name, error=error))
+            return future
+
+    @abstractmethod
+    def stats(self) -> PoolStats: ...
+
+    @abstractmethod
+    def close(self) -> None:
+        """Finish every queued job, then stop."""
+
+    @abstractmethod
+    def shutdown(self, wait: bool = True, *, cancel_pending: bool = False) -> None: ...
+
+    def recognize(self, source: PathOrSource, *, label: str | None = None) -> OcrResult:
+        """OCR one input and wait for it; raises the job's typed error."""
+        return self.submit(source, label=label).result()
+
+    def imap(self, sources: Iterable[PathOrSource], *, ordered: bool = True) -> Iterator[OcrResult]:
+        """OCR every input, keeping at most ``window`` submitted at once.
+
+        Never raises for one input: failures come back as results with ``ok`` false.
+        ``sources`` is consumed lazily, so a generator of millions keeps memory flat.
+        """
+        pending: deque[Future[OcrResult]] = deque()
+        for source in sources:
+            pending.append(self.submit_result(source))
+            if len(pending) >= self.window:
+                yield _take(pending, ordered)
+        while pending:
+            yield _take(pending, ordered)
+
+    def map(self, sources: Iterable[PathOrSource]) -> Iterator[OcrResult]:
+        """``imap`` in input order, as ``Executor.map`` users expect."""
+        return self.imap(sources, ordered=True)
+
+    async def arecognize(self, source: PathOrSource, *, label: str | None = None) -> OcrResult:
+        """``recognize`` for asyncio: awaits without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(source, label=label))
+
+    async def aimap(
+        self, sources: Iterable[PathOrSource], *, ordered: bool = False
+    ) -> AsyncIterator[OcrResult]:
+        """``imap`` for asyncio, with the same window and the same never-raise rule."""
+        pending: deque[asyncio.Future[OcrResult]] = deque()
+        for source in sources:
+            pending.append(asyncio.wrap_future(self.submit_result(source)))
+            if len(pending) >= self.window:
+                yield await _atake(pending, ordered)
+        while pending:
+            yield await _atake(pending, ordered)
+
+    def __enter__(self: _Pool) -> _Pool:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self.shutdown(cancel_pending=exc_type is not None)
+
+
+def _take(pending: deque[Future[OcrResult]], ordered: bool) -> OcrResult:
+    """The next result: the oldest, or (unordered) the first to finish."""
+    if not ordered:
+        wait(pending, return_when=FIRST_COMPLETED)
+        for future in pending:
+            if future.done():
+                pending.remove(future)
+                return future.result()
+    return pending.popleft().result()
+
+
+async def _atake(pending: deque[asyncio.Future[OcrResult]], ordered: bool) -> OcrResult:
+    if not ordered:
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for future in pending:
+            if future.done():
+                pending.remove(future)
+                return future.result()
+    return await pending.popleft()
+
+
+def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:
+    """The source as a pool sends it (a path string, or bytes) and the label results carry."""
+    if isinstance(source, bytes):
+        return source, label or f"<{len(source)} bytes>"
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        return path, label or path
+    raise TypeError(f"expected a path or bytes, not {type(source).__name__}")

@@ -1,0 +1,287 @@
+"""The Ray backend end to end, on the local Ray the session shares (``conftest.py``): a
+batch across two actors with the fake engine (the file's stem as its text), recycling
+inside the actors, a killed actor, a killed driver, a poison input, shipped bytes, and one
+real-Aspose image."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import ray
+from fakes import FAST
+from test_batch_admission import write_png
+from test_cli_run import OCRPOOL, _exactly_once, _line_count, _wait_for, last_by_path, records
+
+from ocrpool import InvalidInput, OcrResult, PoolClosed, PoolState, WorkerCrashed
+from ocrpool.batch import BatchOptions, Summary, run_batch
+from ocrpool.batch.summary import Tally
+from ocrpool.cli import main
+from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.scaleout import ACTOR_LOST, ActorState, RayOcrPool
+
+pytestmark = pytest.mark.usefixtures("ray_address")
+
+REPO = Path(__file__).resolve().parent.parent
+FAKE = ["--engine", "fake", "--workers", "1", "--spares", "0"]
+TWO_ACTORS = ["--backend", "ray", "--actors", "2"]
+
+
+def run(*args: str) -> int:
+    return main(["run", *args])
+
+
+class _TwoActors:
+    """A pool factory for ``run_batch``: two actors with one fake worker each; it keeps
+    the pool it made."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = {"spares": 0, **FAST, **settings}
+        self.made: RayOcrPool | None = None
+
+    def __call__(self) -> RayOcrPool:
+        self.made = RayOcrPool(1, actors=2, **self.settings)
+        return self.made
+
+    @property
+    def pool(self) -> RayOcrPool:
+        assert self.made is not None
+        return self.made
+
+
+def _batch(folder: Path, out: Path, pools: _TwoActors, progress: Any = None) -> Summary:
+    return run_batch(BatchOptions(out=str(out), inputs=(str(folder),)), pools, progress=progress)
+
+
+def test_a_batch_across_two_actors_records_every_input_once(
+    many: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.jsonl"
+    assert run(str(many), "--out", str(out), *TWO_ACTORS, *FAKE) == ExitCode.OK
+    _exactly_once(out, many)
+    written = records(out)
+    assert all(r["pages"] == [{"text": Path(r["path"]).stem, "empty": False}] for r in written)
+    assert len({r["worker_pid"] for r in written}) == 2  # one worker in each actor
+    err = capsys.readouterr().err
+    assert "worker exits: shutdown 2" in err
+
+    assert run(str(many), "--out", str(out), *TWO_ACTORS, *FAKE) == ExitCode.OK
+    assert len(records(out)) == 40
+    assert "done before:  40 ok, 0 failed" in capsys.readouterr().err
+
+
+def test_recycling_inside_the_actors_is_counted_across_them(many: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    pools = _TwoActors(spares=1, max_jobs_per_worker=3, engine_options={"delay": 0.02})
+    summary = _batch(many, out, pools)
+    _exactly_once(out, many)
+    pool = pools.pool
+    stats = pool.stats()
+    per_actor = [actor.pool.exits for actor in pool.actors() if actor.pool is not None]
+    assert len(per_actor) == 2 and all(exits.get("max_jobs", 0) >= 1 for exits in per_actor)
+    assert stats.exits == dict(sum(map(Counter, per_actor), Counter()))
+    assert summary.tally.worker_exits == stats.exits
+    assert summary.tally.peak_rss_mb is not None
+    assert stats.completed == 40 and stats.submitted == 40 and stats.retries == 0
+
+
+class _KillAnActor:
+    """Progress that kills the first actor once ``after`` records are written, then waits
+    until the driver has seen it restarted (or gone), so the run goes on without it."""
+
+    def __init__(self, pools: _TwoActors, after: int, restart: bool) -> None:
+        self.pools = pools
+        self.after = after
+        self.restart = restart
+        self.killed = False
+
+    def update(self, tally: Tally) -> None:
+        if self.killed or tally.recorded < self.after:
+            return
+        self.killed = True
+        pool = self.pools.pool
+        ray.kill(ray.get_actor(pool.actors()[0].name), no_restart=not self.restart)
+        if self.restart:
+            _wait_for(lambda: pool.actors()[0].restarts == 1)
+            _wait_for(lambda: pool.actors()[0].state is ActorState.READY)
+        else:
+            _wait_for(lambda: pool.actors()[0].state is ActorState.DEAD)
+
+    def close(self, tally: Tally) -> None:
+        assert self.killed
+
+
+@pytest.mark.parametrize("restart", [True, False], ids=["restarted", "gone"])
+def test_an_actor_killed_mid_run_loses_no_input_and_repeats_none(
+    many: Path, tmp_path: Path, restart: bool
+) -> None:
+    out = tmp_path / "results.jsonl"
+    pools = _TwoActors(engine_options={"delay": 0.02})
+    summary = _batch(many, out, pools, progress=_KillAnActor(pools, after=10, restart=restart))
+    _exactly_once(out, many)
+    written = records(out)
+    stats = pools.pool.stats()
+    assert stats.exits[ACTOR_LOST] == 1 and summary.tally.worker_exits[ACTOR_LOST] == 1
+    assert stats.retries >= 1  # the calls in flight to the killed actor, sent again
+    again = [r for r in written if any(a["worker_pid"] is None for a in r["attempts"])]
+    assert len(again) == stats.retries
+    victim = pools.pool.actors()[0]
+    assert victim.restarts == (1 if restart else 0)
+    assert victim.state is (ActorState.CLOSED if restart else ActorState.DEAD)
+
+
+def _named_actors() -> set[tuple[str, str]]:
+    """Every live ``ocrpool-`` actor on the Ray, as (namespace, name)."""
+    entries = ray.util.list_named_actors(all_namespaces=True)
+    return {(e["namespace"], e["name"]) for e in entries if e["name"].startswith("ocrpool-")}
+
+
+def _processes(actors: set[tuple[str, str]]) -> list[psutil.Process]:
+    """The processes of ``actors`` and their children (workers, resource tracker)."""
+    found = []
+    for namespace, name in actors:
+        hello = ray.get(ray.get_actor(name, namespace=namespace).hello.remote())
+        actor = psutil.Process(hello.pid)
+        found += [actor, *actor.children(recursive=True)]
+    return found
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def test_a_sigkilled_driver_leaves_nothing_running_and_the_next_run_resumes(
+    ray_address: str, many: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "results.jsonl"
+    command = [*OCRPOOL, "run", str(many), "--out", str(out), *TWO_ACTORS, *FAKE]
+    command += ["--ray-address", ray_address, "--engine-option", "delay=0.05"]
+    others = _named_actors()
+    driver = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: _line_count(out) >= 10, timeout=60)
+    actors = _named_actors() - others
+    assert len(actors) == 2
+    remote = _processes(actors)
+    assert len(remote) >= 4  # two actors, and at least their workers
+    driver.kill()
+    assert driver.wait(timeout=10) == -signal.SIGKILL
+    assert _line_count(out) < 40
+    _wait_for(lambda: not any(map(_alive, remote)))
+    _wait_for(lambda: not _named_actors() & actors)
+
+    assert subprocess.run(command, stderr=subprocess.DEVNULL, timeout=120).returncode == 0
+    _exactly_once(out, many)
+
+
+def test_a_poison_input_is_quarantined_in_its_actor_not_retried_by_ray(tmp_path: Path) -> None:
+    paths = [str(write_png(tmp_path / f"{name}.png")) for name in ("a", "b", "crash", "c")]
+    with RayOcrPool(1, actors=2, spares=0, retries=1, **FAST) as pool:
+        results = {result.input: result for result in pool.imap(paths)}
+    poison = results.pop(paths[2])
+    assert isinstance(poison.error, WorkerCrashed)
+    assert [a.outcome for a in poison.attempts] == ["WorkerCrashed", "WorkerCrashed"]
+    assert all(result.ok for result in results.values())
+    stats = pool.stats()
+    assert stats.exits["crash"] == 2 and ACTOR_LOST not in stats.exits
+    assert stats.retries == 1  # the worker's retry inside the actor; no call sent again
+    assert stats.quarantined == (paths[2],)
+    assert (stats.completed, stats.failed) == (3, 1)
+
+
+def test_ship_bytes_sends_each_file_to_the_actors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "sizes"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        write_png(folder / f"{name}.png")
+    out = tmp_path / "results.jsonl"
+    assert run(str(folder), "--out", str(out), *TWO_ACTORS, *FAKE, "--ship-bytes") == ExitCode.OK
+    for path, record in last_by_path(out).items():
+        # the fake engine names bytes by their length, a path by its stem
+        assert record["pages"] == [{"text": f"{os.path.getsize(path)} bytes", "empty": False}]
+    assert "ok:           3" in capsys.readouterr().err
+
+
+def test_shipped_bytes_in_flight_are_bounded_yet_one_larger_input_passes(tmp_path: Path) -> None:
+    paths = [str(write_png(tmp_path / f"p{n}.png")) for n in range(6)]
+    with RayOcrPool(1, actors=2, spares=0, ship_bytes=True, max_in_flight_mb=1e-6, **FAST) as pool:
+        results = list(pool.imap(paths))
+    assert [r.text for r in results] == [f"{os.path.getsize(p)} bytes" for p in paths]
+
+
+def test_without_ray_the_backend_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, many: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    out = tmp_path / "results.jsonl"
+    assert run(str(many), "--out", str(out), *TWO_ACTORS, *FAKE) == ExitCode.USAGE
+    assert "pip install 'ocrpool[ray]'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_ray_flags_need_the_ray_backend(
+    many: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "results.jsonl")
+    assert run(str(many), "--out", out, "--actors", "2", "--ship-bytes", *FAKE) == ExitCode.USAGE
+    assert "--actors, --ship-bytes needs --backend ray" in capsys.readouterr().err
+
+
+def test_the_library_surface_is_ocrpools(tmp_path: Path) -> None:
+    paths = [str(write_png(tmp_path / f"{name}.png")) for name in "abcdef"]
+    with RayOcrPool(1, actors=2, spares=0, **FAST) as pool:
+        assert [result.text for result in pool.map(paths)] == list("abcdef")
+        assert pool.recognize(paths[1]).text == "b"
+        with pytest.raises(InvalidInput):
+            pool.submit(str(tmp_path / "missing.png")).result()
+
+        async def both() -> tuple[list[str], OcrResult]:
+            texts = [result.text async for result in pool.aimap(paths, ordered=True)]
+            return texts, await pool.arecognize(b"four", label="in memory")
+
+        texts, in_memory = asyncio.run(both())
+        assert texts == list("abcdef")
+        assert (in_memory.input, in_memory.text) == ("in memory", "4 bytes")
+    assert pool.stats().state is PoolState.CLOSED
+    with pytest.raises(PoolClosed):
+        pool.submit(paths[0])
+
+
+def test_shutdown_with_cancel_pending_fails_queued_and_running_jobs(tmp_path: Path) -> None:
+    paths = [str(write_png(tmp_path / f"{n}.png")) for n in range(12)]
+    pool = RayOcrPool(1, actors=2, spares=0, **{**FAST, "engine_options": {"delay": 60}})
+    futures = [pool.submit(path) for path in paths]
+    _wait_for(lambda: sum(actor.in_flight for actor in pool.actors()) > 0)
+    pool.shutdown(cancel_pending=True)
+    for future in futures:
+        with pytest.raises(PoolClosed):
+            future.result()
+    assert pool.stats().failed == 12
+
+
+@pytest.mark.aspose
+def test_a_real_aspose_image_through_ray() -> None:
+    image = REPO / "tests" / "data" / "phototest.tif"
+    with RayOcrPool(1, actors=1, spares=0, engine="aspose") as pool:
+        result = pool.recognize(image)
+        (actor,) = pool.actors()
+        assert actor.pid is not None
+        actor_maps = Path(f"/proc/{actor.pid}/maps").read_text()
+    assert result.text.startswith("This is a lot of 12 point text")
+    assert result.evaluation_mode or "Trial" not in result.text
+    assert result.rss_mb is not None and result.rss_mb > 100
+    for maps in (actor_maps, Path(f"/proc/{os.getpid()}/maps").read_text()):
+        assert "libcoreclr" not in maps  # neither the actor nor the driver loaded the engine
+    assert "aspose.ocr" not in sys.modules
