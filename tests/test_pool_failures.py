@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections import Counter
@@ -201,3 +202,19 @@ def test_a_job_waiting_behind_a_crash_is_not_blamed(tmp_path: Path) -> None:
         results = [f.result() for f in futures[1:]]
     assert [r.text for r in results] == ["n-1", "n-2"]
     assert [[a.outcome for a in r.attempts] for r in results] == [["ok"], ["ok"]]
+
+
+def test_a_worker_frozen_before_it_acknowledges_its_job_is_stopped_in_time(
+    tmp_path: Path,
+) -> None:
+    """job_timeout also bounds a job the worker never acknowledges (SIGSTOPped before it
+    read it): the worker is stopped and the job, never started, runs on a fresh one."""
+    (image,) = make_inputs(tmp_path, ["page.png"])
+    with fake_pool(workers=1, spares=0, job_timeout=1.0) as pool:
+        (frozen,) = [w.pid for w in pool.stats().workers]
+        os.kill(frozen, signal.SIGSTOP)
+        result = pool.submit(image).result(timeout=60)
+        exits = pool.stats().exits
+    assert result.ok and result.worker_pid != frozen
+    assert exits.get(ExitCause.TIMEOUT.value) == 1
+    assert [a.outcome for a in result.attempts] == ["ok"]  # the frozen try cost no attempt

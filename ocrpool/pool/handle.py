@@ -29,7 +29,7 @@ from multiprocessing.context import BaseContext
 
 import psutil
 
-from ocrpool.pool.jobs import JobRecord
+from ocrpool.pool.jobs import JobRecord, JobState
 from ocrpool.pool.protocol import FromWorker, Job, Outcome, Stop, ToWorker, WorkerSpec
 from ocrpool.pool.worker import worker_main
 from ocrpool.processes import MB, read_tail
@@ -88,6 +88,9 @@ class WorkerHandle:
         self.in_hand: deque[JobRecord] = deque()
         """Jobs sent, in order: the first may be running, a second one waits in its pipe."""
         self.last_job_s: float | None = None
+        self.head_since = self.started_at
+        """When the job now first in hand became first: a job the worker never
+        acknowledges is timed from here (a frozen worker cannot hold it forever)."""
         self.due: ExitCause | None = None
         """Why this worker takes no more jobs and retires once its hands are empty."""
         self.end_cause: ExitCause | None = None
@@ -117,6 +120,14 @@ class WorkerHandle:
         """The job this worker is on (or will start next)."""
         return self.in_hand[0] if self.in_hand else None
 
+    def job_deadline(self, timeout: float | None) -> float | None:
+        """When the job in hand runs out of time: ``timeout`` after its Ack, or after it
+        became first in hand while the worker has not acknowledged it."""
+        job = self.job
+        if not timeout or job is None or self.state is not WorkerState.BUSY:
+            return None
+        return (job.acked_at if job.state is JobState.ACKED else self.head_since) + timeout
+
     def ready(self, rss_mb: float) -> bool:
         """A ``Ready`` arrived: the engine is warm. False if the worker is already ending."""
         if self.state is not WorkerState.STARTING:
@@ -141,6 +152,8 @@ class WorkerHandle:
 
     def take(self, job: JobRecord) -> bool:
         """Send ``job``; False (job not in hand) if the worker is gone."""
+        if not self.in_hand:
+            self.head_since = time.monotonic()
         self.in_hand.append(job)
         self.taken += 1
         if self.state is WorkerState.IDLE:
@@ -180,6 +193,8 @@ class WorkerHandle:
         return job
 
     def _idle_if_empty(self) -> None:
+        """After the first job in hand left: the next is timed from now, or none is left."""
+        self.head_since = time.monotonic()
         if self.state is WorkerState.BUSY and not self.in_hand:
             self._become(WorkerState.IDLE)
 

@@ -13,7 +13,7 @@ from collections import Counter
 
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.handle import Ask, WorkerHandle
-from ocrpool.pool.jobs import JobBook, JobState
+from ocrpool.pool.jobs import JobBook
 from ocrpool.stats import ExitCause, WorkerState
 
 log = logging.getLogger("ocrpool")
@@ -30,15 +30,16 @@ def enforce_deadlines(workers: list[WorkerHandle], config: PoolConfig, now: floa
     """Stop workers whose job ran past ``job_timeout`` or whose start took too long."""
     timeout = config.job_timeout
     for worker in workers:
-        job = worker.job
-        if (
-            timeout
-            and job is not None
-            and job.state is JobState.ACKED
-            and worker.state is WorkerState.BUSY
-            and now - job.acked_at >= timeout
-        ):
-            log.warning("worker %d: %s past its %ss deadline", worker.pid, job.label, timeout)
+        deadline = worker.job_deadline(timeout)
+        if deadline is not None and now >= deadline and worker.job is not None:
+            state = worker.job.state.value
+            log.warning(
+                "worker %d: %s (%s) past its %ss deadline",
+                worker.pid,
+                worker.job.label,
+                state,
+                timeout,
+            )
             worker.stop(ExitCause.TIMEOUT, Ask.SIGTERM, config.kill_grace)
         elif (
             worker.state is WorkerState.STARTING and now - worker.started_at >= config.start_timeout
@@ -55,9 +56,9 @@ def deadlines(workers: list[WorkerHandle], config: PoolConfig) -> list[float]:
             found.append(worker.kill_deadline)
         if worker.state is WorkerState.STARTING:
             found.append(worker.started_at + config.start_timeout)
-        job = worker.job
-        if config.job_timeout and job is not None and job.state is JobState.ACKED:
-            found.append(job.acked_at + config.job_timeout)
+        deadline = worker.job_deadline(config.job_timeout)
+        if deadline is not None:
+            found.append(deadline)
     return found
 
 
