@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from ocrpool.batch.errors import OutputRefused
+from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.outpath import mirror_path
 from ocrpool.exports import Export
 
@@ -38,7 +38,10 @@ class ExportFolder:
         written = {}
         for export in exports:
             target = mirror_path(self.folder, source, export.format.suffix)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            export.save(target)
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                export.save(target)
+            except OSError as exc:
+                raise OutputFailed.of(target, exc) from None
             written[export.format.value] = target
         return written

@@ -16,6 +16,7 @@ from ocrpool.batch import (
     BatchError,
     BatchOptions,
     Outcome,
+    OutputFailed,
     OutputFormat,
     StopSignals,
     make_progress,
@@ -152,6 +153,13 @@ def _run(args: argparse.Namespace) -> int:
             )
         except BatchError as error:
             return _usage(error.message)
+        except OutputFailed as error:
+            print(
+                f"ocrpool run: error: {error.message}; the records written are whole: "
+                "make room and run the same command again to resume",
+                file=sys.stderr,
+            )
+            return ExitCode.OUTPUT_FAILED
         except KeyboardInterrupt:  # before the run began: nothing was sent
             print("ocrpool run: interrupted", file=sys.stderr)
             return ExitCode.INTERRUPTED
