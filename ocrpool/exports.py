@@ -65,10 +65,12 @@ class Export:
 def write_atomically(path: str, data: bytes) -> None:
     """``path`` holds ``data`` or what it held before, never a part: a process killed
     mid-write leaves ``path.part``, which the next write of ``path`` replaces; a write
-    that fails (disk full) removes it and raises."""
+    that fails (disk full) removes it and raises. A symlink under either name is never
+    followed: the part is opened ``O_NOFOLLOW`` and the rename replaces a link itself."""
     partial = path + ".part"
     try:
-        with open(partial, "wb") as handle:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        with open(fd, "wb") as handle:
             handle.write(data)
         os.replace(partial, path)
     except OSError:

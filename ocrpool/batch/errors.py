@@ -23,7 +23,8 @@ class OutputLocked(BatchError):
 
 
 class OutputFailed(OcrPoolError):
-    """Writing the output failed during the run (disk full, file too large, an I/O error).
+    """Writing the output failed during the run (disk full, file too large, an I/O error,
+    a symlink in the output folder that would lead a write outside it).
 
     Not a ``BatchError``: records were written, and every one of them is whole (a record
     cut short is taken back), so the same command resumes once there is room.

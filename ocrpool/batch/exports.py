@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 
 from ocrpool.batch.errors import OutputFailed, OutputRefused
-from ocrpool.batch.outpath import mirror_path
+from ocrpool.batch.outpath import make_parents, mirror_path
 from ocrpool.exports import Export
 
 EXPORTS_SUFFIX = "-exports"
@@ -39,7 +39,7 @@ class ExportFolder:
         for export in exports:
             target = mirror_path(self.folder, source, export.format.suffix)
             try:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
+                make_parents(self.folder, target)
                 export.save(target)
             except OSError as exc:
                 raise OutputFailed.of(target, exc) from None

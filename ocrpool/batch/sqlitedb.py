@@ -122,9 +122,9 @@ class SqliteSink:
                 data["format"],
                 data["ok"],
                 None if error is None else error["type"],
-                None if error is None else error["message"],
+                None if error is None else sql_text(error["message"]),
                 None if error is None else json.dumps(error, default=str),
-                record.text,
+                sql_text(record.text),
                 json.dumps(data["pages"]),
                 json.dumps(data["attempts"]),
                 data["worker_pid"],
@@ -148,6 +148,16 @@ class SqliteSink:
         finally:
             self._db.close()
             os.close(self._lock_fd)
+
+
+def sql_text(value: str) -> str:
+    """Text SQLite can hold: the bytes of a name that is not UTF-8 (carried in Python as
+    lone surrogates, in a message or a fake engine's text) become ``\\xe9`` escapes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
 
 
 def _refuse_foreign(path: str) -> None:

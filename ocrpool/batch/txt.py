@@ -14,7 +14,7 @@ from typing import Any
 from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.jsonl import JsonlSink
 from ocrpool.batch.ledger import Entry
-from ocrpool.batch.outpath import mirror_path
+from ocrpool.batch.outpath import make_parents, mirror_path
 from ocrpool.batch.records import Record
 from ocrpool.exports import write_atomically
 
@@ -42,7 +42,7 @@ class TxtSink:
         if record.ok:
             target = text_path(self.folder, record.input.path)
             try:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
+                make_parents(self.folder, target)
                 write_atomically(target, record.text.encode("utf-8", errors="surrogateescape"))
             except OSError as exc:
                 raise OutputFailed.of(target, exc) from None

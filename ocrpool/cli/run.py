@@ -155,8 +155,8 @@ def _run(args: argparse.Namespace) -> int:
             return _usage(error.message)
         except OutputFailed as error:
             print(
-                f"ocrpool run: error: {error.message}; the records written are whole: "
-                "make room and run the same command again to resume",
+                f"ocrpool run: error: {error.message}; every record written is whole, and "
+                "the same command resumes once the output can be written",
                 file=sys.stderr,
             )
             return ExitCode.OUTPUT_FAILED

@@ -24,6 +24,7 @@ from typing import Any
 from PIL import Image
 
 from benchmarks.served import wait_until
+from ocrpool.batch.ledger import path_from_sql
 from ocrpool.batch.txt import RECORDS_NAME
 from ocrpool.cli.exit_codes import ExitCode
 
@@ -173,7 +174,7 @@ def recorded_paths(out: Path, fmt: str) -> list[str]:
     """Every record's path, one per record, in any output format."""
     if fmt == "sqlite":
         with sqlite3.connect(out) as db:
-            return [str(path) for (path,) in db.execute("SELECT path FROM results")]
+            return [path_from_sql(path) for (path,) in db.execute("SELECT path FROM results")]
     parsed, problems = records(out / RECORDS_NAME if fmt == "txt" else out)
     assert problems == [], problems
     return [str(r["path"]) for r in parsed]

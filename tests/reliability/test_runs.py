@@ -40,7 +40,7 @@ def test_a_file_size_limit_stops_the_run_clearly_and_the_next_run_resumes(
     full = start(tmp_path / "inputs", out, tag, "--format", fmt, preexec=file_size_limit(limit))
     _, err = full.communicate(timeout=120)
     assert full.returncode == ExitCode.OUTPUT_FAILED, err
-    assert "cannot write" in err and "run the same command again to resume" in err
+    assert "cannot write" in err and "the same command resumes" in err
     assert "Traceback" not in err
     assert processes_left(tag) == []
     written = recorded_paths(out, fmt)  # whole: every record parses
