@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .figures import plot_rss_timeline, plot_supervisor, write_json
+from .figures import plot_rss_timeline, plot_supervisor, write_json, write_markdown
 
 DEFAULT_OUT = Path("benchmarks/results/reliability")
 
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     code: int = args.handler(args)
+    write_markdown(args.out)
     return code
 
 

@@ -69,3 +69,156 @@ def plot_rss_timeline(
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+def write_markdown(folder: Path) -> str:
+    """``results.md`` in ``folder``, from whichever of the JSON results are there (the
+    README's Reliability section quotes it)."""
+    parts = []
+    for name, render in (("soak", _soak_md), ("run-chaos", _run_chaos_md), ("aspose", _aspose_md)):
+        path = folder / f"{name}.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            machine = data["machine"]
+            parts.append(
+                f"`{data['command']}` ({machine['date_utc']} UTC, {machine['cores']} cores, "
+                f"load average {machine['load_average_at_end'][2]} at the end):\n\n" + render(data)
+            )
+    text = "\n\n".join(parts) + "\n"
+    (folder / "results.md").write_text(text)
+    return text
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {n:,}" for key, n in counts.items()) or "none"
+
+
+def _ms(timing: dict[str, float] | None) -> str:
+    return "-" if timing is None else f"{timing['p50']:.0f} / {timing['p95']:.0f}"
+
+
+def _soak_md(data: dict[str, Any]) -> str:
+    rows = []
+    histogram: dict[str, int] = {}
+    for phase in data["phases"]:
+        ops, kills = phase["operations"], phase["kills"]
+        slopes = phase["supervisor_slopes_per_10k_jobs"]
+        for attempts, n in ops["attempts_histogram"].items():
+            histogram[attempts] = histogram.get(attempts, 0) + n
+        spare = f"{kills['spare_warm_at_kill']}/{kills['active_worker_kills']}"
+        rows.append(
+            [
+                phase["phase"],
+                f"{phase['jobs']:,}",
+                phase["jobs_per_s"],
+                _counts(phase["faults_injected"]),
+                _counts(phase["poison_inputs"]),
+                f"{ops['ok']:,} / {ops['failed']:,} / {ops['unknown']}",
+                _counts(ops["failed_by_type"]),
+                f"{ops['lost']} / {ops['duplicated']}",
+                _counts(ops["in_flight_at_an_outside_kill"]),
+                phase["sigstopped_workers_never_ended"],
+                f"{slopes['rss_mb']} / {slopes['fds']} / {slopes['threads']}",
+                _ms(kills["kill_to_next_warm_worker_ms"]),
+                "-" if kills["spare_hit_rate"] is None else spare,
+                len(phase["problems"]),
+            ]
+        )
+    header = [
+        "phase",
+        "jobs",
+        "jobs/s",
+        "faults injected",
+        "poison inputs",
+        "ok / failed / unknown",
+        "failed by type",
+        "lost / duplicated",
+        "in flight at an outside kill, resolved",
+        "SIGSTOPped workers the pool never ended",
+        "supervisor RSS MB / fds / threads per 10k jobs",
+        "kill to next warm worker p50 / p95 ms",
+        "warm spare there at a kill",
+        "invariants broken",
+    ]
+    exits: dict[str, int] = {}
+    for phase in data["phases"]:
+        for cause, n in phase["worker_exits"].items():
+            exits[cause] = exits.get(cause, 0) + n
+    return (
+        _table(header, rows)
+        + f"\n\nAttempts per job, all phases: {_counts(dict(sorted(histogram.items())))}."
+        + f" Worker exits, all phases: {_counts(exits)}."
+    )
+
+
+def _run_chaos_md(data: dict[str, Any]) -> str:
+    return _table(
+        [
+            "inputs",
+            "runs",
+            "stopped by",
+            "exit codes",
+            "records cut short (unknown, redone)",
+            "invariants broken",
+        ],
+        [
+            [
+                data["inputs"],
+                data["runs"],
+                _counts(data["kills"]),
+                _counts(data["exit_codes"]),
+                data["torn_records_unknown_then_redone"],
+                len(data["problems"]),
+            ]
+        ],
+    )
+
+
+def _aspose_md(data: dict[str, Any]) -> str:
+    soak, fuzz = data["soak"], data["fuzz"]
+    peaks = f"{soak['worker_rss_after_job_max_mb']:.0f} / {soak['worker_rss_sampled_max_mb']:.0f}"
+    soak_table = _table(
+        [
+            "images (distinct)",
+            "images/s",
+            "ok",
+            "text as the engine called directly",
+            "worker exits",
+            "worker RSS max: after a job / sampled",
+            "limits soft / hard",
+            "total RSS max",
+            "invariants broken",
+        ],
+        [
+            [
+                f"{soak['images']} ({soak['distinct_images']})",
+                soak["images_per_s"],
+                soak["ok"],
+                soak["text_same_as_direct_engine"],
+                _counts(soak["worker_exits"]),
+                f"{peaks} MB",
+                f"{soak['soft_limit_mb']:.0f} / {soak['hard_limit_mb']:.0f} MB",
+                f"{soak['total_rss_max_mb']:.0f} MB",
+                len(soak["problems"]),
+            ]
+        ],
+    )
+    fuzz_table = _table(
+        ["damaged scans", "outcomes", "worker exits", "slowest job", "invariants broken"],
+        [
+            [
+                fuzz["mutated_inputs"],
+                _counts(fuzz["outcomes"]),
+                _counts(fuzz["worker_exits"]),
+                f"{fuzz['slowest_job_s']} s",
+                len(fuzz["problems"]),
+            ]
+        ],
+    )
+    return soak_table + "\n\n" + fuzz_table

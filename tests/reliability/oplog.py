@@ -27,6 +27,8 @@ from .faults import InputKind
 _KINDS = tuple(InputKind)
 _CRASH_SIGNALS = {InputKind.CRASH: "SIGSEGV", InputKind.ABORT: "SIGABRT"}
 _MAX_VIOLATIONS = 50
+_KILLED = "(killed by SIGKILL)"
+"""How a ``WorkerCrashed`` attempt says an outside SIGKILL ended its worker."""
 
 
 class Outcome(str, enum.Enum):
@@ -61,6 +63,9 @@ class OpLog:
     """Operations by the number of attempts they took (a failed ``submit`` future raises
     its error, which carries no attempts: those are not counted here)."""
     completions: int = 0
+    in_flight_at_kill: Counter[Outcome] = field(default_factory=Counter)
+    """Operations that were running on a worker SIGKILLed from outside: their outcome was
+    unknown at that moment; counted by how the pool resolved them."""
     violations: list[str] = field(default_factory=list)
     """Failures no injected fault explains (the first few)."""
 
@@ -78,6 +83,8 @@ class OpLog:
         self.completions += 1
         if result.attempts or result.ok:
             self.attempts[len(result.attempts)] += 1
+        if any(_KILLED in attempt.message for attempt in result.attempts):
+            self.in_flight_at_kill[Outcome.OK if result.ok else Outcome.FAILED] += 1
         if result.ok:
             self.outcomes[Outcome.OK] += 1
             if self.kind(op) is not InputKind.GOOD:
@@ -122,5 +129,6 @@ class OpLog:
             "duplicated": self.duplicated,
             "failed_by_type": dict(self.errors),
             "attempts_histogram": {str(n): c for n, c in sorted(self.attempts.items())},
+            "in_flight_at_an_outside_kill": {o.value: n for o, n in self.in_flight_at_kill.items()},
             "unexplained_failures": list(self.violations),
         }

@@ -26,11 +26,12 @@ from ocrpool.formats import Format, read_image_size, sniff
 from .hostile import Change, ChangingPool, Entry, deep_file, make_entry, png_header, real_files
 from .runs import recorded_paths
 
-FAST = settings(max_examples=200, deadline=None, derandomize=True)
+FAST = settings(max_examples=200, deadline=None, derandomize=True, database=None)
 RUNS = settings(
     max_examples=25,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 FILES = real_files()

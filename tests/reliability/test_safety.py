@@ -163,6 +163,7 @@ OUTSIDE_NAMES = st.lists(
     max_examples=40,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(OUTSIDE_NAMES, st.booleans())
