@@ -168,8 +168,9 @@ def _run(args: argparse.Namespace) -> int:
             if "ocrpool doctor" not in error.message:
                 print("run `ocrpool doctor` to see what is missing", file=sys.stderr)
             return ExitCode.USAGE
-    if not args.quiet:
-        print("\n".join(summary.lines()), file=sys.stderr)
+        stop.finish()  # every record is written: a stop now changes nothing
+        if not args.quiet:
+            print("\n".join(summary.lines()), file=sys.stderr)
     return _EXIT_CODES[summary.outcome]
 
 

@@ -3,19 +3,25 @@ whose disk fills up mid-run."""
 
 from __future__ import annotations
 
+import functools
 import random
+import signal
 import subprocess
 import uuid
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 
+from benchmarks.served import pool_workers, wait_until
+from ocrpool.batch import StopSignals
 from ocrpool.cli.exit_codes import ExitCode
 
 from .runs import (
     file_size_limit,
     kill_and_resume,
+    line_count,
     make_images,
     processes_left,
     recorded_paths,
@@ -77,3 +83,25 @@ def test_a_full_disk_stops_the_run_clearly_and_the_next_run_resumes(tmp_path: Pa
         assert processes_left(tag) == []
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_stop_signal_after_the_last_record_changes_nothing(tmp_path: Path) -> None:
+    """A SIGTERM that landed after the stop handler was gone (the summary, the
+    interpreter's exit) used to kill a finished run: exit -15 instead of 0."""
+    make_images(tmp_path / "inputs", 10)
+    out = tmp_path / "results.jsonl"
+    with StopSignals() as stop:
+        stop.finish()
+        signal.raise_signal(signal.SIGTERM)  # ignored: nothing raised
+    tag = uuid.uuid4().hex
+    for _ in range(3):
+        run = start(tmp_path / "inputs", out, tag)
+        wait_until(functools.partial(_ended, out, psutil.Process(run.pid)), 60, "its end")
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) in (ExitCode.OK, ExitCode.INTERRUPTED)
+        out.unlink()
+
+
+def _ended(out: Path, run: psutil.Process) -> bool:
+    """Every record written and every worker gone: the run is closing its output."""
+    return line_count(out) >= 10 and not pool_workers(run)
