@@ -60,7 +60,8 @@ def plot_rss_timeline(
     )
     axis.plot(seconds, [largest for _, _, largest in timeline], label="largest worker")
     if limit_mb is not None:
-        axis.axhline(limit_mb, color="red", linestyle="--", label=f"soft limit {limit_mb:g} MB")
+        label = f"per-worker soft limit (max_rss_mb) {limit_mb:g} MB"
+        axis.axhline(limit_mb, color="red", linestyle="--", label=label)
     axis.set_xlabel("seconds")
     axis.set_ylabel("MB")
     axis.set_title("real-Aspose soak: RSS over time")
@@ -104,56 +105,53 @@ def _ms(timing: dict[str, float] | None) -> str:
 
 
 def _soak_md(data: dict[str, Any]) -> str:
-    rows = []
-    histogram: dict[str, int] = {}
-    for phase in data["phases"]:
-        ops, kills = phase["operations"], phase["kills"]
-        slopes = phase["supervisor_slopes_per_10k_jobs"]
-        for attempts, n in ops["attempts_histogram"].items():
-            histogram[attempts] = histogram.get(attempts, 0) + n
-        spare = f"{kills['spare_warm_at_kill']}/{kills['active_worker_kills']}"
-        rows.append(
-            [
-                phase["phase"],
-                f"{phase['jobs']:,}",
-                phase["jobs_per_s"],
-                _counts(phase["faults_injected"]),
-                _counts(phase["poison_inputs"]),
-                f"{ops['ok']:,} / {ops['failed']:,} / {ops['unknown']}",
-                _counts(ops["failed_by_type"]),
-                f"{ops['lost']} / {ops['duplicated']}",
-                _counts(ops["in_flight_at_an_outside_kill"]),
-                phase["sigstopped_workers_never_ended"],
-                f"{slopes['rss_mb']} / {slopes['fds']} / {slopes['threads']}",
-                _ms(kills["kill_to_next_warm_worker_ms"]),
-                "-" if kills["spare_hit_rate"] is None else spare,
-                len(phase["problems"]),
-            ]
-        )
-    header = [
-        "phase",
-        "jobs",
-        "jobs/s",
-        "faults injected",
-        "poison inputs",
-        "ok / failed / unknown",
-        "failed by type",
+    """One column a phase, one row a figure."""
+    phases = data["phases"]
+    rows: list[list[Any]] = []
+
+    def row(label: str, cell: Any) -> None:
+        rows.append([label, *(cell(phase) for phase in phases)])
+
+    row("jobs", lambda p: f"{p['jobs']:,}")
+    row("jobs/s", lambda p: p["jobs_per_s"])
+    row("worker faults injected", lambda p: _counts(p["faults_injected"]))
+    row("poison inputs", lambda p: _counts(p["poison_inputs"]))
+    row("ok / failed / unknown", lambda p: _outcomes(p["operations"]))
+    row("failed, by error", lambda p: _counts(p["operations"]["failed_by_type"]))
+    row(
         "lost / duplicated",
-        "in flight at an outside kill, resolved",
-        "SIGSTOPped workers the pool never ended",
-        "supervisor RSS MB / fds / threads per 10k jobs",
-        "kill to next warm worker p50 / p95 ms",
-        "warm spare there at a kill",
-        "invariants broken",
-    ]
-    exits: dict[str, int] = {}
-    for phase in data["phases"]:
-        for cause, n in phase["worker_exits"].items():
-            exits[cause] = exits.get(cause, 0) + n
+        lambda p: f"{p['operations']['lost']} / {p['operations']['duplicated']}",
+    )
+    row(
+        "running at an outside SIGKILL, then",
+        lambda p: _counts(p["operations"]["in_flight_at_an_outside_kill"]),
+    )
+    row("attempts per job", lambda p: _counts(p["operations"]["attempts_histogram"]))
+    row("worker exits", lambda p: _counts(p["worker_exits"]))
+    row("SIGSTOPped workers the pool never ended", lambda p: p["sigstopped_workers_never_ended"])
+    row(
+        "kill to the next warm worker, p50 / p95 ms",
+        lambda p: _ms(p["kills"]["kill_to_next_warm_worker_ms"]),
+    )
+    row("a warm spare there at a kill", lambda p: _spare(p["kills"]))
+    for name, label in (("rss_mb", "RSS MB"), ("fds", "fds"), ("threads", "threads")):
+        row(
+            f"supervisor {label} per 10k jobs (slope)",
+            lambda p, n=name: p["supervisor_slopes_per_10k_jobs"][n],
+        )
+    row("invariants broken", lambda p: len(p["problems"]))
+    return _table(["", *(phase["phase"] for phase in phases)], rows)
+
+
+def _outcomes(operations: dict[str, Any]) -> str:
+    return f"{operations['ok']:,} / {operations['failed']:,} / {operations['unknown']:,}"
+
+
+def _spare(kills: dict[str, Any]) -> str:
+    if kills["spare_hit_rate"] is None:
+        return "-"
     return (
-        _table(header, rows)
-        + f"\n\nAttempts per job, all phases: {_counts(dict(sorted(histogram.items())))}."
-        + f" Worker exits, all phases: {_counts(exits)}."
+        f"{kills['spare_warm_at_kill']} of {kills['active_worker_kills']} kills of active workers"
     )
 
 
