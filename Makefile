@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint typecheck unit bench-quick sample
+.PHONY: setup test lint typecheck unit bench-quick sample soak
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,9 @@ sample:
 
 bench-quick:
 	$(BIN)/python -m benchmarks --engine fake --quick
+
+# The long reliability runs behind the README's Reliability figures (about an hour on 2 cores).
+soak:
+	$(BIN)/python -m tests.reliability soak
+	$(BIN)/python -m tests.reliability run-chaos
+	$(BIN)/python -m tests.reliability aspose

@@ -7,6 +7,7 @@ half of it under its final name.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 from collections.abc import Iterable
@@ -63,8 +64,16 @@ class Export:
 
 def write_atomically(path: str, data: bytes) -> None:
     """``path`` holds ``data`` or what it held before, never a part: a process killed
-    mid-write leaves ``path.part``, which the next write of ``path`` replaces."""
+    mid-write leaves ``path.part``, which the next write of ``path`` replaces; a write
+    that fails (disk full) removes it and raises. A symlink under either name is never
+    followed: the part is opened ``O_NOFOLLOW`` and the rename replaces a link itself."""
     partial = path + ".part"
-    with open(partial, "wb") as handle:
-        handle.write(data)
-    os.replace(partial, path)
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        with open(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise

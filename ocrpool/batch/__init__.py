@@ -7,7 +7,13 @@ files (``sinks``), showing ``progress`` and returning a ``summary``.
 """
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
-from ocrpool.batch.errors import BatchError, InputNotFound, OutputLocked, OutputRefused
+from ocrpool.batch.errors import (
+    BatchError,
+    InputNotFound,
+    OutputFailed,
+    OutputLocked,
+    OutputRefused,
+)
 from ocrpool.batch.interrupts import Interrupted, StopSignals
 from ocrpool.batch.progress import make_progress
 from ocrpool.batch.records import InputFile, Record
@@ -23,6 +29,7 @@ __all__ = [
     "InputNotFound",
     "Interrupted",
     "Outcome",
+    "OutputFailed",
     "OutputFormat",
     "OutputLocked",
     "OutputRefused",

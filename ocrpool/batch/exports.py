@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from ocrpool.batch.errors import OutputRefused
-from ocrpool.batch.outpath import mirror_path
+from ocrpool.batch.errors import OutputFailed, OutputRefused
+from ocrpool.batch.outpath import make_parents, mirror_path
 from ocrpool.exports import Export
 
 EXPORTS_SUFFIX = "-exports"
@@ -38,7 +38,10 @@ class ExportFolder:
         written = {}
         for export in exports:
             target = mirror_path(self.folder, source, export.format.suffix)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            export.save(target)
+            try:
+                make_parents(self.folder, target)
+                export.save(target)
+            except OSError as exc:
+                raise OutputFailed.of(target, exc) from None
             written[export.format.value] = target
         return written

@@ -21,12 +21,14 @@ class Interrupted(KeyboardInterrupt):
 class StopSignals:
     """While entered, SIGINT and SIGTERM raise ``Interrupted``, deferred to the end of any
     ``shielded()`` block so a record is written whole or not at all. Only the first signal
-    counts: the stop that follows is not itself interrupted. Use from the main thread."""
+    counts: the stop that follows is not itself interrupted; and none counts after
+    ``finish()``. Use from the main thread."""
 
     def __init__(self) -> None:
         self._depth = 0
         self._pending: int | None = None
-        self._raised = False
+        self._settled = False
+        """A stop was raised, or the work is finished: later signals change nothing."""
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopSignals:
@@ -48,8 +50,13 @@ class StopSignals:
         if self._depth == 0 and self._pending is not None:
             self._raise(self._pending)
 
+    def finish(self) -> None:
+        """The work is done (every record written and closed): a stop signal from now on
+        is ignored, so it cannot turn a finished run into an interrupted or killed one."""
+        self._settled = True
+
     def _handle(self, signum: int, frame: types.FrameType | None) -> None:
-        if self._raised:
+        if self._settled:
             return
         if self._depth:
             self._pending = signum
@@ -58,5 +65,5 @@ class StopSignals:
 
     def _raise(self, signum: int) -> None:
         self._pending = None
-        self._raised = True
+        self._settled = True
         raise Interrupted(signum)

@@ -2,18 +2,21 @@
 
 A run killed mid-write can leave at most a torn last line. Opening the file repairs it:
 an unterminated tail that parses as a record gets its newline, anything else is cut off
-(that input is simply done again). A later record for a path supersedes an earlier one.
+(that input is simply done again). A write that fails (disk full) takes its part back at
+once, so the file stays whole for readers too. A later record for a path supersedes an
+earlier one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from collections.abc import Iterator
 from typing import Any
 
-from ocrpool.batch.errors import OutputRefused
+from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.ledger import Entry
 from ocrpool.batch.outpath import lock_output
 from ocrpool.batch.records import Record
@@ -31,7 +34,7 @@ class JsonlSink:
         self.path = path
         self.detail = detail
         try:
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
         except OSError as exc:
             raise OutputRefused(f"cannot open {path}: {exc.strerror or exc}") from None
         lock_output(self._fd, path)
@@ -45,6 +48,8 @@ class JsonlSink:
                 path,
                 self.repaired_bytes,
             )
+        self._end = os.fstat(self._fd).st_size
+        """Where the last whole record ends: this sink is the file's only writer (flock)."""
 
     def replay(self) -> Iterator[Entry]:
         """Every record already in the file, in file order; unreadable lines are logged."""
@@ -64,12 +69,22 @@ class JsonlSink:
         survive as ``\\udcXX`` escapes, and newlines in names are escaped."""
         line = json.dumps(data, ensure_ascii=True, separators=(",", ":"), default=str) + "\n"
         view = memoryview(line.encode("ascii"))
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._end)
+            raise OutputFailed.of(self.path, exc) from None
+        self._end += len(line)
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise OutputFailed.of(self.path, exc) from None
+        finally:
+            os.close(self._fd)
 
 
 def parse_entry(line: bytes) -> Entry | None:

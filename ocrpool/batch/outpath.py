@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import glob
 import os
@@ -38,6 +39,26 @@ def mirror_path(folder: str, source: str, suffix: str) -> str:
     """Where a file made from the input at ``source`` (absolute) goes under ``folder``:
     ``/data/scans/a.png`` -> ``folder/data/scans/a.png<suffix>``."""
     return os.path.join(folder, source.lstrip(os.sep) + suffix)
+
+
+def make_parents(folder: str, target: str) -> None:
+    """Create the folders from ``folder`` down to ``target`` (a ``mirror_path``), never
+    through a symlink: a link inside the output folder, planted or left by another
+    program, would lead the write outside it. ``OSError`` names the link."""
+    os.makedirs(folder, exist_ok=True)
+    current = folder
+    for part in os.path.relpath(os.path.dirname(target), folder).split(os.sep):
+        if part == os.curdir:
+            continue
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if os.path.islink(current) or not os.path.isdir(current):
+                raise OSError(
+                    errno.ELOOP,
+                    f"{current} is a symlink or a file; nothing is written outside {folder}",
+                ) from None
 
 
 def excluded_paths(out: str, suffixes: Iterable[str]) -> frozenset[str]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
-from ocrpool.batch.errors import InputNotFound
+from ocrpool.batch.errors import InputNotFound, OutputFailed
 from ocrpool.batch.exports import ExportFolder, default_export_dir
 from ocrpool.batch.ledger import Ledger
 from ocrpool.batch.outpath import check_output, excluded_paths
@@ -107,7 +107,8 @@ def run_batch(
     The pool is created only once there is something to OCR. ``guard`` wraps each write
     (``StopSignals.shielded`` defers a stop until the record is whole). Raises
     ``BatchError`` before writing anything when the inputs or the output are unusable,
-    and ``EngineStartError`` when the engine cannot start.
+    ``EngineStartError`` when the engine cannot start, and ``OutputFailed`` when the
+    output cannot be written mid-run (the records written are whole; a rerun resumes).
     """
     for argument in options.inputs:
         if not os.path.lexists(argument) and not is_pattern(argument):
@@ -140,7 +141,8 @@ def run_batch(
             run = _Run(options, sink, ledger, folder, progress or Silent(), clock, guard)
             summary = run.run(discoveries, pool_factory)
         except BaseException:
-            sink.close(None)
+            with contextlib.suppress(OutputFailed):  # the error already on its way says more
+                sink.close(None)
             raise
         sink.close(summary.to_dict())
         return summary

@@ -1,7 +1,8 @@
 """SQLite output: a ``results`` table (one row per input path) and a ``runs`` table.
 
 WAL mode, one committed statement per record: a killed run loses at most the records it
-had not committed, and those inputs are simply done again. A later record for a path
+had not committed, and those inputs are simply done again; a statement that fails (disk
+full) is rolled back whole. A later record for a path
 replaces its row (``INSERT ... ON CONFLICT (path) DO UPDATE``).
 """
 
@@ -14,7 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from ocrpool.batch.errors import OutputRefused
+from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.ledger import Entry, path_from_sql, sql_path
 from ocrpool.batch.outpath import lock_output
 from ocrpool.batch.records import Record
@@ -69,12 +70,21 @@ class SqliteSink:
         self.detail = detail
         _refuse_foreign(path)
         try:
-            lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as exc:
             raise OutputRefused(f"cannot open {path}: {exc.strerror or exc}") from None
         lock_output(lock_fd, path)
         self._lock_fd = lock_fd
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            self.run_id = self._prepare(options)
+        except sqlite3.Error as exc:
+            self._db.close()
+            os.close(lock_fd)
+            raise OutputFailed.of(path, exc) from None
+
+    def _prepare(self, options: dict[str, Any]) -> int | None:
+        """Set the database up and open this run's row; its id."""
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
@@ -86,7 +96,7 @@ class SqliteSink:
             "INSERT INTO runs (started_at, options) VALUES (?, ?)",
             (_now(), json.dumps(options, default=str)),
         )
-        self.run_id = cursor.lastrowid
+        return cursor.lastrowid
 
     def replay(self) -> Iterator[Entry]:
         rows = self._db.execute("SELECT path, size, mtime, ok, exports FROM results")
@@ -97,6 +107,12 @@ class SqliteSink:
     def write(self, record: Record) -> None:
         data = record.to_dict(detail=self.detail)
         error = data["error"]
+        try:
+            self._upsert(record, data, error)
+        except sqlite3.Error as exc:
+            raise OutputFailed.of(self.path, exc) from None
+
+    def _upsert(self, record: Record, data: dict[str, Any], error: dict[str, Any] | None) -> None:
         self._db.execute(
             _UPSERT,
             (
@@ -106,9 +122,9 @@ class SqliteSink:
                 data["format"],
                 data["ok"],
                 None if error is None else error["type"],
-                None if error is None else error["message"],
+                None if error is None else sql_text(error["message"]),
                 None if error is None else json.dumps(error, default=str),
-                record.text,
+                sql_text(record.text),
                 json.dumps(data["pages"]),
                 json.dumps(data["attempts"]),
                 data["worker_pid"],
@@ -121,13 +137,27 @@ class SqliteSink:
         )
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
-        if summary is not None:
-            self._db.execute(
-                "UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?",
-                (_now(), json.dumps(summary, default=str), self.run_id),
-            )
-        self._db.close()
-        os.close(self._lock_fd)
+        try:
+            if summary is not None:
+                self._db.execute(
+                    "UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?",
+                    (_now(), json.dumps(summary, default=str), self.run_id),
+                )
+        except sqlite3.Error as exc:
+            raise OutputFailed.of(self.path, exc) from None
+        finally:
+            self._db.close()
+            os.close(self._lock_fd)
+
+
+def sql_text(value: str) -> str:
+    """Text SQLite can hold: the bytes of a name that is not UTF-8 (carried in Python as
+    lone surrogates, in a message or a fake engine's text) become ``\\xe9`` escapes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
 
 
 def _refuse_foreign(path: str) -> None:

@@ -11,10 +11,10 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ocrpool.batch.errors import OutputRefused
+from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.jsonl import JsonlSink
 from ocrpool.batch.ledger import Entry
-from ocrpool.batch.outpath import mirror_path
+from ocrpool.batch.outpath import make_parents, mirror_path
 from ocrpool.batch.records import Record
 from ocrpool.exports import write_atomically
 
@@ -41,8 +41,11 @@ class TxtSink:
     def write(self, record: Record) -> None:
         if record.ok:
             target = text_path(self.folder, record.input.path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            write_atomically(target, record.text.encode("utf-8", errors="surrogateescape"))
+            try:
+                make_parents(self.folder, target)
+                write_atomically(target, record.text.encode("utf-8", errors="surrogateescape"))
+            except OSError as exc:
+                raise OutputFailed.of(target, exc) from None
         self._records.write(record)
 
     def close(self, summary: dict[str, Any] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -35,7 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    code = main()
+    # The command's work is done; a stop signal during the interpreter's exit
+    # (multiprocessing's clean-up) would only turn its exit code into a kill.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(code)
 
 
 __all__ = ["ExitCode", "build_parser", "entry_point", "main"]

@@ -12,5 +12,7 @@ class ExitCode(enum.IntEnum):
     """The command ran, but some inputs failed (or a check did not pass)."""
     USAGE = 2
     """Bad arguments or a broken environment; ``ocrpool doctor`` says what is missing."""
+    OUTPUT_FAILED = 3
+    """The output could not be written mid-run (disk full); a rerun resumes."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C or SIGTERM; a rerun resumes."""

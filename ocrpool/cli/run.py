@@ -15,6 +15,7 @@ from ocrpool.batch import (
     BatchError,
     BatchOptions,
     Outcome,
+    OutputFailed,
     OutputFormat,
     StopSignals,
     make_progress,
@@ -166,6 +167,13 @@ def _run(args: argparse.Namespace) -> int:
             )
         except (BatchError, ScaleOutError) as error:
             return _usage(error.message)
+        except OutputFailed as error:
+            print(
+                f"ocrpool run: error: {error.message}; every record written is whole, and "
+                "the same command resumes once the output can be written",
+                file=sys.stderr,
+            )
+            return ExitCode.OUTPUT_FAILED
         except KeyboardInterrupt:  # before the run began: nothing was sent
             print("ocrpool run: interrupted", file=sys.stderr)
             return ExitCode.INTERRUPTED
@@ -174,8 +182,9 @@ def _run(args: argparse.Namespace) -> int:
             if "ocrpool doctor" not in error.message:
                 print("run `ocrpool doctor` to see what is missing", file=sys.stderr)
             return ExitCode.USAGE
-    if not args.quiet:
-        print("\n".join(summary.lines()), file=sys.stderr)
+        stop.finish()  # every record is written: a stop now changes nothing
+        if not args.quiet:
+            print("\n".join(summary.lines()), file=sys.stderr)
     return _EXIT_CODES[summary.outcome]
 
 

@@ -5,7 +5,9 @@ It reads the input and returns the file's stem as its text (nothing for a name w
 the text. Its options inject the faults a native OCR library shows in production: slow
 jobs, leaked native memory and file handles, slow or failing start-up, one input
 ballooning, and inputs whose names ask the worker to segfault, abort, or hang in native
-code with every signal masked.
+code with every signal masked. A start can fail, or hang, only while a marker file exists,
+so a test imitates an outage that ends (a license server back, a disk remounted) by
+removing the file.
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ from ocrpool.exports import Export, parse_formats
 from ocrpool.processes import MB
 from ocrpool.results import Page, Recognition
 
-_START_FAILURES = ("raise", "abort", "exit")
+_START_FAILURES = ("raise", "abort", "exit", "hang")
 
 
 class FakeEngine:
     """Options: ``delay`` (s per job), ``leak_mb`` (native memory leaked per job),
     ``leak_fds`` (file handles leaked per job), ``start_delay`` (s), ``fail_start``
-    (``True``/``"raise"``, ``"abort"`` or ``"exit"``), ``balloon_mb`` (allocated at once by
-    an input whose name contains ``balloon``), ``exports`` (format names, as for the
-    aspose engine)."""
+    (``True``/``"raise"``, ``"abort"``, ``"exit"`` or ``"hang"``), ``fail_start_while`` (a
+    path: ``fail_start``, by default ``"raise"``, happens only while it exists),
+    ``close_delay`` (s ``close()`` takes), ``balloon_mb`` (allocated at once by an input
+    whose name contains ``balloon``), ``exports`` (format names, as for the aspose
+    engine)."""
 
     def __init__(
         self,
@@ -41,10 +45,12 @@ class FakeEngine:
         leak_fds: int = 0,
         start_delay: float = 0.0,
         fail_start: bool | str = False,
+        fail_start_while: str | None = None,
+        close_delay: float = 0.0,
         balloon_mb: float = 0.0,
         exports: Sequence[str] = (),
     ) -> None:
-        if fail_start is True:
+        if fail_start is True or (fail_start_while and not fail_start):
             fail_start = "raise"
         if fail_start and fail_start not in _START_FAILURES:
             raise ValueError(f"fail_start must be one of {_START_FAILURES}, not {fail_start!r}")
@@ -53,6 +59,8 @@ class FakeEngine:
         self.leak_fds = int(leak_fds)
         self.start_delay = float(start_delay)
         self.fail_start = fail_start or None
+        self.fail_start_while = fail_start_while
+        self.close_delay = float(close_delay)
         self.balloon_mb = float(balloon_mb)
         try:
             self.exports = parse_formats(exports)
@@ -66,6 +74,10 @@ class FakeEngine:
     def start(self) -> None:
         if self.start_delay:
             time.sleep(self.start_delay)
+        if self.fail_start_while is not None and not os.path.exists(self.fail_start_while):
+            return
+        if self.fail_start == "hang":
+            self._hang()
         if self.fail_start == "raise":
             raise EngineError("fake engine: start failed as asked (fail_start)")
         if self.fail_start == "abort":
@@ -99,6 +111,8 @@ class FakeEngine:
 
     def close(self) -> None:
         """Releases the leaked handles; leaked memory stays, as it would in a real library."""
+        if self.close_delay:
+            time.sleep(self.close_delay)
         for fd in self._leaked_fds:
             os.close(fd)
         self._leaked_fds.clear()

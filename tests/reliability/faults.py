@@ -1,0 +1,188 @@
+"""Fault injectors: what the chaos episodes and the soak do to a pool while jobs flow.
+
+Every fault reaches the pool from outside, as production faults do: signals to worker
+processes, inputs whose names make the fake engine segfault, abort, hang with signals
+masked or balloon past the hard limit, and fake-engine options for starts that fail or
+hang. ``Monkey`` injects the signal faults at random, at a given rate, from a seeded RNG.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psutil
+
+from ocrpool import OcrPool, WorkerState
+
+
+class Fault(str, enum.Enum):
+    KILL_STARTING = "sigkill-starting"
+    KILL_SPARE = "sigkill-spare"
+    KILL_IDLE = "sigkill-idle"
+    KILL_SENT = "sigkill-job-sent"
+    """SIGKILL of a worker holding a job it never acknowledged."""
+    KILL_ACKED = "sigkill-job-acknowledged"
+    KILL_RETIRING = "sigkill-retiring"
+    KILL_ANY = "sigkill-any-worker"
+    """The random form: a worker in whatever state it is in (recorded with the fault)."""
+    OOM_KILL = "sigkill-largest-worker"
+    """The OOM killer's choice, imitated: SIGKILL of the worker with the most RSS."""
+    STOP_BUSY = "sigstop-busy-worker"
+    """SIGSTOP, and SIGCONT never comes: the job must end as a timeout."""
+    CRASH_INPUT = "segfault-input"
+    ABORT_INPUT = "abort-input"
+    HANG_INPUT = "hang-input-signals-masked"
+    BALLOON_INPUT = "input-past-hard-limit"
+    START_OUTAGE = "start-fails-then-recovers"
+    START_HANG = "start-hangs"
+    RUN_SIGKILL = "sigkill-ocrpool-run"
+    RUN_SIGTERM = "sigterm-ocrpool-run"
+    DISK_FULL = "output-disk-full"
+
+
+class InputKind(str, enum.Enum):
+    """What an input does to the fake engine: its name says so."""
+
+    GOOD = "good"
+    CRASH = "crash"
+    ABORT = "abort"
+    HANG = "hang"
+    BALLOON = "balloon"
+
+
+POISON = {
+    Fault.CRASH_INPUT: InputKind.CRASH,
+    Fault.ABORT_INPUT: InputKind.ABORT,
+    Fault.HANG_INPUT: InputKind.HANG,
+    Fault.BALLOON_INPUT: InputKind.BALLOON,
+}
+"""The input faults and the kind of input that carries each."""
+
+SIGNAL_FAULTS = (Fault.KILL_ANY, Fault.OOM_KILL, Fault.STOP_BUSY)
+"""What ``Monkey`` can inject."""
+
+
+def kill(pid: int, signum: signal.Signals = signal.SIGKILL) -> bool:
+    """Signal ``pid``; whether it was still there."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def is_stopped(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+    except psutil.Error:
+        return False
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        return float(psutil.Process(pid).memory_info().rss) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Kill:
+    """One injected signal, as the monkey saw the pool at that moment."""
+
+    at: float
+    """``time.monotonic()`` when the signal was sent."""
+    fault: Fault
+    pid: int
+    state: WorkerState
+    spare_warm: bool
+    """Whether another worker was warm and waiting (SPARE) to take the slot."""
+
+
+class Monkey:
+    """Injects ``faults`` into ``pool``'s workers at random while jobs flow.
+
+    Gaps between faults are exponential with mean ``1 / rate_per_s``. A worker it
+    SIGSTOPs must be ended by the pool within ``job_timeout`` plus the grace; one still
+    stopped ``stop_margin_s`` after that is counted in ``stuck`` and SIGKILLed, so a run
+    that found the bug can go on and report it.
+    """
+
+    def __init__(
+        self,
+        pool: OcrPool,
+        rng: random.Random,
+        rate_per_s: float,
+        faults: Sequence[Fault] = SIGNAL_FAULTS,
+        *,
+        stop_margin_s: float = 5.0,
+    ) -> None:
+        self.pool = pool
+        self.rng = rng
+        self.rate_per_s = rate_per_s
+        self.faults = tuple(faults)
+        config = pool.config
+        self._stop_limit = (config.job_timeout or 0.0) + config.kill_grace + stop_margin_s
+        self.injected: Counter[Fault] = Counter()
+        self.kills: list[Kill] = []
+        self.stopped: dict[int, float] = {}
+        """SIGSTOPped pids and when the pool must have ended them."""
+        self.stuck: list[int] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-monkey", daemon=True)
+
+    def __enter__(self) -> Monkey:
+        if self.rate_per_s > 0 and self.faults:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.release_stopped(force=True)
+
+    def _run(self) -> None:
+        while not self._done.wait(self.rng.expovariate(self.rate_per_s)):
+            self.release_stopped(force=False)
+            self.inject(self.rng.choice(self.faults))
+
+    def inject(self, fault: Fault) -> None:
+        workers = [w for w in self.pool.stats().workers if w.pid not in self.stopped]
+        if fault is Fault.STOP_BUSY:
+            candidates = [w for w in workers if w.state is WorkerState.BUSY]
+        elif fault is Fault.OOM_KILL:
+            candidates = sorted(workers, key=lambda w: rss_mb(w.pid))[-1:]
+        else:
+            candidates = [w for w in workers if w.state is not WorkerState.KILLING]
+        if not candidates:
+            return
+        target = self.rng.choice(candidates)
+        spare = any(w.state is WorkerState.SPARE and w.pid != target.pid for w in workers)
+        signum = signal.SIGSTOP if fault is Fault.STOP_BUSY else signal.SIGKILL
+        at = time.monotonic()
+        if not kill(target.pid, signum):
+            return
+        if fault is Fault.STOP_BUSY:
+            self.stopped[target.pid] = at + self._stop_limit
+        self.injected[fault] += 1
+        self.kills.append(Kill(at, fault, target.pid, target.state, spare))
+
+    def release_stopped(self, *, force: bool) -> None:
+        """Forget stopped workers the pool ended; SIGKILL those it left past their limit."""
+        now = time.monotonic()
+        for pid, limit in list(self.stopped.items()):
+            if not is_stopped(pid):
+                del self.stopped[pid]
+            elif force or now >= limit:
+                if not force:
+                    self.stuck.append(pid)
+                kill(pid)
+                del self.stopped[pid]
