@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ocrpool import ImageTooLarge, InvalidInput, JobTimeout, OcrPool
 from ocrpool.batch import BatchOptions, OutputFormat, run_batch

@@ -142,12 +142,6 @@ def test_sigstop_of_a_busy_worker_ends_as_a_timeout_and_it_is_replaced(tmp_path:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pool core: a job SENT to a worker that never acknowledges it (SIGSTOPped, or "
-    "frozen before its read) has no deadline: job_timeout counts from the Ack, so the job "
-    "and close() wait forever",
-)
 def test_sigstop_before_a_job_is_acknowledged_still_ends_the_job(tmp_path: Path) -> None:
     ocr = pool(workers=1, spares=0, job_timeout=1.0)
     pid = worker_in(ocr, WorkerState.IDLE)
