@@ -9,9 +9,13 @@ goes on only when the test lets it (``finish``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+
+from benchmarks.served import wait_until
 
 CONTENT = b"fake image"
 
@@ -32,6 +36,25 @@ class Fifo:
         opener.join(timeout)
         assert opened, f"no worker opened {self.path} within {timeout}s"
         self._writer = opened[0]
+
+    def feed(self, until: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Give the input whole to each reader that opens it, until ``until()`` holds: a
+        retry may open the FIFO before the killed reader's writer is closed (and read it
+        then) or after (and wait for a writer)."""
+
+        def fed() -> bool:
+            try:
+                writer = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:  # ENXIO: nobody reads it yet
+                    raise
+                return until()
+            with contextlib.suppress(BrokenPipeError):
+                os.write(writer, CONTENT)
+            os.close(writer)
+            return until()
+
+        wait_until(fed, timeout, f"the job reading {self.path} to end")
 
     def finish(self) -> None:
         """Let the running job read its input and go on (its reader may be dead)."""

@@ -102,8 +102,7 @@ def test_sigkill_with_a_job_running_retries_it_on_a_fresh_worker(tmp_path: Path)
         kill(pid)
         exits_reach(ocr, ExitCause.KILLED, 1)  # gone: its end of the FIFO is closed
         fifo.finish()
-        fifo.wait_running()  # the retry, on a fresh worker
-        fifo.finish()
+        fifo.feed(until=future.done)  # the retry, on a fresh worker
         result = future.result(timeout=30)
     assert [a.outcome for a in result.attempts] == ["WorkerCrashed", "ok"]
     assert result.attempts[0].worker_pid == pid
