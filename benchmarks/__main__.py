@@ -226,10 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = args.jobs or defaults.jobs
     try:
         sources = corpus.sources(args.corpus, jobs)
-        scenarios = select(
-            standard_scenarios(args.max_jobs, args.rss_limit_mb or defaults.rss_limit_mb),
-            args.scenarios or defaults.scenarios,
-        )
+        standard = standard_scenarios(args.max_jobs, args.rss_limit_mb or defaults.rss_limit_mb)
+        names = args.scenarios or defaults.scenarios
+        scenarios = select(standard if names else tuple(s for s in standard if not s.opt_in), names)
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
     plan = Plan(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.metrics import Measures, measure, representative
+from benchmarks.metrics import Measures, differing_texts, measure, representative
 from benchmarks.report import RunClock, measures_table, write_results
 from benchmarks.runner import Limits, Run, run_all
 from benchmarks.scenarios import Plan, Scenario
@@ -41,7 +41,13 @@ def compare(
         for scenario in scenarios
     ]
     header = clock.header(f"ocrpool benchmark, {plan.engine} engine", command, setup)
-    verdicts = judge({row.scenario: row for row in rows}, plan.engine, header.machine.cores)
+    alike = [run for run in runs if plan.options_for(run.scenario) == dict(plan.engine_options)]
+    verdicts = judge(
+        {row.scenario: row for row in rows},
+        plan.engine,
+        header.machine.cores,
+        [Path(source).name for source in differing_texts(alike)],
+    )
     paths = write_results(out, header, scenarios, _shown(runs, rows), rows, all_rounds, verdicts)
     log("\n".join(measures_table(rows)))
     log("wrote " + ", ".join(str(path) for path in paths))

@@ -17,10 +17,11 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from benchmarks.pools import BenchPool, open_pool
-from benchmarks.progress import JobRecord, Reporter
+from benchmarks.progress import JobRecord, Reporter, text_digest
 from benchmarks.sampler import tree_cpu_seconds
 from benchmarks.scenarios import Kind, Plan, Scenario
 from ocrpool.engines import create_engine
+from ocrpool.results import Recognition
 
 
 def run(scenario: Scenario, plan: Plan, connection: Connection) -> None:
@@ -34,13 +35,13 @@ def run(scenario: Scenario, plan: Plan, connection: Connection) -> None:
         connection.close()
 
 
-def _recognize_once(recognize: Callable[[str], Any], source: str) -> bool:
-    """Run one job; an engine error is a failed job, not a failed scenario."""
+def _recognize_once(recognize: Callable[[str], Recognition], source: str) -> str | None:
+    """Run one job: the digest of its text; an engine error is a failed job (``None``),
+    not a failed scenario."""
     try:
-        recognize(source)
+        return text_digest(recognize(source).text)
     except Exception:
-        return False
-    return True
+        return None
 
 
 def _within_budget(plan: Plan) -> Iterator[str]:
@@ -59,8 +60,8 @@ def _inprocess(scenario: Scenario, plan: Plan, reporter: Reporter) -> None:
     pid = os.getpid()
     for source in _within_budget(plan):
         submitted = time.monotonic()
-        ok = _recognize_once(engine.recognize, source)
-        reporter.job(JobRecord(submitted, time.monotonic(), ok, pid))
+        digest = _recognize_once(engine.recognize, source)
+        reporter.job(JobRecord(source, submitted, time.monotonic(), digest, pid))
     reporter.done(tree_cpu_seconds())
     engine.close()
 
@@ -76,10 +77,10 @@ def _inprocess_leak(scenario: Scenario, plan: Plan, reporter: Reporter) -> None:
         try:
             engine.start()
         except Exception:
-            ok = False
+            digest = None
         else:
-            ok = _recognize_once(engine.recognize, source)
-        reporter.job(JobRecord(submitted, time.monotonic(), ok, pid))
+            digest = _recognize_once(engine.recognize, source)
+        reporter.job(JobRecord(source, submitted, time.monotonic(), digest, pid))
     reporter.done(tree_cpu_seconds())
 
 
@@ -97,12 +98,12 @@ def _pooled(scenario: Scenario, plan: Plan, reporter: Reporter) -> None:
 
 def _drive(pool: BenchPool, sources: Iterator[str], depth: int, reporter: Reporter) -> None:
     """Keep ``depth`` jobs submitted: submit the next one as each result comes back."""
-    finished: queue.SimpleQueue[tuple[float, float, Future[Any]]] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[tuple[str, float, float, Future[Any]]] = queue.SimpleQueue()
 
     def submit(source: str) -> None:
         submitted = time.monotonic()
         pool.submit(source).add_done_callback(
-            lambda future: finished.put((submitted, time.monotonic(), future))
+            lambda future: finished.put((source, submitted, time.monotonic(), future))
         )
 
     in_flight = 0
@@ -110,10 +111,10 @@ def _drive(pool: BenchPool, sources: Iterator[str], depth: int, reporter: Report
         submit(source)
         in_flight += 1
     while in_flight:
-        submitted, done_at, future = finished.get()
+        source, submitted, done_at, future = finished.get()
         in_flight -= 1
-        ok, worker_pid = pool.outcome(future)
-        reporter.job(JobRecord(submitted, done_at, ok, worker_pid))
+        digest, worker_pid = pool.outcome(future)
+        reporter.job(JobRecord(source, submitted, done_at, digest, worker_pid))
         following = next(sources, None)
         if following is not None:
             submit(following)

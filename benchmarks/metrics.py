@@ -186,3 +186,13 @@ def representative(runs: Sequence[Measures]) -> Measures:
     """Of several rounds of one scenario, the run with the median throughput."""
     ordered = sorted(runs, key=lambda m: -1.0 if math.isnan(m.images_per_s) else m.images_per_s)
     return ordered[(len(ordered) - 1) // 2]
+
+
+def differing_texts(runs: Sequence[Run]) -> list[str]:
+    """The inputs for which the runs' successful jobs returned more than one text."""
+    digests: dict[str, set[str]] = {}
+    for run in runs:
+        for record in run.records:
+            if record.digest is not None:
+                digests.setdefault(record.source, set()).add(record.digest)
+    return sorted(source for source, seen in digests.items() if len(seen) > 1)

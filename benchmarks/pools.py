@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import pebble
 
+from benchmarks.progress import text_digest
 from benchmarks.scenarios import Kind, Plan, Scenario
 from ocrpool import OcrPool, OcrPoolError, WorkerState
 from ocrpool.engines import Engine, create_engine
@@ -39,12 +40,12 @@ def start_engine(engine: str, options: dict[str, Any]) -> None:
     _engine.start()
 
 
-def recognize(source: str) -> int:
-    """Peer task: recognise ``source`` with this worker's engine; return the worker's pid."""
+def recognize(source: str) -> tuple[str, int]:
+    """Peer task: recognise ``source`` with this worker's engine; return the digest of its
+    text and the worker's pid."""
     if _engine is None:
         raise RuntimeError("the worker's engine did not start")
-    _engine.recognize(source)
-    return os.getpid()
+    return text_digest(_engine.recognize(source).text), os.getpid()
 
 
 def report_pid() -> int:
@@ -61,8 +62,9 @@ class BenchPool(Protocol):
 
     def submit(self, source: str) -> Future[Any]: ...
 
-    def outcome(self, future: Future[Any]) -> tuple[bool, int | None]:
-        """Whether the finished job succeeded, and which worker ran it."""
+    def outcome(self, future: Future[Any]) -> tuple[str | None, int | None]:
+        """The digest of the finished job's text (``None``: it failed), and which worker
+        ran it."""
 
     def exits(self) -> dict[str, int] | None:
         """Worker exits so far by cause, if the pool counts them."""
@@ -97,12 +99,12 @@ class OcrPoolBench:
     def submit(self, source: str) -> Future[Any]:
         return self._pool.submit(source)
 
-    def outcome(self, future: Future[Any]) -> tuple[bool, int | None]:
+    def outcome(self, future: Future[Any]) -> tuple[str | None, int | None]:
         try:
             result = future.result()
         except OcrPoolError:
-            return False, None
-        return bool(result.ok), result.worker_pid
+            return None, None
+        return (text_digest(result.text) if result.ok else None), result.worker_pid
 
     def exits(self) -> dict[str, int] | None:
         return self._pool.stats().exits
@@ -159,7 +161,7 @@ class _PeerPool(ABC):
         self.workers = workers
 
     @abstractmethod
-    def _call(self, function: Callable[..., int], *args: Any) -> Future[Any]: ...
+    def _call(self, function: Callable[..., Any], *args: Any) -> Future[Any]: ...
 
     def warm_up(self) -> None:
         """Peers start workers lazily: submit short tasks until every worker has answered,
@@ -176,11 +178,12 @@ class _PeerPool(ABC):
     def submit(self, source: str) -> Future[Any]:
         return self._call(recognize, source)
 
-    def outcome(self, future: Future[Any]) -> tuple[bool, int | None]:
+    def outcome(self, future: Future[Any]) -> tuple[str | None, int | None]:
         try:
-            return True, int(future.result())
+            digest, pid = future.result()
         except Exception:
-            return False, None
+            return None, None
+        return str(digest), int(pid)
 
     def exits(self) -> dict[str, int] | None:
         return None
@@ -197,7 +200,7 @@ class PebbleBench(_PeerPool):
             **scenario.pool_options,
         )
 
-    def _call(self, function: Callable[..., int], *args: Any) -> Future[Any]:
+    def _call(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
         future: Future[Any] = self._pool.schedule(function, args=args)
         return future
 
@@ -217,7 +220,7 @@ class ExecutorBench(_PeerPool):
             **scenario.pool_options,
         )
 
-    def _call(self, function: Callable[..., int], *args: Any) -> Future[Any]:
+    def _call(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
         return self._pool.submit(function, *args)
 
     def close(self) -> None:

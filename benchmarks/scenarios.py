@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 
 class Kind(Enum):
@@ -99,7 +99,9 @@ def standard_scenarios(max_jobs: int, rss_limit_mb: float) -> tuple[Scenario, ..
         Scenario(
             "inprocess-tuned",
             Kind.INPROCESS,
-            "one engine with ocrpool's engine settings (single-threaded), reused",
+            "one engine with ocrpool's engine defaults (single-threaded, the .NET runtime "
+            "tuned by `tune-engine`), reused: the best in-process configuration found, whose "
+            "CPU-s per image give the CPU limit",
         ),
         Scenario(
             "inprocess-leak",
@@ -158,19 +160,29 @@ def standard_scenarios(max_jobs: int, rss_limit_mb: float) -> tuple[Scenario, ..
     )
 
 
-def select(scenarios: tuple[Scenario, ...], names: Sequence[str] | None) -> tuple[Scenario, ...]:
-    """The scenarios named (in table order), or all but the opt-in ones; an unknown name is
-    a ``ValueError``."""
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=Named)
+T = TypeVar("T")
+
+
+def select(
+    items: tuple[N, ...], names: Sequence[str] | None, kind: str = "scenario"
+) -> tuple[N, ...]:
+    """The items named (in table order), or all; an unknown name is a ``ValueError``."""
     if not names:
-        return tuple(scenario for scenario in scenarios if not scenario.opt_in)
-    known = {scenario.name for scenario in scenarios}
+        return items
+    known = {item.name for item in items}
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise ValueError(f"unknown scenario(s) {unknown}: choose from {sorted(known)}")
-    return tuple(scenario for scenario in scenarios if scenario.name in names)
+        raise ValueError(f"unknown {kind}(s) {unknown}: choose from {sorted(known)}")
+    return tuple(item for item in items if item.name in names)
 
 
-def run_order(scenarios: tuple[Scenario, ...], round_index: int) -> tuple[Scenario, ...]:
+def run_order(items: tuple[T, ...], round_index: int) -> tuple[T, ...]:
     """Forward in even rounds, backward in odd ones, so drift in the machine's load does
-    not favour the scenarios that run first."""
-    return scenarios if round_index % 2 == 0 else scenarios[::-1]
+    not favour the items that run first."""
+    return items if round_index % 2 == 0 else items[::-1]

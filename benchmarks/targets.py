@@ -1,10 +1,10 @@
-"""The benchmark targets (issues 6, 9 and 11 for the Ray backend), judged from one run's
+"""The benchmark targets (issues 6, 9, 14 and 11 for the Ray backend), judged from one run's
 measures (``None``: not measured this time, or a figure to read rather than a target)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from benchmarks.metrics import Measures
@@ -24,6 +24,8 @@ GROWING_SLOPE_MB = 0.1
 """A leak grows by at least this much per job; below it there is nothing to bound."""
 RAY_THROUGHPUT_SHARE = 0.95
 RAY_SCENARIOS = ("ray-jobs", "ray-ship-bytes")
+REAL_OCR_PEER_FACTOR = 1.05
+"""Real OCR: ocrpool against the faster peer running the same engine options."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,12 @@ def _faster(rows: Mapping[str, Measures], names: tuple[str, ...]) -> Measures | 
 
 
 def _beats_peers(
-    rows: Mapping[str, Measures], ours: str, peers: tuple[str, str], factor: float
+    rows: Mapping[str, Measures], ours: str, peers: tuple[str, str], factor: float, engine: str
 ) -> Verdict:
-    target = f"{ours} jobs/s ≥ {factor:g}x the faster of {' and '.join(peers)}"
+    target = f"no-op jobs: {ours} jobs/s ≥ {factor:g}x the faster of {' and '.join(peers)}"
     best = _faster(rows, peers)
+    if engine != "fake":
+        return Verdict(target, "not run (pool overhead: needs the fake engine)", None)
     if ours not in rows or best is None:
         return Verdict(target, "not run", None)
     row = rows[ours]
@@ -72,6 +76,26 @@ def _speedup(rows: Mapping[str, Measures], engine: str) -> Verdict:
     return Verdict(
         target, f"{_rate(ours)} vs {_rate(base)} ({ratio:.2f}x)", ratio >= REAL_OCR_SPEEDUP
     )
+
+
+def _real_ocr_peers(rows: Mapping[str, Measures], engine: str, differing: Sequence[str]) -> Verdict:
+    peers = ("pebble", "cf-ppe")
+    target = (
+        f"real OCR: ocrpool-jobs ≥ {REAL_OCR_PEER_FACTOR:g}x the faster of "
+        f"{' and '.join(peers)} (same engine options), with identical text"
+    )
+    best = _faster(rows, peers)
+    if engine == "fake" or "ocrpool-jobs" not in rows or best is None:
+        return Verdict(target, "not run (needs the aspose engine)", None)
+    ours = rows["ocrpool-jobs"]
+    ratio = ours.images_per_s / best.images_per_s
+    text = (
+        "text differs between scenarios on " + ", ".join(differing)
+        if differing
+        else "identical text for every input"
+    )
+    measured = f"{_rate(ours)} vs {_rate(best)} ({ratio:.2f}x); {text}"
+    return Verdict(target, measured, ratio >= REAL_OCR_PEER_FACTOR and not differing)
 
 
 def _cpu_limit(rows: Mapping[str, Measures], engine: str, cores: int) -> Verdict:
@@ -160,8 +184,12 @@ def _ray_overhead(rows: Mapping[str, Measures], name: str) -> Verdict:
     return Verdict(target, measured, None)
 
 
-def judge(rows: Mapping[str, Measures], engine: str, cores: int) -> list[Verdict]:
-    """Every target, in the issues' order, then the Ray backend's if it ran."""
+def judge(
+    rows: Mapping[str, Measures], engine: str, cores: int, differing: Sequence[str]
+) -> list[Verdict]:
+    """Every target, in the issues' order, then the Ray backend's if it ran. ``differing``
+    are the inputs for which the scenarios running the same engine options returned
+    different text."""
     ray = [
         verdict
         for name in RAY_SCENARIOS
@@ -170,10 +198,15 @@ def judge(rows: Mapping[str, Measures], engine: str, cores: int) -> list[Verdict
     ]
     return [
         _beats_peers(
-            rows, "ocrpool-steady", ("pebble-steady", "cf-ppe-steady"), STEADY_PEER_FACTOR
+            rows,
+            "ocrpool-steady",
+            ("pebble-steady", "cf-ppe-steady"),
+            STEADY_PEER_FACTOR,
+            engine,
         ),
-        _beats_peers(rows, "ocrpool-jobs", ("pebble", "cf-ppe"), RECYCLING_PEER_FACTOR),
+        _beats_peers(rows, "ocrpool-jobs", ("pebble", "cf-ppe"), RECYCLING_PEER_FACTOR, engine),
         _speedup(rows, engine),
+        _real_ocr_peers(rows, engine, differing),
         _cpu_limit(rows, engine, cores),
         _recycle_cost(rows),
         _p99(rows),

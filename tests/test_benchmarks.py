@@ -135,3 +135,22 @@ def test_option_costs_are_per_page_and_rotation_is_what_it_adds(
     assert rows[options.ROTATE].share_of_recognition == pytest.approx(0.5)
     assert rows[options.EXPORT + "pdf"].first_use_s == 2.0
     assert len(rows) == 3 + len(ExportFormat)
+
+
+def test_real_ocr_against_the_peers_needs_identical_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.metrics import Measures
+    from benchmarks.targets import judge
+
+    def row(name: str, rate: float) -> Measures:
+        nan = float("nan")
+        return Measures(
+            name, "aspose", 2, 100, rate, 1.3, nan, nan, nan, nan, 0, 0, "ok", 100,
+            nan, 0, nan, nan, nan, 60.0, 0, "", "",
+        )  # fmt: skip
+
+    rows = {name: row(name, rate) for name, rate in [("ocrpool-jobs", 1.6), ("pebble", 1.5)]}
+    [peers] = [v for v in judge(rows, "aspose", 2, []) if "same engine options" in v.target]
+    assert peers.met and "1.07x" in peers.measured
+    [peers] = [v for v in judge(rows, "aspose", 2, ["a.tif"]) if "same engine" in v.target]
+    assert not peers.met and "differs" in peers.measured
