@@ -62,6 +62,13 @@ def test_exits_are_classified_from_what_was_observed() -> None:
     assert classify_exit(None, -signal.SIGKILL, starting=True) is ExitCause.KILLED
     assert classify_exit(None, -signal.SIGSEGV, starting=False) is ExitCause.CRASH
     assert classify_exit(None, 1, starting=True) is ExitCause.START_FAILED
+    # A retirement cut short by a SIGKILL the supervisor did not send is that kill; one it
+    # sent after the grace period, or a SIGKILL ending a timeout, keeps its cause.
+    assert classify_exit(ExitCause.MAX_JOBS, -9, starting=False) is ExitCause.KILLED
+    assert classify_exit(ExitCause.SOFT_RSS, -9, starting=False) is ExitCause.KILLED
+    assert classify_exit(ExitCause.MAX_JOBS, -9, False, sent_kill=True) is ExitCause.MAX_JOBS
+    assert classify_exit(ExitCause.MAX_JOBS, 0, starting=False) is ExitCause.MAX_JOBS
+    assert classify_exit(ExitCause.TIMEOUT, -9, False, sent_kill=False) is ExitCause.TIMEOUT
 
 
 def test_a_lost_job_gets_the_error_of_its_workers_end() -> None:

@@ -28,11 +28,19 @@ PLANNED = frozenset({ExitCause.MAX_JOBS, ExitCause.SOFT_RSS, ExitCause.SHUTDOWN}
 DOCTOR_HINT = "Run `ocrpool doctor` to check the engine's runtime."
 
 
-def classify_exit(end_cause: ExitCause | None, exitcode: int | None, starting: bool) -> ExitCause:
+RETIREMENTS = frozenset({ExitCause.MAX_JOBS, ExitCause.SOFT_RSS})
+"""Planned ends the worker carries out itself, after a ``Stop`` message."""
+
+
+def classify_exit(
+    end_cause: ExitCause | None, exitcode: int | None, starting: bool, *, sent_kill: bool = False
+) -> ExitCause:
     """The cause the supervisor recorded, else what the exit status says: a SIGKILL it
-    did not send is an outside kill (the OOM killer, an operator), anything else a
-    crash, or a failed start when the worker never became ready."""
-    if end_cause is not None:
+    did not send (``sent_kill``) is an outside kill (the OOM killer, an operator), also
+    when it cut short a retirement; anything else a crash, or a failed start when the
+    worker never became ready."""
+    outside_kill = exitcode == -signal.SIGKILL and not sent_kill
+    if end_cause is not None and not (end_cause in RETIREMENTS and outside_kill):
         return end_cause
     if exitcode == -signal.SIGKILL:
         return ExitCause.KILLED

@@ -95,6 +95,9 @@ class WorkerHandle:
         """Why this worker takes no more jobs and retires once its hands are empty."""
         self.end_cause: ExitCause | None = None
         """Why the supervisor is ending it (set by ``stop``, before any signal)."""
+        self.sent_kill = False
+        """Whether the supervisor SIGKILLed it: a SIGKILL exit it did not send came from
+        outside."""
         self.start_error: str | None = None
         self.kill_deadline: float | None = None
         self.readable = True
@@ -300,5 +303,6 @@ class WorkerHandle:
         return WorkerInfo(self.pid, self.state, self.jobs, self.rss_mb, now - self.started_at)
 
     def _signal(self, signum: signal.Signals) -> None:
+        self.sent_kill = self.sent_kill or signum is signal.SIGKILL
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signum)

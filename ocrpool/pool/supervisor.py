@@ -264,7 +264,12 @@ class Supervisor:
     def _on_exit(self, worker: WorkerHandle) -> None:
         now = time.monotonic()
         exitcode = worker.reap()
-        cause = classify_exit(worker.end_cause, exitcode, worker.state is WorkerState.STARTING)
+        cause = classify_exit(
+            worker.end_cause,
+            exitcode,
+            worker.state is WorkerState.STARTING,
+            sent_kill=worker.sent_kill,
+        )
         tail = "" if cause in PLANNED else worker.stderr_tail()
         worker.release()
         self._workers.remove(worker)

@@ -114,7 +114,7 @@ def test_sigkill_of_a_retiring_worker_loses_nothing(tmp_path: Path) -> None:
     with pool(**settings, engine_options={"close_delay": 30}) as ocr:
         assert ocr.recognize(good(tmp_path)).ok  # its quota: it now closes its engine
         kill(worker_in(ocr, WorkerState.RETIRING))
-        exits_reach(ocr, ExitCause.MAX_JOBS, 1)
+        exits_reach(ocr, ExitCause.KILLED, 1)  # an outside kill, not its retirement
         assert ocr.recognize(good(tmp_path, "after.png")).ok
         assert ocr.stats().failed == 0
         for worker in ocr.stats().workers:  # the rest would take close_delay each
