@@ -13,8 +13,10 @@ from typing import Any
 
 import psutil
 
-from benchmarks import corpus, options, service, startup, tuning
+from benchmarks import corpus, engine_tuning, options, service, startup, tuning
 from benchmarks.compare import compare
+from benchmarks.engine_report import write_study
+from benchmarks.report import RunClock
 from benchmarks.runner import Limits
 from benchmarks.scenarios import Plan, select, standard_scenarios
 
@@ -121,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Memory and throughput of ocrpool against in-process use and its peers; "
-        "'tune' runs the workers x threads x spares x recycling study instead, 'startup' "
+        "'tune' runs the workers x threads x spares x recycling study instead, 'tune-engine' "
+        "what each setting of the engine's runtime costs (into OUT/tune-engine), 'startup' "
         "the worker start cost by start method, 'service' "
         "compares `ocrpool serve` with OcrPool called directly (into OUT/service/; with "
         "--engine fake it skips the Aspose trial), 'options' the cost per page of each "
@@ -131,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "mode",
         nargs="?",
-        choices=("compare", "tune", "service", "options", "startup"),
+        choices=("compare", "tune", "tune-engine", "service", "options", "startup"),
         default="compare",
     )
     parser.add_argument("--engine", choices=("aspose", "fake"), default="aspose")
@@ -197,7 +200,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=[25, 50, 100, None],
         help="recycling periods; 'none' never recycles (default 25,50,100,none)",
     )
+    engine_study = parser.add_argument_group("engine tuning study (mode 'tune-engine')")
+    engine_study.add_argument(
+        "--settings",
+        type=_names,
+        help="comma-separated setting names (default: all; 'untuned' always runs)",
+    )
+    engine_study.add_argument(
+        "--settle", type=int, default=2, help="recognitions before the timed ones (default 2)"
+    )
+    engine_study.add_argument(
+        "--lifetime-jobs",
+        type=int,
+        help="timed jobs of the untuned and adopted engines over a worker's life "
+        f"(default {ENGINE_STUDY.lifetime_jobs}; 0 skips that phase)",
+    )
     return parser
+
+
+ENGINE_STUDY = engine_tuning.Plan(
+    engine_tuning.SETTINGS,
+    rounds=3,
+    jobs=12,
+    settle=2,
+    lifetime_jobs=24,
+    lifetime_replicas=2,
+    batch_size=6,
+)
+"""The engine tuning study's defaults (``--quick``: one round of one job, no lifetime)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     if args.mode == "service":
         return _service(args, command)
+    if args.mode == "tune-engine":
+        return _tune_engine(parser, args, command)
     if args.mode == "options":
         options.run(
             corpus.images_in(args.corpus),
@@ -269,6 +301,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     rounds = args.rounds or defaults.rounds
     setup.append(f"{plan.workers} workers; {rounds} round(s)")
     compare(scenarios, plan, limits, rounds, args.out, command, setup, print)
+    return 0
+
+
+def _tune_engine(parser: argparse.ArgumentParser, args: argparse.Namespace, command: str) -> int:
+    quick = replace(ENGINE_STUDY, rounds=1, jobs=1, lifetime_jobs=0) if args.quick else ENGINE_STUDY
+    try:
+        settings = engine_tuning.select(args.settings)
+    except ValueError as exc:
+        parser.error(str(exc))
+    plan = replace(
+        quick,
+        settings=settings,
+        rounds=args.rounds or quick.rounds,
+        jobs=args.jobs or quick.jobs,
+        settle=args.settle,
+        lifetime_jobs=quick.lifetime_jobs if args.lifetime_jobs is None else args.lifetime_jobs,
+        corpus=args.corpus,
+    )
+    clock = RunClock()
+    trials = engine_tuning.run_study(plan, print)
+    header = clock.header(
+        "Engine tuning study (Aspose, one thread per engine, evaluation mode)",
+        command,
+        [
+            f"{len(plan.settings)} settings x {plan.rounds} round(s), each setting in a pool "
+            f"worker of its own, side by side in batches of up to {plan.batch_size} workers "
+            "led by an untuned one, taking turns job by job; batches in alternating "
+            "order, turns rotating by one worker",
+            f"per worker: warm-up, then {plan.jobs} timed jobs after {plan.settle} settling "
+            "ones (in the first round, every shipped and test image instead); lifetime "
+            f"phase: {plan.lifetime_replicas} workers of each, {plan.lifetime_jobs} timed jobs",
+        ],
+    )
+    paths = write_study(args.out / "tune-engine", header, plan, trials)
+    print("wrote " + ", ".join(str(path) for path in paths))
     return 0
 
 

@@ -41,7 +41,7 @@ def compare(
         for scenario in scenarios
     ]
     header = clock.header(f"ocrpool benchmark, {plan.engine} engine", command, setup)
-    alike = [run for run in runs if plan.options_for(run.scenario) == dict(plan.engine_options)]
+    alike = [run for run in runs if plan.recognises_alike(run.scenario)]
     verdicts = judge(
         {row.scenario: row for row in rows},
         plan.engine,

@@ -107,7 +107,7 @@ def _cpu_limit(rows: Mapping[str, Measures], engine: str, cores: int) -> Verdict
     share = ours.images_per_s / limit
     measured = (
         f"CPU limit {cores} cores / {tuned.cpu_s_per_image:.3g} CPU-s per image = "
-        f"{limit:.3g}/s; {_rate(ours)} = {share:.2f} of it"
+        f"{limit:.3g}/s; {_rate(ours)} = {share:.3f} of it"
     )
     return Verdict(target, measured, share >= CPU_LIMIT_SHARE)
 

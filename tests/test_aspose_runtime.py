@@ -252,6 +252,18 @@ def test_prepare_process_sets_icu_before_failing_on_missing_libssl(tmp_path: Pat
     assert environ[runtime.ICU_VARIABLE] == "72"
 
 
+def test_runtime_tuning_sets_complus_variables_and_keeps_the_users() -> None:
+    tuned = {runtime.TIERED_COMPILATION_VARIABLE: "0", runtime.CONCURRENT_GC_VARIABLE: "0"}
+    environ: dict[str, str] = {}
+    assert runtime.tune_runtime(runtime.RuntimeTuning(), environ) == tuned
+    assert environ == tuned
+    assert runtime.RuntimeTuning(tiered_compilation=True, concurrent_gc=True).environment() == {}
+    users = {runtime.TIERED_COMPILATION_VARIABLE: "1"}
+    applied = runtime.tune_runtime(runtime.RuntimeTuning(), users)
+    assert applied == {runtime.CONCURRENT_GC_VARIABLE: "0"}
+    assert users[runtime.TIERED_COMPILATION_VARIABLE] == "1"
+
+
 # ----------------------------------------------------------------- provisioning
 
 

@@ -7,9 +7,11 @@ it checks the outputs' shape, never the numbers: timings on a shared machine are
 from __future__ import annotations
 
 import csv
+import itertools
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,6 +139,109 @@ def test_option_costs_are_per_page_and_rotation_is_what_it_adds(
     assert len(rows) == 3 + len(ExportFormat)
 
 
+def _trial(setting: str, round_index: int, cpu: float, **changes: Any) -> Any:
+    from benchmarks.engine_tuning import SHORT, Trial
+
+    texts = {"phototest.tif": ("This is a lot of 12 point text to test the\nocr code",)}
+    measured: dict[str, Any] = dict(
+        setting=setting,
+        phase=SHORT,
+        round_index=round_index,
+        batch=0,
+        jobs=9,
+        warmup_cpu_s=2.0,
+        warmup_s=2.5,
+        cpu_s_per_image=cpu,
+        s_per_image=cpu,
+        rss_mb=500.0,
+        rss_slope_mb_per_job=0.5,
+        threads=13,
+        vm_gb=3.6,
+        texts=texts if round_index == 0 else {},
+    )
+    return Trial(**{**measured, **changes})
+
+
+def test_recall_is_counted_over_the_window_evaluation_mode_returns() -> None:
+    from benchmarks.recall import complete_words, recall
+
+    truth = "The (quick) [brown] fox jumps! Over the lazy dog."
+    assert complete_words("The quick brown fo") == 3
+    assert recall("the QUICK, brown", truth, 3).share == 1.0
+    missed = recall("The quick brwn fox jumps over every lazy dog", truth, 5)
+    assert (missed.found, missed.window) == (4, 5)  # words past the window earn nothing
+    assert recall("the the the", "the fox the", 3).found == 2  # each word as often as in both
+
+
+def test_only_settings_cheaper_in_every_round_with_the_same_text_are_candidates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Verdicts of ``python -m benchmarks tune-engine`` on made-up trials (no Aspose)."""
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.engine_report import summarise, verdict
+    from benchmarks.engine_tuning import BASELINE, SHORT, Group, Setting
+
+    settings = [BASELINE] + [Setting(n, Group.RUNTIME, n) for n in "ABCDE"]
+    untuned = [1.40, 1.50, 1.45]
+    trials = [_trial(BASELINE.name, r, cpu) for r, cpu in enumerate(untuned)]
+    trials += [_trial("A", r, cpu * 0.94) for r, cpu in enumerate(untuned)]
+    trials += [_trial("B", r, cpu * (0.9 if r else 1.01)) for r, cpu in enumerate(untuned)]
+    trials += [_trial("C", r, cpu * 0.9, rss_mb=600.0) for r, cpu in enumerate(untuned)]
+    trials += [_trial("E", r, cpu * 0.995) for r, cpu in enumerate(untuned)]
+    other_text = {"phototest.tif": ("This is a lot of 12 point text",)}
+    trials += [
+        _trial("D", r, cpu * 0.5, texts=other_text if r == 0 else {})
+        for r, cpu in enumerate(untuned)
+    ]
+    summaries = {s.setting.name: s for s in summarise(trials, settings, SHORT)}
+    baseline = summaries[BASELINE.name]
+    assert summaries["A"].changes == pytest.approx([-0.06 * c / (c + 0.04) for c in untuned])
+    assert {name: verdict(s, baseline) for name, s in summaries.items()} == {
+        BASELINE.name: "reference",
+        "A": "candidate",
+        "B": "no gain in every round",
+        "C": "saves CPU, but RSS +20%",
+        "E": "lower in every round, by under 2%",
+        "D": "changes the text of 1 image(s): not adopted",
+    }
+    assert summaries["D"].text_differs == ("phototest.tif",)
+    assert summaries["A"].recall.window == 12  # phototest's ground truth, cut like the text
+    assert summaries["D"].recall.found == 8
+
+
+def test_study_turns_rotate_so_no_worker_runs_twice_in_a_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.engine_tuning import turn_order
+
+    workers = ["untuned", "a", "b", "c"]
+    sequence = [w for turn in range(8) for w in turn_order(workers, turn)]
+    assert all(first != second for first, second in itertools.pairwise(sequence))
+    places = {w: sorted(turn_order(workers, t).index(w) for t in range(4)) for w in workers}
+    assert all(p == [0, 1, 2, 3] for p in places.values())
+
+
+def test_peers_run_the_same_recognition_with_the_runtime_untuned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A user of pebble or ProcessPoolExecutor writes Aspose's documented code: the same
+    recognition options as ocrpool's, the .NET runtime as it comes."""
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.scenarios import DOTNET_DEFAULTS, Plan, standard_scenarios
+
+    plan = Plan("aspose", {"language": "eng"}, ("a.png",), workers=2)
+    scenarios = {s.name: s for s in standard_scenarios(50, 400.0)}
+    assert plan.options_for(scenarios["ocrpool-jobs"]) == {"language": "eng"}
+    for peer in ("pebble", "cf-ppe", "pebble-steady", "cf-ppe-steady"):
+        assert plan.options_for(scenarios[peer]) == {"language": "eng", **DOTNET_DEFAULTS}
+        assert plan.recognises_alike(scenarios[peer])
+    assert not plan.recognises_alike(scenarios["inprocess-reuse"])  # Aspose's own threads
+    assert plan.recognises_alike(scenarios["inprocess-tuned"])
+    fake = Plan("fake", {"delay": 0.01}, ("a.png",), workers=2)
+    assert fake.options_for(scenarios["pebble"]) == {"delay": 0.01}
+
+
 def test_real_ocr_against_the_peers_needs_identical_text(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(REPO))
     from benchmarks.metrics import Measures
@@ -154,3 +259,19 @@ def test_real_ocr_against_the_peers_needs_identical_text(monkeypatch: pytest.Mon
     assert peers.met and "1.07x" in peers.measured
     [peers] = [v for v in judge(rows, "aspose", 2, ["a.tif"]) if "same engine" in v.target]
     assert not peers.met and "differs" in peers.measured
+
+
+@pytest.mark.aspose
+def test_engine_study_sets_the_runtime_before_it_starts(tmp_path: Path) -> None:
+    """One quick trial each: server GC, set in the trial's environment before the runtime
+    loads, shows in the runtime's own address space."""
+    done = _benchmarks(
+        "tune-engine", "--quick", "--settings", "COMPlus_gcServer=1", "--out", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "tune-engine" / "results.csv").open(newline="") as handle:
+        rows = {row["setting"]: row for row in csv.DictReader(handle)}
+    assert list(rows) == ["untuned", "COMPlus_gcServer=1"]
+    assert rows["COMPlus_gcServer=1"]["text_differs"] == ""
+    assert float(rows["COMPlus_gcServer=1"]["vm_gb"]) > 2 * float(rows["untuned"]["vm_gb"])
+    assert "| `COMPlus_gcServer=1` |" in (tmp_path / "tune-engine" / "results.md").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from imaging import write_text_image
 
 from ocrpool import ExitCause, OcrPool, WorkerExit
+from ocrpool.engines.aspose.runtime import CONCURRENT_GC_VARIABLE, TIERED_COMPILATION_VARIABLE
 
 pytestmark = pytest.mark.aspose
 
@@ -36,3 +38,30 @@ def test_two_aspose_workers_recognise_across_recycles(tmp_path: Path) -> None:
     assert all(e.rss_mb is not None and e.rss_mb > 100 for e in exits if e.jobs)
     assert "aspose.ocr" not in sys.modules
     assert "libcoreclr" not in Path(f"/proc/{os.getpid()}/maps").read_text()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, {TIERED_COMPILATION_VARIABLE: "0", CONCURRENT_GC_VARIABLE: "0"}),
+        ({"tiered_compilation": True}, {CONCURRENT_GC_VARIABLE: "0"}),
+        ({"concurrent_gc": True}, {TIERED_COMPILATION_VARIABLE: "0"}),
+    ],
+)
+def test_workers_start_dotnet_with_the_adopted_settings_unless_turned_off(
+    tmp_path: Path, options: dict[str, bool], expected: dict[str, str]
+) -> None:
+    image = write_text_image(tmp_path / "page.png")
+    with OcrPool(
+        workers=1,
+        spares=0,
+        engine="runtime_probe:RuntimeProbe",
+        engine_options={**options, "warmup": False},
+    ) as pool:
+        report = json.loads(pool.recognize(str(image)).text)
+    assert report["set"] == expected
+    assert report["environ"] == {
+        variable: expected.get(variable)
+        for variable in (TIERED_COMPILATION_VARIABLE, CONCURRENT_GC_VARIABLE)
+    }
+    assert not {TIERED_COMPILATION_VARIABLE, CONCURRENT_GC_VARIABLE} & os.environ.keys()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ocrpool.cli import build_parser
+from ocrpool.engines.aspose.engine import AsposeEngine
 from ocrpool.engines.fake import FakeEngine
 from ocrpool.pool.config import PoolConfig
 from ocrpool.scaleout import RayOcrPool
@@ -32,9 +33,12 @@ def test_every_documented_pool_option_exists() -> None:
     assert documented == fields
 
 
-def test_every_documented_fake_engine_option_exists() -> None:
-    documented = set(_table_names("### `fake`"))
-    assert documented == set(FakeEngine.__init__.__kwdefaults__ or {})
+@pytest.mark.parametrize(
+    ("heading", "engine"), [("### `aspose` (default)", AsposeEngine), ("### `fake`", FakeEngine)]
+)
+def test_every_engine_option_is_documented(heading: str, engine: type) -> None:
+    documented = set(_table_names(heading))
+    assert documented == set(engine.__init__.__kwdefaults__ or {})
 
 
 @pytest.mark.parametrize(

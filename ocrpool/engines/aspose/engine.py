@@ -21,7 +21,7 @@ from typing import Any
 
 from ocrpool.engines.aspose import exports, orientation, spelling
 from ocrpool.engines.aspose.errors import detail, translate_error
-from ocrpool.engines.aspose.runtime import prepare_process
+from ocrpool.engines.aspose.runtime import RuntimeTuning, prepare_process, tune_runtime
 from ocrpool.engines.base import Source
 from ocrpool.errors import EngineError, InvalidInput, LicenseRejected
 from ocrpool.exports import parse_formats
@@ -55,9 +55,18 @@ class AsposeEngine:
     - ``detect_areas``: an ``aspose.ocr.DetectAreasMode`` name; default Aspose's own
       (UNIVERSAL). MULTICOLUMN, DOCUMENT_LAYOUT, TABLE, CURVED_TEXT and FORMULA need
       resources Aspose downloads on first use (see ``allow_downloads``).
+    - ``upscale_small_font``: Aspose's ``upscale_small_font`` (enlarge small print before
+      recognition); default Aspose's own (False).
+    - ``automatic_color_inversion``: Aspose's ``automatic_color_inversion`` (read light
+      text on dark ground); default Aspose's own (True).
     - ``threads``: threads per recognition (Aspose's ``threads_count`` and ONNX Runtime's
       intra-op threads; inter-op 1); default 1, the right value for a pool of processes.
       ``None`` leaves Aspose's own threading alone.
+    - ``tiered_compilation``, ``concurrent_gc``: .NET runtime features (``RuntimeTuning``);
+      default False, which measured cheaper per image for a worker's engine; True leaves
+      .NET's own default. They are set in this process's environment in ``start()``,
+      before the runtime loads, and take effect only if nothing in this process has
+      started it yet (true in a pool worker); ``runtime_environment`` says what was set.
     - ``license``: path of an Aspose license file; default ``$OCRPOOL_LICENSE``; neither
       means evaluation mode. A missing or rejected file fails ``start()``.
     - ``allow_downloads``: let Aspose download missing resources; default False, so an
@@ -84,7 +93,11 @@ class AsposeEngine:
         *,
         language: str | None = None,
         detect_areas: str | None = None,
+        upscale_small_font: bool = False,
+        automatic_color_inversion: bool = True,
         threads: int | None = 1,
+        tiered_compilation: bool = False,
+        concurrent_gc: bool = False,
         license: str | os.PathLike[str] | None = None,
         allow_downloads: bool = False,
         resource_dir: str | os.PathLike[str] | None = None,
@@ -104,7 +117,12 @@ class AsposeEngine:
             raise EngineError(str(exc)) from None
         self._language = language
         self._detect_areas = detect_areas
+        self._upscale_small_font = upscale_small_font
+        self._automatic_color_inversion = automatic_color_inversion
         self._threads = threads
+        self._tuning = RuntimeTuning(tiered_compilation, concurrent_gc)
+        self.runtime_environment: dict[str, str] = {}
+        """The .NET variables ``start()`` set in this process (the user's own are kept)."""
         self._license = license
         self._allow_downloads = allow_downloads
         self._resource_dir = resource_dir
@@ -123,6 +141,7 @@ class AsposeEngine:
         license_path = self._license_path()
         resource_dir = self._resource_path()
         dictionary = self._dictionary_path()
+        self.runtime_environment = tune_runtime(self._tuning)
         prepare_process()
         import aspose.ocr as ocr
         from aspose.ocr.ai import AsposeAI
@@ -142,6 +161,8 @@ class AsposeEngine:
                     license=license_path,
                 ) from None
         settings = ocr.RecognitionSettings()
+        settings.upscale_small_font = self._upscale_small_font
+        settings.automatic_color_inversion = self._automatic_color_inversion
         if self._threads is not None:
             # Static, and read when the engine is created: set them first.
             ocr.OnnxRuntimeSessionOptions.set_intra_op_num_threads(self._threads)

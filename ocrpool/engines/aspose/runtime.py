@@ -5,7 +5,9 @@ unless OpenSSL 1.1 (``libssl.so.1.1``) can be loaded and ICU is found. Current
 distributions ship neither OpenSSL 1.1 nor an ICU version .NET Core 3.1 knows, so
 ``prepare_process()`` runs in a worker before that import: it tells .NET which ICU to
 use (``CLR_ICU_VERSION_OVERRIDE``) and preloads a private OpenSSL 1.1, which
-``provision.provision_libssl`` (``ocrpool doctor --fix``) fetches.
+``provision.provision_libssl`` (``ocrpool doctor --fix``) fetches. ``tune_runtime`` sets
+how the runtime runs (``RuntimeTuning``), also before that import: .NET reads its
+settings from the environment once, when it starts.
 
 Everything that reads the system takes its inputs as arguments (paths, environment),
 so the selection logic is tested on fake trees.
@@ -32,6 +34,8 @@ INVARIANT_VARIABLE = "DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"
 LIBCRYPTO = "libcrypto.so.1.1"
 LIBSSL = "libssl.so.1.1"
 LIBSSL_PACKAGE = "libssl1.1"
+TIERED_COMPILATION_VARIABLE = "COMPlus_TieredCompilation"
+CONCURRENT_GC_VARIABLE = "COMPlus_gcConcurrent"
 
 
 class RuntimeSetupError(OcrPoolError):
@@ -79,6 +83,46 @@ class RuntimeSetup:
 
     libssl: LibsslLocation
     globalization: Globalization
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeTuning:
+    """How the .NET runtime under Aspose runs; each field is one engine option.
+
+    The defaults are what ``python -m benchmarks tune-engine`` measured as cheaper for a
+    single-threaded engine serving many jobs; ``True`` leaves .NET's own behaviour.
+    """
+
+    tiered_compilation: bool = False
+    """.NET's tiered compilation: quick code first, optimised once methods are hot."""
+    concurrent_gc: bool = False
+    """.NET's background (concurrent) garbage collection, on a thread of its own."""
+
+    def environment(self) -> dict[str, str]:
+        """The variables these settings need. .NET Core 3.1, the runtime Aspose embeds,
+        reads ``COMPlus_`` variables only (not the ``DOTNET_`` spelling of .NET 5+)."""
+        switches = {
+            TIERED_COMPILATION_VARIABLE: self.tiered_compilation,
+            CONCURRENT_GC_VARIABLE: self.concurrent_gc,
+        }
+        return {variable: "0" for variable, on in switches.items() if not on}
+
+
+def tune_runtime(
+    tuning: RuntimeTuning, environ: MutableMapping[str, str] = os.environ
+) -> dict[str, str]:
+    """Set the variables ``tuning`` needs that ``environ`` lacks, and return them.
+
+    Call it before ``import aspose.ocr``: the runtime reads them when it starts, and a
+    runtime already started ignores them. A variable already set (by the user) wins.
+    """
+    applied = {
+        variable: value
+        for variable, value in tuning.environment().items()
+        if variable not in environ
+    }
+    environ.update(applied)
+    return applied
 
 
 def default_cache_dir() -> Path:
