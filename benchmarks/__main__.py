@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--jobs",
         type=int,
-        help="jobs per scenario (default: 200 aspose, 2000 fake; --quick: 8, 300)",
+        help="jobs per scenario (default: 200 aspose, 2000 fake; --quick: 8, 300); "
+        f"tune-engine: timed jobs per worker (default {ENGINE_STUDY.jobs}, --quick 1)",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--scenarios", type=_names, help="comma-separated scenario names")
@@ -213,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lifetime-jobs",
         type=int,
         help="timed jobs of the untuned and adopted engines over a worker's life "
-        f"(default {ENGINE_STUDY.lifetime_jobs}; 0 skips that phase)",
+        f"(default {ENGINE_STUDY.lifetime_jobs}, --quick 0; 0 skips that phase)",
     )
     return parser
 

@@ -151,6 +151,9 @@ def verdict(summary: Summary, baseline: Summary) -> str:
         return f"failed: {summary.error}"
     if summary.setting.group is Group.BASELINE:
         return "reference"
+    compared, rounds = len(summary.changes), len(baseline.rounds_cpu_s)
+    if compared < rounds:
+        return f"incomplete: compared in {compared} of {rounds} rounds"
     if summary.text_differs:
         return f"changes the text of {len(summary.text_differs)} image(s): not adopted"
     rss_growth = summary.rss_mb / baseline.rss_mb - 1
@@ -270,7 +273,8 @@ _NOTES = (
     "ready (runtime, models, the built-in warm-up image); warm-up seconds the pool's start. "
     "The timed jobs cycle through the shipped images "
     + ", ".join(f"`{name}`" for name in TIMED)
-    + "; CPU is the worker process's (every thread), read around each job; `s/image` is "
+    + "; CPU is the worker process's (every thread), read when its timed jobs begin and "
+    "end; `s/image` is "
     "the worker's own timing of the job.",
     f"`life CPU vs untuned` compares CPU-s per image plus warm-up CPU / {LIFE_JOBS} (the "
     "jobs a worker serves before it is recycled) with the untuned worker of the same batch; "

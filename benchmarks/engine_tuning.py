@@ -9,18 +9,19 @@ is compared with the untuned worker of its batch. Per worker:
 
 - warm-up: CPU-s (the worker's own, from its fork to ready: runtime, models, warm-up
   image) and seconds (the pool's start); a recycle pays it again;
-- CPU-s (the worker process's, read from outside around each job) and engine seconds per
-  image over N jobs cycling three shipped images, after settling jobs; RSS after them
-  (the worker's own report) and its slope per job;
+- CPU-s (the worker process's, read from outside when its timed jobs begin and end) and
+  engine seconds per image over N jobs cycling three shipped images, after settling jobs;
+  RSS after them (the worker's own report) and its slope per job;
 - the runtime's own view: the worker's threads and virtual size, which show whether .NET
   honoured a setting given in the environment;
 - in the first round, the text of every shipped and test image, compared with the
   untuned engine's and scored for word recall against ground truth (``recall``).
 
-Rounds alternate the order of batches and of turns. A last phase runs workers of the
-untuned and of the adopted engine side by side (several of each, as one worker's CPU
-varies by a few percent from another's) for more of a worker's life, to see whether a
-gain measured early holds once .NET is warm.
+Rounds alternate the order of batches; within a batch the order of turns rotates
+(``turn_order``). A last phase, when the adopted engine is among the settings, runs
+workers of the untuned and of the adopted engine side by side (several of each, as one
+worker's CPU varies by a few percent from another's) for more of a worker's life, to see
+whether a gain measured early holds once .NET is warm.
 """
 
 from __future__ import annotations
@@ -249,9 +250,13 @@ class _Subject:
             engine_options=setting.study_options(),
         )
         self.warmup_s = time.monotonic() - started
-        (worker,) = self._pool.stats().workers
-        self._process = psutil.Process(worker.pid)
-        self.warmup_cpu_s = _cpu_s(self._process)
+        try:
+            (worker,) = self._pool.stats().workers
+            self._process = psutil.Process(worker.pid)
+            self.warmup_cpu_s = _cpu_s(self._process)
+        except BaseException:
+            self.close()
+            raise
 
     def take_turn(self, step: Step, path: str) -> None:
         cpu = _cpu_s(self._process)
@@ -261,6 +266,10 @@ class _Subject:
         elif step is Step.TAIL:
             self.window_cpu_s = (first, cpu)
         result = self._pool.recognize(path)
+        if result.worker_pid != self._process.pid:
+            # The pool retried the job on a new worker: this one's measures end here.
+            self.error = f"worker {self._process.pid} ended; the pool replaced it"
+            return
         if step is Step.CHECK:
             self.texts[Path(path).name] = tuple(page.text for page in result.pages)
         elif step is Step.TIMED:
@@ -324,7 +333,7 @@ def run_batch(
         for setting in settings:
             try:
                 subjects.append(_Subject(setting))
-            except OcrPoolError as exc:
+            except (OcrPoolError, psutil.Error) as exc:
                 failed.append(failed_trial(setting, phase, round_index, batch, _say(exc)))
         turns = [(Step.CHECK, path) for path in workload.check_images]
         turns += [(Step.SETTLE, workload.image(i)) for i in range(workload.settle)]
@@ -338,14 +347,18 @@ def run_batch(
                     continue
                 try:
                     subject.take_turn(step, path)
-                except OcrPoolError as exc:
+                except (OcrPoolError, psutil.Error) as exc:
                     subject.error = _say(exc)
-        return failed + [
-            failed_trial(s.setting, phase, round_index, batch, s.error)
-            if s.error
-            else s.trial(phase, round_index, batch)
-            for s in subjects
-        ]
+        trials = failed
+        for subject in subjects:
+            if not subject.error:
+                try:
+                    trials.append(subject.trial(phase, round_index, batch))
+                    continue
+                except psutil.Error as exc:  # the worker died after its last turn
+                    subject.error = _say(exc)
+            trials.append(failed_trial(subject.setting, phase, round_index, batch, subject.error))
+        return trials
     finally:
         for subject in subjects:
             subject.close()
@@ -408,7 +421,7 @@ class Plan:
 def run_study(plan: Plan, log: Callable[[str], None]) -> list[Trial]:
     """Every batch in every round (alternating order), then the lifetime phase."""
     phases = [(SHORT, plan.batches())]
-    if plan.lifetime_jobs:
+    if plan.lifetime_jobs and ADOPTED in plan.settings:
         phases.append((LIFETIME, [(BASELINE, ADOPTED) * plan.lifetime_replicas]))
     trials = []
     for phase, batches in phases:

@@ -1,8 +1,9 @@
 """The pools under test behind one small interface, so one driver runs them all.
 
 The peers (pebble and ``ProcessPoolExecutor``) get what ocrpool's workers have: one engine
-per worker process, created by the pool's initializer with the same engine options, kept in
-a module global and reused for every job. All three start workers with ``spawn``. The Ray
+per worker process, created by the pool's initializer with the same recognition options
+(the runtime's settings as the scenario gives them), kept in a module global and reused for
+every job. The peers start workers with ``spawn``. The Ray
 backend runs one actor hosting the same ``OcrPool``, on a Ray started in the scenario's
 process (so its servers and workers are in the tree the benchmark measures).
 """

@@ -3,7 +3,7 @@
 Without a license Aspose returns only the first part of each page, so recall against a
 whole transcription would measure the cut, not the recognition. The ground truth is cut
 to a window instead: its first N words, where N is the number of complete words the
-reference setting (the engine's defaults) returned for that image. Every setting is
+reference setting (the untuned engine) returned for that image. Every setting is
 scored on the same window, so a setting that loses words scores lower and one that
 returns more words than the window gains nothing for them.
 """

@@ -25,7 +25,7 @@ GROWING_SLOPE_MB = 0.1
 RAY_THROUGHPUT_SHARE = 0.95
 RAY_SCENARIOS = ("ray-jobs", "ray-ship-bytes")
 REAL_OCR_PEER_FACTOR = 1.05
-"""Real OCR: ocrpool against the faster peer running the same engine options."""
+"""Real OCR: ocrpool against the faster peer running the same recognition options."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _real_ocr_peers(rows: Mapping[str, Measures], engine: str, differing: Sequen
     peers = ("pebble", "cf-ppe")
     target = (
         f"real OCR: ocrpool-jobs ≥ {REAL_OCR_PEER_FACTOR:g}x the faster of "
-        f"{' and '.join(peers)} (same engine options), with identical text"
+        f"{' and '.join(peers)} (same recognition options), with identical text"
     )
     best = _faster(rows, peers)
     if engine == "fake" or "ocrpool-jobs" not in rows or best is None:
@@ -188,7 +188,7 @@ def judge(
     rows: Mapping[str, Measures], engine: str, cores: int, differing: Sequence[str]
 ) -> list[Verdict]:
     """Every target, in the issues' order, then the Ray backend's if it ran. ``differing``
-    are the inputs for which the scenarios running the same engine options returned
+    are the inputs for which the scenarios recognising with the same options returned
     different text."""
     ray = [
         verdict

@@ -1,8 +1,8 @@
 """An aspose engine that answers every job with the .NET settings its process carries.
 
 Pool workers load it by name (``engine="runtime_probe:RuntimeProbe"``): it starts like the
-aspose engine, then reports what ``start()`` set and what the process environment, which
-the .NET runtime read when it started, holds.
+aspose engine, then reports what the process environment, which the .NET runtime read when
+it started, holds.
 """
 
 from __future__ import annotations
@@ -28,8 +28,5 @@ def _getenv(variable: str) -> str | None:
 
 class RuntimeProbe(AsposeEngine):
     def recognize(self, source: Source) -> Recognition:
-        report = {
-            "set": self.runtime_environment,
-            "environ": {variable: _getenv(variable) for variable in VARIABLES},
-        }
+        report = {variable: _getenv(variable) for variable in VARIABLES}
         return Recognition((Page(json.dumps(report)),))

@@ -29,7 +29,8 @@ DOCTOR_HINT = "Run `ocrpool doctor` to check the engine's runtime."
 
 
 RETIREMENTS = frozenset({ExitCause.MAX_JOBS, ExitCause.SOFT_RSS})
-"""Planned ends the worker carries out itself, after a ``Stop`` message."""
+"""Planned ends of a healthy worker, which closes itself: an outside SIGKILL that cuts one
+short is counted as the kill it was (an outside kill during shutdown stays ``shutdown``)."""
 
 
 def classify_exit(

@@ -66,7 +66,7 @@ class AsposeEngine:
       default False, which measured cheaper per image for a worker's engine; True leaves
       .NET's own default. They are set in this process's environment in ``start()``,
       before the runtime loads, and take effect only if nothing in this process has
-      started it yet (true in a pool worker); ``runtime_environment`` says what was set.
+      started it yet (true in a pool worker).
     - ``license``: path of an Aspose license file; default ``$OCRPOOL_LICENSE``; neither
       means evaluation mode. A missing or rejected file fails ``start()``.
     - ``allow_downloads``: let Aspose download missing resources; default False, so an
@@ -121,8 +121,6 @@ class AsposeEngine:
         self._automatic_color_inversion = automatic_color_inversion
         self._threads = threads
         self._tuning = RuntimeTuning(tiered_compilation, concurrent_gc)
-        self.runtime_environment: dict[str, str] = {}
-        """The .NET variables ``start()`` set in this process (the user's own are kept)."""
         self._license = license
         self._allow_downloads = allow_downloads
         self._resource_dir = resource_dir
@@ -141,7 +139,7 @@ class AsposeEngine:
         license_path = self._license_path()
         resource_dir = self._resource_path()
         dictionary = self._dictionary_path()
-        self.runtime_environment = tune_runtime(self._tuning)
+        tune_runtime(self._tuning)
         prepare_process()
         import aspose.ocr as ocr
         from aspose.ocr.ai import AsposeAI
