@@ -259,12 +259,10 @@ class _Subject:
             raise
 
     def take_turn(self, step: Step, path: str) -> None:
-        cpu = _cpu_s(self._process)
-        first, _ = self.window_cpu_s
         if step is Step.TIMED and not self.engine_s:
-            self.window_cpu_s = (cpu, float("nan"))
+            self.window_cpu_s = (_cpu_s(self._process), float("nan"))
         elif step is Step.TAIL:
-            self.window_cpu_s = (first, cpu)
+            self.window_cpu_s = (self.window_cpu_s[0], _cpu_s(self._process))
         result = self._pool.recognize(path)
         if result.worker_pid != self._process.pid:
             # The pool retried the job on a new worker: this one's measures end here.
