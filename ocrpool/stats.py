@@ -15,7 +15,8 @@ class PoolState(str, enum.Enum):
     """``shutdown(cancel_pending=True)``: queued jobs fail, running ones are stopped."""
     CLOSED = "closed"
     BROKEN = "broken"
-    """Workers could not start; every job fails with ``EngineStartError``."""
+    """Engines could not start (``EngineStartError``), every Ray actor is gone, or the pool's
+    own thread failed: every job fails with that error."""
 
 
 class WorkerState(str, enum.Enum):
@@ -88,9 +89,10 @@ class PoolStats:
     """Inputs that failed after every retry (crashes, memory kills)."""
     queued: int
     crash_streak: int = 0
-    """Unplanned worker exits since a job last finished (see ``max_restarts``)."""
+    """Worker deaths from outside (blame.py) since a job last finished: each one in a row
+    backs off the next start a little more."""
     restart_delay_s: float = 0.0
-    """How long the next worker start still waits (backoff after failures)."""
+    """How long the next worker start still waits (back-off after deaths or failed starts)."""
 
     @property
     def ready(self) -> int:

@@ -1,24 +1,20 @@
-"""The supervisor's handle on one worker, and the pure rules of how workers end."""
+"""The supervisor's handle on one worker, and the errors a worker's end gives."""
 
 from __future__ import annotations
 
+import os
 import signal
-from concurrent.futures import Future
 from pathlib import Path
 
+import psutil
 import pytest
 from fakes import make_inputs
 
 from ocrpool.errors import JobCancelled, JobTimeout, MemoryLimitExceeded, WorkerCrashed
-from ocrpool.pool.exits import classify_exit, lost_job_error, start_failure_error
+from ocrpool.pool.exits import lost_job_error, start_failure_error
 from ocrpool.pool.handle import Ask, WorkerHandle, process_context
-from ocrpool.pool.jobs import JobRecord
-from ocrpool.pool.protocol import Ack, Ready, WorkerSpec
+from ocrpool.pool.protocol import Ack, Job, Ready, WorkerSpec
 from ocrpool.stats import ExitCause, WorkerState
-
-
-def _job(job_id: int, source: str) -> JobRecord:
-    return JobRecord(job_id, source, source, Future(), raises=True)
 
 
 def _ready_worker(tmp_path: Path, quota: int | None = None) -> WorkerHandle:
@@ -34,9 +30,9 @@ def _ready_worker(tmp_path: Path, quota: int | None = None) -> WorkerHandle:
 def test_a_failed_send_does_not_hide_what_the_dead_worker_wrote(tmp_path: Path) -> None:
     (crash,) = make_inputs(tmp_path, ["crash.png"])
     worker = _ready_worker(tmp_path)
-    assert worker.take(_job(1, crash))
+    assert worker.send(Job(1, crash))
     assert worker.reap() is not None  # it acknowledged the job, then segfaulted
-    assert not worker.take(_job(2, crash))  # the supervisor learns it is gone by writing
+    assert not worker.send(Job(2, crash))  # the supervisor learns it is gone by writing
     assert worker.receive_rest() == [Ack(1)]  # ... and must still read the acknowledgement
     worker.release()
 
@@ -46,29 +42,14 @@ def test_the_life_cycle_is_enforced_and_the_quota_is_a_ceiling(tmp_path: Path) -
     worker = _ready_worker(tmp_path, quota=1)
     with pytest.raises(RuntimeError, match="idle -> spare"):
         worker._become(WorkerState.SPARE)
-    assert worker.can_take(0)
-    assert worker.take(_job(1, image))
+    assert worker.can_take(held=0, depth=0)
+    assert worker.send(Job(1, image))
     assert worker.state is WorkerState.BUSY
-    assert not worker.can_take(1)  # a second job would pass the quota of 1
+    assert not worker.can_take(held=1, depth=1)  # a second job would pass the quota of 1
     worker.stop(ExitCause.SHUTDOWN, Ask.NOTHING, 0.0)
     assert worker.state is WorkerState.KILLING
     assert worker.reap() == -signal.SIGKILL
     worker.release()
-
-
-def test_exits_are_classified_from_what_was_observed() -> None:
-    assert classify_exit(ExitCause.TIMEOUT, -9, starting=False) is ExitCause.TIMEOUT
-    assert classify_exit(None, -signal.SIGKILL, starting=False) is ExitCause.KILLED
-    assert classify_exit(None, -signal.SIGKILL, starting=True) is ExitCause.KILLED
-    assert classify_exit(None, -signal.SIGSEGV, starting=False) is ExitCause.CRASH
-    assert classify_exit(None, 1, starting=True) is ExitCause.START_FAILED
-    # A retirement cut short by a SIGKILL the supervisor did not send is that kill; one it
-    # sent after the grace period, or a SIGKILL ending a timeout, keeps its cause.
-    assert classify_exit(ExitCause.MAX_JOBS, -9, starting=False) is ExitCause.KILLED
-    assert classify_exit(ExitCause.SOFT_RSS, -9, starting=False) is ExitCause.KILLED
-    assert classify_exit(ExitCause.MAX_JOBS, -9, False, sent_kill=True) is ExitCause.MAX_JOBS
-    assert classify_exit(ExitCause.MAX_JOBS, 0, starting=False) is ExitCause.MAX_JOBS
-    assert classify_exit(ExitCause.TIMEOUT, -9, False, sent_kill=False) is ExitCause.TIMEOUT
 
 
 def test_a_lost_job_gets_the_error_of_its_workers_end() -> None:
@@ -90,3 +71,20 @@ def test_a_lost_job_gets_the_error_of_its_workers_end() -> None:
     start = start_failure_error("fake", 42, None, -6, "tail", attempt=2, of=3)
     assert (start.attempts, start.exitcode, start.stderr_tail) == (2, -6, "tail")
     assert "killed by SIGABRT" in start.message and "ocrpool doctor" in start.message
+
+
+def test_a_worker_killed_before_its_handle_sees_it_is_an_ordinary_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork-to-handle race of issue 18: psutil cannot see the worker any more."""
+
+    def killed_first(pid: int) -> psutil.Process:
+        os.kill(pid, signal.SIGKILL)
+        raise psutil.NoSuchProcess(pid)  # what psutil says once the fork server reaped it
+
+    monkeypatch.setattr("ocrpool.pool.handle.psutil.Process", killed_first)
+    spec = WorkerSpec("fake", {}, str(tmp_path / "worker.log"))
+    worker = WorkerHandle(process_context("forkserver"), spec, quota=None)
+    assert worker.reap() == -signal.SIGKILL
+    assert worker.sample_rss() is None
+    worker.release()

@@ -42,11 +42,8 @@ class PoolConfig:
     start_timeout: float = 120.0
     """A worker not warm after this many seconds is a failed start."""
     max_start_failures: int = 3
-    """Failed starts in a row after which the pool is broken (``EngineStartError``)."""
-    max_restarts: int = 10
-    """Unplanned worker exits in a row (no job finished between them) tolerated within
-    ``restart_window``; one more breaks the pool with ``CrashLoop``."""
-    restart_window: float = 60.0
+    """Failed engine starts in a row after which the pool is broken (``EngineStartError``):
+    the only way a pool breaks; worker deaths cost their job an attempt, or nothing."""
     max_recycles_at_once: int = 1
     """Replacements warming at once beyond the ones needed to fill empty slots."""
     recycle_jitter: float = 0.1
@@ -79,7 +76,6 @@ class PoolConfig:
             "start_method must be 'forkserver' or 'spawn'",
         )
         _require(self.max_start_failures >= 1, "max_start_failures must be at least 1")
-        _require(self.max_restarts >= 1, "max_restarts must be at least 1")
         _require(self.max_recycles_at_once >= 1, "max_recycles_at_once must be at least 1")
         _require(0.0 <= self.recycle_jitter < 1.0, "recycle_jitter must be in [0, 1)")
         for name in ("job_timeout", "max_rss_mb", "hard_rss_mb"):
@@ -94,7 +90,6 @@ class PoolConfig:
             "kill_grace",
             "retire_grace",
             "rss_sample_interval",
-            "restart_window",
         ):
             _require(getattr(self, name) > 0, f"{name} must be positive")
         soft, hard = self.max_rss_mb, self.effective_hard_rss_mb

@@ -1,13 +1,8 @@
-"""Why a worker ended, and the error its job gets: pure functions of what was observed.
-
-The supervisor records why it stopped a worker (``end_cause``) before it signals it;
-anything else that ends a worker is classified from its exit status. Tests call these
-without spawning a process.
-"""
+"""The errors a worker's end gives: its job's (``lost_job_error``) or, for a start that
+failed, the pool's (``start_failure_error``). Pure functions; ``blame.py`` decides which
+applies."""
 
 from __future__ import annotations
-
-import signal
 
 from ocrpool.errors import (
     EngineStartError,
@@ -21,31 +16,7 @@ from ocrpool.errors import (
 from ocrpool.processes import describe_exit, signal_name
 from ocrpool.stats import ExitCause
 
-RETRYABLE = frozenset({ExitCause.CRASH, ExitCause.KILLED, ExitCause.HARD_RSS})
-"""Causes that say nothing about the input: its job is tried again on a fresh worker."""
-PLANNED = frozenset({ExitCause.MAX_JOBS, ExitCause.SOFT_RSS, ExitCause.SHUTDOWN})
-"""Causes the pool chose; their logs are not worth quoting."""
 DOCTOR_HINT = "Run `ocrpool doctor` to check the engine's runtime."
-
-
-RETIREMENTS = frozenset({ExitCause.MAX_JOBS, ExitCause.SOFT_RSS})
-"""Planned ends of a healthy worker, which closes itself: an outside SIGKILL that cuts one
-short is counted as the kill it was (an outside kill during shutdown stays ``shutdown``)."""
-
-
-def classify_exit(
-    end_cause: ExitCause | None, exitcode: int | None, starting: bool, *, sent_kill: bool = False
-) -> ExitCause:
-    """The cause the supervisor recorded, else what the exit status says: a SIGKILL it
-    did not send (``sent_kill``) is an outside kill (the OOM killer, an operator), also
-    when it cut short a retirement; anything else a crash, or a failed start when the
-    worker never became ready."""
-    outside_kill = exitcode == -signal.SIGKILL and not sent_kill
-    if end_cause is not None and not (end_cause in RETIREMENTS and outside_kill):
-        return end_cause
-    if exitcode == -signal.SIGKILL:
-        return ExitCause.KILLED
-    return ExitCause.START_FAILED if starting else ExitCause.CRASH
 
 
 def lost_job_error(
@@ -89,7 +60,7 @@ def lost_job_error(
 
 def start_failure_error(
     engine: str,
-    pid: int,
+    pid: int | None,
     detail: str | None,
     exitcode: int | None,
     stderr_tail: str,
@@ -98,8 +69,9 @@ def start_failure_error(
     of: int,
 ) -> EngineStartError:
     """The error of the ``attempt``-th failed start in a row (the pool breaks at ``of``)."""
+    who = "a worker" if pid is None else f"worker {pid}"
     return EngineStartError(
-        f"worker {pid} could not start the {engine!r} engine ({attempt} of {of} attempts): "
+        f"{who} could not start the {engine!r} engine ({attempt} of {of} attempts): "
         f"{detail or describe_exit(exitcode)}. {DOCTOR_HINT}",
         attempts=attempt,
         exitcode=exitcode,

@@ -3,7 +3,7 @@
 Only the supervisor thread touches a handle, and only through these methods, which
 enforce the life cycle in one place::
 
-    STARTING --ready--> SPARE --activate--> IDLE <--take/settle--> BUSY
+    STARTING --ready--> SPARE --activate--> IDLE <--send/finished--> BUSY
         |                 |                  |                      |
         +-------------- stop(...) ---------- + ---------------------+--> RETIRING | KILLING
 
@@ -24,12 +24,12 @@ import signal
 import sys
 import termios
 import time
-from collections import deque
+from collections.abc import Callable
 from multiprocessing.context import BaseContext
 
 import psutil
 
-from ocrpool.pool.jobs import JobRecord, JobState
+from ocrpool.pool.blame import Death
 from ocrpool.pool.protocol import FromWorker, Job, Outcome, Stop, ToWorker, WorkerSpec
 from ocrpool.pool.worker import worker_main
 from ocrpool.processes import MB, read_tail
@@ -41,7 +41,7 @@ _ALLOWED = {
     WorkerState.IDLE: {WorkerState.BUSY, WorkerState.RETIRING, WorkerState.KILLING},
     WorkerState.BUSY: {WorkerState.IDLE, WorkerState.KILLING},
     WorkerState.RETIRING: {WorkerState.KILLING},
-    WorkerState.KILLING: {WorkerState.KILLING},
+    WorkerState.KILLING: set(),
 }
 
 
@@ -67,16 +67,31 @@ def process_context(start_method: str) -> BaseContext:
 
 
 class WorkerHandle:
-    def __init__(self, context: BaseContext, spec: WorkerSpec, quota: int | None) -> None:
+    """One worker process. Jobs are not its business: the lease book records what it
+    holds, and tells it (``sent``, ``finished``, ``declined``) when that changes."""
+
+    def __init__(
+        self,
+        context: BaseContext,
+        spec: WorkerSpec,
+        quota: int | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stderr_path = spec.stderr_path
+        self._clock = clock
         self.conn, child_conn = context.Pipe(duplex=True)
         self.process = context.Process(  # type: ignore[attr-defined]
             target=worker_main, args=(child_conn, spec), name="ocrpool-worker", daemon=True
         )
-        self.process.start()
-        child_conn.close()
+        try:
+            self.process.start()  # the fork server may be gone: this raises, nothing started
+        except BaseException:
+            self.conn.close()
+            raise
+        finally:
+            child_conn.close()
         self.pid: int = self.process.pid
-        self.started_at = time.monotonic()
+        self.started_at = clock()
         self.state = WorkerState.STARTING
         self.quota = quota
         self.taken = 0
@@ -85,12 +100,7 @@ class WorkerHandle:
         """Jobs it finished."""
         self.rss_mb: float | None = None
         self.warm_rss_mb: float | None = None
-        self.in_hand: deque[JobRecord] = deque()
-        """Jobs sent, in order: the first may be running, a second one waits in its pipe."""
         self.last_job_s: float | None = None
-        self.head_since = self.started_at
-        """When the job now first in hand became first: a job the worker never
-        acknowledges is timed from here (a frozen worker cannot hold it forever)."""
         self.due: ExitCause | None = None
         """Why this worker takes no more jobs and retires once its hands are empty."""
         self.end_cause: ExitCause | None = None
@@ -98,13 +108,15 @@ class WorkerHandle:
         self.sent_kill = False
         """Whether the supervisor SIGKILLed it: a SIGKILL exit it did not send came from
         outside."""
+        self.frozen = False
+        """It was stopped (SIGSTOP) when the supervisor gave up waiting for it."""
         self.start_error: str | None = None
         self.kill_deadline: float | None = None
         self.readable = True
         """False once reading the pipe hit EOF: everything the worker wrote has been read."""
         self.writable = True
         """False once a send failed: the worker is gone, but what it wrote may be unread."""
-        self._psutil = psutil.Process(self.pid)
+        self._psutil = _probe(self.pid)
 
     # ---- life cycle ---------------------------------------------------------------
 
@@ -119,17 +131,9 @@ class WorkerHandle:
         return self.state in (WorkerState.IDLE, WorkerState.BUSY)
 
     @property
-    def job(self) -> JobRecord | None:
-        """The job this worker is on (or will start next)."""
-        return self.in_hand[0] if self.in_hand else None
-
-    def job_deadline(self, timeout: float | None) -> float | None:
-        """When the job in hand runs out of time: ``timeout`` after its Ack, or after it
-        became first in hand while the worker has not acknowledged it."""
-        job = self.job
-        if not timeout or job is None or self.state is not WorkerState.BUSY:
-            return None
-        return (job.acked_at if job.state is JobState.ACKED else self.head_since) + timeout
+    def warm(self) -> bool:
+        """Its engine passed the warm-up (it said Ready)."""
+        return self.warm_rss_mb is not None
 
     def ready(self, rss_mb: float) -> bool:
         """A ``Ready`` arrived: the engine is warm. False if the worker is already ending."""
@@ -139,41 +143,35 @@ class WorkerHandle:
         self.warm_rss_mb = self.rss_mb = rss_mb
         return True
 
+    def start_failed(self, error: str) -> None:
+        """A ``StartFailed`` arrived: the worker exits next; keep its reason."""
+        self.start_error = error
+
     def activate(self) -> None:
         self._become(WorkerState.IDLE)
 
-    def can_take(self, depth: int) -> bool:
-        """Whether a job may be sent with ``depth`` jobs already in hand: never past the
-        quota, never to a worker that is due to retire."""
+    def can_take(self, held: int, depth: int) -> bool:
+        """Whether a job may be sent while it holds ``held`` jobs: only at ``depth``,
+        never past the quota, never to a worker that is due to retire."""
         return (
             self.active
             and self.writable
             and self.due is None
-            and len(self.in_hand) == depth
+            and held == depth
             and (self.quota is None or self.taken < self.quota)
         )
 
-    def take(self, job: JobRecord) -> bool:
-        """Send ``job``; False (job not in hand) if the worker is gone."""
-        if not self.in_hand:
-            self.head_since = time.monotonic()
-        self.in_hand.append(job)
+    def send(self, job: Job) -> bool:
+        """Send ``job``; False if the worker is gone (the job is not in its hands)."""
+        if not self._send(job):
+            return False
         self.taken += 1
         if self.state is WorkerState.IDLE:
             self._become(WorkerState.BUSY)
-        if self._send(Job(job.job_id, job.source)):
-            return True
-        self.in_hand.pop()
-        self.taken -= 1
-        return False
+        return True
 
-    def acked(self, job_id: int) -> JobRecord | None:
-        job = self.job
-        return job if job is not None and job.job_id == job_id else None
-
-    def settle(self, outcome: Outcome) -> JobRecord | None:
-        """Record a job's end; the job it belongs to, or None if it is not the one in hand."""
-        job = self.in_hand.popleft() if self.in_hand else None
+    def finished(self, outcome: Outcome, empty: bool) -> None:
+        """A job ended on it; ``empty``: it holds nothing more."""
         self.jobs += 1
         self.rss_mb = outcome.rss_mb
         self.last_job_s = outcome.elapsed_s
@@ -181,36 +179,32 @@ class WorkerHandle:
             self.due = ExitCause.SOFT_RSS
         if self.due is None and self.quota is not None and self.jobs >= self.quota:
             self.due = ExitCause.MAX_JOBS
-        self._idle_if_empty()
-        return job if job is not None and job.job_id == outcome.job_id else None
+        self._idle_if(empty)
 
-    def declined(self, job_id: int) -> JobRecord | None:
-        """The worker refused a job (past its soft limit): hand it back."""
-        job = self.job
-        if job is None or job.job_id != job_id:
-            return None
-        self.in_hand.popleft()
+    def declined(self, empty: bool) -> None:
+        """It refused a job (past its soft limit), which never counted against its quota."""
         self.taken -= 1
         self.due = self.due or ExitCause.SOFT_RSS
-        self._idle_if_empty()
-        return job
+        self._idle_if(empty)
 
-    def _idle_if_empty(self) -> None:
-        """After the first job in hand left: the next is timed from now, or none is left."""
-        self.head_since = time.monotonic()
-        if self.state is WorkerState.BUSY and not self.in_hand:
+    def _idle_if(self, empty: bool) -> None:
+        if self.state is WorkerState.BUSY and empty:
             self._become(WorkerState.IDLE)
 
-    def stop(self, cause: ExitCause, ask: Ask, grace: float) -> None:
-        """End the worker: ask as ``ask`` says, SIGKILL after ``grace`` seconds."""
+    def stop(self, cause: ExitCause, ask: Ask, grace: float, reason: str | None = None) -> None:
+        """End the worker: ask as ``ask`` says, SIGKILL after ``grace`` seconds. A stop
+        for a timeout first notes whether someone else had frozen it (SIGSTOP)."""
         if self.end_cause is not None and ask is not Ask.NOTHING:
             return  # already on its way out; only a harder stop may overtake
+        if self.end_cause is None and cause in (ExitCause.TIMEOUT, ExitCause.START_FAILED):
+            self.frozen = self._is_stopped()
         self.end_cause = cause
+        self.start_error = self.start_error or reason
         if ask is Ask.MESSAGE:
             self._become(WorkerState.RETIRING)
             if not self._send(Stop()):
                 ask = Ask.NOTHING
-        else:
+        elif self.state is not WorkerState.KILLING:
             self._become(WorkerState.KILLING)
         if ask is Ask.NOTHING:
             self._signal(signal.SIGKILL)
@@ -218,7 +212,7 @@ class WorkerHandle:
             return
         if ask is Ask.SIGTERM:
             self._signal(signal.SIGTERM)
-        self.kill_deadline = time.monotonic() + grace
+        self.kill_deadline = self._clock() + grace
 
     def escalate(self, now: float) -> None:
         """SIGKILL a worker whose grace period is over."""
@@ -227,19 +221,38 @@ class WorkerHandle:
             self.kill_deadline = None
 
     def reap(self) -> int | None:
-        """The exit status, once the sentinel has fired.
+        """The exit status, once the sentinel has fired (``None`` if it cannot be had).
 
         The sentinel fires when the child's descriptors close, a moment before the kernel
-        makes it waitable, so this blocks briefly rather than polling once.
+        makes it waitable, so this blocks briefly rather than polling once. A child still
+        running then (its sentinel closed early) is SIGKILLed: it is lost to the pool.
         """
-        self.process.join(timeout=5.0)
-        exitcode: int | None = self.process.exitcode
+        try:
+            self.process.join(timeout=5.0)
+            if self.process.exitcode is None:
+                self._signal(signal.SIGKILL)
+                self.process.join(timeout=5.0)
+            exitcode: int | None = self.process.exitcode
+        except (OSError, ValueError, EOFError):
+            return None
         return exitcode
+
+    def death(self, exitcode: int | None, started_job: bool) -> Death:
+        """The facts of its end, for ``blame.judge``."""
+        return Death(
+            end_cause=self.end_cause,
+            exitcode=exitcode,
+            sent_kill=self.sent_kill,
+            warm=self.warm,
+            started_job=started_job,
+            frozen=self.frozen,
+        )
 
     def release(self) -> None:
         """Free the pipe, the process object and the log of a reaped worker."""
         self.conn.close()
-        self.process.close()
+        with contextlib.suppress(ValueError):  # still running: not ours to wait for any more
+            self.process.close()
         with contextlib.suppress(OSError):
             os.unlink(self.stderr_path)
 
@@ -253,7 +266,7 @@ class WorkerHandle:
     def _send(self, message: ToWorker) -> bool:
         try:
             self.conn.send(message)
-        except (OSError, EOFError):
+        except (OSError, EOFError, ValueError):
             self.writable = False
             return False
         return True
@@ -262,14 +275,16 @@ class WorkerHandle:
         """The messages already in the pipe, once it is known to be readable.
 
         ``FIONREAD`` asks the kernel how many bytes wait, one cheap system call, where
-        ``Connection.poll`` builds a selector each time.
+        ``Connection.poll`` builds a selector each time. A message that cannot be read
+        (the worker died mid-write, or wrote garbage) ends the reading: the worker's
+        exit tells the rest.
         """
         messages: list[FromWorker] = []
         try:
             messages.append(self.conn.recv())
             while self._pending_bytes():
                 messages.append(self.conn.recv())
-        except (OSError, EOFError):
+        except Exception:
             self.readable = False
         return messages
 
@@ -283,18 +298,25 @@ class WorkerHandle:
         try:
             while self.readable and self.conn.poll():
                 messages.append(self.conn.recv())
-        except (OSError, EOFError):
+        except Exception:
             self.readable = False
         return messages
 
     def sample_rss(self) -> float | None:
         try:
-            rss: int = self._psutil.memory_info().rss
+            rss: int = self._psutil.memory_info().rss if self._psutil else 0
         except psutil.Error:
             return None
         if rss:  # a process that is already exiting reads as 0
             self.rss_mb = rss / MB
         return self.rss_mb
+
+    def _is_stopped(self) -> bool:
+        try:
+            status = self._psutil.status() if self._psutil else ""
+        except psutil.Error:
+            return False
+        return status in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
     def stderr_tail(self) -> str:
         return read_tail(self.stderr_path)
@@ -304,5 +326,14 @@ class WorkerHandle:
 
     def _signal(self, signum: signal.Signals) -> None:
         self.sent_kill = self.sent_kill or signum is signal.SIGKILL
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(OSError):
             os.kill(self.pid, signum)
+
+
+def _probe(pid: int) -> psutil.Process | None:
+    """psutil's view of a worker, or None if it is already gone (killed right after
+    its fork): its exit is then the supervisor's next event, like any other."""
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None

@@ -1,7 +1,7 @@
 """The supervisor's policies: what to do with the workers and the jobs at each step.
 
 Each function looks at the workers as they are and acts through ``WorkerHandle`` and
-``JobBook`` methods, so it holds no state of its own; the supervisor calls them in its
+``LeaseBook`` methods, so it holds no state of its own; the supervisor calls them in its
 reconcile step, under its lock, in the order of its diagram.
 """
 
@@ -13,10 +13,12 @@ from collections import Counter
 
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.handle import Ask, WorkerHandle
-from ocrpool.pool.jobs import JobBook
+from ocrpool.pool.leases import LeaseBook
+from ocrpool.pool.protocol import Job
 from ocrpool.stats import ExitCause, WorkerState
 
 log = logging.getLogger("ocrpool")
+Book = LeaseBook[WorkerHandle]
 
 
 def rss_limit(limit_mb: float | None, config: PoolConfig, worker: WorkerHandle) -> float | None:
@@ -26,29 +28,37 @@ def rss_limit(limit_mb: float | None, config: PoolConfig, worker: WorkerHandle) 
     return limit_mb + (worker.warm_rss_mb or 0.0)
 
 
-def enforce_deadlines(workers: list[WorkerHandle], config: PoolConfig, now: float) -> None:
+def job_deadline(worker: WorkerHandle, book: Book, config: PoolConfig) -> float | None:
+    """When the job a busy worker is on runs out of time."""
+    if worker.state is not WorkerState.BUSY:
+        return None
+    return book.deadline(worker, config.job_timeout)
+
+
+def enforce_deadlines(
+    workers: list[WorkerHandle], book: Book, config: PoolConfig, now: float
+) -> None:
     """Stop workers whose job ran past ``job_timeout`` or whose start took too long."""
-    timeout = config.job_timeout
     for worker in workers:
-        deadline = worker.job_deadline(timeout)
-        if deadline is not None and now >= deadline and worker.job is not None:
-            state = worker.job.state.value
+        deadline = job_deadline(worker, book, config)
+        lease = book.head(worker)
+        if deadline is not None and now >= deadline and lease is not None:
             log.warning(
                 "worker %d: %s (%s) past its %ss deadline",
                 worker.pid,
-                worker.job.label,
-                state,
-                timeout,
+                lease.label,
+                lease.state.value,
+                config.job_timeout,
             )
             worker.stop(ExitCause.TIMEOUT, Ask.SIGTERM, config.kill_grace)
         elif (
             worker.state is WorkerState.STARTING and now - worker.started_at >= config.start_timeout
         ):
-            worker.start_error = f"not ready after {config.start_timeout}s"
-            worker.stop(ExitCause.START_FAILED, Ask.NOTHING, 0.0)
+            reason = f"not ready after {config.start_timeout}s"
+            worker.stop(ExitCause.START_FAILED, Ask.NOTHING, 0.0, reason)
 
 
-def deadlines(workers: list[WorkerHandle], config: PoolConfig) -> list[float]:
+def deadlines(workers: list[WorkerHandle], book: Book, config: PoolConfig) -> list[float]:
     """When something must happen next: a grace period ends, a start or a job times out."""
     found: list[float] = []
     for worker in workers:
@@ -56,7 +66,7 @@ def deadlines(workers: list[WorkerHandle], config: PoolConfig) -> list[float]:
             found.append(worker.kill_deadline)
         if worker.state is WorkerState.STARTING:
             found.append(worker.started_at + config.start_timeout)
-        deadline = worker.job_deadline(config.job_timeout)
+        deadline = job_deadline(worker, book, config)
         if deadline is not None:
             found.append(deadline)
     return found
@@ -123,7 +133,7 @@ def quota(config: PoolConfig, spawned: int, rng: random.Random) -> int | None:
     return max(1, limit - offset - jitter)
 
 
-def dispatch(workers: list[WorkerHandle], jobs: JobBook, prefetch_below_s: float) -> None:
+def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -> None:
     """Give each idle worker a job, then one more to each busy worker whose last job was
     short (under ``prefetch_below_s``).
 
@@ -134,15 +144,17 @@ def dispatch(workers: list[WorkerHandle], jobs: JobBook, prefetch_below_s: float
     """
     for depth in (0, 1):
         for worker in workers:
-            if not worker.can_take(depth):
+            if not worker.can_take(book.holds(worker), depth):
                 continue
             if depth and (worker.last_job_s is None or worker.last_job_s >= prefetch_below_s):
                 continue
-            job = jobs.take()
-            if job is None:
+            lease = book.take()
+            if lease is None:
                 return
-            if not worker.take(job):
-                jobs.put_back(job)
+            if worker.send(Job(lease.job_id, lease.source)):
+                book.assign(lease, worker)
+            else:
+                book.put_back(lease)
 
 
 def wind_down(workers: list[WorkerHandle], config: PoolConfig, stop_running: bool) -> None:

@@ -10,23 +10,24 @@
               |          |
               |      handle messages   Ready -> SPARE    Ack -> job ACKED    Declined -> requeue
               |          |             Outcome -> job DONE, future resolved (quota/RSS -> due)
-              |      handle exits      reap, classify, retry or fail its job, count the cause
+              |      handle exits      reap, judge (blame.py), retry/fail/requeue its jobs
               |          |
               |      reconcile         deadlines (SIGTERM, grace, SIGKILL), hard RSS (SIGKILL),
               |          |             retire due workers, promote spares, start workers,
               +----------+             dispatch Job ---pipe---> worker (at most its quota)
 
-Pool states: STARTING -> RUNNING -> CLOSING | STOPPING -> CLOSED, or BROKEN when workers
-cannot start. Who owns what: ``JobBook`` (jobs.py) every job and future; ``WorkerHandle``
-(handle.py) one worker's life cycle and its only way to end; ``exits.py`` why a worker
-ended and what its job gets; this module the pool's state and the policies. Everything
-here runs under one lock taken once per wake-up; futures are resolved and user callbacks
-called after it is released.
+Who owns what: ``LeaseBook`` (leases.py) every job, who holds it, its attempts and
+future; ``WorkerHandle`` (handle.py) one worker's life cycle and its only way to end;
+``blame.py`` whose fault a worker's end was and what it costs; ``PoolLife``
+(lifecycle.py) the pool's state; this module the loop and the policies' order. Only a
+failed engine start breaks the pool: a worker's death, at any step from fork to reap,
+is an event that one worker and at most one job pay for. Everything here runs under one
+lock taken once per wake-up; futures are resolved and user callbacks called after it is
+released. Time comes from the clock passed in.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import random
@@ -41,47 +42,42 @@ from concurrent.futures import Future
 from ocrpool.engines.base import Source
 from ocrpool.errors import OcrPoolError, PoolClosed
 from ocrpool.pool import policies
+from ocrpool.pool.blame import PLANNED, Cost, Verdict, judge
 from ocrpool.pool.config import PoolConfig
-from ocrpool.pool.exits import (
-    PLANNED,
-    RETRYABLE,
-    classify_exit,
-    lost_job_error,
-    start_failure_error,
-)
+from ocrpool.pool.exits import lost_job_error, start_failure_error
 from ocrpool.pool.handle import Ask, WorkerHandle, process_context
-from ocrpool.pool.jobs import JobBook, JobRecord, JobState
+from ocrpool.pool.leases import Clock, Lease, LeaseBook, LeaseState
+from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, StartFailed, WorkerSpec
 from ocrpool.pool.readiness import Readiness
-from ocrpool.pool.restarts import UNPLANNED, RestartIntensity
+from ocrpool.pool.restarts import RestartBackoff
 from ocrpool.results import Attempt, OcrResult
-from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit, WorkerState
+from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit
 
 log = logging.getLogger("ocrpool")
-
-_SERVING = frozenset({PoolState.STARTING, PoolState.RUNNING, PoolState.CLOSING})
-"""States in which a queued job will still be run."""
 
 
 class Supervisor:
     def __init__(
-        self, config: PoolConfig, on_worker_exit: Callable[[WorkerExit], None] | None
+        self,
+        config: PoolConfig,
+        on_worker_exit: Callable[[WorkerExit], None] | None,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._config = config
         self._on_worker_exit = on_worker_exit
+        self._clock = clock
         self._context = process_context(config.start_method)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._state = PoolState.STARTING
-        self._fault: OcrPoolError | None = None
-        """Why the pool is BROKEN."""
-        self._jobs = JobBook(config.retries)
+        self._life = PoolLife()
+        self._book: LeaseBook[WorkerHandle] = LeaseBook(config.retries, clock)
         self._workers: list[WorkerHandle] = []
         self._spawned = 0
         self._rng = random.Random()
         self._exits: Counter[str] = Counter()
         self._start_failures = 0
-        self._restarts = RestartIntensity(config.max_restarts, config.restart_window)
+        self._backoff = RestartBackoff()
         self._next_start_at = 0.0
         self._next_sample = 0.0
         self._dirty = True
@@ -96,13 +92,11 @@ class Supervisor:
 
     def submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
         with self._lock:
-            if self._fault is not None:
-                raise copy.copy(self._fault)  # the stored one would grow a traceback per raise
-            if self._state not in (PoolState.STARTING, PoolState.RUNNING):
-                raise PoolClosed("the pool is closed")
-            job = self._jobs.add(source, label, raises)
+            if not self._life.accepting:
+                raise self._life.refusal()
+            lease = self._book.add(source, label, raises)
             self._readiness.wake()
-        return job.future
+        return lease.future
 
     def cancel(self, future: Future[OcrResult], kill: bool) -> bool:
         """Cancel a queued job; with ``kill``, also stop the worker running it."""
@@ -111,48 +105,50 @@ class Supervisor:
         if not kill:
             return False
         with self._lock:
-            for worker in self._workers:
-                for job in worker.in_hand:
-                    if job.future is future and not job.kill_requested:
-                        job.kill_requested = True
-                        if job.state is JobState.ACKED:
-                            self._kill_for_cancel(worker)
-                        return True  # a job still in the pipe is stopped when it starts
-        return False
+            found = self._book.request_kill(future)
+            if found is None:
+                return False
+            worker, lease = found
+            if lease.state is LeaseState.ACKED:
+                self._kill_for_cancel(worker)
+            return True  # a job still in the pipe is stopped when it starts
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Block until ``workers`` workers are warm; raise ``EngineStartError`` if they can't be."""
         with self._lock:
-            self._changed.wait_for(lambda: self._state is not PoolState.STARTING, timeout)
-            if self._fault is not None:
-                raise copy.copy(self._fault)
+            self._changed.wait_for(lambda: self._life.state is not PoolState.STARTING, timeout)
+            if self._life.fault is not None:
+                raise self._life.refusal()
 
     def shutdown(self, cancel_pending: bool, wait_for_exit: bool) -> None:
         with self._lock:
-            if self._state in (PoolState.STARTING, PoolState.RUNNING, PoolState.CLOSING):
-                self._state = PoolState.STOPPING if cancel_pending else PoolState.CLOSING
-            if self._state is PoolState.STOPPING:
-                self._jobs.fail_queued(PoolClosed("cancelled at shutdown"))
+            if cancel_pending and self._life.state is not PoolState.STOPPING:
+                if self._life.serving:
+                    self._life.become(PoolState.STOPPING)
+            elif self._life.accepting:
+                self._life.become(PoolState.CLOSING)
+            if self._life.state is PoolState.STOPPING:
+                self._book.fail_queued(PoolClosed("cancelled at shutdown"))
             self._dirty = True
             self._readiness.wake()
         if wait_for_exit and threading.current_thread() is not self._thread:
             self._thread.join()
 
     def stats(self) -> PoolStats:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
-            jobs = self._jobs
+            book = self._book
             return PoolStats(
-                state=self._state,
+                state=self._life.state,
                 workers=tuple(w.info(now) for w in self._workers),
                 exits=dict(self._exits),
-                submitted=jobs.submitted,
-                completed=jobs.completed,
-                failed=jobs.failed,
-                retries=jobs.retried,
-                quarantined=tuple(jobs.quarantined),
-                queued=jobs.queued,
-                crash_streak=self._restarts.streak,
+                submitted=book.submitted,
+                completed=book.completed,
+                failed=book.failed,
+                retries=book.retried,
+                quarantined=tuple(book.quarantined),
+                queued=book.queued,
+                crash_streak=self._backoff.streak,
                 restart_delay_s=max(0.0, self._next_start_at - now),
             )
 
@@ -165,7 +161,7 @@ class Supervisor:
             while True:
                 with self._lock:
                     self._handle(talking, exited)
-                    now = time.monotonic()
+                    now = self._clock()
                     self._reconcile(now)
                     finished = self._finished()
                     timeout = self._timeout(now)
@@ -187,21 +183,23 @@ class Supervisor:
             shutil.rmtree(self._log_dir, ignore_errors=True)
 
     def _take_callbacks(self) -> list[Callable[[], None]]:
-        callbacks, self._callbacks = self._jobs.resolutions() + self._callbacks, []
+        callbacks, self._callbacks = self._book.resolutions() + self._callbacks, []
         return callbacks
 
     def _finished(self) -> bool:
-        if self._workers or self._state in _SERVING - {PoolState.CLOSING}:
+        life = self._life
+        if self._workers or life.accepting:
             return False
-        if self._state is PoolState.CLOSING and self._jobs.queued:
+        if life.state is PoolState.CLOSING and self._book.queued:
             return False
-        if self._state is not PoolState.BROKEN:
-            self._state = PoolState.CLOSED
+        if life.state in (PoolState.CLOSING, PoolState.STOPPING):
+            life.become(PoolState.CLOSED)
             self._changed.notify_all()
+        self._book.fail_all(life.refusal())  # nothing is left pending when the loop ends
         return True
 
     def _timeout(self, now: float) -> float | None:
-        deadlines = policies.deadlines(self._workers, self._config)
+        deadlines = policies.deadlines(self._workers, self._book, self._config)
         if policies.busy_with_hard_limit(self._workers, self._config):
             deadlines.append(self._next_sample)
         if self._next_start_at > now:
@@ -225,20 +223,20 @@ class Supervisor:
             self._on_exit(worker)
 
     def _on_messages(self, worker: WorkerHandle, messages: list[FromWorker]) -> None:
+        book = self._book
         for message in messages:
             self._dirty = self._dirty or not isinstance(message, Ack)
             if isinstance(message, Ack):
-                job = worker.acked(message.job_id)
-                if job is not None:
-                    self._jobs.acked(job)
-                    if job.kill_requested:
-                        self._kill_for_cancel(worker)
+                lease = book.acked(worker, message.job_id)
+                if lease is not None and book.kill_requested(lease):
+                    self._kill_for_cancel(worker)
             elif isinstance(message, Outcome):
                 self._on_outcome(worker, message)
             elif isinstance(message, Declined):
-                job = worker.declined(message.job_id)
-                if job is not None:
-                    self._put_back(job)
+                lease = book.decline(worker, message.job_id)
+                if lease is not None:
+                    worker.declined(empty=not book.holds(worker))
+                    self._put_back(lease)
             elif isinstance(message, Ready):
                 if worker.ready(message.rss_mb):
                     self._start_failures = 0
@@ -249,57 +247,63 @@ class Supervisor:
                         message.rss_mb,
                     )
             elif isinstance(message, StartFailed):
-                worker.start_error = message.error
+                worker.start_failed(message.error)
                 log.error("worker %d failed to start: %s", worker.pid, message.traceback.strip())
 
     def _on_outcome(self, worker: WorkerHandle, outcome: Outcome) -> None:
-        job = worker.settle(outcome)
-        if job is None:
+        lease = self._book.settle(worker, outcome.job_id)
+        worker.finished(outcome, empty=not self._book.holds(worker))
+        if lease is None:
             log.error("worker %d answered job %d it was not given", worker.pid, outcome.job_id)
             return
-        self._restarts.job_finished()
-        job.attempts.append(Attempt.of(worker.pid, outcome.error, outcome.elapsed_s))
-        self._jobs.finish(job, outcome.recognition, outcome.error, worker.pid, outcome.rss_mb)
+        self._backoff.job_finished()
+        self._book.finish(
+            lease,
+            outcome.recognition,
+            outcome.error,
+            pid=worker.pid,
+            rss_mb=outcome.rss_mb,
+            attempt=Attempt.of(worker.pid, outcome.error, outcome.elapsed_s),
+        )
 
     def _on_exit(self, worker: WorkerHandle) -> None:
-        now = time.monotonic()
+        """A worker ended, at whatever step: judge it, then settle what it held."""
+        now = self._clock()
         exitcode = worker.reap()
-        cause = classify_exit(
-            worker.end_cause,
-            exitcode,
-            worker.state is WorkerState.STARTING,
-            sent_kill=worker.sent_kill,
-        )
+        verdict = judge(worker.death(exitcode, self._book.started(worker)))
+        cause = verdict.cause
         tail = "" if cause in PLANNED else worker.stderr_tail()
         worker.release()
         self._workers.remove(worker)
-        if cause is ExitCause.START_FAILED:
-            self._on_start_failure(worker, exitcode, tail, now)
-        elif cause in UNPLANNED:
-            crash_loop = self._restarts.worker_died(now, cause, tail)
-            if crash_loop is not None:
-                self._break(crash_loop)
-            self._next_start_at = max(self._next_start_at, now + self._restarts.delay())
-        for job in worker.in_hand:
-            self._on_lost_job(worker, job, cause, exitcode, tail, now)
+        for lease in self._book.release(worker):
+            self._settle_lost(worker, lease, verdict, exitcode, tail, now)
+        if verdict.start_failure:
+            self._on_start_failure(worker.pid, worker.start_error, exitcode, tail, now)
+        elif verdict.backs_off:
+            self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
         record = WorkerExit(
             worker.pid, cause, worker.rss_mb, worker.jobs, now - worker.started_at, exitcode
         )
         self._exits[cause.value] += 1
-        log.log(logging.INFO if cause in PLANNED else logging.WARNING, "%s", record)
+        log.log(
+            logging.INFO if cause in PLANNED else logging.WARNING,
+            "%s; blamed: %s",
+            record,
+            verdict.blamed.value,
+        )
         callback = self._on_worker_exit
         if callback is not None:
             self._callbacks.append(lambda: callback(record))
         self._changed.notify_all()
 
     def _on_start_failure(
-        self, worker: WorkerHandle, exitcode: int | None, tail: str, now: float
+        self, pid: int | None, detail: str | None, exitcode: int | None, tail: str, now: float
     ) -> None:
         self._start_failures += 1
         error = start_failure_error(
             self._config.engine,
-            worker.pid,
-            worker.start_error,
+            pid,
+            detail,
             exitcode,
             tail,
             attempt=self._start_failures,
@@ -308,33 +312,35 @@ class Supervisor:
         if self._start_failures >= self._config.max_start_failures:
             self._break(error)
         else:
+            log.warning("%s", error)
             self._next_start_at = now + 0.5 * 2 ** (self._start_failures - 1)
 
     def _break(self, error: OcrPoolError) -> None:
-        """Workers cannot be kept alive: fail what waits, refuse what comes."""
+        """The engine cannot start: fail what waits, refuse what comes."""
         log.error("%s", error)
-        self._fault = error
-        self._state = PoolState.BROKEN
-        self._jobs.fail_queued(error)
-        self._changed.notify_all()
+        if self._life.breaks(error):
+            self._book.fail_queued(error)
+            self._changed.notify_all()
 
-    def _on_lost_job(
+    def _settle_lost(
         self,
         worker: WorkerHandle,
-        job: JobRecord,
-        cause: ExitCause,
+        lease: Lease,
+        verdict: Verdict,
         exitcode: int | None,
         tail: str,
         now: float,
     ) -> None:
-        if job.state is JobState.SENT:
-            self._put_back(job)
+        """What a job held by an ended worker gets: a never-started one goes back to the
+        queue; a started one pays the verdict's cost."""
+        book = self._book
+        if lease.state is not LeaseState.ACKED:
+            self._put_back(lease)
             return
-        if job.kill_requested:
-            cause = ExitCause.CANCELLED
+        cause = ExitCause.CANCELLED if book.kill_requested(lease) else verdict.cause
         error = lost_job_error(
             cause,
-            job.label,
+            lease.label,
             worker.pid,
             exitcode,
             tail,
@@ -342,41 +348,41 @@ class Supervisor:
             rss_mb=worker.rss_mb,
             limit_mb=policies.rss_limit(self._config.effective_hard_rss_mb, self._config, worker),
         )
-        job.attempts.append(Attempt.of(worker.pid, error, now - job.acked_at))
-        if cause in RETRYABLE and self._state in _SERVING and self._jobs.retry(job, error):
-            return
-        self._jobs.finish(job, None, error, worker.pid, worker.rss_mb)
-
-    def _put_back(self, job: JobRecord) -> None:
-        """Queue a job that was never started again, or end it if nothing will serve it."""
-        if self._state in _SERVING:
-            self._jobs.put_back(job)
+        attempt = Attempt.of(worker.pid, error, now - lease.acked_at)
+        if cause is ExitCause.CANCELLED or verdict.cost is Cost.FAIL:
+            book.finish(lease, error=error, pid=worker.pid, rss_mb=worker.rss_mb, attempt=attempt)
         else:
-            self._jobs.finish(job, None, self._fault or PoolClosed(f"{job.label}: cancelled"))
+            book.charge(lease, attempt, error, retry=self._life.serving)
+
+    def _put_back(self, lease: Lease) -> None:
+        """Queue a job that was never started again, or end it if nothing will serve it."""
+        if self._life.serving:
+            self._book.put_back(lease)
+        else:
+            self._book.finish(lease, error=self._life.refusal())
 
     def _kill_for_cancel(self, worker: WorkerHandle) -> None:
         worker.stop(ExitCause.CANCELLED, Ask.SIGTERM, self._config.kill_grace)
 
     def _abort_all(self, error: OcrPoolError) -> None:
-        self._jobs.fail_queued(error)
+        """The loop itself failed: every open job fails at once, every worker is killed."""
+        self._life.breaks(error)
+        self._book.fail_all(error)
         for worker in self._workers:
             worker.stop(ExitCause.SHUTDOWN, Ask.NOTHING, 0.0)
-            for job in worker.in_hand:
-                self._jobs.finish(job, None, error)
             worker.reap()
             self._readiness.forget(worker)
             worker.release()
         self._workers.clear()
-        self._state = PoolState.CLOSED
         self._changed.notify_all()
 
     # ---- reconcile: apply the policies (policies.py) ------------------------------
 
     def _reconcile(self, now: float) -> None:
-        config, workers = self._config, self._workers
+        config, workers, book, life = self._config, self._workers, self._book, self._life
         for worker in workers:
             worker.escalate(now)
-        policies.enforce_deadlines(workers, config, now)
+        policies.enforce_deadlines(workers, book, config, now)
         if policies.busy_with_hard_limit(workers, config) and now >= self._next_sample:
             self._next_sample = now + config.rss_sample_interval
             policies.enforce_hard_limit(workers, config)
@@ -384,32 +390,32 @@ class Supervisor:
             return  # only acknowledgements arrived: no worker or job changed hands
         self._dirty = False
         policies.retire_due(workers, config)
-        if self._state in _SERVING:
+        if life.serving:
             active = policies.promote_spares(workers, config.workers)
-            if self._state is PoolState.STARTING and active >= config.workers:
-                self._state = PoolState.RUNNING
+            if life.state is PoolState.STARTING and active >= config.workers:
+                life.become(PoolState.RUNNING)
                 self._changed.notify_all()
         if now >= self._next_start_at:
             for _ in range(policies.workers_to_start(workers, config, self._wanted())):
-                self._start_worker()
-        if self._state in _SERVING:
-            policies.dispatch(workers, self._jobs, config.prefetch_below_s)
-        if self._state is PoolState.STOPPING:
+                self._start_worker(now)
+        if life.serving:
+            policies.dispatch(workers, book, config.prefetch_below_s)
+        if life.state is PoolState.STOPPING:
             policies.wind_down(workers, config, stop_running=True)
-        elif self._state not in _SERVING or (
-            self._state is PoolState.CLOSING and not self._jobs.queued
-        ):
+        elif not life.serving or (life.state is PoolState.CLOSING and not book.queued):
             policies.wind_down(workers, config, stop_running=False)
 
     def _wanted(self) -> int:
         """How many warm or warming workers the pool should have now."""
-        if self._state in (PoolState.STARTING, PoolState.RUNNING):
+        if self._life.accepting:
             return self._config.workers + self._config.spares
-        if self._state is PoolState.CLOSING and self._jobs.queued:
+        if self._life.state is PoolState.CLOSING and self._book.queued:
             return self._config.workers
         return 0
 
-    def _start_worker(self) -> None:
+    def _start_worker(self, now: float) -> None:
+        """Fork a worker; a fork that fails (the fork server gone, no memory) is a failed
+        start like any other."""
         self._spawned += 1
         config = self._config
         spec = WorkerSpec(
@@ -421,7 +427,12 @@ class Supervisor:
             warm_nice=config.warm_nice,
         )
         quota = policies.quota(config, self._spawned, self._rng)
-        worker = WorkerHandle(self._context, spec, quota)
+        try:
+            worker = WorkerHandle(self._context, spec, quota, self._clock)
+        except Exception as error:
+            detail = f"could not start a worker process: {type(error).__name__}: {error}"
+            self._on_start_failure(None, detail, None, "", now)
+            return
         self._workers.append(worker)
         self._readiness.watch(worker)
         log.info("started worker %d (quota %s jobs)", worker.pid, worker.quota)

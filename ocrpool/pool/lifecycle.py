@@ -1,0 +1,65 @@
+"""A pool's own life cycle, shared by the local pool and the Ray backend::
+
+    STARTING --> RUNNING --> CLOSING --> CLOSED
+        |           |           |          ^
+        |           +--------> STOPPING ---+
+        +------ any of these --> BROKEN (it keeps its fault)
+
+``BROKEN`` carries the error every refused call raises: the engine cannot start, every
+actor is gone, or the pool's own thread failed. An illegal change raises.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ocrpool.errors import OcrPoolError, PoolClosed
+from ocrpool.stats import PoolState
+
+_ALLOWED = {
+    PoolState.STARTING: {PoolState.RUNNING, PoolState.CLOSING, PoolState.STOPPING},
+    PoolState.RUNNING: {PoolState.CLOSING, PoolState.STOPPING},
+    PoolState.CLOSING: {PoolState.STOPPING, PoolState.CLOSED},
+    PoolState.STOPPING: {PoolState.CLOSED},
+    PoolState.CLOSED: set(),
+    PoolState.BROKEN: set(),
+}
+_BREAKABLE = frozenset(
+    {PoolState.STARTING, PoolState.RUNNING, PoolState.CLOSING, PoolState.STOPPING}
+)
+
+
+class PoolLife:
+    def __init__(self, state: PoolState = PoolState.STARTING) -> None:
+        self.state = state
+        self.fault: OcrPoolError | None = None
+        """Why the pool is BROKEN."""
+
+    def become(self, state: PoolState) -> None:
+        if state not in _ALLOWED[self.state]:
+            raise RuntimeError(f"pool: {self.state.value} -> {state.value}")
+        self.state = state
+
+    def breaks(self, fault: OcrPoolError) -> bool:
+        """Become BROKEN with ``fault``; False if the pool had already ended."""
+        if self.state not in _BREAKABLE:
+            return False
+        self.state, self.fault = PoolState.BROKEN, fault
+        return True
+
+    @property
+    def accepting(self) -> bool:
+        """New jobs are taken."""
+        return self.state in (PoolState.STARTING, PoolState.RUNNING)
+
+    @property
+    def serving(self) -> bool:
+        """Queued jobs will still be run."""
+        return self.state in (PoolState.STARTING, PoolState.RUNNING, PoolState.CLOSING)
+
+    def refusal(self) -> OcrPoolError:
+        """The error a call the pool no longer takes raises: a copy of the fault (the
+        stored one would grow a traceback per raise), else ``PoolClosed``."""
+        if self.fault is not None:
+            return copy.copy(self.fault)
+        return PoolClosed(f"the pool is {self.state.value}")
