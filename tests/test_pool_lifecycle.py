@@ -116,3 +116,27 @@ def test_supervisor_keeps_no_engine_and_leaks_no_fds_or_threads(tmp_path: Path) 
     assert threading.active_count() == threads
     assert "aspose.ocr" not in sys.modules
     assert "coreclr" not in Path(f"/proc/{os.getpid()}/maps").read_text()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_bug_in_the_supervisor_fails_every_open_job_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its own bug is the one thing that may end a supervisor: then nothing waits forever."""
+    paths = make_inputs(tmp_path, [f"{i}.png" for i in range(6)])
+    from ocrpool.pool import policies
+
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 0.5}) as pool:
+        futures = [pool.submit(path) for path in paths]
+        futures[0].result(timeout=30)
+
+        def broken(*_: object) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(policies, "dispatch", broken)
+        errors = [future.exception(timeout=30) for future in futures[1:]]
+        assert all(isinstance(error, PoolClosed) for error in errors)
+        assert pool.stats().state is PoolState.BROKEN
+        with pytest.raises(PoolClosed, match="supervisor failed"):
+            pool.submit(paths[0])
+    assert worker_processes() == []

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 import ray
-from fakes import FAST
+from fakes import FAST, make_inputs
 from test_batch_admission import write_png
 from test_cli_run import OCRPOOL, _exactly_once, _line_count, _wait_for, last_by_path, records
 
@@ -285,3 +285,25 @@ def test_a_real_aspose_image_through_ray() -> None:
     for maps in (actor_maps, Path(f"/proc/{os.getpid()}/maps").read_text()):
         assert "libcoreclr" not in maps  # neither the actor nor the driver loaded the engine
     assert "aspose.ocr" not in sys.modules
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_bug_in_the_dispatcher_fails_every_open_job_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ocrpool.scaleout.dispatch import Dispatcher
+
+    paths = make_inputs(tmp_path, [f"{i}.png" for i in range(4)])
+    with RayOcrPool(1, actors=1, spares=0, **FAST) as pool:
+        assert pool.recognize(paths[0]).ok
+
+        def broken(*_: object) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(Dispatcher, "_dispatch", broken)
+        futures = [pool.submit(path) for path in paths]
+        errors = [future.exception(timeout=30) for future in futures]
+        assert all(isinstance(error, PoolClosed) for error in errors)
+        assert pool.stats().state is PoolState.BROKEN
+        with pytest.raises(PoolClosed, match="dispatcher failed"):
+            pool.submit(paths[0])

@@ -1,44 +1,50 @@
-"""The driver's dispatcher: one thread that owns the actors and every job's lease.
+"""The driver's dispatcher: one thread that owns the actors; the pool's lease book owns
+every job, as in the local pool (an actor is a holder of several leases at once).
 
 ::
 
-    callers            dispatcher thread (owns all state below)                actors
-    -------            ----------------------------------------                ------
-    submit() -> inbox  QUEUED until an actor has room (and, shipping bytes,
-                       the bytes in flight allow it)
+    callers            dispatcher thread (owns the actors)                      actors
+    -------            -----------------------------------                      ------
+    submit() -> book   QUEUED until an actor has room (and, shipping bytes,
+      (wake)           the bytes in flight allow it; files are read outside
+                       the lock, an unreadable one is that input's InvalidInput)
                        least-loaded READY actor: recognize(source) ---call--->  pool.imap
-                       SENT  <----------------- Reply(result, stats) ---------
+                       ACKED  <----------------- Reply(result, stats) --------
     future <- result   DONE; the actor's stats kept (the driver never polls)
                        a call fails (actor, node or connection lost):
-                         the job is QUEUED again at the head (one attempt),
+                         the job pays an attempt and is QUEUED again (the book's
+                         retries: ``actor_retries``), then fails with ActorLost;
                          the actor RECOVERING until hello() answers:
                          READY (restarted by Ray: a new incarnation, a new pid) or DEAD
                        close: drain (or cancel), close() each pool, kill the actors
 
-Ray's callback threads only put messages in the inbox; callers only put jobs in it and
+Ray's callback threads only put messages in the inbox; callers add jobs to the book and
 read ``stats()`` under the lock. A call's result is taken once, so an input that ran
-twice (its first actor died after starting it) is still answered once.
+twice (its first actor died after starting it) is still answered once. Should this
+thread fail, every open job fails at once with ``PoolClosed`` and the pool is BROKEN.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 from ray.exceptions import ActorUnavailableError
 
 from ocrpool.engines.base import Source
-from ocrpool.errors import InvalidInput, OcrPoolError, PoolClosed
+from ocrpool.errors import InvalidInput, PoolClosed
+from ocrpool.pool.leases import Lease, LeaseBook
+from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.results import Attempt, OcrResult
 from ocrpool.scaleout.actor import Hello, Reply
 from ocrpool.scaleout.errors import ActorLost
@@ -53,23 +59,8 @@ _FAILED = "the pool's Ray dispatcher failed; see the log"
 
 
 @dataclass(eq=False)
-class Lease:
-    """One job, from ``submit`` to its one result."""
-
-    label: str
-    source: Source
-    future: Future[OcrResult]
-    raises: bool
-    submitted: float
-    payload: Source | None = None
-    """What is sent: the path, or (shipping bytes) the file's content once read."""
-    lost: list[Attempt] = field(default_factory=list)
-    """One entry per dispatch whose actor was lost."""
-
-
-@dataclass(eq=False)
 class Slot:
-    """One actor as the dispatcher sees it."""
+    """One actor as the dispatcher sees it (the book holds what it was sent)."""
 
     name: str
     handle: Any
@@ -79,7 +70,6 @@ class Slot:
     incarnation: int = 0
     pid: int | None = None
     node: str | None = None
-    in_flight: int = 0
     turn: int = -1
     """When it was last sent a job: of two actors as loaded, the one that waited longer."""
     restarts: int = 0
@@ -93,7 +83,7 @@ class Slot:
 
 @dataclass(frozen=True)
 class _Submitted:
-    lease: Lease
+    """A job was added to the book: look for an actor with room."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +103,7 @@ class _Greeted:
 
 @dataclass(frozen=True)
 class _Stop:
-    cancel: bool
+    """``stop`` was called: the state already says how (CLOSING, or STOPPING to cancel)."""
 
 
 _Message = _Submitted | _Answered | _Greeted | _Stop
@@ -134,21 +124,19 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._slots = slots
-        self._retries = retries
         self._ship_bytes = ship_bytes
         self._max_bytes = max_bytes
         self._clock = clock
         self._inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._queue: deque[Lease] = deque()
-        self._sent: set[Lease] = set()
-        self._state = PoolState.RUNNING
-        self._stopping = False
-        self._cancel = False
+        self._book: LeaseBook[Slot] = LeaseBook(retries, clock)
+        self._life = PoolLife(PoolState.RUNNING)
+        self._sizes: dict[int, int] = {}
+        """Bytes shipped with each call in flight, by job id."""
         self._bytes_in_flight = 0
-        self._submitted = self._completed = self._failed = 0
-        self._redispatched = self._actors_lost = 0
-        self._lost_inputs: list[str] = []
+        self._read: tuple[Lease, Source] | None = None
+        """A job read and waiting for the bytes in flight to allow it (this thread's)."""
+        self._actors_lost = 0
         self._reports: dict[tuple[str, int | None], PoolStats] = {}
         """The last stats of every actor incarnation heard from, by (name, pid)."""
         self._turns = itertools.count()
@@ -160,33 +148,35 @@ class Dispatcher:
     # ---- callers' side ----------------------------------------------------------------
 
     def submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
-        future: Future[OcrResult] = Future()
-        with self._lock:  # a job is in the inbox before any stop that follows it
-            if self._state in (PoolState.CLOSING, PoolState.CLOSED):
-                raise PoolClosed(f"the pool is {self._state.value}")
-            self._submitted += 1
-            self._inbox.put(_Submitted(Lease(label, source, future, raises, self._clock())))
-        return future
+        with self._lock:
+            if not self._life.accepting:
+                raise self._life.refusal()
+            lease = self._book.add(source, label, raises)
+        self._inbox.put(_Submitted())
+        return lease.future
 
     def stop(self, cancel: bool, wait: bool) -> None:
         with self._lock:
-            if self._state is PoolState.RUNNING:
-                self._state = PoolState.CLOSING
-            self._inbox.put(_Stop(cancel))
+            if self._life.state is PoolState.RUNNING:
+                self._life.become(PoolState.CLOSING)
+            if cancel and self._life.state is PoolState.CLOSING:
+                self._life.become(PoolState.STOPPING)
+            self._inbox.put(_Stop())
         if wait:
             self._thread.join()
 
     def stats(self) -> PoolStats:
         with self._lock:
+            book = self._book
             counts = DriverCounts(
-                state=self._state,
-                submitted=self._submitted,
-                completed=self._completed,
-                failed=self._failed,
-                queued=len(self._queue),
-                redispatched=self._redispatched,
+                state=self._life.state,
+                submitted=book.submitted,
+                completed=book.completed,
+                failed=book.failed,
+                queued=book.queued,
+                redispatched=book.retried,
                 actors_lost=self._actors_lost,
-                lost_inputs=tuple(self._lost_inputs),
+                lost_inputs=tuple(book.quarantined),
             )
             live = [
                 self._reports[slot.incarnation_key]
@@ -205,7 +195,7 @@ class Dispatcher:
                     slot.node,
                     slot.pid,
                     slot.restarts,
-                    slot.in_flight,
+                    self._book.holds(slot),
                     self._reports.get(slot.incarnation_key),
                 )
                 for slot in self._slots
@@ -219,51 +209,31 @@ class Dispatcher:
             while not drained:
                 message = self._inbox.get()
                 with self._lock:
-                    done = self._handle(message)
-                    self._dispatch(done)
+                    self._handle(message)
+                self._dispatch()
+                with self._lock:
                     drained = self._drained()
-                self._resolve_all(done)
+                    resolutions = self._book.resolutions()
+                _call_all(resolutions)
             self._close_actors()
         except BaseException:
             log.exception("the Ray dispatcher failed; failing every job it held")
             with self._lock:
-                held = [*self._queue, *self._sent]
-                self._queue.clear()
-                self._sent.clear()
-                self._state = PoolState.BROKEN
-            self._resolve_all([(lease, _failure(lease, PoolClosed(_FAILED))) for lease in held])
+                self._life.breaks(PoolClosed(_FAILED))
+                self._book.fail_all(PoolClosed(_FAILED))
+                resolutions = self._book.resolutions()
+            _call_all(resolutions)
+            for slot in self._slots:  # best effort: they would otherwise live as long as Ray
+                with contextlib.suppress(Exception):
+                    ray.kill(slot.handle, no_restart=True)
             raise
-
-    def _resolve_all(self, done: list[tuple[Lease, OcrResult]]) -> None:
-        """Count and hand out results, outside the lock: a caller's callback may ask for
-        ``stats()``."""
-        with self._lock:
-            self._completed += sum(result.ok for _, result in done)
-            self._failed += sum(not result.ok for _, result in done)
-        for lease, result in done:
-            self._resolve(lease, result)
-
-    def _resolve(self, lease: Lease, result: OcrResult) -> None:
-        """Hand ``result`` to the caller, with the dispatches lost on the way and the time
-        since it was submitted to this pool."""
-        result = replace(
-            result,
-            attempts=(*lease.lost, *result.attempts),
-            elapsed_s=self._clock() - lease.submitted,
-        )
-        try:
-            if lease.raises and result.error is not None:
-                lease.future.set_exception(result.error)
-            else:
-                lease.future.set_result(result)
-        except InvalidStateError:
-            pass  # cancelled by its caller before it was sent
 
     def _close_actors(self) -> None:
         """Close every live actor's pool (its final stats are kept), then kill the actors:
         Ray would end them with the driver, but a driver may go on after the pool."""
         live = [slot for slot in self._slots if slot.state is ActorState.READY]
-        calls = [slot.handle.close.remote(self._cancel) for slot in live]
+        cancel = self._life.state is PoolState.STOPPING
+        calls = [slot.handle.close.remote(cancel) for slot in live]
         deadline = self._clock() + CLOSE_TIMEOUT_S
         for slot, call in zip(live, calls, strict=True):
             try:
@@ -280,52 +250,52 @@ class Dispatcher:
             for slot in self._slots:
                 if slot.state is not ActorState.DEAD:
                     slot.state = ActorState.CLOSED
-            self._state = PoolState.CLOSED
+            if self._life.state is not PoolState.BROKEN:
+                self._life.become(PoolState.CLOSED)
 
-    def _handle(self, message: _Message) -> list[tuple[Lease, OcrResult]]:
-        done: list[tuple[Lease, OcrResult]] = []
-        if isinstance(message, _Submitted):
-            if self._cancel:
-                done.append((message.lease, _failure(message.lease, PoolClosed("cancelled"))))
-            elif self._state is PoolState.BROKEN:
-                done.append((message.lease, _failure(message.lease, _no_actor_left())))
-            else:
-                self._queue.append(message.lease)
-        elif isinstance(message, _Answered):
-            self._answered(message, done)
+    def _handle(self, message: _Message) -> None:
+        if isinstance(message, _Answered):
+            self._answered(message)
         elif isinstance(message, _Greeted):
-            self._greeted(message, done)
-        else:
-            self._stop(message.cancel, done)
-        return done
+            self._greeted(message)
+        elif isinstance(message, _Stop):
+            self._stop()
 
-    def _dispatch(self, done: list[tuple[Lease, OcrResult]]) -> None:
-        """Send queued jobs to the least-loaded actors with room, oldest job first."""
-        while self._queue:
-            slot = self._least_loaded()
-            if slot is None:
-                return
-            lease = self._queue[0]
-            if lease.payload is None:
+    def _dispatch(self) -> None:
+        """Send queued jobs to the least-loaded actors with room, oldest job first. With
+        ``ship_bytes`` a file is read outside the lock; one that cannot be read fails as
+        that input's ``InvalidInput`` and the pool goes on."""
+        while True:
+            if self._read is None:
+                with self._lock:
+                    lease = self._book.take() if self._least_loaded() is not None else None
+                if lease is None:
+                    return
                 try:
-                    lease.payload = self._payload(lease)
+                    self._read = lease, self._payload(lease)
                 except InvalidInput as error:
-                    self._queue.popleft()
-                    done.append((lease, _failure(lease, error)))
+                    with self._lock:
+                        self._book.finish(lease, error=error)
                     continue
-            size = len(lease.payload) if isinstance(lease.payload, bytes) else 0
-            if self._bytes_in_flight and self._bytes_in_flight + size > self._max_bytes:
-                return
-            self._queue.popleft()
-            if not lease.lost and not lease.future.set_running_or_notify_cancel():
-                continue  # cancelled by its caller while queued
-            self._send(lease, slot, size)
+            lease, payload = self._read
+            size = len(payload) if isinstance(payload, bytes) else 0
+            with self._lock:
+                slot = self._least_loaded()
+                if slot is None:
+                    return
+                if self._bytes_in_flight and self._bytes_in_flight + size > self._max_bytes:
+                    return
+                self._read = None
+                self._send(lease, payload, slot, size)
 
     def _least_loaded(self) -> Slot | None:
-        ready = [s for s in self._slots if s.state is ActorState.READY and s.in_flight < s.capacity]
-        if not ready:
+        book = self._book
+        ready = [
+            s for s in self._slots if s.state is ActorState.READY and book.holds(s) < s.capacity
+        ]
+        if not ready or not self._life.serving:
             return None
-        return min(ready, key=lambda s: (s.in_flight / s.capacity, s.turn))
+        return min(ready, key=lambda s: (book.holds(s) / s.capacity, s.turn))
 
     def _payload(self, lease: Lease) -> Source:
         """Bytes as given; a path as an absolute one (the actors run elsewhere), or with
@@ -338,55 +308,47 @@ class Dispatcher:
             with open(lease.source, "rb") as handle:
                 return handle.read()
         except OSError as exc:
-            raise InvalidInput(f"cannot read: {exc.strerror}", path=lease.source) from None
+            message = f"{lease.label}: cannot read: {exc.strerror}"
+            raise InvalidInput(message, input=lease.label) from None
 
-    def _send(self, lease: Lease, slot: Slot, size: int) -> None:
-        self._sent.add(lease)
-        slot.in_flight += 1
+    def _send(self, lease: Lease, payload: Source, slot: Slot, size: int) -> None:
+        self._book.assign(lease, slot, started=True)
+        self._sizes[lease.job_id] = size
         self._bytes_in_flight += size
         slot.turn = next(self._turns)
         incarnation = slot.incarnation
-        call: Future[Reply] = slot.handle.recognize.remote(lease.payload, lease.label).future()
+        call: Future[Reply] = slot.handle.recognize.remote(payload, lease.label).future()
         call.add_done_callback(
             lambda future: self._inbox.put(_Answered(lease, slot, incarnation, future))
         )
 
-    def _answered(self, message: _Answered, done: list[tuple[Lease, OcrResult]]) -> None:
+    def _answered(self, message: _Answered) -> None:
         lease, slot = message.lease, message.slot
-        self._sent.discard(lease)
-        slot.in_flight -= 1
-        if isinstance(lease.payload, bytes):
-            self._bytes_in_flight -= len(lease.payload)
+        self._bytes_in_flight -= self._sizes.pop(lease.job_id, 0)
+        if self._book.settle(slot, lease.job_id) is None:
+            return  # already ended (the pool failed it meanwhile)
         try:
             reply = message.call.result()
         except Exception as error:  # the call, not the input, failed: Ray raised for it
             self._lost(slot, message.incarnation, error)
-            self._again(lease, slot, error, done)
+            self._again(lease, slot, error)
             return
         self._reports[(slot.name, reply.pid)] = reply.stats
         if reply.pid not in slot.pids:  # restarted between two calls: none of them was lost
             self._actors_lost += 1
             self._restarted(slot, reply.pid, reply.node)
-        done.append((lease, reply.result))
+        self._book.finish_with(lease, reply.result)
 
-    def _again(
-        self, lease: Lease, slot: Slot, error: Exception, done: list[tuple[Lease, OcrResult]]
-    ) -> None:
+    def _again(self, lease: Lease, slot: Slot, error: Exception) -> None:
         """Queue ``lease`` again after its call failed, or fail it past ``retries``."""
         cause = f"actor {slot.name}: {type(error).__name__}: {_first_line(error)}"
-        elapsed = self._clock() - lease.submitted
-        lease.lost.append(Attempt(None, type(error).__name__, elapsed, cause))
-        if self._cancel:
-            done.append((lease, _failure(lease, PoolClosed("cancelled"))))
-        elif len(lease.lost) > self._retries:
-            log.error("%s: failed, its actor was lost %d times", lease.label, len(lease.lost))
-            self._lost_inputs.append(lease.label)
-            failure = ActorLost(cause, attempts=len(lease.lost), cause=cause)
-            done.append((lease, _failure(lease, failure)))
-        else:
+        attempt = Attempt(None, type(error).__name__, self._clock() - lease.submitted_at, cause)
+        if self._life.state is PoolState.STOPPING:
+            self._book.finish(lease, error=PoolClosed("cancelled"), attempt=attempt)
+            return
+        failure = ActorLost(cause, attempts=len(lease.attempts) + 1, cause=cause)
+        if self._book.charge(lease, attempt, failure, retry=True):
             log.warning("%s: dispatched again (%s)", lease.label, cause)
-            self._redispatched += 1
-            self._queue.appendleft(lease)
 
     def _lost(self, slot: Slot, incarnation: int, error: Exception) -> None:
         """The first failed call of an incarnation: count the actor lost, stop sending to
@@ -405,7 +367,7 @@ class Dispatcher:
         call: Future[Hello] = slot.handle.hello.remote().future()
         call.add_done_callback(lambda future: self._inbox.put(_Greeted(slot, incarnation, future)))
 
-    def _greeted(self, message: _Greeted, done: list[tuple[Lease, OcrResult]]) -> None:
+    def _greeted(self, message: _Greeted) -> None:
         slot = message.slot
         if message.incarnation != slot.incarnation or slot.state is not ActorState.RECOVERING:
             return
@@ -416,7 +378,7 @@ class Dispatcher:
             return
         except Exception as error:  # ActorDiedError: out of restarts, or nowhere to go
             log.error("actor %s is gone: %s", slot.name, _first_line(error))
-            self._dead(slot, done)
+            self._dead(slot)
             return
         if hello.pid in slot.pids:
             log.warning("actor %s (pid %s) is back: it was only unreachable", slot.name, slot.pid)
@@ -426,7 +388,7 @@ class Dispatcher:
         if hello.error is not None:
             log.error("actor %s: its pool cannot start: %s", slot.name, hello.error)
             ray.kill(slot.handle, no_restart=True)
-            self._dead(slot, done)
+            self._dead(slot)
             return
         slot.state = ActorState.READY
 
@@ -436,44 +398,50 @@ class Dispatcher:
         slot.pid, slot.node = pid, node
         slot.pids.add(pid)
 
-    def _dead(self, slot: Slot, done: list[tuple[Lease, OcrResult]]) -> None:
+    def _dead(self, slot: Slot) -> None:
+        """An actor is gone for good; with none left, the pool is BROKEN and what waits
+        fails with ``ActorLost``."""
         slot.state = ActorState.DEAD
-        self._unless_any_left(done)
-
-    def _unless_any_left(self, done: list[tuple[Lease, OcrResult]]) -> None:
         if any(s.state in (ActorState.READY, ActorState.RECOVERING) for s in self._slots):
             return
-        log.error("every actor is gone: failing the %d queued inputs", len(self._queue))
-        self._state = PoolState.BROKEN
-        while self._queue:
-            lease = self._queue.popleft()
-            self._lost_inputs.append(lease.label)
-            done.append((lease, _failure(lease, _no_actor_left(len(lease.lost)))))
+        book = self._book
+        log.error("every actor is gone: failing the %d queued inputs", book.queued)
+        cause = "every actor of the pool is gone"
+        self._life.breaks(ActorLost(cause, cause=cause))
+        while (lease := book.take()) is not None:
+            book.finish(lease, error=ActorLost(cause, attempts=len(lease.attempts), cause=cause))
+        self._fail_read(ActorLost(cause, cause=cause))
 
-    def _stop(self, cancel: bool, done: list[tuple[Lease, OcrResult]]) -> None:
-        self._stopping = True
-        if cancel and not self._cancel:
-            self._cancel = True
-            while self._queue:
-                lease = self._queue.popleft()
-                done.append((lease, _failure(lease, PoolClosed("cancelled at shutdown"))))
-            for slot in self._slots:
-                if slot.state is ActorState.READY and slot.in_flight:
-                    slot.handle.close.remote(True)  # its running jobs come back cancelled
+    def _stop(self) -> None:
+        if self._life.state is not PoolState.STOPPING:
+            return
+        self._book.fail_queued(PoolClosed("cancelled at shutdown"))
+        self._fail_read(PoolClosed("cancelled at shutdown"))
+        for slot in self._slots:
+            if slot.state is ActorState.READY and self._book.holds(slot):
+                slot.handle.close.remote(True)  # its running jobs come back cancelled
+
+    def _fail_read(self, error: ActorLost | PoolClosed) -> None:
+        if self._read is not None:
+            self._book.finish(self._read[0], error=error)
+            self._read = None
 
     def _drained(self) -> bool:
         return (
-            self._stopping and not self._queue and not any(slot.in_flight for slot in self._slots)
+            not self._life.accepting
+            and not self._book.queued
+            and self._read is None
+            and not self._book.holders()
         )
 
 
-def _failure(lease: Lease, error: OcrPoolError) -> OcrResult:
-    return OcrResult(input=lease.label, error=error)
-
-
-def _no_actor_left(attempts: int = 0) -> ActorLost:
-    cause = "every actor of the pool is gone"
-    return ActorLost(cause, attempts=attempts, cause=cause)
+def _call_all(resolutions: list[Callable[[], None]]) -> None:
+    """Hand out results outside the lock: a caller's callback may ask for ``stats()``."""
+    for resolution in resolutions:
+        try:
+            resolution()
+        except Exception:
+            log.exception("ocrpool callback failed")
 
 
 def _first_line(error: BaseException) -> str:
