@@ -218,3 +218,19 @@ def test_a_worker_frozen_before_it_acknowledges_its_job_is_stopped_in_time(
     assert result.ok and result.worker_pid != frozen
     assert exits.get(ExitCause.TIMEOUT.value) == 1
     assert [a.outcome for a in result.attempts] == ["ok"]  # the frozen try cost no attempt
+
+
+def test_a_frozen_worker_never_blocks_the_supervisor_on_a_large_input(tmp_path: Path) -> None:
+    """Bytes larger than a pipe holds, sent to a SIGSTOPped worker, once blocked the
+    supervisor thread in ``send`` for good (so no timeout could fire): they go through a
+    file now, and the job runs on the replacement, unblamed."""
+    (image,) = make_inputs(tmp_path, ["page.png"])
+    data = Path(image).read_bytes() + os.urandom(2 * 1024 * 1024)  # the fake reads no pixels
+    with fake_pool(workers=1, spares=0, job_timeout=1.0) as pool:
+        (frozen,) = [w.pid for w in pool.stats().workers]
+        os.kill(frozen, signal.SIGSTOP)
+        result = pool.submit(data, label="big").result(timeout=60)
+        second = pool.submit(data, label="again").result(timeout=60)
+    assert result.ok and result.worker_pid != frozen
+    assert result.text == second.text == f"{len(data)} bytes"
+    assert [a.outcome for a in result.attempts] == ["ok"]

@@ -30,7 +30,7 @@ from multiprocessing.context import BaseContext
 import psutil
 
 from ocrpool.pool.blame import Death
-from ocrpool.pool.protocol import FromWorker, Job, Outcome, Stop, ToWorker, WorkerSpec
+from ocrpool.pool.protocol import FromWorker, Job, Outcome, Spilled, Stop, ToWorker, WorkerSpec
 from ocrpool.pool.worker import worker_main
 from ocrpool.processes import MB, read_tail
 from ocrpool.stats import ExitCause, WorkerInfo, WorkerState
@@ -43,6 +43,11 @@ _ALLOWED = {
     WorkerState.RETIRING: {WorkerState.KILLING},
     WorkerState.KILLING: set(),
 }
+
+
+PIPE_SAFE_BYTES = 32 * 1024
+"""Messages up to this size fit a worker's socket buffer (about 200 kB on Linux) even
+with two jobs and a ``Stop`` waiting in it, so sending one never blocks."""
 
 
 class Ask(enum.Enum):
@@ -162,7 +167,10 @@ class WorkerHandle:
         )
 
     def send(self, job: Job) -> bool:
-        """Send ``job``; False if the worker is gone (the job is not in its hands)."""
+        """Send ``job``; False if the worker is gone (the job is not in its hands). Bytes
+        larger than a pipe holds go through a file, so this never blocks."""
+        if isinstance(job.source, bytes) and len(job.source) > PIPE_SAFE_BYTES:
+            job = Job(job.job_id, self._spill(job.job_id, job.source))
         if not self._send(job):
             return False
         self.taken += 1
@@ -262,6 +270,18 @@ class WorkerHandle:
     def sentinel(self) -> int:
         sentinel: int = self.process.sentinel
         return sentinel
+
+    def _spill(self, job_id: int, data: bytes) -> Spilled | bytes:
+        """Write ``data`` next to the worker logs (the pool's own folder) for the worker
+        to read; the bytes themselves if that fails (a full disk: the send may wait)."""
+        path = os.path.join(os.path.dirname(self.stderr_path), f"job-{job_id}.bin")
+        try:
+            with open(path + ".part", "wb") as handle:
+                handle.write(data)
+            os.replace(path + ".part", path)
+        except OSError:
+            return data
+        return Spilled(path)
 
     def _send(self, message: ToWorker) -> bool:
         try:

@@ -327,3 +327,13 @@ def _resolve(lease: Lease, result: OcrResult) -> None:
     except InvalidStateError:
         if not lease.future.cancelled():
             log.error("the future of %s was resolved twice", lease.label)
+
+
+def call_all(callbacks: list[Callable[[], None]]) -> None:
+    """Resolve futures and call user callbacks, outside the owner's lock (they may call
+    back in, e.g. for ``stats()``); one that raises is logged, the rest still run."""
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("ocrpool callback failed")

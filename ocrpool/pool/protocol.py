@@ -32,9 +32,18 @@ class WorkerSpec:
 
 
 @dataclass(frozen=True)
+class Spilled:
+    """Bytes too large to wait in a pipe, in a file the worker reads and removes: sending
+    a job then never blocks the supervisor on a worker that is not reading (busy with its
+    current job, or frozen by SIGSTOP)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Job:
     job_id: int
-    source: Source
+    source: Source | Spilled
 
 
 @dataclass(frozen=True)

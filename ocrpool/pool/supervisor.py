@@ -46,7 +46,7 @@ from ocrpool.pool.blame import PLANNED, Cost, Verdict, judge
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.exits import lost_job_error, start_failure_error
 from ocrpool.pool.handle import Ask, WorkerHandle, process_context
-from ocrpool.pool.leases import Clock, Lease, LeaseBook, LeaseState
+from ocrpool.pool.leases import Clock, Lease, LeaseBook, LeaseState, call_all
 from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, StartFailed, WorkerSpec
 from ocrpool.pool.readiness import Readiness
@@ -166,7 +166,7 @@ class Supervisor:
                     finished = self._finished()
                     timeout = self._timeout(now)
                     callbacks = self._take_callbacks()
-                _call_all(callbacks)
+                call_all(callbacks)
                 if finished:
                     break
                 talking, exited = self._readiness.wait(timeout)
@@ -179,7 +179,7 @@ class Supervisor:
             with self._lock:
                 callbacks = self._take_callbacks()
                 self._readiness.close()
-            _call_all(callbacks)
+            call_all(callbacks)
             shutil.rmtree(self._log_dir, ignore_errors=True)
 
     def _take_callbacks(self) -> list[Callable[[], None]]:
@@ -436,12 +436,3 @@ class Supervisor:
         self._workers.append(worker)
         self._readiness.watch(worker)
         log.info("started worker %d (quota %s jobs)", worker.pid, worker.quota)
-
-
-def _call_all(callbacks: list[Callable[[], None]]) -> None:
-    """Resolve futures and call user callbacks outside the lock (they may call back in)."""
-    for callback in callbacks:
-        try:
-            callback()
-        except Exception:
-            log.exception("ocrpool callback failed")

@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 import psutil
 
 from ocrpool.engines import create_engine
-from ocrpool.engines.base import Engine
+from ocrpool.engines.base import Engine, Source
 from ocrpool.errors import EngineError, OcrPoolError
 from ocrpool.pool.protocol import (
     Ack,
@@ -38,6 +38,7 @@ from ocrpool.pool.protocol import (
     Job,
     Outcome,
     Ready,
+    Spilled,
     StartFailed,
     Stop,
     WorkerSpec,
@@ -110,7 +111,7 @@ def _serve(conn: Connection, engine: Engine, process: psutil.Process, limit: flo
         started = time.monotonic()
         recognition, error = None, None
         try:
-            recognition = engine.recognize(message.source)
+            recognition = engine.recognize(_unspilled(message.source))
         except OcrPoolError as exc:
             error = exc
         except Exception as exc:
@@ -119,6 +120,17 @@ def _serve(conn: Connection, engine: Engine, process: psutil.Process, limit: flo
         rss = _rss_mb(process)
         over_limit = limit is not None and rss >= limit
         conn.send(Outcome(message.job_id, recognition, error, rss, elapsed, over_limit))
+
+
+def _unspilled(source: Source | Spilled) -> Source:
+    """The job's input as the engine takes it: spilled bytes read back (and their file
+    removed; a retry elsewhere gets a new one)."""
+    if not isinstance(source, Spilled):
+        return source
+    with open(source.path, "rb") as handle:
+        data = handle.read()
+    os.unlink(source.path)
+    return data
 
 
 def _rss_mb(process: psutil.Process) -> float:

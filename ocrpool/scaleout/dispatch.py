@@ -43,7 +43,7 @@ from ray.exceptions import ActorUnavailableError
 
 from ocrpool.engines.base import Source
 from ocrpool.errors import InvalidInput, PoolClosed
-from ocrpool.pool.leases import Lease, LeaseBook
+from ocrpool.pool.leases import Lease, LeaseBook, call_all
 from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.results import Attempt, OcrResult
 from ocrpool.scaleout.actor import Hello, Reply
@@ -214,7 +214,7 @@ class Dispatcher:
                 with self._lock:
                     drained = self._drained()
                     resolutions = self._book.resolutions()
-                _call_all(resolutions)
+                call_all(resolutions)
             self._close_actors()
         except BaseException:
             log.exception("the Ray dispatcher failed; failing every job it held")
@@ -222,7 +222,7 @@ class Dispatcher:
                 self._life.breaks(PoolClosed(_FAILED))
                 self._book.fail_all(PoolClosed(_FAILED))
                 resolutions = self._book.resolutions()
-            _call_all(resolutions)
+            call_all(resolutions)
             for slot in self._slots:  # best effort: they would otherwise live as long as Ray
                 with contextlib.suppress(Exception):
                     ray.kill(slot.handle, no_restart=True)
@@ -433,15 +433,6 @@ class Dispatcher:
             and self._read is None
             and not self._book.holders()
         )
-
-
-def _call_all(resolutions: list[Callable[[], None]]) -> None:
-    """Hand out results outside the lock: a caller's callback may ask for ``stats()``."""
-    for resolution in resolutions:
-        try:
-            resolution()
-        except Exception:
-            log.exception("ocrpool callback failed")
 
 
 def _first_line(error: BaseException) -> str:
