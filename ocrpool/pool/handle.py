@@ -73,7 +73,7 @@ def process_context(start_method: str) -> BaseContext:
 
 class WorkerHandle:
     """One worker process. Jobs are not its business: the lease book records what it
-    holds, and tells it (``sent``, ``finished``, ``declined``) when that changes."""
+    holds, and the supervisor tells it (``send``, ``finished``, ``declined``) what changed."""
 
     def __init__(
         self,
