@@ -338,7 +338,7 @@ class Dispatcher:
             with open(lease.source, "rb") as handle:
                 return handle.read()
         except OSError as exc:
-            raise InvalidInput(f"cannot read: {exc.strerror}", path=lease.source) from None
+            raise InvalidInput(f"cannot read: {exc.strerror}", input=lease.source) from None
 
     def _send(self, lease: Lease, slot: Slot, size: int) -> None:
         self._sent.add(lease)
