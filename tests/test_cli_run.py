@@ -27,7 +27,7 @@ from test_batch_admission import png_header, write_png
 
 from ocrpool.batch.txt import RECORDS_NAME
 from ocrpool.cli import main
-from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.error_codes import ExitCode
 
 REPO = Path(__file__).resolve().parent.parent
 OCRPOOL = [str(Path(sys.executable).parent / "ocrpool")]
@@ -348,9 +348,9 @@ def test_an_engine_that_cannot_start_points_to_doctor(
 ) -> None:
     out = tmp_path / "r.jsonl"
     code = run(str(images), "--out", str(out), *FAST, "--engine-option", "fail_start=true")
-    assert code == ExitCode.USAGE
+    assert code == ExitCode.ENGINE_UNAVAILABLE == 4
     err = capsys.readouterr().err
-    assert "the OCR engine could not start" in err and "ocrpool doctor" in err
+    assert "could not start the 'fake' engine" in err and "`ocrpool doctor` says" in err
     assert out.read_bytes() == b""
 
 

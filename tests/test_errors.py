@@ -18,8 +18,19 @@ import ocrpool.batch.errors
 import ocrpool.engines.aspose.runtime
 import ocrpool.scaleout.errors
 import ocrpool.service.errors
-from ocrpool.errors import OcrPoolError
+from ocrpool.batch.errors import OutputFailed, OutputRefused
+from ocrpool.engines.aspose.runtime import RuntimeSetupError
+from ocrpool.error_codes import ExitCode, exit_code_of, http_status_of, listed_base
+from ocrpool.errors import (
+    EngineStartError,
+    ExportFailed,
+    ImageTooLarge,
+    InvalidInput,
+    MemoryLimitExceeded,
+    OcrPoolError,
+)
 from ocrpool.scaleout.errors import RayNotInstalled
+from ocrpool.service.errors import QueueFull
 
 ROOT = Path(__file__).parent.parent
 
@@ -146,3 +157,35 @@ def test_mypy_sees_each_error_constructor_s_fields(mypy_says: dict[str, list[str
 
 def test_mypy_accepts_correct_error_constructors(mypy_says: dict[str, list[str]]) -> None:
     assert mypy_says["right.py"] == ['13: note: Revealed type is "str"']
+
+
+@pytest.mark.parametrize("kind", public_errors(), ids=lambda kind: kind.__name__)
+def test_every_public_error_has_an_entry_in_the_table(kind: type[OcrPoolError]) -> None:
+    """Listed itself or through a base of its own family, never by the catch-all."""
+    assert listed_base(kind) is not OcrPoolError or kind is OcrPoolError
+    assert exit_code_of(kind) in ExitCode
+    assert 400 <= http_status_of(kind) <= 599
+
+
+@pytest.mark.parametrize(
+    ("error", "exit_code", "status"),
+    [
+        (EngineStartError("no engine"), ExitCode.ENGINE_UNAVAILABLE, 503),
+        (RuntimeSetupError("no libssl", remedy="ocrpool doctor --fix"), 4, 503),
+        (InvalidInput("bad"), ExitCode.SOME_FAILED, 422),
+        (ImageTooLarge("bomb"), ExitCode.SOME_FAILED, 422),
+        (ExportFailed("no pdf", format="pdf"), ExitCode.SOME_FAILED, 422),
+        (MemoryLimitExceeded("big"), ExitCode.SOME_FAILED, 502),
+        (OutputRefused("inside"), ExitCode.USAGE, 500),
+        (OutputFailed("full"), ExitCode.OUTPUT_FAILED, 500),
+        (RayNotInstalled("no ray"), ExitCode.USAGE, 500),
+        (QueueFull("full"), ExitCode.SOME_FAILED, 429),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+def test_subclasses_answer_as_their_nearest_listed_base(
+    error: OcrPoolError, exit_code: int, status: int
+) -> None:
+    """A column a class leaves empty (no HTTP status for a command-line problem, no exit
+    code for a request's refusal) falls through to the next base that gives one."""
+    assert (exit_code_of(error), http_status_of(error)) == (exit_code, status)

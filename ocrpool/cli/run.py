@@ -12,17 +12,14 @@ import time
 from typing import Any
 
 from ocrpool.batch import (
-    BatchError,
     BatchOptions,
     Outcome,
-    OutputFailed,
     OutputFormat,
     StopSignals,
     make_progress,
     run_batch,
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
-from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.cli.pool_options import (
     add_backend_arguments,
     add_max_pixels_argument,
@@ -31,15 +28,23 @@ from ocrpool.cli.pool_options import (
     pool_factory,
     pool_options,
 )
-from ocrpool.errors import EngineStartError
+from ocrpool.error_codes import ExitCode, exit_code_of
+from ocrpool.errors import OcrPoolError
 from ocrpool.exports import ExportFormat, parse_formats
-from ocrpool.scaleout import ScaleOutError
 
 _EXIT_CODES = {
     Outcome.OK: ExitCode.OK,
     Outcome.SOME_FAILED: ExitCode.SOME_FAILED,
     Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
 }
+
+_ADVICE = {
+    ExitCode.OUTPUT_FAILED: "every record written is whole, and the same command resumes "
+    "once the output can be written",
+    ExitCode.ENGINE_UNAVAILABLE: "nothing more could be OCRed; `ocrpool doctor` says what the "
+    "engine is missing, and the same command then resumes",
+}
+"""What to do next, by the exit code of the error that ended the run."""
 
 
 def register(commands: Any) -> None:
@@ -135,8 +140,8 @@ def _run(args: argparse.Namespace) -> int:
         backend = backend_options(args)
     except ValueError as error:
         return _usage(str(error))
-    except ScaleOutError as error:
-        return _usage(error.message)
+    except OcrPoolError as error:
+        return _failed(error)
     if args.export_dir is not None and not exports:
         return _usage("--export-dir needs --export")
     options_for_pool["engine_options"].update(_recognition_options(args, exports))
@@ -165,23 +170,11 @@ def _run(args: argparse.Namespace) -> int:
                 progress=progress,
                 guard=stop.shielded,
             )
-        except (BatchError, ScaleOutError) as error:
-            return _usage(error.message)
-        except OutputFailed as error:
-            print(
-                f"ocrpool run: error: {error.message}; every record written is whole, and "
-                "the same command resumes once the output can be written",
-                file=sys.stderr,
-            )
-            return ExitCode.OUTPUT_FAILED
+        except OcrPoolError as error:
+            return _failed(error)
         except KeyboardInterrupt:  # before the run began: nothing was sent
             print("ocrpool run: interrupted", file=sys.stderr)
             return ExitCode.INTERRUPTED
-        except EngineStartError as error:
-            print(f"ocrpool run: the OCR engine could not start: {error.message}", file=sys.stderr)
-            if "ocrpool doctor" not in error.message:
-                print("run `ocrpool doctor` to see what is missing", file=sys.stderr)
-            return ExitCode.USAGE
         stop.finish()  # every record is written: a stop now changes nothing
         if not args.quiet:
             print("\n".join(summary.lines()), file=sys.stderr)
@@ -198,6 +191,17 @@ def _recognition_options(
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     return options
+
+
+def _failed(error: OcrPoolError) -> int:
+    """Report the error that ended the command; its exit code comes from the error table."""
+    code = exit_code_of(error)
+    advice = _ADVICE.get(code)
+    print(
+        f"ocrpool run: error: {error.message}" + (f"; {advice}" if advice else ""),
+        file=sys.stderr,
+    )
+    return code
 
 
 def _usage(message: str) -> int:

@@ -10,8 +10,8 @@ import os
 import sys
 from typing import Any
 
-from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.cli.pool_options import add_max_pixels_argument, add_pool_arguments, pool_options
+from ocrpool.error_codes import ExitCode
 
 TOKEN_ENV = "OCRPOOL_TOKEN"
 """Where the token is read from when ``--token`` is not given: a token on the command line

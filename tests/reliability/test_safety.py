@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.engines.aspose import models
 from ocrpool.engines.aspose.models import AsposeView
+from ocrpool.error_codes import ExitCode
 
 from .runs import OCRPOOL, TAG, make_images, processes_left
 
