@@ -65,6 +65,9 @@ class ExitCode(enum.IntEnum):
     ENGINE_UNAVAILABLE = 4
     """The OCR engine cannot start here (``ocrpool doctor`` says why), or the workers that
     host it cannot be had; a rerun resumes."""
+    TOO_MANY_FAILURES = 5
+    """``ocrpool run --max-failures N``: N inputs in a row failed, so the run stopped; a
+    rerun resumes."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C or SIGTERM; a rerun resumes."""
 

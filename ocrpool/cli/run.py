@@ -36,6 +36,7 @@ _EXIT_CODES = {
     Outcome.OK: ExitCode.OK,
     Outcome.SOME_FAILED: ExitCode.SOME_FAILED,
     Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
+    Outcome.TOO_MANY_FAILURES: ExitCode.TOO_MANY_FAILURES,
 }
 
 _ADVICE = {
@@ -79,6 +80,13 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--retry-failed", action="store_true", help="OCR inputs that failed in an earlier run"
+    )
+    parser.add_argument(
+        "--max-failures",
+        type=int,
+        metavar="N",
+        help="stop the run after N inputs in a row failed (a success resets the count); "
+        "the same command then goes on with the rest (default: never)",
     )
     add_max_pixels_argument(parser)
     parser.add_argument(
@@ -144,6 +152,8 @@ def _run(args: argparse.Namespace) -> int:
         return _failed(error)
     if args.export_dir is not None and not exports:
         return _usage("--export-dir needs --export")
+    if args.max_failures is not None and args.max_failures < 1:
+        return _usage("--max-failures must be at least 1")
     options_for_pool["engine_options"].update(_recognition_options(args, exports))
     options = BatchOptions(
         out=args.out,
@@ -157,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         allow_out_inside_input=args.allow_out_inside_input,
         exports=exports,
         export_dir=args.export_dir,
+        max_failures=args.max_failures,
         settings={"pool": options_for_pool, "backend": backend},
     )
     progress = make_progress(
