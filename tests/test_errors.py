@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,3 +190,29 @@ def test_subclasses_answer_as_their_nearest_listed_base(
     """A column a class leaves empty (no HTTP status for a command-line problem, no exit
     code for a request's refusal) falls through to the next base that gives one."""
     assert (exit_code_of(error), http_status_of(error)) == (exit_code, status)
+
+
+def _readme_rows(heading: str) -> list[tuple[int, str]]:
+    """(first cell as a number, the rest) of the first table after ``heading``."""
+    text = (ROOT / "README.md").read_text().split(heading, 1)[1]
+    table = text.split("| --- | --- |\n", 1)[1].split("\n\n", 1)[0]
+    rows = []
+    for line in table.splitlines():
+        first, rest = line.strip("|").split("|", 1)
+        rows.append((int(first), rest))
+    return rows
+
+
+def test_the_readme_exit_codes_are_the_enum() -> None:
+    assert [code for code, _ in _readme_rows("### Exit codes\n")] == sorted(ExitCode)
+
+
+def test_the_readme_status_table_agrees_with_the_error_table() -> None:
+    errors = {kind.__name__: kind for kind in public_errors()}
+    seen = set()
+    for status, text in _readme_rows("**Errors.** Every answer"):
+        for name in re.findall(r"`([A-Z][A-Za-z]+)`", text):
+            if name in errors:
+                assert http_status_of(errors[name]) == status, name
+                seen.add(name)
+    assert len(seen) >= 15
