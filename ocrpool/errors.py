@@ -22,7 +22,7 @@ def _positional(*, kw_only: bool = True) -> Any:
     raise NotImplementedError
 
 
-@dataclass_transform(kw_only_default=True, field_specifiers=(_positional,))
+@dataclass_transform(eq_default=False, kw_only_default=True, field_specifiers=(_positional,))
 class _Declared(Exception):
     """Makes type checkers treat every error class as a dataclass of its fields."""
 
