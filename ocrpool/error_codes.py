@@ -17,7 +17,6 @@ from typing import TypeVar
 from ocrpool.batch.errors import BatchError, OutputFailed
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
 from ocrpool.errors import (
-    CrashLoop,
     EmptyPages,
     EngineError,
     EngineStartError,
@@ -94,7 +93,6 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     ActorLost: Answer(_E.SOME_FAILED, 502),
     # Nothing can run: the engine, its runtime or its hosts are missing, or the pool stopped.
     EngineStartError: Answer(_E.ENGINE_UNAVAILABLE, 503),
-    CrashLoop: Answer(_E.ENGINE_UNAVAILABLE, 503),
     LicenseRejected: Answer(_E.ENGINE_UNAVAILABLE, 503),
     RuntimeSetupError: Answer(_E.ENGINE_UNAVAILABLE, 503),
     PoolClosed: Answer(_E.ENGINE_UNAVAILABLE, 503),

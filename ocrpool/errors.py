@@ -166,18 +166,6 @@ class EngineStartError(OcrPoolError):
     """What the last worker that failed printed."""
 
 
-class CrashLoop(OcrPoolError):
-    """Workers kept dying with no job finished in between (``max_restarts`` within
-    ``restart_window`` seconds): the pool is broken rather than restarting them forever."""
-
-    restarts: int = 0
-    window_s: float = 0.0
-    causes: dict[str, int] | None = None
-    """The exits of the streak by cause (``crash``, ``killed``, ``hard_rss``, ``timeout``)."""
-    stderr_tail: str = ""
-    """What the last worker printed."""
-
-
 class JobCancelled(OcrPoolError):
     """The job was cancelled: while it ran (``OcrPool.cancel(future, kill=True)``), or, in
     the service, before it ran (``DELETE /v1/jobs/{id}``)."""
