@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ocrpool.errors import (
-        CrashLoop as CrashLoop,
         EmptyPages as EmptyPages,
         EngineError as EngineError,
         EngineStartError as EngineStartError,
@@ -52,7 +51,6 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "ocrpool.errors": (
-        "CrashLoop",
         "EmptyPages",
         "EngineError",
         "EngineStartError",

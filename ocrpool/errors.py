@@ -1,46 +1,75 @@
 """Errors a caller can catch; their fields are the output schema.
 
-Each class declares its fields as annotated class attributes with defaults: the
-constructor accepts exactly those (a misspelt field is a ``TypeError``), and
-``to_dict()`` writes every one of them into each JSONL and SQLite record. Errors
-cross the process boundary as plain data: the message is the only ``Exception``
-argument and the fields live in ``__dict__``, so the default pickling
-(``type, args, __dict__``) rebuilds them in the supervisor.
+Each class declares its fields as annotated class attributes with defaults. The
+constructor takes the message positionally and exactly those fields by keyword: a
+type checker sees it (``dataclass_transform``, PEP 681, synthesizes
+``__init__(message, *, field=default, ...)`` for every subclass, so ``InvalidInput("x",
+path="y")`` is a type error), and at run time one generic ``__init__`` checks the names
+(a misspelt field is a ``TypeError``). ``to_dict()`` writes every field into each JSONL
+and SQLite record. Errors cross the process boundary as plain data: ``__reduce__`` sends
+the class, the message and the fields, and rebuilds them without calling a subclass's own
+constructor (``RayNotInstalled(reason)``, ``OutputFailed.of``).
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, dataclass_transform
 
 
-class OcrPoolError(Exception):
+def _positional(*, kw_only: bool = True) -> Any:
+    """Field specifier for type checkers only: marks ``message`` as positional."""
+    raise NotImplementedError
+
+
+@dataclass_transform(eq_default=False, kw_only_default=True, field_specifiers=(_positional,))
+class _Declared(Exception):
+    """Makes type checkers treat every error class as a dataclass of its fields."""
+
+
+class OcrPoolError(_Declared):
     """Base of every error ocrpool raises."""
 
     _field_names: ClassVar[tuple[str, ...]] = ()
+
+    if TYPE_CHECKING:
+        message: str = _positional(kw_only=False)
+    else:
+
+        def __init__(self, message: str, **fields: Any) -> None:
+            super().__init__(message)
+            unknown = set(fields) - set(self._field_names)
+            if unknown:
+                names = ", ".join(sorted(unknown))
+                raise TypeError(f"{type(self).__name__} has no field {names}")
+            for name in self._field_names:
+                setattr(self, name, fields.get(name, getattr(type(self), name)))
+
+        @property
+        def message(self) -> str:
+            return str(self.args[0]) if self.args else ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = tuple(name for name in inspect.get_annotations(cls) if name[0] != "_")
         cls._field_names = (*cls._field_names, *(n for n in own if n not in cls._field_names))
 
-    def __init__(self, message: str, **fields: Any) -> None:
-        super().__init__(message)
-        unknown = set(fields) - set(self._field_names)
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
-        for name in self._field_names:
-            setattr(self, name, fields.get(name, getattr(type(self), name)))
-
-    @property
-    def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.message, dict(self.__dict__))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the type name, the message and every declared field."""
         data: dict[str, Any] = {"type": type(self).__name__, "message": self.message}
         data.update((name, getattr(self, name)) for name in self._field_names)
         return data
+
+
+def _rebuild(kind: type[OcrPoolError], message: str, state: dict[str, Any]) -> OcrPoolError:
+    """Unpickle an error: its message and fields, whatever its own constructor takes."""
+    error = kind.__new__(kind)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidInput(OcrPoolError):
@@ -135,18 +164,6 @@ class EngineStartError(OcrPoolError):
     exitcode: int | None = None
     stderr_tail: str = ""
     """What the last worker that failed printed."""
-
-
-class CrashLoop(OcrPoolError):
-    """Workers kept dying with no job finished in between (``max_restarts`` within
-    ``restart_window`` seconds): the pool is broken rather than restarting them forever."""
-
-    restarts: int = 0
-    window_s: float = 0.0
-    causes: dict[str, int] | None = None
-    """The exits of the streak by cause (``crash``, ``killed``, ``hard_rss``, ``timeout``)."""
-    stderr_tail: str = ""
-    """What the last worker printed."""
 
 
 class JobCancelled(OcrPoolError):

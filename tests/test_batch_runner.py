@@ -325,3 +325,46 @@ def test_exports_inside_an_input_folder_need_permission_and_are_never_inputs(
     pool = InlinePool(exports=PDF_AND_HOCR)
     summary = run_batch(allowed, lambda: pool)
     assert pool.sent == [] and summary.tally.earlier[Verdict.DONE] == 3
+
+
+def _listed(folder: Path, names: list[str]) -> str:
+    """The lines of a ``from_list`` naming ``names`` (PNGs created in ``folder``), in order."""
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        write_png(folder / name)
+    return "".join(f"{folder / name}\n" for name in names)
+
+
+def test_max_failures_in_a_row_stops_the_run_and_a_rerun_goes_on(tmp_path: Path) -> None:
+    names = ["ok1.png", "crash1.png", "crash2.png", "ok2.png"]  # a success resets the count
+    names += ["crash3.png", "crash4.png", "crash5.png", "ok3.png", "ok4.png"]
+    listing = _listed(tmp_path / "in", names)
+    out = tmp_path / "r.jsonl"
+    options = BatchOptions(str(out), from_list="-", max_failures=3)
+    pool = InlinePool()
+    summary = run_batch(options, lambda: pool, stdin=io.StringIO(listing))
+    assert summary.outcome is Outcome.TOO_MANY_FAILURES and summary.stopped_after == 3
+    assert pool.ended_by == "cancel"
+    assert [Path(r["path"]).name for r in _records(out)] == names[:7]
+    assert "stopped: 3 inputs in a row failed" in summary.lines()[0]
+    assert summary.to_dict()["outcome"] == "too_many_failures"
+
+    pool = InlinePool()
+    summary = run_batch(options, lambda: pool, stdin=io.StringIO(listing))
+    assert [Path(p).name for p in pool.sent] == ["ok3.png", "ok4.png"]
+    assert summary.outcome is Outcome.SOME_FAILED  # the crashes of the first run remain
+    assert sorted(Path(r["path"]).name for r in _records(out)) == sorted(names)
+
+
+def test_failures_before_the_engine_count_too(tmp_path: Path) -> None:
+    listing = _listed(tmp_path / "in", ["ok.png"]) + f"{tmp_path / 'gone1.png'}\n"
+    listing += f"{tmp_path / 'gone2.png'}\n" + _listed(tmp_path / "in", ["later.png"])
+    out = tmp_path / "r.jsonl"
+    options = BatchOptions(str(out), from_list="-", max_failures=2)
+    summary = run_batch(options, InlinePool, stdin=io.StringIO(listing))
+    assert summary.outcome is Outcome.TOO_MANY_FAILURES
+    assert [(Path(r["path"]).name, r["ok"]) for r in _records(out)] == [
+        ("ok.png", True),
+        ("gone1.png", False),
+        ("gone2.png", False),
+    ]

@@ -27,7 +27,7 @@ from test_batch_admission import png_header, write_png
 
 from ocrpool.batch.txt import RECORDS_NAME
 from ocrpool.cli import main
-from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.error_codes import ExitCode
 
 REPO = Path(__file__).resolve().parent.parent
 OCRPOOL = [str(Path(sys.executable).parent / "ocrpool")]
@@ -140,6 +140,35 @@ def test_paths_from_stdin(images: Path, tmp_path: Path, monkeypatch: pytest.Monk
     out = tmp_path / "results.jsonl"
     assert run("--from-list", "-", "--out", str(out), *FAST) == ExitCode.OK
     assert set(last_by_path(out)) == _paths(images, "a.png", "name with spaces.png", "sub/c.png")
+
+
+def test_max_failures_stops_the_run_and_the_same_command_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ``--strict`` a page without text fails its input (the fake engine reads no
+    text in a name with ``blank``): two in a row stop the run; the rerun records the rest."""
+    names = ["ok1.png", "blank1.png", "blank2.png", "ok2.png", "blank3.png", "ok3.png"]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in names:
+        write_png(folder / name)
+    (tmp_path / "list.txt").write_text("".join(f"{folder / name}\n" for name in names))
+    out = tmp_path / "results.jsonl"
+    args = ["--from-list", str(tmp_path / "list.txt"), "--out", str(out), "--strict", *FAST]
+    assert run(*args, "--max-failures", "2") == ExitCode.TOO_MANY_FAILURES == 5
+    assert "stopped: 2 inputs in a row failed (--max-failures)" in capsys.readouterr().err
+    assert [(Path(r["path"]).name, r["ok"]) for r in records(out)] == [
+        ("ok1.png", True),
+        ("blank1.png", False),
+        ("blank2.png", False),
+    ]
+    assert run(*args, "--max-failures", "2") == ExitCode.SOME_FAILED
+    assert [(Path(r["path"]).name, r["ok"]) for r in records(out)][3:] == [
+        ("ok2.png", True),
+        ("blank3.png", False),
+        ("ok3.png", True),
+    ]
+    assert run(*args, "--max-failures", "0") == ExitCode.USAGE
 
 
 # ---- bad inputs ---------------------------------------------------------------------
@@ -348,9 +377,9 @@ def test_an_engine_that_cannot_start_points_to_doctor(
 ) -> None:
     out = tmp_path / "r.jsonl"
     code = run(str(images), "--out", str(out), *FAST, "--engine-option", "fail_start=true")
-    assert code == ExitCode.USAGE
+    assert code == ExitCode.ENGINE_UNAVAILABLE == 4
     err = capsys.readouterr().err
-    assert "the OCR engine could not start" in err and "ocrpool doctor" in err
+    assert "could not start the 'fake' engine" in err and "`ocrpool doctor` says" in err
     assert out.read_bytes() == b""
 
 

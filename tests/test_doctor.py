@@ -23,6 +23,7 @@ from ocrpool.engines.aspose.doctor import (
     diagnose,
 )
 from ocrpool.engines.aspose.models import AiRuntime
+from ocrpool.error_codes import ExitCode
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def test_missing_libssl_fails_with_a_remedy_and_skips_the_engine(
     assert statuses["libssl 1.1"] is CheckStatus.FAIL
     assert statuses[RECOGNITION] is CheckStatus.SKIPPED
     assert not report.ok
-    assert main(["doctor"]) == 2
+    assert main(["doctor"]) == ExitCode.ENGINE_UNAVAILABLE
     out = capsys.readouterr().out
     assert "FAIL  libssl 1.1" in out
     assert "ocrpool doctor --fix" in out

@@ -25,7 +25,7 @@ from ocrpool import InvalidInput, OcrResult, PoolClosed, PoolState, WorkerCrashe
 from ocrpool.batch import BatchOptions, Summary, run_batch
 from ocrpool.batch.summary import Tally
 from ocrpool.cli import main
-from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.error_codes import ExitCode
 from ocrpool.scaleout import ACTOR_LOST, ActorState, RayOcrPool
 
 pytestmark = pytest.mark.usefixtures("ray_address")

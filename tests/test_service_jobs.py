@@ -9,6 +9,7 @@ from concurrent.futures import Future
 
 import pytest
 
+from ocrpool.error_codes import http_status_of
 from ocrpool.errors import (
     EngineError,
     EngineStartError,
@@ -23,7 +24,7 @@ from ocrpool.errors import (
     WorkerCrashed,
 )
 from ocrpool.results import OcrResult
-from ocrpool.service.errors import JobNotFound, QueueFull, status_of
+from ocrpool.service.errors import JobNotFound, QueueFull
 from ocrpool.service.jobs import JobState, JobTable
 from ocrpool.service.replies import Reply, error_reply
 
@@ -114,8 +115,9 @@ def _cancelled() -> Reply:
     ],
 )
 def test_every_error_has_its_status_and_no_private_field(error: OcrPoolError, status: int) -> None:
-    assert status_of(error) == status
+    assert http_status_of(error) == status
     reply = error_reply(error)
     body = json.loads(reply.body)
     assert reply.status == status and body["type"] == type(error).__name__
     assert "stderr_tail" not in body
+    assert (status in (429, 503)) == ("Retry-After" in dict(reply.headers)), reply.headers

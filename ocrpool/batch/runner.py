@@ -12,9 +12,10 @@
     Record --> exports, then sink.write (shielded from stop signals) --> tally --> progress
 
 Everything runs in the caller's thread: ``OcrPool.imap`` pulls the scan generator lazily,
-so the scan, the writes and the tally never race. A stop (Ctrl-C, SIGTERM) lands between
-records; the pool is then shut down with its queued jobs cancelled, and the inputs it had
-not answered are simply not recorded, so the next run does them.
+so the scan, the writes and the tally never race. A stop (Ctrl-C, SIGTERM, or
+``max_failures`` records in a row that failed) lands between records; the pool is then
+shut down with its queued jobs cancelled, and the inputs it had not answered are simply
+not recorded, so the next run does them.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class BatchOptions:
     """The formats the pool's engine exports (its option ``exports``): written to files."""
     export_dir: str | None = None
     """Where exports go (mirroring input paths); default ``default_export_dir(out)``."""
+    max_failures: int | None = None
+    """Stop the run once this many inputs in a row have failed (a success resets the
+    count); ``None``: never."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Stored with the run (the SQLite ``runs`` table): e.g. the pool's options."""
 
@@ -172,9 +176,11 @@ class _Run:
         self.in_flight: dict[str, tuple[InputFile, str]] = {}
         self.started = clock()
         self.stats_due = self.started
+        self.failures_in_a_row = 0
 
     def run(self, discoveries: Iterable[Discovery], pool_factory: PoolFactory) -> Summary:
         interrupted = False
+        stopped_after = None
         try:
             sources = self._sources(discoveries)
             first = next(sources, None)
@@ -182,8 +188,11 @@ class _Run:
                 self._ocr(itertools.chain([first], sources), pool_factory)
         except KeyboardInterrupt:
             interrupted = True
+        except _TooManyFailures as stop:
+            stopped_after = stop.failures
         self.progress.close(self.tally)
-        return Summary(self.tally, self.clock() - self.started, interrupted)
+        elapsed = self.clock() - self.started
+        return Summary(self.tally, elapsed, interrupted, stopped_after=stopped_after)
 
     def _ocr(self, sources: Iterator[str], pool_factory: PoolFactory) -> None:
         pool = pool_factory()
@@ -278,6 +287,10 @@ class _Run:
             self.sink.write(record)
             self.tally.add(record)
         self.progress.update(self.tally)
+        self.failures_in_a_row = 0 if record.ok else self.failures_in_a_row + 1
+        limit = self.options.max_failures
+        if limit is not None and self.failures_in_a_row >= limit:
+            raise _TooManyFailures(self.failures_in_a_row)
 
     def _copy_stats(self, pool: Pool, *, force: bool) -> None:
         now = self.clock()
@@ -288,6 +301,14 @@ class _Run:
         self.tally.worker_exits = dict(stats.exits)
         for worker in stats.workers:
             self.tally.see_rss(worker.rss_mb)
+
+
+class _TooManyFailures(Exception):
+    """``max_failures`` records in a row failed: the run stops as on a stop signal."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(f"{failures} inputs in a row failed")
+        self.failures = failures
 
 
 def _open_list(path: str) -> TextIO:
@@ -309,6 +330,7 @@ def _run_options(options: BatchOptions) -> dict[str, Any]:
         "max_pixels": options.max_pixels,
         "exports": [fmt.value for fmt in options.exports],
         "export_dir": options.export_folder,
+        "max_failures": options.max_failures,
     }
     data.update(options.settings)
     return data

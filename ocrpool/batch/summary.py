@@ -20,6 +20,8 @@ class Outcome(str, enum.Enum):
     SOME_FAILED = "some_failed"
     """Some inputs failed, in this run or (not retried) in an earlier one."""
     INTERRUPTED = "interrupted"
+    TOO_MANY_FAILURES = "too_many_failures"
+    """``max_failures`` inputs in a row failed, and the run stopped there."""
 
 
 @dataclass
@@ -74,6 +76,8 @@ class Summary:
     tally: Tally
     elapsed_s: float
     interrupted: bool = False
+    stopped_after: int | None = None
+    """The failures in a row that stopped the run (``max_failures``), if they did."""
 
     @property
     def rate(self) -> float:
@@ -84,6 +88,8 @@ class Summary:
     def outcome(self) -> Outcome:
         if self.interrupted:
             return Outcome.INTERRUPTED
+        if self.stopped_after is not None:
+            return Outcome.TOO_MANY_FAILURES
         if self.tally.failures or self.tally.earlier[Verdict.FAILED_BEFORE]:
             return Outcome.SOME_FAILED
         return Outcome.OK
@@ -108,7 +114,14 @@ class Summary:
 
     def lines(self) -> list[str]:
         t = self.tally
-        head = "interrupted (run the same command again to resume)" if self.interrupted else "done"
+        head = "done"
+        if self.interrupted:
+            head = "interrupted (run the same command again to resume)"
+        elif self.stopped_after is not None:
+            head = (
+                f"stopped: {self.stopped_after} inputs in a row failed (--max-failures); "
+                "run the same command again to go on with the rest"
+            )
         lines = [
             f"ocrpool run: {head}",
             f"  ok:           {t.ok}",

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ocrpool.cli import doctor, models, run, serve
-from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.error_codes import ExitCode
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,14 +7,14 @@ import dataclasses
 import json
 from typing import Any
 
-from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.engines.aspose.doctor import DEFAULT_TIMEOUT_S, CheckStatus, DoctorReport, diagnose
+from ocrpool.error_codes import ExitCode
 
 
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "doctor",
-        help="check that the aspose engine can run here (exit 0 only if it reads text)",
+        help="check that the aspose engine can run here (exit 0 only if it reads text, else 4)",
         description="Check, in a throwaway process, everything the aspose engine needs.",
     )
     parser.add_argument(
@@ -39,7 +39,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     report = diagnose(fix=args.fix, license=args.license, timeout=args.timeout)
     print(render_json(report) if args.json else render_text(report))
-    return ExitCode.OK if report.ok else ExitCode.USAGE
+    return ExitCode.OK if report.ok else ExitCode.ENGINE_UNAVAILABLE
 
 
 def render_text(report: DoctorReport) -> str:

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.engines.aspose import models
+from ocrpool.engines.aspose.runtime import RuntimeSetupError
+from ocrpool.error_codes import ExitCode
 from ocrpool.errors import OcrPoolError
 
 
@@ -74,7 +75,8 @@ def register(commands: Any) -> None:
 
 
 def _guarded(action: Any) -> Any:
-    """The action, with a failure to ask Aspose reported as one line and exit code 2."""
+    """The action, with a failure to ask Aspose reported as one line: exit code 4 (the
+    engine cannot run here), or 2 for a model directory Aspose cannot use."""
 
     def handler(args: argparse.Namespace) -> int:
         try:
@@ -83,9 +85,10 @@ def _guarded(action: Any) -> Any:
             print(f"ocrpool models: {exc}", file=sys.stderr)
             return ExitCode.USAGE
         except OcrPoolError as exc:
-            remedy = getattr(exc, "remedy", "") or "run `ocrpool doctor`"
+            remedy = exc.remedy if isinstance(exc, RuntimeSetupError) else ""
+            remedy = remedy or "run `ocrpool doctor`"
             print(f"ocrpool models: cannot ask Aspose: {exc.message} -> {remedy}", file=sys.stderr)
-            return ExitCode.USAGE
+            return ExitCode.ENGINE_UNAVAILABLE
         if inventory.aspose_model_dir != inventory.model_dir:
             print(
                 f"ocrpool models: note: {inventory.model_dir.parents[1]} does not exist, so "

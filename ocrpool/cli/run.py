@@ -12,17 +12,14 @@ import time
 from typing import Any
 
 from ocrpool.batch import (
-    BatchError,
     BatchOptions,
     Outcome,
-    OutputFailed,
     OutputFormat,
     StopSignals,
     make_progress,
     run_batch,
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
-from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.cli.pool_options import (
     add_backend_arguments,
     add_max_pixels_argument,
@@ -31,15 +28,24 @@ from ocrpool.cli.pool_options import (
     pool_factory,
     pool_options,
 )
-from ocrpool.errors import EngineStartError
+from ocrpool.error_codes import ExitCode, exit_code_of
+from ocrpool.errors import OcrPoolError
 from ocrpool.exports import ExportFormat, parse_formats
-from ocrpool.scaleout import ScaleOutError
 
 _EXIT_CODES = {
     Outcome.OK: ExitCode.OK,
     Outcome.SOME_FAILED: ExitCode.SOME_FAILED,
     Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
+    Outcome.TOO_MANY_FAILURES: ExitCode.TOO_MANY_FAILURES,
 }
+
+_ADVICE = {
+    ExitCode.OUTPUT_FAILED: "every record written is whole, and the same command resumes "
+    "once the output can be written",
+    ExitCode.ENGINE_UNAVAILABLE: "nothing more could be OCRed; `ocrpool doctor` says what the "
+    "engine is missing, and the same command then resumes",
+}
+"""What to do next, by the exit code of the error that ended the run."""
 
 
 def register(commands: Any) -> None:
@@ -74,6 +80,13 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--retry-failed", action="store_true", help="OCR inputs that failed in an earlier run"
+    )
+    parser.add_argument(
+        "--max-failures",
+        type=int,
+        metavar="N",
+        help="stop the run after N inputs in a row failed (a success resets the count); "
+        "the same command then goes on with the rest (default: never)",
     )
     add_max_pixels_argument(parser)
     parser.add_argument(
@@ -135,10 +148,12 @@ def _run(args: argparse.Namespace) -> int:
         backend = backend_options(args)
     except ValueError as error:
         return _usage(str(error))
-    except ScaleOutError as error:
-        return _usage(error.message)
+    except OcrPoolError as error:
+        return _failed(error)
     if args.export_dir is not None and not exports:
         return _usage("--export-dir needs --export")
+    if args.max_failures is not None and args.max_failures < 1:
+        return _usage("--max-failures must be at least 1")
     options_for_pool["engine_options"].update(_recognition_options(args, exports))
     options = BatchOptions(
         out=args.out,
@@ -152,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         allow_out_inside_input=args.allow_out_inside_input,
         exports=exports,
         export_dir=args.export_dir,
+        max_failures=args.max_failures,
         settings={"pool": options_for_pool, "backend": backend},
     )
     progress = make_progress(
@@ -165,23 +181,11 @@ def _run(args: argparse.Namespace) -> int:
                 progress=progress,
                 guard=stop.shielded,
             )
-        except (BatchError, ScaleOutError) as error:
-            return _usage(error.message)
-        except OutputFailed as error:
-            print(
-                f"ocrpool run: error: {error.message}; every record written is whole, and "
-                "the same command resumes once the output can be written",
-                file=sys.stderr,
-            )
-            return ExitCode.OUTPUT_FAILED
+        except OcrPoolError as error:
+            return _failed(error)
         except KeyboardInterrupt:  # before the run began: nothing was sent
             print("ocrpool run: interrupted", file=sys.stderr)
             return ExitCode.INTERRUPTED
-        except EngineStartError as error:
-            print(f"ocrpool run: the OCR engine could not start: {error.message}", file=sys.stderr)
-            if "ocrpool doctor" not in error.message:
-                print("run `ocrpool doctor` to see what is missing", file=sys.stderr)
-            return ExitCode.USAGE
         stop.finish()  # every record is written: a stop now changes nothing
         if not args.quiet:
             print("\n".join(summary.lines()), file=sys.stderr)
@@ -198,6 +202,17 @@ def _recognition_options(
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     return options
+
+
+def _failed(error: OcrPoolError) -> int:
+    """Report the error that ended the command; its exit code comes from the error table."""
+    code = exit_code_of(error)
+    advice = _ADVICE.get(code)
+    print(
+        f"ocrpool run: error: {error.message}" + (f"; {advice}" if advice else ""),
+        file=sys.stderr,
+    )
+    return code
 
 
 def _usage(message: str) -> int:

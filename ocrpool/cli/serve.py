@@ -10,8 +10,8 @@ import os
 import sys
 from typing import Any
 
-from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.cli.pool_options import add_max_pixels_argument, add_pool_arguments, pool_options
+from ocrpool.error_codes import ExitCode
 
 TOKEN_ENV = "OCRPOOL_TOKEN"
 """Where the token is read from when ``--token`` is not given: a token on the command line
@@ -82,6 +82,15 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="on SIGTERM, time for accepted jobs before they fail (default: %(default)s)",
     )
+    service.add_argument(
+        "--unhealthy-after",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="answer /healthz with 503 once the pool has been broken (its engines cannot "
+        "start; rebuilt meanwhile) this long, so a process manager restarts the service "
+        "(default: %(default)s)",
+    )
     service.add_argument("--access-log", action="store_true", help="log every request")
     add_pool_arguments(parser)
     parser.set_defaults(handler=_serve)
@@ -106,6 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_results=args.max_results,
             max_results_mb=args.max_results_mb,
             drain_timeout_s=args.drain_timeout,
+            unhealthy_after_s=args.unhealthy_after,
             access_log=args.access_log,
         )
     except ValueError as error:

@@ -20,9 +20,7 @@ class RayNotInstalled(ScaleOutError):
     install: str = INSTALL_RAY
 
     def __init__(self, reason: str) -> None:
-        super().__init__(
-            f"the Ray backend needs Ray ({reason}): {INSTALL_RAY}", install=INSTALL_RAY
-        )
+        super().__init__(f"the Ray backend needs Ray ({reason}): {INSTALL_RAY}")
 
 
 class RayUnavailable(ScaleOutError):

@@ -106,7 +106,7 @@ class RayOcrPool(PoolFront):
         config = PoolConfig(**settings)
         memory_mb = (config.workers + config.spares) * (config.max_rss_mb or MEMORY_PER_WORKER_MB)
         demand = {"CPU": config.workers, "memory": memory_mb * MB}
-        not_ready = dict(actors=actors, num_cpus=config.workers, memory_mb=memory_mb)
+        not_ready: Any = dict(actors=actors, num_cpus=config.workers, memory_mb=memory_mb)
         if not any(_fits(node["Resources"], demand) for node in nodes):
             raise ActorsNotReady(
                 f"no node of the Ray cluster has {config.workers} CPUs and {memory_mb:.0f} MB "

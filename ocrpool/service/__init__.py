@@ -9,11 +9,31 @@
                       the pool's supervisor thread and workers, as everywhere else
 
 Needs the ``serve`` extra (``pip install 'ocrpool[serve]'``): importing ``ocrpool`` never
-imports this package.
+imports this package, and its names load on first use, so the error table
+(``ocrpool.error_codes``) reads ``ocrpool.service.errors`` without a web framework.
 """
 
-from ocrpool.service.app import Service
-from ocrpool.service.server import serve
-from ocrpool.service.settings import ServiceSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ocrpool.service.app import Service as Service
+    from ocrpool.service.server import serve as serve
+    from ocrpool.service.settings import ServiceSettings as ServiceSettings
+
+_MODULE_OF = {
+    "Service": "ocrpool.service.app",
+    "ServiceSettings": "ocrpool.service.settings",
+    "serve": "ocrpool.service.server",
+}
 
 __all__ = ["Service", "ServiceSettings", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ocrpool.service' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -7,6 +7,7 @@
     GET    /v1/jobs/{id}[?wait=S]   the job's reply (record or error); 202 while pending
     DELETE /v1/jobs/{id}            cancel a queued job (200), or delete a kept result (204)
     GET    /healthz  /readyz  /metrics
+    (/healthz: 503 once the pool has been broken for longer than --unhealthy-after)
 
 An input is the body (raw bytes, or a ``multipart/form-data`` file part) or, when the
 service allows it, ``?path=``. ``?detail=true`` adds lines and boxes to the record;
@@ -63,7 +64,9 @@ class Service:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.lifecycle = PoolLifecycle(settings.pool, settings.drain_timeout_s)
+        self.lifecycle = PoolLifecycle(
+            settings.pool, settings.drain_timeout_s, settings.unhealthy_after_s
+        )
         self.jobs = JobTable(
             ttl_s=settings.result_ttl_s,
             max_results=settings.max_results,
@@ -111,7 +114,7 @@ class Service:
                 reply = await handler(request)
             except OcrPoolError as error:
                 self.metrics.refused.labels(type(error).__name__).inc()
-                reply = error_reply(error)
+                reply = error_reply(error, self.lifecycle.retry_after_s())
             except ClientDisconnect:
                 reply = _CLIENT_GONE
             except Exception:
@@ -189,7 +192,7 @@ class Service:
             record = Record(upload.input, upload.format.value, done.result())
             return json_reply(200, record.to_dict(detail=detail)), "ok"
         if isinstance(error, OcrPoolError):
-            return error_reply(error), type(error).__name__
+            return error_reply(error, self.lifecycle.retry_after_s()), type(error).__name__
         log.error("job %s failed unexpectedly", upload.label, exc_info=error)
         return _INTERNAL_ERROR, "InternalError"
 
@@ -206,7 +209,12 @@ class Service:
     # ---- probes and metrics ---------------------------------------------------------
 
     async def _healthz(self, _: Request) -> Reply:
-        return json_reply(200, {"status": "ok"})
+        if self.lifecycle.healthy():
+            return json_reply(200, {"status": "ok"})
+        return json_reply(
+            503,
+            {"status": "broken", "message": "the pool has been broken past --unhealthy-after"},
+        )
 
     async def _readyz(self, _: Request) -> Reply:
         stats = self.lifecycle.stats()

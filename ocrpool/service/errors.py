@@ -1,22 +1,13 @@
-"""What the service refuses, and the one table from every error to its HTTP status.
+"""What the service refuses.
 
 A service error is an ``OcrPoolError`` like the pool's own, so every non-2xx response has
 the same body: the error's ``to_dict()`` (type, message, fields), never a stack trace.
+Their HTTP statuses are in the one table of every error, ``ocrpool.error_codes``.
 """
 
 from __future__ import annotations
 
-from ocrpool.errors import (
-    EngineError,
-    EngineStartError,
-    InvalidInput,
-    JobCancelled,
-    JobTimeout,
-    OcrPoolError,
-    PoolClosed,
-    ResourceUnavailable,
-    WorkerCrashed,
-)
+from ocrpool.errors import OcrPoolError
 
 
 class ServiceError(OcrPoolError):
@@ -77,33 +68,3 @@ class NotReady(ServiceError):
 
 class InternalError(ServiceError):
     """A bug in the service; the details are in its log, not in the response."""
-
-
-_STATUS: dict[type[OcrPoolError], int] = {
-    BadRequest: 400,
-    Unauthorized: 401,
-    PathRefused: 403,
-    JobNotFound: 404,
-    NotCancellable: 409,
-    JobCancelled: 410,
-    BodyTooLarge: 413,
-    InvalidInput: 422,
-    EngineError: 422,
-    QueueFull: 429,
-    InternalError: 500,
-    WorkerCrashed: 502,
-    ResourceUnavailable: 503,
-    EngineStartError: 503,
-    PoolClosed: 503,
-    NotReady: 503,
-    JobTimeout: 504,
-}
-
-
-def status_of(error: OcrPoolError) -> int:
-    """The HTTP status for ``error``: its own class's entry, else its nearest base's."""
-    for kind in type(error).__mro__:
-        status = _STATUS.get(kind)
-        if status is not None:
-            return status
-    return 500

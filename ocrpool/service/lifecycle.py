@@ -1,12 +1,23 @@
-"""The service's one ``OcrPool`` and its life: starting, serving, draining, stopped.
+"""The service's one ``OcrPool`` and its life: starting, serving, broken and rebuilt,
+draining, stopped.
 
 ::
 
     start() --thread: OcrPool(...)--> SERVING --begin_drain()--> DRAINING --> STOPPED
-         \\--EngineStartError-------> BROKEN  --begin_drain()-------------------^
+       |                               |   ^                         ^
+       EngineStartError        pool BROKEN |                         |
+       v                               v   | a rebuild warms up      |
+       BROKEN <------------------------+---+  (thread: OcrPool(...)) |
+         \\--- wait 1 s, 2 s, ... 30 s; build again -------begin_drain-/
 
 The pool is built in a thread, so the server answers ``/healthz`` (and ``/readyz`` with
-503) while the engines warm up. ``begin_drain`` (SIGTERM) refuses new jobs and lets the
+503) while the engines warm up. A pool breaks only when its engines cannot start
+(``EngineStartError``): the service then answers every job with that error (503, with
+``Retry-After``), shuts the broken pool down and builds a new one in the background,
+waiting 1 s before the first attempt and twice as long after each failed one (at most
+30 s). Once it has been broken for longer than ``unhealthy_after_s`` it says so where
+process managers look: ``healthy()`` (``GET /healthz``) turns false, so one that restarts
+unhealthy services restarts it. ``begin_drain`` (SIGTERM) refuses new jobs and lets the
 pool finish what it holds; past ``drain_timeout_s`` it fails the rest with ``PoolClosed``
 and stops the workers.
 """
@@ -17,58 +28,99 @@ import asyncio
 import copy
 import enum
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from ocrpool.engines.base import Source
-from ocrpool.errors import EngineStartError, PoolClosed
+from ocrpool.errors import EngineStartError, OcrPoolError, PoolClosed
 from ocrpool.pool.executor import OcrPool
 from ocrpool.results import OcrResult
 from ocrpool.service.errors import NotReady
-from ocrpool.stats import PoolState, PoolStats
+from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit
 
 log = logging.getLogger("ocrpool")
+
+FIRST_REBUILD_DELAY_S = 1.0
+MAX_REBUILD_DELAY_S = 30.0
+_BROKEN = "the pool's engines could not start (the service's log says why); building a new pool"
+"""Said when a probe, not a job, found the pool broken: the pool's own error is in the log."""
 
 
 class ServiceState(str, enum.Enum):
     STARTING = "starting"
     SERVING = "serving"
     BROKEN = "broken"
-    """The pool could not start; every job gets its ``EngineStartError``."""
+    """The pool's engines cannot start: every job gets that ``EngineStartError`` while a
+    new pool is built in the background."""
     DRAINING = "draining"
     STOPPED = "stopped"
 
 
 class PoolLifecycle:
-    def __init__(self, pool_options: dict[str, Any], drain_timeout_s: float) -> None:
+    def __init__(
+        self,
+        pool_options: dict[str, Any],
+        drain_timeout_s: float,
+        unhealthy_after_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._options = pool_options
         self._drain_timeout_s = drain_timeout_s
+        self._unhealthy_after_s = unhealthy_after_s
+        self._clock = clock
         self.state = ServiceState.STARTING
         self.pool: OcrPool | None = None
-        self._start_error: EngineStartError | None = None
-        self._starting: asyncio.Task[None] | None = None
+        self._fault: OcrPoolError | None = None
+        self._broken_since: float | None = None
+        self._rebuild_delay_s = FIRST_REBUILD_DELAY_S
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        """Builds the pool: at start, and again and again while it is broken."""
         self._draining: asyncio.Task[None] | None = None
+        self._drain_begun = asyncio.Event()
+        """Ends a rebuild's back-off wait early."""
 
     def start(self) -> None:
         """Build the pool in a thread; returns at once."""
-        self._starting = asyncio.create_task(self._start())
+        self._loop = asyncio.get_running_loop()
+        self._keeper = asyncio.create_task(self._keep(first=True))
 
     def submit(self, source: Source, label: str) -> Future[OcrResult]:
         """Hand one input to the pool, or raise why it cannot take jobs now."""
         if self.state is ServiceState.STARTING:
             raise NotReady("the workers are warming up; GET /readyz says when they are ready")
-        if self.state is ServiceState.BROKEN and self._start_error is not None:
+        if self.state is ServiceState.BROKEN and self._fault is not None:
             # A copy: raising one instance again and again would grow its traceback.
-            raise copy.copy(self._start_error)
+            raise copy.copy(self._fault)
         if self.pool is None or self.state is not ServiceState.SERVING:
             raise PoolClosed("the service is stopping")
-        return self.pool.submit(source, label=label)
+        try:
+            return self.pool.submit(source, label=label)
+        except OcrPoolError as error:
+            self.check(error)
+            raise
+
+    def check(self, error: OcrPoolError | None = None) -> None:
+        """Notice a pool that broke while serving (``error``: what it raised), and begin
+        to rebuild it. Called when the pool refuses a job, by the probes, and when a worker
+        fails to start."""
+        pool = self.pool
+        if self.state is not ServiceState.SERVING or pool is None:
+            return
+        if pool.stats().state is not PoolState.BROKEN:
+            return
+        self._broke(error or EngineStartError(_BROKEN))
+        self.pool = None
+        self._keeper = asyncio.create_task(self._keep(first=False, broken=pool))
 
     def stats(self) -> PoolStats | None:
         return None if self.pool is None else self.pool.stats()
 
     def ready(self) -> bool:
         """Serving, the pool running (not broken), and at least one warm worker."""
+        self.check()
         stats = self.stats()
         return (
             self.state is ServiceState.SERVING
@@ -77,11 +129,26 @@ class PoolLifecycle:
             and stats.ready >= 1
         )
 
+    def healthy(self) -> bool:
+        """False once the pool has been broken for longer than ``unhealthy_after_s``: a
+        restart of the whole process is then the remedy left to try."""
+        self.check()
+        if self.state is not ServiceState.BROKEN or self._broken_since is None:
+            return True
+        return self._clock() - self._broken_since <= self._unhealthy_after_s
+
+    def retry_after_s(self) -> int:
+        """What a refused client should wait: the current rebuild delay while broken."""
+        if self.state is ServiceState.BROKEN:
+            return max(1, round(self._rebuild_delay_s))
+        return 1
+
     def begin_drain(self) -> None:
         """Refuse new jobs and stop the pool within the drain timeout; idempotent."""
         if self._draining is None:
             log.info("draining: finishing accepted jobs within %g s", self._drain_timeout_s)
             self.state = ServiceState.DRAINING
+            self._drain_begun.set()
             self._draining = asyncio.create_task(self._drain())
 
     async def stop(self) -> None:
@@ -90,27 +157,68 @@ class PoolLifecycle:
         assert self._draining is not None
         await self._draining
 
-    async def _start(self) -> None:
+    def _broke(self, error: OcrPoolError) -> None:
+        log.error("the pool is broken: %s", error.message)
+        self._fault = error
+        if self.state is not ServiceState.BROKEN:
+            self._broken_since = self._clock()
+            self._rebuild_delay_s = FIRST_REBUILD_DELAY_S
+        self.state = ServiceState.BROKEN
+
+    async def _keep(self, *, first: bool, broken: OcrPool | None = None) -> None:
+        """Build a pool; while that fails, wait the back-off and build again."""
+        if broken is not None:
+            await asyncio.to_thread(broken.shutdown, wait=True, cancel_pending=True)
+        if not first and not await self._back_off():
+            return
+        while not await self._build():
+            if not await self._back_off():
+                return
+
+    async def _back_off(self) -> bool:
+        """Wait the rebuild delay, and double it; false if the service began to drain."""
+        delay = self._rebuild_delay_s
+        log.info("building a new pool in %g s", delay)
         try:
-            pool = await asyncio.to_thread(OcrPool, **self._options)
+            await asyncio.wait_for(self._drain_begun.wait(), delay)
+        except TimeoutError:
+            self._rebuild_delay_s = min(MAX_REBUILD_DELAY_S, delay * 2)
+            return True
+        return False
+
+    async def _build(self) -> bool:
+        """Whether a pool was built (or building is over: the service is draining)."""
+        if self.state not in (ServiceState.STARTING, ServiceState.BROKEN):
+            return True
+        try:
+            pool = await asyncio.to_thread(OcrPool, on_worker_exit=self._exited, **self._options)
         except Exception as error:
-            log.error("the pool could not start: %s", error)
-            self._start_error = (
+            if self.state not in (ServiceState.STARTING, ServiceState.BROKEN):
+                return True
+            self._broke(
                 error
                 if isinstance(error, EngineStartError)
                 else EngineStartError(f"the pool could not start: {error}")
             )
-            if self.state is ServiceState.STARTING:
-                self.state = ServiceState.BROKEN
-            return
+            return False
+        if self.state not in (ServiceState.STARTING, ServiceState.BROKEN):
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_pending=True)
+            return True
         self.pool = pool
-        if self.state is ServiceState.STARTING:
-            self.state = ServiceState.SERVING
-            log.info("serving: %d workers warm", pool.stats().ready)
+        self.state = ServiceState.SERVING
+        self._fault = self._broken_since = None
+        self._rebuild_delay_s = FIRST_REBUILD_DELAY_S
+        log.info("serving: %d workers warm", pool.stats().ready)
+        return True
+
+    def _exited(self, exit: WorkerExit) -> None:
+        """From the supervisor thread: a failed start may have broken the pool."""
+        if exit.cause is ExitCause.START_FAILED and self._loop is not None:
+            self._loop.call_soon_threadsafe(self.check)
 
     async def _drain(self) -> None:
-        if self._starting is not None:
-            await self._starting
+        if self._keeper is not None:
+            await self._keeper  # a build under way finishes; a back-off wait ends at once
         pool = self.pool
         if pool is not None:
             closing = asyncio.ensure_future(asyncio.to_thread(pool.close))

@@ -8,8 +8,9 @@ from typing import Any
 
 from starlette.responses import Response
 
+from ocrpool.error_codes import RETRY_AFTER_S, http_status_of
 from ocrpool.errors import OcrPoolError
-from ocrpool.service.errors import ServiceError, status_of
+from ocrpool.service.errors import ServiceError
 
 _PRIVATE_FIELDS = frozenset({"stderr_tail"})
 """What a worker wrote (stack dumps, engine output): in the log, never sent to a client."""
@@ -35,8 +36,12 @@ def json_reply(status: int, data: dict[str, Any], headers: dict[str, str] | None
     return Reply(status, body, tuple((headers or {}).items()))
 
 
-def error_reply(error: OcrPoolError) -> Reply:
-    """The error's status, and its ``to_dict()`` less the private fields as the body."""
+def error_reply(error: OcrPoolError, retry_after_s: int = RETRY_AFTER_S) -> Reply:
+    """The error's status (``ocrpool.error_codes``), and its ``to_dict()`` less the private
+    fields as the body; a 503 says when to try again (``Retry-After``)."""
     data = {k: v for k, v in error.to_dict().items() if k not in _PRIVATE_FIELDS}
-    headers = error.headers() if isinstance(error, ServiceError) else None
-    return json_reply(status_of(error), data, headers)
+    status = http_status_of(error)
+    headers = error.headers() if isinstance(error, ServiceError) else {}
+    if status == 503:
+        headers.setdefault("Retry-After", str(retry_after_s))
+    return json_reply(status, data, headers)

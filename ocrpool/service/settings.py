@@ -30,10 +30,13 @@ class ServiceSettings:
     max_results_mb: float = 256.0
     drain_timeout_s: float = 30.0
     """On SIGTERM: how long accepted jobs may take before they fail with ``PoolClosed``."""
+    unhealthy_after_s: float = 120.0
+    """``/healthz`` fails once the pool has been broken (engines that cannot start, rebuilt
+    in the background meanwhile) for longer than this."""
     access_log: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("max_body_mb", "result_ttl_s", "max_results_mb"):
+        for name in ("max_body_mb", "result_ttl_s", "max_results_mb", "unhealthy_after_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         for name in ("max_queue", "max_results"):

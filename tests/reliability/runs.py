@@ -26,7 +26,7 @@ from PIL import Image
 from benchmarks.served import wait_until
 from ocrpool.batch.ledger import path_from_sql
 from ocrpool.batch.txt import RECORDS_NAME
-from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.error_codes import ExitCode
 
 from .faults import Fault
 from .invariants import output_exactly_once, records, tagged

@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.served import pool_workers, wait_until
 from ocrpool.batch import StopSignals
-from ocrpool.cli.exit_codes import ExitCode
+from ocrpool.error_codes import ExitCode
 
 from .runs import (
     file_size_limit,

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.engines.aspose import models
 from ocrpool.engines.aspose.models import AsposeView
+from ocrpool.error_codes import ExitCode
 
 from .runs import OCRPOOL, TAG, make_images, processes_left
 
@@ -142,7 +142,8 @@ def test_a_value_with_shell_metacharacters_is_data_never_a_command(
     args = [page, "--out", str(tmp_path / "r.jsonl"), *option, "--engine", engine, "--quiet"]
     args += ["--workers", "1", "--spares", "0"]
     done = ocrpool_run(args, tmp_path)
-    assert done.returncode == ExitCode.USAGE  # the engine refuses the value, as a value
+    # The engine refuses the value, as a value, at its start: it cannot start.
+    assert done.returncode == ExitCode.ENGINE_UNAVAILABLE
     assert METACHARACTERS in done.stderr
     assert not list(tmp_path.rglob("pwned*"))
 
