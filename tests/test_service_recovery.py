@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from test_batch_admission import png_header
 from test_service import error_of
 
@@ -69,7 +68,6 @@ def test_a_pool_that_breaks_while_serving_is_rebuilt(tmp_path: Path) -> None:
         assert served.stop() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="needs the issue-18 core")
 def test_crashing_inputs_from_one_client_cost_another_client_nothing(tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()
