@@ -548,6 +548,7 @@ def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
 # ---- the real engine -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.aspose
 def test_aspose_reads_the_example_images(tmp_path: Path) -> None:
     """With searchable PDFs, pages turned upright and spell-check."""
@@ -586,6 +587,7 @@ def test_aspose_reads_the_example_images(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.aspose
 def test_aspose_multipage_tiff_with_detail_into_sqlite(tmp_path: Path) -> None:
     out = tmp_path / "results.db"

@@ -149,6 +149,7 @@ def test_inputs_that_are_not_images_and_bombs_are_422(server: ServiceProcess) ->
     assert (bomb["width"], bomb["height"]) == (100_000, 100_000)
 
 
+@pytest.mark.slow
 def test_a_crash_is_502_and_a_hang_is_504(server: ServiceProcess, files: Path) -> None:
     crash = server.request("POST", f"/v1/ocr?path={files / 'allowed' / 'crash.png'}")
     assert error_of(crash, 502, "WorkerCrashed")["signal"] == "SIGSEGV"
@@ -240,6 +241,7 @@ def _documented_metrics() -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_queue_full_is_429_and_a_queued_job_can_be_cancelled(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--max-queue", "2"]
     with ServiceProcess([*args, "--engine-option", "delay=2"], tmp_path / "log") as served:

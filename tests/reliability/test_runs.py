@@ -29,6 +29,7 @@ from .runs import (
 )
 
 
+@pytest.mark.slow
 def test_sigkill_and_sigterm_at_random_points_then_resume(tmp_path: Path) -> None:
     report = kill_and_resume(tmp_path, 80, 5, random.Random(7), "--engine-option", "delay=0.01")
     assert report.problems == []
