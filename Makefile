@@ -23,8 +23,9 @@ typecheck:
 unit:
 	$(BIN)/pytest -q
 
-# Under a minute: every test but the slow ones (over ~5 s: chaos episodes, Ray node loss,
-# the service load test...) and the real-engine ones; `make test` and CI run them all.
+# Under a minute: every test but the slow ones (about 1.5 s or more, by --durations: chaos
+# episodes, Ray, the services, ocrpool run stopped and resumed...) and the real-engine
+# ones; `make test` and CI run them all.
 test-fast:
 	$(BIN)/pytest -q -m "not slow and not aspose"
 

@@ -343,6 +343,7 @@ def test_a_bad_engine_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]
     assert "expected KEY=VALUE" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_engine_that_cannot_start_points_to_doctor(
     images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -463,6 +464,7 @@ def _whole_exports(out: Path, exports: Path) -> None:
             )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_resume_after_sigkill_at_a_random_point(many: Path, tmp_path: Path, seed: int) -> None:
     chance = random.Random(seed)
@@ -499,6 +501,7 @@ def test_resume_after_sigkill_with_exports(many: Path, tmp_path: Path) -> None:
     assert files == sorted(f"{p.name}{suffix}" for p in many.iterdir() for suffix in EXPORTED)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_with_sqlite(many: Path, tmp_path: Path) -> None:
     out = tmp_path / "results.db"
     tag = uuid.uuid4().hex
@@ -523,6 +526,7 @@ def test_resume_after_sigkill_with_sqlite(many: Path, tmp_path: Path) -> None:
     assert sorted(paths) == sorted(str(p) for p in many.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
     many: Path, tmp_path: Path, signum: int

@@ -12,6 +12,7 @@ from fakes import fake_pool, make_inputs
 from ocrpool import CrashLoop, OcrPool, PoolState, WorkerCrashed, WorkerExit
 
 
+@pytest.mark.slow
 def test_an_engine_that_crashes_on_every_job_breaks_the_pool(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"crash-{i}.png" for i in range(12)])
     delays: list[float] = []

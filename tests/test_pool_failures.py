@@ -45,6 +45,7 @@ def test_abort_is_reported_with_its_signal(tmp_path: Path) -> None:
     assert [a.outcome for a in result.attempts] == ["WorkerCrashed"]
 
 
+@pytest.mark.slow
 def test_poison_inputs_among_good_ones_cost_only_themselves(tmp_path: Path) -> None:
     names = [f"good-{i}.png" for i in range(40)]
     names[5:5] = ["crash.png"]

@@ -51,6 +51,7 @@ def _assert_all_gone(workers: list[psutil.Process]) -> None:
     assert alive == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_die_with_their_supervisor(tmp_path: Path, signum: int) -> None:
     proc, workers = _start_supervisor(tmp_path)

@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from fakes import fake_pool, make_inputs
 
 from ocrpool import ExitCause, PoolStats, WorkerExit, WorkerState
@@ -57,6 +58,7 @@ def test_recycles_on_soft_rss_limit_after_the_job(tmp_path: Path) -> None:
     assert sum(e.jobs for e in exits) == 24
 
 
+@pytest.mark.slow
 def test_a_warm_spare_takes_a_retiring_workers_slot_at_once(tmp_path: Path) -> None:
     """Make before break: whenever a slot is empty, no warm spare is left unused."""
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(100)])

@@ -62,6 +62,7 @@ def _batch(folder: Path, out: Path, pools: _TwoActors, progress: Any = None) -> 
     return run_batch(BatchOptions(out=str(out), inputs=(str(folder),)), pools, progress=progress)
 
 
+@pytest.mark.slow
 def test_a_batch_across_two_actors_records_every_input_once(
     many: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -120,6 +121,7 @@ class _KillAnActor:
         assert self.killed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("restart", [True, False], ids=["restarted", "gone"])
 def test_an_actor_killed_mid_run_loses_no_input_and_repeats_none(
     many: Path, tmp_path: Path, restart: bool

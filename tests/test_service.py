@@ -262,6 +262,7 @@ def test_queue_full_is_429_and_a_queued_job_can_be_cancelled(tmp_path: Path) -> 
         assert first.status == 200
 
 
+@pytest.mark.slow
 def test_a_queued_job_is_cancelled_when_its_client_hangs_up(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--engine-option", "delay=2"]
     with ServiceProcess(args, tmp_path / "log") as served:
@@ -280,6 +281,7 @@ def test_a_queued_job_is_cancelled_when_its_client_hangs_up(tmp_path: Path) -> N
         assert served.request("GET", f"/v1/jobs/{running.json()['id']}?wait=30").status == 200
 
 
+@pytest.mark.slow
 def test_not_ready_while_warming_up_then_ready(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--engine-option", "start_delay=2"]
     with ServiceProcess(args, tmp_path / "log") as served:
@@ -291,6 +293,7 @@ def test_not_ready_while_warming_up_then_ready(tmp_path: Path) -> None:
         assert served.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
 
 
+@pytest.mark.slow
 def test_an_engine_that_cannot_start_is_503(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--engine-option", "fail_start=true"]
     with ServiceProcess(args, tmp_path / "log") as served:

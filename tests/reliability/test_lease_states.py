@@ -68,6 +68,7 @@ def test_sigkill_of_a_warm_worker_is_replaced(tmp_path: Path, state: WorkerState
     assert no_orphans() == []
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_starting_worker_is_not_a_start_failure(tmp_path: Path) -> None:
     with pool(workers=1, spares=1, engine_options={"start_delay": 1.0}) as ocr:
         kill(worker_in(ocr, WorkerState.IDLE))  # the spare steps in, a replacement starts
@@ -175,6 +176,7 @@ def test_the_oom_killers_choice_costs_only_its_own_job(tmp_path: Path) -> None:
     assert sum(getattr(r, "ok", False) for r in results) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["raise", "hang"])
 def test_an_engine_that_cannot_start_for_a_while_recovers(tmp_path: Path, how: str) -> None:
     outage = tmp_path / "outage"

@@ -127,6 +127,7 @@ def _set_umask(umask: int) -> None:
     os.umask(umask)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("option", "engine"),
     [

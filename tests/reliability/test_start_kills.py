@@ -142,6 +142,7 @@ def test_workers_killed_while_they_start_are_replaced_many_times_over(tmp_path: 
     assert no_orphans() == []
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason="issue 18: a stopped start times out as a failed start; the third in a row "
