@@ -60,9 +60,9 @@ OWN_ERROR = {
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    strict=True,
-    reason="issue 18: today an outside SIGKILL counts toward CrashLoop, and the supervisor "
-    "thread dies on a worker killed before its handle exists (NoSuchProcess)",
+    strict=False,  # today's verdict is a race: broken in 8 of 8 runs alone, 1 of 3 in a suite
+    reason="issue 18: today outside SIGKILLs of idle, spare and starting workers count toward "
+    "CrashLoop: 11 in a row with no job finished break the pool and fail the good inputs",
 )
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
