@@ -89,6 +89,7 @@ def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None
     assert not (tmp_path / "results.csv").exists()
 
 
+@pytest.mark.slow
 def test_startup_mode_compares_both_start_methods(tmp_path: Path) -> None:
     done = _benchmarks("startup", "--jobs", "6", "--rounds", "2", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr

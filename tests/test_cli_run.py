@@ -216,6 +216,7 @@ def _without_read_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+@pytest.mark.slow
 def test_unreadable_files_and_folders(tmp_path: Path) -> None:
     write_png(tmp_path / "ok.png")
     write_png(tmp_path / "secret.png").chmod(0o000)
@@ -484,6 +485,7 @@ def test_resume_after_sigkill_at_a_random_point(many: Path, tmp_path: Path, seed
     _exactly_once(out, many)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_with_exports(many: Path, tmp_path: Path) -> None:
     out, exports = tmp_path / "results.jsonl", tmp_path / "exports"
     tag = uuid.uuid4().hex

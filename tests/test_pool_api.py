@@ -76,6 +76,7 @@ def test_imap_consumes_its_input_lazily(tmp_path: Path) -> None:
                 break
 
 
+@pytest.mark.slow
 def test_many_threads_submitting_at_once(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"t{i}.png" for i in range(8)])
     results: list[OcrResult] = []

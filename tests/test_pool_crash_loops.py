@@ -45,6 +45,7 @@ def test_an_engine_that_crashes_on_every_job_breaks_the_pool(tmp_path: Path) -> 
     assert max(delays) > 0  # restarts backed off before the pool gave up
 
 
+@pytest.mark.slow
 def test_poison_inputs_among_good_ones_never_break_the_pool(tmp_path: Path) -> None:
     names = []
     for i in range(4):

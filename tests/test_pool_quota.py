@@ -23,6 +23,7 @@ def test_a_quota_of_one_runs_every_job_in_a_fresh_process(tmp_path: Path) -> Non
     assert all(e.jobs <= 1 for e in exits)
 
 
+@pytest.mark.slow
 def test_a_quota_of_five_over_a_hundred_jobs_needs_twenty_workers(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(100)])
     exits: list[WorkerExit] = []

@@ -12,6 +12,7 @@ from fakes import fake_pool, make_inputs
 from ocrpool import ExitCause, PoolStats, WorkerExit, WorkerState
 
 
+@pytest.mark.slow
 def test_recycles_by_job_count_without_losing_a_job(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"page-{i}.png" for i in range(60)])
     exits: list[WorkerExit] = []
@@ -35,6 +36,7 @@ def test_recycles_by_job_count_without_losing_a_job(tmp_path: Path) -> None:
     assert {e.cause for e in exits} <= {ExitCause.MAX_JOBS, ExitCause.SHUTDOWN}
 
 
+@pytest.mark.slow
 def test_recycles_on_soft_rss_limit_after_the_job(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"leak-{i}.png" for i in range(24)])
     exits: list[WorkerExit] = []

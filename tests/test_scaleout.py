@@ -29,7 +29,7 @@ from ocrpool.cli import main
 from ocrpool.cli.exit_codes import ExitCode
 from ocrpool.scaleout import ACTOR_LOST, ActorState, RayOcrPool
 
-pytestmark = pytest.mark.usefixtures("ray_address")
+pytestmark = [pytest.mark.usefixtures("ray_address"), pytest.mark.slow]  # Ray: 2-5 s each
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE = ["--engine", "fake", "--workers", "1", "--spares", "0"]
@@ -62,7 +62,6 @@ def _batch(folder: Path, out: Path, pools: _TwoActors, progress: Any = None) -> 
     return run_batch(BatchOptions(out=str(out), inputs=(str(folder),)), pools, progress=progress)
 
 
-@pytest.mark.slow
 def test_a_batch_across_two_actors_records_every_input_once(
     many: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -121,7 +120,6 @@ class _KillAnActor:
         assert self.killed
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("restart", [True, False], ids=["restarted", "gone"])
 def test_an_actor_killed_mid_run_loses_no_input_and_repeats_none(
     many: Path, tmp_path: Path, restart: bool
@@ -164,7 +162,6 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
-@pytest.mark.slow
 def test_a_sigkilled_driver_leaves_nothing_running_and_the_next_run_resumes(
     ray_address: str, many: Path, tmp_path: Path
 ) -> None:
@@ -275,7 +272,6 @@ def test_shutdown_with_cancel_pending_fails_queued_and_running_jobs(tmp_path: Pa
     assert pool.stats().failed == 12
 
 
-@pytest.mark.slow
 @pytest.mark.aspose
 def test_a_real_aspose_image_through_ray() -> None:
     image = REPO / "tests" / "data" / "phototest.tif"
@@ -300,7 +296,6 @@ def _kill_leftover_actors(pool: RayOcrPool) -> None:
             ray.kill(ray.get_actor(actor.name), no_restart=True)
 
 
-@pytest.mark.slow  # today: 20 s, its result never handed out
 @pytest.mark.xfail(
     strict=True,
     reason="issue 18: InvalidInput(..., path=...) raises TypeError in the dispatcher thread, "

@@ -306,6 +306,7 @@ def test_an_engine_that_cannot_start_is_503(tmp_path: Path) -> None:
         assert served.stop() == 0
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     for args in (["--max-queue", "0"], ["--allow-path-prefix", str(tmp_path / "none")]):
         with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:

@@ -123,6 +123,7 @@ def test_sigkill_of_a_retiring_worker_loses_nothing(tmp_path: Path) -> None:
     assert no_orphans() == []
 
 
+@pytest.mark.slow
 def test_sigstop_of_a_busy_worker_ends_as_a_timeout_and_it_is_replaced(tmp_path: Path) -> None:
     fifo = Fifo(tmp_path / "running.png")
     exits: list[WorkerExit] = []
@@ -142,6 +143,7 @@ def test_sigstop_of_a_busy_worker_ends_as_a_timeout_and_it_is_replaced(tmp_path:
     )
 
 
+@pytest.mark.slow
 def test_sigstop_before_a_job_is_acknowledged_still_ends_the_job(tmp_path: Path) -> None:
     ocr = pool(workers=1, spares=0, job_timeout=1.0)
     pid = worker_in(ocr, WorkerState.IDLE)

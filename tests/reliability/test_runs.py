@@ -58,6 +58,7 @@ def test_a_file_size_limit_stops_the_run_clearly_and_the_next_run_resumes(
     assert Counter(recorded_paths(out, fmt)) == Counter(inputs)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_clearly_and_the_next_run_resumes(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()

@@ -214,6 +214,7 @@ def fork_servers() -> Iterator[psutil.Process]:
             continue
 
 
+@pytest.mark.slow
 def test_the_fork_server_killed_while_jobs_run_costs_no_job(tmp_path: Path) -> None:
     """Its workers die with it (their parent-death signal); multiprocessing starts a new
     one for the next worker. Every job ends once and ok, and the pool serves on."""
@@ -242,6 +243,7 @@ def test_the_fork_server_killed_while_jobs_run_costs_no_job(tmp_path: Path) -> N
     assert no_orphans() == []
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason="issue 18: a worker whose fork server dies while it starts reads as exit code 255 "
