@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint typecheck unit bench-quick sample soak
+.PHONY: setup test test-fast lint typecheck unit bench-quick sample soak
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ typecheck:
 
 unit:
 	$(BIN)/pytest -q
+
+# Under a minute: every test but the slow ones (about 1.5 s or more, by --durations: chaos
+# episodes, Ray, the services, ocrpool run stopped and resumed...) and the real-engine
+# ones; `make test` and CI run them all.
+test-fast:
+	$(BIN)/pytest -q -m "not slow and not aspose"
 
 sample:
 	$(BIN)/ocrpool run examples/images --out results.jsonl

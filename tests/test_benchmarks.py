@@ -57,6 +57,7 @@ def _benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_quick_fake_comparison_writes_every_output(tmp_path: Path) -> None:
     done = _benchmarks("--engine", "fake", "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -88,6 +89,7 @@ def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None
     assert not (tmp_path / "results.csv").exists()
 
 
+@pytest.mark.slow
 def test_startup_mode_compares_both_start_methods(tmp_path: Path) -> None:
     done = _benchmarks("startup", "--jobs", "6", "--rounds", "2", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -97,6 +99,7 @@ def test_startup_mode_compares_both_start_methods(tmp_path: Path) -> None:
     assert all(row.split("|")[3].strip() == "6" for row in rows)
 
 
+@pytest.mark.slow
 def test_quick_service_benchmark_writes_its_results(tmp_path: Path) -> None:
     done = _benchmarks("service", "--engine", "fake", "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -263,6 +266,7 @@ def test_real_ocr_against_the_peers_needs_identical_text(monkeypatch: pytest.Mon
     assert not peers.met and "differs" in peers.measured
 
 
+@pytest.mark.slow
 @pytest.mark.aspose
 def test_engine_study_sets_the_runtime_before_it_starts(tmp_path: Path) -> None:
     """One quick trial each: server GC, set in the trial's environment before the runtime

@@ -245,6 +245,7 @@ def _without_read_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+@pytest.mark.slow
 def test_unreadable_files_and_folders(tmp_path: Path) -> None:
     write_png(tmp_path / "ok.png")
     write_png(tmp_path / "secret.png").chmod(0o000)
@@ -372,6 +373,7 @@ def test_a_bad_engine_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]
     assert "expected KEY=VALUE" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_engine_that_cannot_start_points_to_doctor(
     images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -492,6 +494,7 @@ def _whole_exports(out: Path, exports: Path) -> None:
             )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_resume_after_sigkill_at_a_random_point(many: Path, tmp_path: Path, seed: int) -> None:
     chance = random.Random(seed)
@@ -511,6 +514,7 @@ def test_resume_after_sigkill_at_a_random_point(many: Path, tmp_path: Path, seed
     _exactly_once(out, many)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_with_exports(many: Path, tmp_path: Path) -> None:
     out, exports = tmp_path / "results.jsonl", tmp_path / "exports"
     tag = uuid.uuid4().hex
@@ -528,6 +532,7 @@ def test_resume_after_sigkill_with_exports(many: Path, tmp_path: Path) -> None:
     assert files == sorted(f"{p.name}{suffix}" for p in many.iterdir() for suffix in EXPORTED)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_with_sqlite(many: Path, tmp_path: Path) -> None:
     out = tmp_path / "results.db"
     tag = uuid.uuid4().hex
@@ -552,6 +557,7 @@ def test_resume_after_sigkill_with_sqlite(many: Path, tmp_path: Path) -> None:
     assert sorted(paths) == sorted(str(p) for p in many.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
     many: Path, tmp_path: Path, signum: int
@@ -577,6 +583,7 @@ def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
 # ---- the real engine -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.aspose
 def test_aspose_reads_the_example_images(tmp_path: Path) -> None:
     """With searchable PDFs, pages turned upright and spell-check."""
@@ -615,6 +622,7 @@ def test_aspose_reads_the_example_images(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.aspose
 def test_aspose_multipage_tiff_with_detail_into_sqlite(tmp_path: Path) -> None:
     out = tmp_path / "results.db"

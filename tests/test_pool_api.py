@@ -57,6 +57,7 @@ def test_imap_never_raises_and_keeps_order(tmp_path: Path) -> None:
     assert [type(r.error) for r in results if not r.ok] == [InvalidInput]
 
 
+@pytest.mark.slow
 def test_imap_consumes_its_input_lazily(tmp_path: Path) -> None:
     (path,) = make_inputs(tmp_path, ["lazy.png"])
     pulled = 0
@@ -75,6 +76,7 @@ def test_imap_consumes_its_input_lazily(tmp_path: Path) -> None:
                 break
 
 
+@pytest.mark.slow
 def test_many_threads_submitting_at_once(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"t{i}.png" for i in range(8)])
     results: list[OcrResult] = []

@@ -45,6 +45,7 @@ def test_abort_is_reported_with_its_signal(tmp_path: Path) -> None:
     assert [a.outcome for a in result.attempts] == ["WorkerCrashed"]
 
 
+@pytest.mark.slow
 def test_poison_inputs_among_good_ones_cost_only_themselves(tmp_path: Path) -> None:
     names = [f"good-{i}.png" for i in range(40)]
     names[5:5] = ["crash.png"]
@@ -75,6 +76,7 @@ def test_invalid_input_is_not_retried(tmp_path: Path) -> None:
         assert pool.stats().exits == {}
 
 
+@pytest.mark.slow
 def test_hang_with_signals_masked_is_killed_at_its_deadline(tmp_path: Path) -> None:
     hang, good = make_inputs(tmp_path, ["hang.png", "after.png"])
     exits: list[WorkerExit] = []
@@ -94,6 +96,7 @@ def test_timeout_attaches_the_workers_python_stack(tmp_path: Path) -> None:
     assert "fake.py" in caught.value.stderr_tail
 
 
+@pytest.mark.slow
 def test_hard_rss_limit_kills_a_ballooning_job_during_the_job(tmp_path: Path) -> None:
     balloon, good = make_inputs(tmp_path, ["balloon.png", "small.png"])
     with fake_pool(
@@ -162,6 +165,7 @@ def test_worker_killed_while_starting_is_replaced_not_a_start_failure() -> None:
     assert stats.state.value == "running"
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_lease_state_ends_every_job_exactly_once(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"j{i}.png" for i in range(200)])
     kills = 0
@@ -204,6 +208,7 @@ def test_a_job_waiting_behind_a_crash_is_not_blamed(tmp_path: Path) -> None:
     assert [[a.outcome for a in r.attempts] for r in results] == [["ok"], ["ok"]]
 
 
+@pytest.mark.slow
 def test_a_worker_frozen_before_it_acknowledges_its_job_is_stopped_in_time(
     tmp_path: Path,
 ) -> None:

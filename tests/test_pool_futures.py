@@ -21,6 +21,7 @@ def _wait_until_running(future: Future[OcrResult]) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_cancel_succeeds_only_while_queued_and_waiters_are_told(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(4)] + ["crash-if-run.png"])
     called: list[Future[OcrResult]] = []

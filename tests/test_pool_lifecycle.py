@@ -51,6 +51,7 @@ def _assert_all_gone(workers: list[psutil.Process]) -> None:
     assert alive == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_die_with_their_supervisor(tmp_path: Path, signum: int) -> None:
     proc, workers = _start_supervisor(tmp_path)
@@ -99,6 +100,7 @@ def test_shutdown_with_cancel_fails_queued_and_running_jobs_fast(tmp_path: Path)
     assert pool.stats().exits == {"shutdown": 2}
 
 
+@pytest.mark.slow
 def test_supervisor_keeps_no_engine_and_leaks_no_fds_or_threads(tmp_path: Path) -> None:
     (image,) = make_inputs(tmp_path, ["noop.png"])
     me = psutil.Process()

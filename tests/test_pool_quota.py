@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from fakes import fake_pool, make_inputs
 
 from ocrpool import ExitCause, WorkerExit
 
 
+@pytest.mark.slow
 def test_a_quota_of_one_runs_every_job_in_a_fresh_process(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(40)])
     exits: list[WorkerExit] = []
@@ -21,6 +23,7 @@ def test_a_quota_of_one_runs_every_job_in_a_fresh_process(tmp_path: Path) -> Non
     assert all(e.jobs <= 1 for e in exits)
 
 
+@pytest.mark.slow
 def test_a_quota_of_five_over_a_hundred_jobs_needs_twenty_workers(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(100)])
     exits: list[WorkerExit] = []
@@ -33,6 +36,7 @@ def test_a_quota_of_five_over_a_hundred_jobs_needs_twenty_workers(tmp_path: Path
     assert sum(e.jobs for e in exits) == 100
 
 
+@pytest.mark.slow
 def test_no_job_starts_on_a_worker_past_its_soft_limit(tmp_path: Path) -> None:
     """40 MB leaked per instant job against warm RSS + 100 MB: a worker is past the limit
     after its third job, and then declines even the job already waiting in its pipe."""

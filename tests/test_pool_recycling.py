@@ -6,11 +6,13 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from fakes import fake_pool, make_inputs
 
 from ocrpool import ExitCause, PoolStats, WorkerExit, WorkerState
 
 
+@pytest.mark.slow
 def test_recycles_by_job_count_without_losing_a_job(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"page-{i}.png" for i in range(60)])
     exits: list[WorkerExit] = []
@@ -34,6 +36,7 @@ def test_recycles_by_job_count_without_losing_a_job(tmp_path: Path) -> None:
     assert {e.cause for e in exits} <= {ExitCause.MAX_JOBS, ExitCause.SHUTDOWN}
 
 
+@pytest.mark.slow
 def test_recycles_on_soft_rss_limit_after_the_job(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"leak-{i}.png" for i in range(24)])
     exits: list[WorkerExit] = []
@@ -57,6 +60,7 @@ def test_recycles_on_soft_rss_limit_after_the_job(tmp_path: Path) -> None:
     assert sum(e.jobs for e in exits) == 24
 
 
+@pytest.mark.slow
 def test_a_warm_spare_takes_a_retiring_workers_slot_at_once(tmp_path: Path) -> None:
     """Make before break: whenever a slot is empty, no warm spare is left unused."""
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(100)])

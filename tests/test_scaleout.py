@@ -6,6 +6,7 @@ real-Aspose image."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,7 +29,7 @@ from ocrpool.cli import main
 from ocrpool.error_codes import ExitCode
 from ocrpool.scaleout import ACTOR_LOST, ActorState, RayOcrPool
 
-pytestmark = pytest.mark.usefixtures("ray_address")
+pytestmark = [pytest.mark.usefixtures("ray_address"), pytest.mark.slow]  # Ray: 2-5 s each
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE = ["--engine", "fake", "--workers", "1", "--spares", "0"]
@@ -307,3 +308,34 @@ def test_a_bug_in_the_dispatcher_fails_every_open_job_at_once(
         assert pool.stats().state is PoolState.BROKEN
         with pytest.raises(PoolClosed, match="dispatcher failed"):
             pool.submit(paths[0])
+
+
+def _kill_leftover_actors(pool: RayOcrPool) -> None:
+    """Kill the pool's actors if its close could not (a dispatcher that died leaves them
+    holding the session Ray's CPUs, which the later tests need)."""
+    for actor in pool.actors():
+        with contextlib.suppress(Exception):  # gone already: ValueError
+            ray.kill(ray.get_actor(actor.name), no_restart=True)
+
+
+def test_a_shipped_file_removed_before_its_dispatch_fails_alone(tmp_path: Path) -> None:
+    paths = [str(write_png(tmp_path / f"p{n}.png")) for n in range(8)]
+    settings = {**FAST, "engine_options": {"delay": 0.1}}
+    # one call in flight to the one actor: the last input waits in the driver for ~0.7 s
+    pool = RayOcrPool(1, actors=1, spares=0, ship_bytes=True, max_in_flight=1, **settings)
+    try:
+        futures = [pool.submit_result(path) for path in paths]
+        os.unlink(paths[-1])
+        results = [future.result(timeout=20) for future in futures]
+        *served, removed = results
+        assert isinstance(removed.error, InvalidInput), removed.error
+        assert removed.input == paths[-1]
+        assert [r.text for r in served] == [f"{os.path.getsize(p)} bytes" for p in paths[:-1]]
+        after = pool.submit_result(paths[0]).result(timeout=20)
+        assert after.ok, after.error
+        assert pool.stats().state is PoolState.RUNNING
+        pool.close()
+        assert pool.stats().failed == 1 and pool.stats().completed == 8
+    finally:
+        pool.shutdown(cancel_pending=True)
+        _kill_leftover_actors(pool)

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.mark.slow
 def test_a_lost_node_costs_its_calls_once_and_its_actor_restarts_elsewhere(many: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(HERE / "node_loss.py"), str(many), "--after", "10"],

@@ -149,6 +149,7 @@ def test_inputs_that_are_not_images_and_bombs_are_422(server: ServiceProcess) ->
     assert (bomb["width"], bomb["height"]) == (100_000, 100_000)
 
 
+@pytest.mark.slow
 def test_a_crash_is_502_and_a_hang_is_504(server: ServiceProcess, files: Path) -> None:
     crash = server.request("POST", f"/v1/ocr?path={files / 'allowed' / 'crash.png'}")
     assert error_of(crash, 502, "WorkerCrashed")["signal"] == "SIGSEGV"
@@ -240,6 +241,7 @@ def _documented_metrics() -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_queue_full_is_429_and_a_queued_job_can_be_cancelled(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--max-queue", "2"]
     with ServiceProcess([*args, "--engine-option", "delay=2"], tmp_path / "log") as served:
@@ -260,6 +262,7 @@ def test_queue_full_is_429_and_a_queued_job_can_be_cancelled(tmp_path: Path) -> 
         assert first.status == 200
 
 
+@pytest.mark.slow
 def test_a_queued_job_is_cancelled_when_its_client_hangs_up(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--engine-option", "delay=2"]
     with ServiceProcess(args, tmp_path / "log") as served:
@@ -278,6 +281,7 @@ def test_a_queued_job_is_cancelled_when_its_client_hangs_up(tmp_path: Path) -> N
         assert served.request("GET", f"/v1/jobs/{running.json()['id']}?wait=30").status == 200
 
 
+@pytest.mark.slow
 def test_not_ready_while_warming_up_then_ready(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--engine-option", "start_delay=2"]
     with ServiceProcess(args, tmp_path / "log") as served:
@@ -289,6 +293,7 @@ def test_not_ready_while_warming_up_then_ready(tmp_path: Path) -> None:
         assert served.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
 
 
+@pytest.mark.slow
 def test_an_engine_that_cannot_start_is_503(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--engine-option", "fail_start=true"]
     with ServiceProcess(args, tmp_path / "log") as served:
@@ -301,6 +306,7 @@ def test_an_engine_that_cannot_start_is_503(tmp_path: Path) -> None:
         assert served.stop() == 0
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     for args in (["--max-queue", "0"], ["--allow-path-prefix", str(tmp_path / "none")]):
         with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:

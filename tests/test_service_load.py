@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_batch_admission import png_header
 
 from benchmarks.service import KILL_INTERVAL_S, Trial, run_served
@@ -16,6 +17,7 @@ CLIENTS = 8
 REQUESTS = 40
 
 
+@pytest.mark.slow
 def test_load_while_workers_are_sigkilled(tmp_path: Path) -> None:
     trial = Trial(
         "kills",

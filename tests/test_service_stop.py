@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
+import pytest
 from test_batch_admission import png_header
 
 from benchmarks.served import ServiceProcess, wait_until
@@ -50,6 +51,7 @@ def _stop_with_requests_in_flight(
     return [a.status for a in answers], [a.json() for a in answers]
 
 
+@pytest.mark.slow
 def test_sigterm_drains_accepted_jobs_then_exits_0(tmp_path: Path) -> None:
     statuses, bodies = _stop_with_requests_in_flight(
         tmp_path, delay_s=1.0, drain_timeout_s=60, requests=2
@@ -58,6 +60,7 @@ def test_sigterm_drains_accepted_jobs_then_exits_0(tmp_path: Path) -> None:
     assert all(body["ok"] for body in bodies)
 
 
+@pytest.mark.slow
 def test_past_the_drain_timeout_jobs_fail_with_pool_closed(tmp_path: Path) -> None:
     statuses, bodies = _stop_with_requests_in_flight(
         tmp_path, delay_s=120.0, drain_timeout_s=0.5, requests=2

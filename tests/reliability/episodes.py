@@ -25,9 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocrpool import OcrPool, OcrPoolError, OcrResult, PoolStats, WorkerExit, WorkerState
+from ocrpool import (
+    OcrPool,
+    OcrPoolError,
+    OcrResult,
+    PoolState,
+    PoolStats,
+    WorkerExit,
+    WorkerState,
+)
 
-from .faults import POISON, SIGNAL_FAULTS, Fault, InputKind, Kill, Monkey
+from .faults import POISON, SIGNAL_FAULTS, STOPS, Fault, InputKind, Kill, Monkey
 from .invariants import Baseline, exactly_once, no_orphans, resources_back, stats_agree
 from .oplog import OpLog
 
@@ -81,6 +89,8 @@ class EpisodeReport:
     kills: list[Kill]
     stuck: list[int]
     """SIGSTOPped workers the pool never ended (the monkey did)."""
+    pool_states: Counter[PoolState]
+    """The pool's state each time the monkey looked, while jobs flowed."""
     stats: PoolStats
     exits: list[WorkerExit]
     events: WorkerEvents
@@ -262,6 +272,7 @@ def run_episode(
         monkey.injected,
         monkey.kills,
         monkey.stuck,
+        monkey.pool_states,
         stats,
         exits,
         events,
@@ -273,7 +284,7 @@ def run_episode(
 def kill_timings(report: EpisodeReport) -> dict[str, Any]:
     """How the pool answered the kills of active workers: detection, the next warm
     worker, and how often a warm spare was there to take the slot at once."""
-    active = [k for k in report.kills if k.fault is not Fault.STOP_BUSY and k.state in _ACTIVE]
+    active = [k for k in report.kills if k.fault not in STOPS and k.state in _ACTIVE]
     detect, warm = [], []
     for kill in active:
         seen, ready = report.events.after_kill(kill)

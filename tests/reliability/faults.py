@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import psutil
 
-from ocrpool import OcrPool, WorkerState
+from benchmarks.served import pool_workers
+from ocrpool import OcrPool, PoolState, WorkerState
 
 
 class Fault(str, enum.Enum):
@@ -33,6 +34,14 @@ class Fault(str, enum.Enum):
     """The OOM killer's choice, imitated: SIGKILL of the worker with the most RSS."""
     STOP_BUSY = "sigstop-busy-worker"
     """SIGSTOP, and SIGCONT never comes: the job must end as a timeout."""
+    KILL_PROCESS = "sigkill-any-worker-process"
+    """SIGKILL of any child of the fork server, found by parentage, so also a worker the
+    pool has not registered yet (between its fork and its handle). One blocked in a hang
+    input with every signal masked is spared: that input's verdict is its timeout."""
+    STOP_JOBLESS = "sigstop-worker-without-a-job"
+    """SIGSTOP, never followed by SIGCONT, of a worker that holds no job: starting (also
+    not registered yet), spare or idle. If the pool had sent it a job by the time it
+    stopped, it is sent SIGCONT at once and the fault is not counted."""
     CRASH_INPUT = "segfault-input"
     ABORT_INPUT = "abort-input"
     HANG_INPUT = "hang-input-signals-masked"
@@ -60,7 +69,10 @@ POISON = {
 """The input faults and the kind of input that carries each."""
 
 SIGNAL_FAULTS = (Fault.KILL_ANY, Fault.OOM_KILL, Fault.STOP_BUSY)
-"""What ``Monkey`` can inject."""
+"""What ``Monkey`` injects unless told otherwise."""
+STOPS = (Fault.STOP_BUSY, Fault.STOP_JOBLESS)
+_HOLDS_NO_JOB = (WorkerState.STARTING, WorkerState.SPARE, WorkerState.IDLE)
+_STOP_WAIT_S = 1.0
 
 
 def kill(pid: int, signum: signal.Signals = signal.SIGKILL) -> bool:
@@ -77,6 +89,35 @@ def is_stopped(pid: int) -> bool:
         return bool(psutil.Process(pid).status() == psutil.STATUS_STOPPED)
     except psutil.Error:
         return False
+
+
+def wait_stopped(pid: int, timeout: float = _STOP_WAIT_S) -> bool:
+    """Whether ``pid`` is stopped within ``timeout``: a SIGSTOP lands when the process is
+    next scheduled, so it may still read a message or write one after ``kill`` returned."""
+    deadline = time.monotonic() + timeout
+    while not is_stopped(pid):
+        if time.monotonic() > deadline or not psutil.pid_exists(pid):
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def blocks(pid: int, signum: signal.Signals) -> bool:
+    """Whether the main thread of ``pid`` blocks ``signum`` now (``SigBlk`` in its status)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("SigBlk:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except OSError:
+        pass
+    return False
+
+
+def worker_processes() -> list[int]:
+    """The pids of the live workers of this process's pools, by parentage: the children
+    of multiprocessing's fork server, whatever state the pool has them in."""
+    return [process.pid for process in pool_workers(psutil.Process())]
 
 
 def rss_mb(pid: int) -> float:
@@ -128,6 +169,8 @@ class Monkey:
         self.stopped: dict[int, float] = {}
         """SIGSTOPped pids and when the pool must have ended them."""
         self.stuck: list[int] = []
+        self.pool_states: Counter[PoolState] = Counter()
+        """The pool's state each time the monkey looked at it."""
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-monkey", daemon=True)
 
@@ -148,7 +191,12 @@ class Monkey:
             self.inject(self.rng.choice(self.faults))
 
     def inject(self, fault: Fault) -> None:
-        workers = [w for w in self.pool.stats().workers if w.pid not in self.stopped]
+        stats = self.pool.stats()
+        self.pool_states[stats.state] += 1
+        if fault in (Fault.KILL_PROCESS, Fault.STOP_JOBLESS):
+            self._inject_by_parentage(fault, {w.pid: w.state for w in stats.workers})
+            return
+        workers = [w for w in stats.workers if w.pid not in self.stopped]
         if fault is Fault.STOP_BUSY:
             candidates = [w for w in workers if w.state is WorkerState.BUSY]
         elif fault is Fault.OOM_KILL:
@@ -167,6 +215,45 @@ class Monkey:
             self.stopped[target.pid] = at + self._stop_limit
         self.injected[fault] += 1
         self.kills.append(Kill(at, fault, target.pid, target.state, spare))
+
+    def _inject_by_parentage(self, fault: Fault, states: dict[int, WorkerState]) -> None:
+        """A fault for a worker picked among the fork server's children; one the pool has
+        not registered yet is STARTING."""
+        if fault is Fault.KILL_PROCESS:
+            candidates = [p for p in worker_processes() if not blocks(p, signal.SIGTERM)]
+        else:
+            candidates = [p for p in worker_processes() if p not in self.stopped]
+            candidates = [
+                p for p in candidates if states.get(p, WorkerState.STARTING) in _HOLDS_NO_JOB
+            ]
+        if not candidates:
+            return
+        pid = self.rng.choice(candidates)
+        state = states.get(pid, WorkerState.STARTING)
+        spare = any(s is WorkerState.SPARE and p != pid for p, s in states.items())
+        at = time.monotonic()
+        if fault is Fault.KILL_PROCESS:
+            if not kill(pid):
+                return
+        elif not self._stop_jobless(pid):
+            return
+        self.injected[fault] += 1
+        self.kills.append(Kill(at, fault, pid, state, spare))
+
+    def _stop_jobless(self, pid: int) -> bool:
+        """SIGSTOP ``pid``; once it is stopped, SIGCONT it again if the pool gave it a job
+        meanwhile (a worker stopped before it holds a job can never acknowledge one)."""
+        if not kill(pid, signal.SIGSTOP):
+            return False
+        if not wait_stopped(pid):
+            kill(pid, signal.SIGCONT)
+            return False
+        states = {w.pid: w.state for w in self.pool.stats().workers}
+        if states.get(pid, WorkerState.STARTING) not in _HOLDS_NO_JOB:
+            kill(pid, signal.SIGCONT)
+            return False
+        self.stopped[pid] = float("inf")  # nothing obliges the pool to end a stopped spare
+        return True
 
     def release_stopped(self, *, force: bool) -> None:
         """Forget stopped workers the pool ended; SIGKILL those it left past their limit."""

@@ -59,6 +59,8 @@ class OpLog:
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     """Failed operations by error type."""
+    by_kind: Counter[tuple[InputKind, str]] = field(default_factory=Counter)
+    """Completions by the kind of input and how it ended: ``ok`` or the error's type."""
     attempts: Counter[int] = field(default_factory=Counter)
     """Operations by the number of attempts they took (a failed ``submit`` future raises
     its error, which carries no attempts: those are not counted here)."""
@@ -85,6 +87,8 @@ class OpLog:
             self.attempts[len(result.attempts)] += 1
         if any(_KILLED in attempt.message for attempt in result.attempts):
             self.in_flight_at_kill[Outcome.OK if result.ok else Outcome.FAILED] += 1
+        ended = "ok" if result.ok else type(result.error).__name__
+        self.by_kind[self.kind(op), ended] += 1
         if result.ok:
             self.outcomes[Outcome.OK] += 1
             if self.kind(op) is not InputKind.GOOD:

@@ -180,6 +180,7 @@ def test_files_that_change_or_vanish_between_scan_and_ocr(
     assert Counter(recorded) == Counter(str(p) for p in paths)
 
 
+@pytest.mark.slow
 def test_a_file_replaced_by_a_fifo_before_ocr_ends_as_a_timeout(
     tmp_path: Path, pool: OcrPool
 ) -> None:

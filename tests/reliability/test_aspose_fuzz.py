@@ -10,6 +10,7 @@ import pytest
 from .aspose_runs import fuzz
 
 
+@pytest.mark.slow
 @pytest.mark.aspose
 def test_damaged_scans_end_ok_or_with_a_typed_error_and_the_pool_keeps_serving(
     tmp_path: Path,

@@ -68,6 +68,7 @@ def test_sigkill_of_a_warm_worker_is_replaced(tmp_path: Path, state: WorkerState
     assert no_orphans() == []
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_starting_worker_is_not_a_start_failure(tmp_path: Path) -> None:
     with pool(workers=1, spares=1, engine_options={"start_delay": 1.0}) as ocr:
         kill(worker_in(ocr, WorkerState.IDLE))  # the spare steps in, a replacement starts
@@ -122,6 +123,7 @@ def test_sigkill_of_a_retiring_worker_loses_nothing(tmp_path: Path) -> None:
     assert no_orphans() == []
 
 
+@pytest.mark.slow
 def test_sigstop_of_a_busy_worker_ends_as_a_timeout_and_it_is_replaced(tmp_path: Path) -> None:
     fifo = Fifo(tmp_path / "running.png")
     exits: list[WorkerExit] = []
@@ -141,6 +143,7 @@ def test_sigstop_of_a_busy_worker_ends_as_a_timeout_and_it_is_replaced(tmp_path:
     )
 
 
+@pytest.mark.slow
 def test_sigstop_before_a_job_is_acknowledged_still_ends_the_job(tmp_path: Path) -> None:
     ocr = pool(workers=1, spares=0, job_timeout=1.0)
     pid = worker_in(ocr, WorkerState.IDLE)
@@ -175,6 +178,7 @@ def test_the_oom_killers_choice_costs_only_its_own_job(tmp_path: Path) -> None:
     assert sum(getattr(r, "ok", False) for r in results) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["raise", "hang"])
 def test_an_engine_that_cannot_start_for_a_while_recovers(tmp_path: Path, how: str) -> None:
     outage = tmp_path / "outage"

@@ -29,6 +29,7 @@ from .runs import (
 )
 
 
+@pytest.mark.slow
 def test_sigkill_and_sigterm_at_random_points_then_resume(tmp_path: Path) -> None:
     report = kill_and_resume(tmp_path, 80, 5, random.Random(7), "--engine-option", "delay=0.01")
     assert report.problems == []
@@ -36,6 +37,7 @@ def test_sigkill_and_sigterm_at_random_points_then_resume(tmp_path: Path) -> Non
     assert report.exit_codes[ExitCode.OK] >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fmt", "limit"), [("jsonl", 6000), ("txt", 6000), ("sqlite", 60_000)])
 def test_a_file_size_limit_stops_the_run_clearly_and_the_next_run_resumes(
     tmp_path: Path, fmt: str, limit: int
@@ -56,6 +58,7 @@ def test_a_file_size_limit_stops_the_run_clearly_and_the_next_run_resumes(
     assert Counter(recorded_paths(out, fmt)) == Counter(inputs)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_clearly_and_the_next_run_resumes(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -85,6 +88,7 @@ def test_a_full_disk_stops_the_run_clearly_and_the_next_run_resumes(tmp_path: Pa
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+@pytest.mark.slow
 def test_a_stop_signal_after_the_last_record_changes_nothing(tmp_path: Path) -> None:
     """A SIGTERM that landed after the stop handler was gone (the summary, the
     interpreter's exit) used to kill a finished run: exit -15 instead of 0."""

@@ -107,6 +107,7 @@ def test_a_symlink_inside_the_output_folder_never_leads_a_write_outside(
     assert list(outside.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("umask", "fmt"), [(0o002, "sqlite"), (0o002, "txt")])
 def test_output_files_get_the_users_umask(tmp_path: Path, umask: int, fmt: str) -> None:
     inputs = tmp_path / "inputs"
@@ -127,6 +128,7 @@ def _set_umask(umask: int) -> None:
     os.umask(umask)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("option", "engine"),
     [
