@@ -97,6 +97,15 @@ class EmptyPages(OcrPoolError):
     pages: list[int] | None = None
 
 
+class PagesFailed(OcrPoolError):
+    """Some pages of a split document failed for good; the others came back. The result
+    holds every page in order, each failed one with its own typed ``error``; ``pages``
+    holds the failed pages' numbers, counted from 1, ``total`` the document's page count."""
+
+    pages: list[int] | None = None
+    total: int = 0
+
+
 class JobTimeout(OcrPoolError):
     """The job ran past ``job_timeout`` and its worker was stopped. Not retried."""
 
