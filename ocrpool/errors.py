@@ -105,6 +105,15 @@ class PagesFailed(OcrPoolError):
     pages: list[int] | None = None
     total: int = 0
 
+    @property
+    def result(self) -> Any:
+        """The document's ``OcrResult`` (every page in order, the failed ones with their
+        ``error``), for callers of ``submit``/``recognize``, which get this error raised."""
+        return self.__dict__.get("_result")
+
+    def attach(self, result: Any) -> None:
+        self.__dict__["_result"] = result
+
 
 class JobTimeout(OcrPoolError):
     """The job ran past ``job_timeout`` and its worker was stopped. Not retried."""

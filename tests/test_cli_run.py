@@ -305,6 +305,8 @@ def test_pool_options_map_onto_ocrpool(tmp_path: Path) -> None:
         "retries": 0,
         "spares": 1,
         "engine": "aspose",
+        "pages_per_job": 1,
+        "split_min_pages": 4,
         "engine_options": {
             "delay": 0.5,
             "strict": True,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocrpool.engines import resolve_engine
-from ocrpool.exports import parse_formats
+from ocrpool.exports import ExportFormat, parse_formats
 from ocrpool.merge import MERGEABLE
 from ocrpool.pool.documents import PageJobs
 
@@ -135,6 +135,13 @@ class PoolConfig:
         if not exports <= MERGEABLE:
             return None
         return PageJobs(self.pages_per_job, self.split_min_pages)
+
+    @property
+    def merged_exports(self) -> tuple[ExportFormat, ...]:
+        """The exports a split document's page jobs are merged into (none when not split)."""
+        if self.page_jobs is None:
+            return ()
+        return parse_formats(self.engine_options.get("exports") or ())
 
     @property
     def window(self) -> int:

@@ -198,10 +198,12 @@ class Document:
         failed = result.failed_pages
         if len(failed) == len(pages):
             return replace(result, error=pages[0].error)
-        if failed:
-            result = replace(result, error=pages_failed(failed, len(pages)))
         if self.exports and any(exports for _, exports in merged):
             result = replace(result, exports=merge_exports(self.exports, merged))
+        if failed:
+            error = pages_failed(failed, len(pages))
+            result = replace(result, error=error)
+            error.attach(result)
         return result
 
     def _resolve(self, result: OcrResult) -> None:

@@ -8,7 +8,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ocrpool.engines.base import Source
-from ocrpool.exports import ExportFormat, parse_formats
+from ocrpool.exports import ExportFormat
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.documents import PageJobs
 from ocrpool.pool.front import PoolFront
@@ -42,9 +42,7 @@ class OcrPool(PoolFront):
         if "engine_options" in overrides:
             overrides["engine_options"] = dict(overrides["engine_options"] or {})
         self.config = dataclasses.replace(config or PoolConfig(), **overrides)
-        self._split = self.config.page_jobs
-        exports = self.config.engine_options.get("exports") or ()
-        self._exports = () if self._split is None else parse_formats(exports)
+        self._split, self._exports = self.config.page_jobs, self.config.merged_exports
         self._supervisor = Supervisor(self.config, on_worker_exit)
         try:
             self._supervisor.wait_ready(self.config.start_timeout * self.config.max_start_failures)
