@@ -98,6 +98,8 @@ def test_submit_raises_pages_failed_for_a_partial_document(tmp_path: Path) -> No
     ):
         pool.recognize(doc)
     assert caught.value.pages == [2]
+    partial = caught.value.result
+    assert partial.partial and [page.text for page in partial.pages][2:] == ["doc p3", "doc p4"]
 
 
 def test_a_page_that_hangs_is_killed_at_the_timeout_and_the_rest_finish(tmp_path: Path) -> None:
