@@ -175,3 +175,9 @@ def test_a_cancelled_document_cancels_its_queued_pages(tmp_path: Path) -> None:
         stats_after = pool.stats()
     assert stats_after.submitted == 12
     assert future.cancelled()
+
+
+def test_a_fifo_is_never_opened_to_count_its_pages(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.tif"
+    os.mkfifo(fifo)
+    assert plan(str(fifo), PageJobs(pages_per_job=1, min_pages=2)) is None  # did not block

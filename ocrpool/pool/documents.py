@@ -28,6 +28,7 @@ import contextlib
 import io
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -66,14 +67,17 @@ class Plan:
 
 def plan(source: Source, jobs: PageJobs | None) -> Plan | None:
     """The page jobs of ``source``, or ``None`` to run it as one job (splitting off, one
-    page or too few, a page span already, a file that cannot be counted: the engine then
-    reads it whole and says what is wrong). Counts pages in the caller's thread."""
+    page or too few, a page span already, not a regular file, a file that cannot be
+    counted: the engine then reads it whole and says what is wrong). Counts pages in the
+    caller's thread."""
     if jobs is None or isinstance(source, PageSpan):
         return None
     if isinstance(source, bytes):
         total = page_count(io.BytesIO(source))
     else:
-        try:
+        try:  # only a regular file: opening a FIFO would block, and reading it eat its data
+            if not stat.S_ISREG(os.stat(source).st_mode):
+                return None
             with open(source, "rb") as handle:
                 total = page_count(handle)
         except OSError:
