@@ -181,3 +181,29 @@ def test_a_fifo_is_never_opened_to_count_its_pages(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.tif"
     os.mkfifo(fifo)
     assert plan(str(fifo), PageJobs(pages_per_job=1, min_pages=2)) is None  # did not block
+
+
+def test_a_failed_page_of_a_pdf_is_its_original_page_in_the_merged_pdf(tmp_path: Path) -> None:
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    writer = PdfWriter()
+    for number in range(1, 6):
+        page = writer.add_blank_page(300 + number, 400)
+        page[NameObject("/Original")] = TextStringObject(f"original {number}")
+    doc = tmp_path / "scan.pdf"
+    with open(doc, "wb") as handle:
+        writer.write(handle)
+    options = {"exports": ["pdf"], "fault_page": 2, "page_fault": "raise"}
+    with fake_pool(workers=2, spares=0, engine_options=options) as pool:
+        result = pool.submit_result(str(doc)).result()
+    assert result.failed_pages == (2,)
+    pages = PdfReader(io.BytesIO(result.export("pdf"))).pages
+    assert len(pages) == 5
+    assert pages[1].get("/Original") == "original 2" and pages[1].get("/FakeText") is None
+    assert [pages[i].get("/FakeText") for i in (0, 2, 3, 4)] == [
+        "scan p1",
+        "scan p3",
+        "scan p4",
+        "scan p5",
+    ]
