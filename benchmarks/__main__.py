@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks import corpus, engine_tuning, options, service, startup, tuning
+from benchmarks import corpus, engine_tuning, options, pages, service, startup, tuning
 from benchmarks.compare import compare
 from benchmarks.engine_report import write_study
 from benchmarks.report import RunClock
@@ -129,12 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         "compares `ocrpool serve` with OcrPool called directly (into OUT/service/; with "
         "--engine fake it skips the Aspose trial), 'options' the cost per page of each "
         "recognition option (into OUT/options), 'startup' the cost of a worker start by "
-        "start method (into OUT/startup.md).",
+        "start method (into OUT/startup.md), 'pages' split documents against whole ones "
+        "(into OUT/pages/results.md).",
     )
     parser.add_argument(
         "mode",
         nargs="?",
-        choices=("compare", "tune", "tune-engine", "service", "options", "startup"),
+        choices=("compare", "tune", "tune-engine", "service", "options", "startup", "pages"),
         default="compare",
     )
     parser.add_argument("--engine", choices=("aspose", "fake"), default="aspose")
@@ -201,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[25, 50, 100, None],
         help="recycling periods; 'none' never recycles (default 25,50,100,none)",
     )
+    parser.add_argument(
+        "--pages", type=int, default=40, help="pages: the long document's pages (default 40)"
+    )
     engine_study = parser.add_argument_group("engine tuning study (mode 'tune-engine')")
     engine_study.add_argument(
         "--settings",
@@ -244,6 +248,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     if args.mode == "service":
         return _service(args, command)
+    if args.mode == "pages":
+        engine_options = dict(args.engine_option)
+        runs, cost = pages.run(
+            args.pages, args.rounds or 3, args.engine, engine_options, args.workers
+        )
+        table = pages.report(runs, cost, args.workers, command)
+        (args.out / "pages").mkdir(parents=True, exist_ok=True)
+        (args.out / "pages" / "results.md").write_text(table + "\n")
+        print(table)
+        return 0
     if args.mode == "tune-engine":
         return _tune_engine(parser, args, command)
     if args.mode == "options":

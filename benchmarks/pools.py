@@ -49,6 +49,13 @@ def recognize(source: str) -> tuple[str, int]:
     return text_digest(_engine.recognize(source).text), os.getpid()
 
 
+def recognize_pages(source: str) -> list[str]:
+    """Peer task of the pages benchmark: each page's text of ``source``, recognised whole."""
+    if _engine is None:
+        raise RuntimeError("the worker's engine did not start")
+    return [page.text for page in _engine.recognize(source).pages]
+
+
 def report_pid() -> int:
     """Peer warm-up task: hold the worker briefly, so that the others take the next ones."""
     time.sleep(_POLL_S)

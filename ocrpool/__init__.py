@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ocrpool.engines.base import PageSpan as PageSpan
     from ocrpool.errors import (
         EmptyPages as EmptyPages,
         EngineError as EngineError,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
         LicenseRejected as LicenseRejected,
         MemoryLimitExceeded as MemoryLimitExceeded,
         OcrPoolError as OcrPoolError,
+        PagesFailed as PagesFailed,
         PoolClosed as PoolClosed,
         ResourceUnavailable as ResourceUnavailable,
         WorkerCrashed as WorkerCrashed,
@@ -62,10 +64,12 @@ _HOMES = {
         "LicenseRejected",
         "MemoryLimitExceeded",
         "OcrPoolError",
+        "PagesFailed",
         "PoolClosed",
         "ResourceUnavailable",
         "WorkerCrashed",
     ),
+    "ocrpool.engines.base": ("PageSpan",),
     "ocrpool.exports": ("Export", "ExportFormat"),
     "ocrpool.pool.config": ("PoolConfig",),
     "ocrpool.pool.executor": ("OcrPool",),

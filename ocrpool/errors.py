@@ -126,6 +126,24 @@ class EmptyPages(OcrPoolError):
     pages: list[int] | None = None
 
 
+class PagesFailed(OcrPoolError):
+    """Some pages of a split document failed for good; the others came back. The result
+    holds every page in order, each failed one with its own typed ``error``; ``pages``
+    holds the failed pages' numbers, counted from 1, ``total`` the document's page count."""
+
+    pages: list[int] | None = None
+    total: int = 0
+
+    @property
+    def result(self) -> Any:
+        """The document's ``OcrResult`` (every page in order, the failed ones with their
+        ``error``), for callers of ``submit``/``recognize``, which get this error raised."""
+        return self.__dict__.get("_result")
+
+    def attach(self, result: Any) -> None:
+        self.__dict__["_result"] = result
+
+
 class JobTimeout(OcrPoolError):
     """The job ran past ``job_timeout`` and its worker was stopped. Not retried."""
 

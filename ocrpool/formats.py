@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Iterator
 from typing import BinaryIO, Literal
 
 
@@ -141,13 +142,24 @@ def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
 
 
 def _tiff_size(handle: BinaryIO, header: bytes) -> tuple[int, int] | None:
-    """Follow the chain of image file directories; the largest page wins."""
+    """The largest page of the chain of image file directories."""
+    largest: tuple[int, int] | None = None
+    for page in _tiff_pages(handle, header):
+        if page is None:
+            return None
+        if largest is None or page[0] * page[1] > largest[0] * largest[1]:
+            largest = page
+    return largest
+
+
+def _tiff_pages(handle: BinaryIO, header: bytes) -> Iterator[tuple[int, int] | None]:
+    """Each page's size, following the chain of image file directories (``None`` for a
+    page whose directory is cut short or has no size; the walk stops there)."""
     order: Literal["little", "big"] = "little" if header.startswith(b"II") else "big"
 
     def number(data: bytes) -> int:
         return int.from_bytes(data, order)
 
-    largest: tuple[int, int] | None = None
     offset = number(header[4:8])
     seen: set[int] = set()
     while offset and offset not in seen and len(seen) < _MAX_TIFF_PAGES:
@@ -155,7 +167,8 @@ def _tiff_size(handle: BinaryIO, header: bytes) -> tuple[int, int] | None:
         handle.seek(offset)
         count_bytes = handle.read(2)
         if len(count_bytes) < 2:
-            return None
+            yield None
+            return
         entries = handle.read(12 * number(count_bytes))
         tags: dict[int, int] = {}
         for start in range(0, len(entries) - 11, 12):
@@ -164,9 +177,36 @@ def _tiff_size(handle: BinaryIO, header: bytes) -> tuple[int, int] | None:
                 width = 2 if kind == 3 else 4
                 tags[tag] = number(entries[start + 8 : start + 8 + width])
         page = _positive(tags.get(256, 0), tags.get(257, 0))
+        yield page
         if page is None:
-            return None
-        if largest is None or page[0] * page[1] > largest[0] * largest[1]:
-            largest = page
+            return
         offset = number(handle.read(4))
-    return largest
+
+
+def page_count(handle: BinaryIO) -> int | None:
+    """How many pages a seekable stream holds, without decoding or rendering any: a TIFF's
+    image file directories, a PDF's page tree (pypdf), 1 for any other image; ``None``
+    when the file is not recognised or too broken to say (the engine then reads it whole
+    and reports what is wrong)."""
+    header = handle.read(_SIZE_HEADER_BYTES)
+    fmt = sniff(header)
+    if fmt is None:
+        return None
+    if fmt is Format.TIFF:
+        pages = list(_tiff_pages(handle, header))
+        return None if not pages or None in pages else len(pages)
+    if fmt is Format.PDF:
+        return _pdf_pages(handle)
+    return 1
+
+
+def _pdf_pages(handle: BinaryIO) -> int | None:
+    from pypdf import PdfReader  # only for PDFs: a pure-Python import of ~50 ms
+    from pypdf.errors import PyPdfError
+
+    handle.seek(0)
+    try:
+        count = len(PdfReader(handle).pages)
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError):
+        return None
+    return count or None

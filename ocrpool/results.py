@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ocrpool.errors import OcrPoolError
+from ocrpool.errors import OcrPoolError, PagesFailed
 from ocrpool.exports import Export, ExportFormat
 
 
@@ -27,11 +27,14 @@ class Page:
     """Degrees the page was turned before recognition; ``None``: orientation not checked."""
     corrected_text: str | None = None
     """``text`` after spell-check; ``None``: not spell-checked."""
+    error: OcrPoolError | None = None
+    """Why this page of a split document has no text: its page job failed for good."""
 
     @property
     def empty(self) -> bool:
-        """No text came back: a blank page, or one the engine could not read."""
-        return not self.text.strip()
+        """No text came back: a blank page, or one the engine could not read (a page that
+        failed is not empty: see ``error``)."""
+        return self.error is None and not self.text.strip()
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,19 @@ class OcrResult:
 
     @property
     def ok(self) -> bool:
+        """Every page came back: no error, for the document or any of its pages."""
         return self.error is None
+
+    @property
+    def partial(self) -> bool:
+        """Some pages of a split document failed for good and the others came back: ``ok``
+        is false, ``error`` is ``PagesFailed``, the failed pages carry their own ``error``."""
+        return isinstance(self.error, PagesFailed)
+
+    @property
+    def failed_pages(self) -> tuple[int, ...]:
+        """The numbers (from 1) of the pages that failed, each with its ``Page.error``."""
+        return tuple(n for n, page in enumerate(self.pages, start=1) if page.error is not None)
 
     @property
     def text(self) -> str:

@@ -32,3 +32,14 @@ def fake_pool(**settings: Any) -> OcrPool:
 def worker_processes(parent: psutil.Process | None = None) -> list[psutil.Process]:
     """The live pool workers below ``parent`` (default: this process)."""
     return pool_workers(parent or psutil.Process())
+
+
+def make_document(path: Path, pages: int) -> str:
+    """A ``pages``-page TIFF of small blank pages, each its own size (Pillow drops a page
+    identical to the one before it)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = [Image.new("L", (40 + number, 30), 255) for number in range(pages)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    return str(path)

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 import ray
-from fakes import FAST, make_inputs
+from fakes import FAST, make_document, make_inputs
 from test_batch_admission import write_png
 from test_cli_run import OCRPOOL, _exactly_once, _line_count, _wait_for, last_by_path, records
 
@@ -258,6 +258,25 @@ def test_the_library_surface_is_ocrpools(tmp_path: Path) -> None:
     assert pool.stats().state is PoolState.CLOSED
     with pytest.raises(PoolClosed):
         pool.submit(paths[0])
+
+
+def test_page_jobs_of_a_document_spread_across_the_actors(tmp_path: Path) -> None:
+    """A document given as a path is split by the driver, its pages on both actors; one
+    given as bytes goes to one actor whole, whose pool splits it; a failed page fails alone."""
+    doc = make_document(tmp_path / "doc.tif", 12)
+    options = {"delay": 0.05, "fault_page": 5, "page_fault": "raise"}
+    with RayOcrPool(1, actors=2, spares=0, **{**FAST, "engine_options": options}) as pool:
+        result = pool.submit_result(doc).result()
+        in_memory = pool.submit_result(Path(doc).read_bytes(), label="upload").result()
+    expected = [f"doc p{n}" for n in range(1, 13)]
+    assert result.partial and result.failed_pages == (5,)
+    assert [page.text for page in result.pages] == [
+        "" if n == 5 else text for n, text in enumerate(expected, 1)
+    ]
+    assert len({attempt.worker_pid for attempt in result.attempts}) == 2
+    assert len(result.attempts) == 12
+    assert in_memory.input == "upload" and in_memory.failed_pages == (5,)
+    assert len(in_memory.pages) == 12
 
 
 def test_shutdown_with_cancel_pending_fails_queued_and_running_jobs(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes import make_document
 from test_batch_admission import png_header
 
 from benchmarks.served import HttpReply, ServiceProcess, wait_until
@@ -38,6 +39,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(files: Path) -> Iterator[ServiceProcess]:
     args = ["--engine", "fake", "--workers", "2", "--spares", "1", "--timeout", "3"]
+    args += ["--engine-option", "fault_page=3", "--engine-option", "page_fault=raise"]
     args += ["--max-body-mb", str(MAX_BODY_MB), "--allow-path-prefix", str(files / "allowed")]
     with ServiceProcess(
         args, files / "server.log", env={"OCRPOOL_TOKEN": TOKEN}, token=TOKEN
@@ -97,6 +99,23 @@ def test_ocr_of_raw_bytes_returns_the_run_record(server: ServiceProcess) -> None
     detailed = server.request("POST", "/v1/ocr?detail=true", image).json()
     assert detailed["pages"] == [{"text": f"{len(image)} bytes", "empty": False, "lines": []}]
     assert detailed["path"] == f"<{len(image)} bytes>"
+
+
+def test_a_partial_document_is_answered_with_its_pages(
+    server: ServiceProcess, tmp_path: Path
+) -> None:
+    """Page 3 of every document fails (the server's ``fault_page``): the answer is the
+    record, ``ok`` false and ``partial`` true, with the other pages' text."""
+    document = Path(make_document(tmp_path / "doc.tif", 5)).read_bytes()
+    reply = server.request("POST", "/v1/ocr?name=doc.tif", document)
+    assert reply.status == 200, reply.body
+    record = reply.json()
+    assert (record["ok"], record["partial"], record["failed_pages"]) == (False, True, [3])
+    assert record["error"]["type"] == "PagesFailed"
+    assert record["pages"][2]["error"]["type"] == "EngineError"
+    assert len(record["pages"]) == 5 and all(
+        p["text"] for i, p in enumerate(record["pages"]) if i != 2
+    )
 
 
 def test_ocr_of_a_multipart_upload(server: ServiceProcess) -> None:

@@ -52,6 +52,11 @@ class Record:
         """The numbers (from 1) of the pages that came back without text."""
         return [number for number, page in enumerate(self.result.pages, start=1) if page.empty]
 
+    @property
+    def partial(self) -> bool:
+        """Some pages of the document failed, the others came back (``OcrResult.partial``)."""
+        return self.result.partial
+
     def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
         """JSON-ready form; ``detail`` adds each page's lines with boxes and confidences."""
         result = self.result
@@ -61,6 +66,8 @@ class Record:
             "mtime": self.input.mtime,
             "format": self.format,
             "ok": self.ok,
+            "partial": result.partial,
+            "failed_pages": list(result.failed_pages),
             "error": None if self.error is None else self.error.to_dict(),
             "pages": [_page_dict(page, detail) for page in result.pages],
             "attempts": [_attempt_dict(attempt) for attempt in result.attempts],
@@ -77,9 +84,11 @@ def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
 
 
 def _page_dict(page: Page, detail: bool) -> dict[str, Any]:
-    """``text`` and ``empty``; ``rotation`` and ``corrected_text`` when the engine checked
-    them; ``lines`` with ``detail``."""
+    """``text`` and ``empty``; ``error`` for a page that failed; ``rotation`` and
+    ``corrected_text`` when the engine checked them; ``lines`` with ``detail``."""
     data: dict[str, Any] = {"text": page.text, "empty": page.empty}
+    if page.error is not None:
+        data["error"] = page.error.to_dict()
     if page.rotation is not None:
         data["rotation"] = round(page.rotation, 2)
     if page.corrected_text is not None:

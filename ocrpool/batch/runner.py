@@ -278,10 +278,11 @@ class _Run:
         return dataclasses.replace(record, result=dataclasses.replace(record.result, error=error))
 
     def _record(self, record: Record) -> None:
-        """Write ``record``, after its exports when it is OK; a stop waits for both."""
+        """Write ``record``, after its exports when it is OK or partial (a failed page is
+        its original image in a merged PDF); a stop waits for both."""
         exports = record.result.exports
         with self.guard():
-            if record.ok and exports and self.export_folder is not None:
+            if (record.ok or record.partial) and exports and self.export_folder is not None:
                 written = self.export_folder.write(record.input.path, exports)
                 record = dataclasses.replace(record, exports=written)
             self.sink.write(record)

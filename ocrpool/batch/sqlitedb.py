@@ -48,18 +48,20 @@ CREATE TABLE IF NOT EXISTS results (
     rss_mb REAL,
     evaluation_mode INTEGER NOT NULL,
     run_id INTEGER REFERENCES runs (id),
-    exports TEXT                   -- JSON: {"pdf": path, ...}, the files exported
+    exports TEXT,                  -- JSON: {"pdf": path, ...}, the files exported
+    partial INTEGER,               -- 1: some pages failed (PagesFailed), the others are here
+    failed_pages TEXT              -- JSON: the failed pages' numbers, from 1
 );
 """
-ADDED_COLUMNS = {"exports": "TEXT"}
+ADDED_COLUMNS = {"exports": "TEXT", "partial": "INTEGER", "failed_pages": "TEXT"}
 """Columns newer than some databases: added to those when they are opened."""
 
 _COLUMNS = (
     "path, size, mtime, format, ok, error_type, error_message, error, text, pages, attempts, "
-    "worker_pid, elapsed_s, rss_mb, evaluation_mode, run_id, exports"
+    "worker_pid, elapsed_s, rss_mb, evaluation_mode, run_id, exports, partial, failed_pages"
 )
 _UPSERT = (
-    f"INSERT INTO results ({_COLUMNS}) VALUES ({', '.join('?' * 17)}) ON CONFLICT (path) DO UPDATE "
+    f"INSERT INTO results ({_COLUMNS}) VALUES ({', '.join('?' * 19)}) ON CONFLICT (path) DO UPDATE "
     "SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
 )
 
@@ -133,6 +135,8 @@ class SqliteSink:
                 data["evaluation_mode"],
                 self.run_id,
                 json.dumps(data["exports"]),
+                data["partial"],
+                json.dumps(data["failed_pages"]),
             ),
         )
 

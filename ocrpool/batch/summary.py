@@ -41,6 +41,10 @@ class Tally:
     pages: int = 0
     empty_pages: int = 0
     """Pages that came back without text (``--strict`` fails their inputs)."""
+    failed_pages: int = 0
+    """Pages of split documents that failed for good (their documents are partial)."""
+    partial: int = 0
+    """Documents recorded with some pages failed (``PagesFailed``; counted in ``failed``)."""
     peak_rss_mb: float | None = None
     worker_exits: dict[str, int] = field(default_factory=dict)
 
@@ -64,6 +68,8 @@ class Tally:
             self.failed[type(record.error).__name__] += 1
         self.pages += len(record.result.pages)
         self.empty_pages += len(record.empty_pages)
+        self.failed_pages += len(record.result.failed_pages)
+        self.partial += record.partial
         self.see_rss(record.result.rss_mb)
 
     def see_rss(self, rss_mb: float | None) -> None:
@@ -105,6 +111,8 @@ class Summary:
             "duplicates": t.earlier[Verdict.DUPLICATE],
             "pages": t.pages,
             "empty_pages": t.empty_pages,
+            "pages_failed": t.failed_pages,
+            "partial": t.partial,
             "elapsed_s": round(self.elapsed_s, 3),
             "images_per_s": round(self.rate, 2),
             "worker_exits": dict(t.worker_exits),
@@ -137,11 +145,19 @@ class Summary:
         lines += [
             f"  done before:  {', '.join(earlier)}",
             f"  pages:        {t.pages} ({t.empty_pages} without text)",
+            *_pages_failed(t),
             f"  elapsed:      {self.elapsed_s:.1f} s ({self.rate:.2f} images/s)",
             f"  worker exits: {_counts(t.worker_exits) or 'none'}",
             f"  peak worker RSS: {'-' if t.peak_rss_mb is None else f'{t.peak_rss_mb:.0f} MB'}",
         ]
         return lines
+
+
+def _pages_failed(t: Tally) -> list[str]:
+    """The pages of split documents that failed, when some did."""
+    if not t.failed_pages:
+        return []
+    return [f"  pages failed: {t.failed_pages} (in {t.partial} partial documents)"]
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -49,6 +49,14 @@ _POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
     ("--retries", "retries", int, "N", "retries of a job whose worker died"),
     ("--spares", "spares", int, "N", "warm spare workers"),
     ("--engine", "engine", str, "NAME", "aspose, fake or package.module:Class"),
+    ("--pages-per-job", "pages_per_job", int, "N", "pages in one page job of a split document"),
+    (
+        "--split-min-pages",
+        "split_min_pages",
+        int,
+        "N",
+        "split documents of at least N pages into page jobs",
+    ),
 )
 _ZERO_IS_NO_LIMIT = frozenset({"max_jobs_per_worker", "max_rss_mb", "hard_rss_mb", "job_timeout"})
 
@@ -68,6 +76,12 @@ def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
             if default in (None, dataclasses.MISSING)
             else f"{text} (default: %(default)s)",
         )
+    pool.add_argument(
+        "--no-split-pages",
+        dest="split_pages",
+        action="store_false",
+        help="run every multi-page document as one job (default: split into page jobs)",
+    )
     pool.add_argument("--license", help="engine license file (engine option 'license')")
     pool.add_argument("--language", help="recognition language (engine option 'language')")
     pool.add_argument(
@@ -153,6 +167,8 @@ def pool_options(args: argparse.Namespace) -> dict[str, Any]:
             options[name] = value or None
         elif value is not None:
             options[name] = value
+    if not args.split_pages:
+        options["split_pages"] = False
     engine_options = dict(args.engine_option)
     for name in ("license", "language"):
         if getattr(args, name) is not None:

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ocrpool.results import Recognition
 
-Source = str | bytes
-"""A path to an image file, or the file's bytes."""
+
+@dataclass(frozen=True)
+class PageSpan:
+    """Pages ``start`` to ``start + count - 1`` (counted from 0) of the multi-page file at
+    ``path``: one page job of a document the pool split. Sent only to an engine whose class
+    says ``reads_page_spans = True``; its ``Recognition`` holds exactly ``count`` pages."""
+
+    path: str
+    start: int
+    count: int
+
+    @property
+    def numbers(self) -> range:
+        """The span's page numbers, counted from 1 as people count pages."""
+        return range(self.start + 1, self.start + self.count + 1)
+
+
+Source = str | bytes | PageSpan
+"""A path to an image file, the file's bytes, or some pages of a multi-page file."""
 
 
 @runtime_checkable
@@ -19,7 +37,9 @@ class Engine(Protocol):
     input at a time, and ``close()``-d before a clean exit. ``start`` must leave the
     engine warm: the worker reports ready as soon as it returns. Failures raise
     ``ocrpool.errors`` types (``InvalidInput`` for unreadable input, ``EngineError``
-    otherwise); any other exception is reported as ``EngineError``.
+    otherwise); any other exception is reported as ``EngineError``. An engine that reads
+    a ``PageSpan`` says so with a class attribute ``reads_page_spans = True``; the pool
+    splits multi-page documents only for such an engine.
     """
 
     def start(self) -> None: ...

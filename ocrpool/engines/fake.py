@@ -1,41 +1,53 @@
 """A deterministic engine for tests, demos, benchmarks and integration checks.
 
 It reads the input and returns the file's stem as its text (nothing for a name with
-``blank`` in it), and renders the exports asked for as one line naming the format and
-the text. Its options inject the faults a native OCR library shows in production: slow
-jobs, leaked native memory and file handles, slow or failing start-up, one input
-ballooning, and inputs whose names ask the worker to segfault, abort, or hang in native
-code with every signal masked. A start can fail, or hang, only while a marker file exists,
-so a test imitates an outage that ends (a license server back, a disk remounted) by
-removing the file.
+``blank`` in it); a multi-page TIFF or PDF gives one page per page, ``"<stem> p<n>"``, and
+a ``PageSpan`` just the pages it names, with the same text. It renders the exports asked
+for as one line per page naming the format and the text, except ``pdf`` and
+``pdf-no-img``: a real PDF of blank pages, each carrying its text under ``/FakeText``, so
+merged documents can be checked page by page. Its options inject the faults a native
+OCR library shows in production: slow jobs, leaked native memory and file handles, slow
+or failing start-up, one input ballooning, and inputs whose names ask the worker to
+segfault, abort, or hang in native code with every signal masked, or one chosen page
+(``fault_page``) that does the same. A start can fail, or hang, only while a marker file
+exists, so a test imitates an outage that ends (a license server back, a disk remounted)
+by removing the file.
 """
 
 from __future__ import annotations
 
 import ctypes
+import io
 import os
 import signal
 import time
 from collections.abc import Sequence
 from pathlib import PurePath
+from typing import ClassVar
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import PageSpan, Source
 from ocrpool.errors import EngineError, InvalidInput
-from ocrpool.exports import Export, parse_formats
+from ocrpool.exports import Export, ExportFormat, parse_formats
+from ocrpool.formats import page_count
 from ocrpool.processes import MB
 from ocrpool.results import Page, Recognition
 
 _START_FAILURES = ("raise", "abort", "exit", "hang")
+_PAGE_FAULTS = ("crash", "abort", "hang", "raise")
 
 
 class FakeEngine:
-    """Options: ``delay`` (s per job), ``leak_mb`` (native memory leaked per job),
+    """Options: ``delay`` (s per page), ``leak_mb`` (native memory leaked per job),
     ``leak_fds`` (file handles leaked per job), ``start_delay`` (s), ``fail_start``
     (``True``/``"raise"``, ``"abort"``, ``"exit"`` or ``"hang"``), ``fail_start_while`` (a
     path: ``fail_start``, by default ``"raise"``, happens only while it exists),
     ``close_delay`` (s ``close()`` takes), ``balloon_mb`` (allocated at once by an input
     whose name contains ``balloon``), ``exports`` (format names, as for the aspose
-    engine)."""
+    engine), ``fault_page`` (a page number, from 1: recognising it does ``page_fault``,
+    one of ``"crash"`` (the default), ``"abort"``, ``"hang"`` or ``"raise"``, whether the
+    page comes whole or in a span)."""
+
+    reads_page_spans: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -49,6 +61,8 @@ class FakeEngine:
         close_delay: float = 0.0,
         balloon_mb: float = 0.0,
         exports: Sequence[str] = (),
+        fault_page: int | None = None,
+        page_fault: str = "crash",
     ) -> None:
         if fail_start is True or (fail_start_while and not fail_start):
             fail_start = "raise"
@@ -62,6 +76,10 @@ class FakeEngine:
         self.fail_start_while = fail_start_while
         self.close_delay = float(close_delay)
         self.balloon_mb = float(balloon_mb)
+        if page_fault not in _PAGE_FAULTS:
+            raise ValueError(f"page_fault must be one of {_PAGE_FAULTS}, not {page_fault!r}")
+        self.fault_page = fault_page
+        self.page_fault = page_fault
         try:
             self.exports = parse_formats(exports)
         except ValueError as exc:
@@ -86,7 +104,7 @@ class FakeEngine:
             os._exit(3)
 
     def recognize(self, source: Source) -> Recognition:
-        name, data = self._read(source)
+        name, data = self._read(source.path if isinstance(source, PageSpan) else source)
         if "crash" in name:
             ctypes.string_at(0)
         if "abort" in name:
@@ -99,15 +117,54 @@ class FakeEngine:
             self._leak_memory(self.leak_mb)
         for _ in range(self.leak_fds):
             self._leaked_fds.append(os.open(os.devnull, os.O_RDONLY))
+        texts = self._page_texts(source, name, data)
         if self.delay:
-            time.sleep(self.delay)
-        text = PurePath(name).stem if isinstance(source, str) else f"{len(data)} bytes"
-        if "blank" in name:
-            text = ""
-        exports = tuple(
-            Export(fmt, f"{fmt.value} export of {text}\n".encode()) for fmt in self.exports
-        )
-        return Recognition(pages=(Page(text=text),), exports=exports)
+            time.sleep(self.delay * len(texts))
+        pages = tuple(Page(text=text) for text in texts.values())
+        exports = tuple(Export(fmt, self._render(fmt, pages)) for fmt in self.exports)
+        return Recognition(pages=pages, exports=exports)
+
+    def _page_texts(self, source: Source, name: str, data: bytes) -> dict[int, str]:
+        """Each page's text by its number (from 1), after any fault its number asks for."""
+        if isinstance(source, bytes):
+            return {1: f"{len(data)} bytes"}
+        stem = "" if "blank" in name else PurePath(name).stem
+        total = page_count(io.BytesIO(data)) or 1
+        if isinstance(source, PageSpan):
+            if source.start + source.count > total:
+                raise InvalidInput(f"{name}: no pages {list(source.numbers)}", input=name)
+            numbers = source.numbers
+        else:
+            numbers = range(1, total + 1)
+        if self.fault_page in numbers:
+            self._page_fault()
+        if total == 1:
+            return {1: stem}
+        return {number: f"{stem} p{number}" if stem else "" for number in numbers}
+
+    def _page_fault(self) -> None:
+        if self.page_fault == "crash":
+            ctypes.string_at(0)
+        if self.page_fault == "abort":
+            self._libc.abort()
+        if self.page_fault == "hang":
+            self._hang()
+        raise EngineError(f"fake engine: page {self.fault_page} failed as asked (fault_page)")
+
+    @staticmethod
+    def _render(fmt: ExportFormat, pages: tuple[Page, ...]) -> bytes:
+        if fmt in (ExportFormat.PDF, ExportFormat.PDF_NO_IMG):
+            from pypdf import PdfWriter
+            from pypdf.generic import NameObject, TextStringObject
+
+            writer = PdfWriter()
+            for page in pages:
+                blank = writer.add_blank_page(200, 100)
+                blank[NameObject("/FakeText")] = TextStringObject(page.text)
+            out = io.BytesIO()
+            writer.write(out)
+            return out.getvalue()
+        return "".join(f"{fmt.value} export of {page.text}\n" for page in pages).encode()
 
     def close(self) -> None:
         """Releases the leaked handles; leaked memory stays, as it would in a real library."""
@@ -118,7 +175,7 @@ class FakeEngine:
         self._leaked_fds.clear()
 
     @staticmethod
-    def _read(source: Source) -> tuple[str, bytes]:
+    def _read(source: str | bytes) -> tuple[str, bytes]:
         if isinstance(source, bytes):
             if not source:
                 raise InvalidInput("empty input (0 bytes)", input=None)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocrpool.engines import resolve_engine
+from ocrpool.exports import ExportFormat, parse_formats
+from ocrpool.merge import MERGEABLE
+from ocrpool.pool.documents import PageJobs
 
 
 def _default_workers() -> int:
@@ -37,6 +40,14 @@ class PoolConfig:
     """Retries, on fresh workers, of a job whose worker died (crash, kill, hard limit)."""
     spares: int = 1
     """Warm workers beyond ``workers``, ready to take a retiring worker's slot at once."""
+    split_pages: bool = True
+    """Split a multi-page TIFF or PDF into page jobs that any worker runs; the pool puts
+    their pages back in order into one result (only for an engine that reads page spans,
+    and when every export asked for can be merged)."""
+    pages_per_job: int = 1
+    """Pages in one page job of a split document."""
+    split_min_pages: int = 4
+    """Documents with fewer pages than this are one job, as single images are."""
     engine: str = "aspose"
     engine_options: dict[str, Any] = field(default_factory=dict)
     start_timeout: float = 120.0
@@ -75,6 +86,8 @@ class PoolConfig:
             self.start_method in ("forkserver", "spawn"),
             "start_method must be 'forkserver' or 'spawn'",
         )
+        _require(self.pages_per_job >= 1, "pages_per_job must be at least 1")
+        _require(self.split_min_pages >= 2, "split_min_pages must be at least 2")
         _require(self.max_start_failures >= 1, "max_start_failures must be at least 1")
         _require(self.max_recycles_at_once >= 1, "max_recycles_at_once must be at least 1")
         _require(0.0 <= self.recycle_jitter < 1.0, "recycle_jitter must be in [0, 1)")
@@ -107,6 +120,28 @@ class PoolConfig:
         if self.hard_rss_mb is not None:
             return self.hard_rss_mb
         return None if self.max_rss_mb is None else 2 * self.max_rss_mb
+
+    @property
+    def page_jobs(self) -> PageJobs | None:
+        """How this pool splits documents; ``None``: it does not (turned off, an engine
+        that cannot read page spans, or an export that cannot be merged)."""
+        engine = resolve_engine(self.engine)
+        if not (self.split_pages and getattr(engine, "reads_page_spans", False)):
+            return None
+        try:
+            exports = set(parse_formats(self.engine_options.get("exports") or ()))
+        except ValueError:  # the engine refuses them at start
+            return None
+        if not exports <= MERGEABLE:
+            return None
+        return PageJobs(self.pages_per_job, self.split_min_pages)
+
+    @property
+    def merged_exports(self) -> tuple[ExportFormat, ...]:
+        """The exports a split document's page jobs are merged into (none when not split)."""
+        if self.page_jobs is None:
+            return ()
+        return parse_formats(self.engine_options.get("exports") or ())
 
     @property
     def window(self) -> int:

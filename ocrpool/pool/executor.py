@@ -8,7 +8,9 @@ from concurrent.futures import Future
 from typing import Any
 
 from ocrpool.engines.base import Source
+from ocrpool.exports import ExportFormat
 from ocrpool.pool.config import PoolConfig
+from ocrpool.pool.documents import PageJobs
 from ocrpool.pool.front import PoolFront
 from ocrpool.pool.supervisor import Supervisor
 from ocrpool.results import OcrResult
@@ -40,6 +42,7 @@ class OcrPool(PoolFront):
         if "engine_options" in overrides:
             overrides["engine_options"] = dict(overrides["engine_options"] or {})
         self.config = dataclasses.replace(config or PoolConfig(), **overrides)
+        self._split, self._exports = self.config.page_jobs, self.config.merged_exports
         self._supervisor = Supervisor(self.config, on_worker_exit)
         try:
             self._supervisor.wait_ready(self.config.start_timeout * self.config.max_start_failures)
@@ -51,6 +54,12 @@ class OcrPool(PoolFront):
 
     def _submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
         return self._supervisor.submit(source, label, raises)
+
+    def _page_jobs(self, source: Source) -> PageJobs | None:
+        return self._split
+
+    def _export_formats(self) -> tuple[ExportFormat, ...]:
+        return self._exports
 
     @property
     def window(self) -> int:

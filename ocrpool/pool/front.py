@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TypeVar
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import PageSpan, Source
 from ocrpool.errors import OcrPoolError
+from ocrpool.exports import ExportFormat
+from ocrpool.pool.documents import Document, PageJobs, plan, span_label
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
 
@@ -38,17 +40,45 @@ class PoolFront(ABC):
         """Queue one normalised input; ``raises``: the future raises the job's error,
         else it holds an ``OcrResult`` either way. May raise (a closed or broken pool)."""
 
+    def _page_jobs(self, source: Source) -> PageJobs | None:
+        """How this pool splits ``source`` into page jobs; ``None``: it does not."""
+        return None
+
+    def _export_formats(self) -> tuple[ExportFormat, ...]:
+        """The exports the engine renders, which a split document's page jobs merge."""
+        return ()
+
     def submit(self, source: PathOrSource, *, label: str | None = None) -> Future[OcrResult]:
-        """Queue one input; the future gives its ``OcrResult`` or raises its typed error."""
+        """Queue one input; the future gives its ``OcrResult`` or raises its typed error.
+        A multi-page document may run as page jobs on several workers: one future still."""
         data, name = normalise(source, label)
-        return self._submit(data, name, raises=True)
+        return self._submit_document(data, name, raises=True)
+
+    def _submit_document(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
+        """One job, or a document of page jobs each through ``_submit`` (so the lease
+        book, retries, quarantine and quotas count pages)."""
+        split = plan(source, self._page_jobs(source))
+        if split is None:
+            return self._submit(source, label, raises)
+        document = Document(label, split, raises, self._export_formats())
+        for index, span in enumerate(split.spans):
+            try:
+                job = self._submit(span, span_label(label, span), raises=False)
+            except OcrPoolError as error:
+                if index == 0:
+                    document.abandon(0, error)  # removes the temp file
+                    raise
+                document.abandon(index, error)
+                break
+            document.attach(index, job)
+        return document.future
 
     def submit_result(self, source: PathOrSource, *, label: str | None = None) -> Future[OcrResult]:
         """Queue one input; the future always holds an ``OcrResult``, even when the pool
         refuses it (what ``imap`` uses; for callers that record failures, not raise them)."""
         data, name = normalise(source, label)
         try:
-            return self._submit(data, name, raises=False)
+            return self._submit_document(data, name, raises=False)
         except OcrPoolError as error:
             future: Future[OcrResult] = Future()
             future.set_result(OcrResult(input=name, error=error))
@@ -131,7 +161,10 @@ async def _atake(pending: deque[asyncio.Future[OcrResult]], ordered: bool) -> Oc
 
 
 def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:
-    """The source as a pool sends it (a path string, or bytes) and the label results carry."""
+    """The source as a pool sends it (a path string, bytes, or a page span another pool
+    split off) and the label results carry."""
+    if isinstance(source, PageSpan):
+        return source, label or span_label(source.path, source)
     if isinstance(source, bytes):
         return source, label or f"<{len(source)} bytes>"
     if isinstance(source, (str, os.PathLike)):

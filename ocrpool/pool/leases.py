@@ -274,7 +274,7 @@ class LeaseBook(Generic[Holder]):
             self.completed += 1
         else:
             self.failed += 1
-        self._resolutions.append(lambda: _resolve(lease, result))
+        self._resolutions.append(lambda: resolve(lease.future, result, raises=lease.raises))
 
     def fail_queued(self, error: OcrPoolError) -> None:
         """End every queued job with ``error`` (shutdown, a broken pool)."""
@@ -318,15 +318,16 @@ class LeaseBook(Generic[Holder]):
                 return
 
 
-def _resolve(lease: Lease, result: OcrResult) -> None:
+def resolve(future: Future[OcrResult], result: OcrResult, *, raises: bool) -> None:
+    """Give ``future`` its result, or (``raises``) its error; a cancelled one keeps quiet."""
     try:
-        if lease.raises and result.error is not None:
-            lease.future.set_exception(result.error)
+        if raises and result.error is not None:
+            future.set_exception(result.error)
         else:
-            lease.future.set_result(result)
+            future.set_result(result)
     except InvalidStateError:
-        if not lease.future.cancelled():
-            log.error("the future of %s was resolved twice", lease.label)
+        if not future.cancelled():
+            log.error("the future of %s was resolved twice", result.input)
 
 
 def call_all(callbacks: list[Callable[[], None]]) -> None:

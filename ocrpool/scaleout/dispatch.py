@@ -41,7 +41,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import PageSpan, Source
 from ocrpool.errors import InvalidInput, PoolClosed
 from ocrpool.pool.leases import Lease, LeaseBook, call_all
 from ocrpool.pool.lifecycle import PoolLife
@@ -300,8 +300,8 @@ class Dispatcher:
     def _payload(self, lease: Lease) -> Source:
         """Bytes as given; a path as an absolute one (the actors run elsewhere), or with
         ``ship_bytes`` the file's content."""
-        if isinstance(lease.source, bytes):
-            return lease.source
+        if isinstance(lease.source, (bytes, PageSpan)):
+            return lease.source  # a page span is only made of a path the nodes share
         if not self._ship_bytes:
             return os.path.abspath(lease.source)
         try:

@@ -16,7 +16,9 @@ from concurrent.futures import Future
 from typing import Any
 
 from ocrpool.engines.base import Source
+from ocrpool.exports import ExportFormat
 from ocrpool.pool.config import PoolConfig
+from ocrpool.pool.documents import PageJobs
 from ocrpool.pool.front import PoolFront
 from ocrpool.results import OcrResult
 from ocrpool.scaleout.actor import Hello, PoolActor
@@ -69,7 +71,10 @@ class RayOcrPool(PoolFront):
             raise ValueError("on_worker_exit runs in the actors with Ray: read stats().exits")
         if actors is not None and actors < 1:
             raise ValueError("actors must be at least 1")
-        PoolConfig(**{"workers": workers or 1, **settings})  # bad settings fail before Ray
+        config = PoolConfig(**{"workers": workers or 1, **settings})  # bad ones fail before Ray
+        # Page spans name a file the nodes share: shipped bytes are split by each actor's pool.
+        self._split = None if ship_bytes else config.page_jobs
+        self._exports = config.merged_exports
         ray = import_ray()
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
@@ -160,6 +165,15 @@ class RayOcrPool(PoolFront):
 
     def _submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
         return self._dispatcher.submit(source, label, raises)
+
+    def _page_jobs(self, source: Source) -> PageJobs | None:
+        """Documents given as paths are split here, their pages spread across the actors;
+        bytes go whole to one actor, whose pool splits them across its workers (a temp
+        file here would not be on the other nodes)."""
+        return None if isinstance(source, bytes) else self._split
+
+    def _export_formats(self) -> tuple[ExportFormat, ...]:
+        return self._exports
 
     def stats(self) -> PoolStats:
         """The whole cluster's ``PoolStats``: workers of every actor, exits by cause (with

@@ -33,7 +33,7 @@ from starlette.routing import Route
 from starlette.types import Receive
 
 from ocrpool.batch.records import Record
-from ocrpool.errors import JobCancelled, OcrPoolError
+from ocrpool.errors import JobCancelled, OcrPoolError, PagesFailed
 from ocrpool.results import OcrResult
 from ocrpool.service.backpressure import Slots
 from ocrpool.service.errors import BadRequest, InternalError, NotCancellable
@@ -191,6 +191,9 @@ class Service:
         if error is None:
             record = Record(upload.input, upload.format.value, done.result())
             return json_reply(200, record.to_dict(detail=detail)), "ok"
+        if isinstance(error, PagesFailed) and error.result is not None:  # a partial document
+            record = Record(upload.input, upload.format.value, error.result)
+            return json_reply(200, record.to_dict(detail=detail)), "partial"
         if isinstance(error, OcrPoolError):
             return error_reply(error, self.lifecycle.retry_after_s()), type(error).__name__
         log.error("job %s failed unexpectedly", upload.label, exc_info=error)

@@ -17,12 +17,12 @@ import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ocrpool.engines.aspose import exports, orientation, spelling
 from ocrpool.engines.aspose.errors import detail, translate_error
 from ocrpool.engines.aspose.runtime import RuntimeTuning, prepare_process, tune_runtime
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import PageSpan, Source
 from ocrpool.errors import EngineError, InvalidInput, LicenseRejected
 from ocrpool.exports import parse_formats
 from ocrpool.formats import HEADER_BYTES, Format, sniff
@@ -87,6 +87,9 @@ class AsposeEngine:
     - ``exports``: export format names (``ocrpool.ExportFormat``: ``"pdf"``,
       ``"hocr"``, ...): ``Recognition.exports`` holds one document per format.
     """
+
+    reads_page_spans: ClassVar[bool] = True
+    """``recognize`` takes a ``PageSpan``: ``OcrInput.add(path, start_page, pages_number)``."""
 
     def __init__(
         self,
@@ -185,23 +188,27 @@ class AsposeEngine:
     def recognize(self, source: Source) -> Recognition:
         if self._api is None:
             raise EngineError("the engine is not started")
-        with _input_file(source) as (path, label, fmt):
+        span = source if isinstance(source, PageSpan) else None
+        whole = source.path if isinstance(source, PageSpan) else source
+        with _input_file(whole) as (path, label, fmt):
             try:
-                return self._recognize_file(path, label, fmt)
+                return self._recognize_file(path, label, fmt, span)
             except RuntimeError as exc:
                 raise translate_error(str(exc), path, label) from None
 
-    def _recognize_file(self, path: str, label: str, fmt: Format) -> Recognition:
+    def _recognize_file(
+        self, path: str, label: str, fmt: Format, span: PageSpan | None = None
+    ) -> Recognition:
         ocr = self._ocr
         input_type = getattr(ocr.InputType, _MULTI_PAGE_INPUTS.get(fmt, "SINGLE_IMAGE"))
         angles: tuple[float, ...] | None = None
         if self._rotate_pages:
             output, angles = orientation.recognize_upright(
-                ocr, self._api, self._settings, input_type, path
+                ocr, self._api, self._settings, input_type, path, span
             )
         else:
             ocr_input = ocr.OcrInput(input_type)
-            ocr_input.add(path)
+            orientation.add_pages(ocr_input, path, span)
             output = self._api.recognize(ocr_input, self._settings)
         recognition = to_recognition(output, angles)
         pages = recognition.pages
@@ -256,7 +263,7 @@ def _member(enum_type: Any, name: str, option: str) -> Any:
 
 
 @contextlib.contextmanager
-def _input_file(source: Source) -> Iterator[tuple[str, str, Format]]:
+def _input_file(source: str | bytes) -> Iterator[tuple[str, str, Format]]:
     """The input as ``(path for Aspose, label for messages, format)``.
 
     Bytes go through a temporary file: Aspose's base64 input reads only the first

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ocrpool.engines.base import PageSpan
+
 MIN_ROTATION = 1.0
 """Degrees. phototest.tif skewed by 0.5° and 1° read the same without correction; from
 1.5° words are lost (measured with Aspose 26.10)."""
@@ -43,14 +45,16 @@ def page_runs(angles: Sequence[float]) -> tuple[PageRun, ...]:
 
 
 def recognize_upright(
-    ocr: Any, api: Any, settings: Any, input_type: Any, path: str
+    ocr: Any, api: Any, settings: Any, input_type: Any, path: str, span: PageSpan | None = None
 ) -> tuple[Any, tuple[float, ...]]:
-    """Aspose's output for the document at ``path`` with every page turned upright, and
-    the angle each page was turned by (0 when it was upright, or nearly)."""
+    """Aspose's output for the document at ``path`` (or the pages of ``span``) with every
+    page turned upright, and the angle each page was turned by (0 when it was upright, or
+    nearly)."""
     from aspose.ocr.models.preprocessingfilters import PreprocessingFilter
 
+    start = 0 if span is None else span.start
     measuring = ocr.OcrInput(input_type)
-    measuring.add(path)
+    add_pages(measuring, path, span)
     measured = (float(skew.angle) for skew in api.calculate_skew(measuring))
     angles = tuple(angle if abs(angle) >= MIN_ROTATION else 0.0 for angle in measured)
     runs = page_runs(angles) or (PageRun(0, 0, 0.0),)
@@ -61,9 +65,19 @@ def recognize_upright(
             filters.add(PreprocessingFilter.rotate(run.angle))
         ocr_input = ocr.OcrInput(input_type, filters)
         if len(runs) == 1:
-            ocr_input.add(path)
+            add_pages(ocr_input, path, span)
         else:
-            ocr_input.add(path, run.first, run.count)
+            ocr_input.add(path, start + run.first, run.count)
         for result in api.recognize(ocr_input, settings):
             output.append(result)
     return output, angles
+
+
+def add_pages(ocr_input: Any, path: str, span: PageSpan | None) -> None:
+    """Add the file at ``path`` to ``ocr_input``: all of it, or the pages of ``span``
+    (Aspose's ``add(path, start_page, pages_number)`` counts pages from 0 and reads only
+    those pages of a TIFF or PDF)."""
+    if span is None:
+        ocr_input.add(path)
+    else:
+        ocr_input.add(path, span.start, span.count)

@@ -1,0 +1,228 @@
+"""Split documents: a multi-page input as page jobs, and the one result they make.
+
+::
+
+    caller's thread                       any pool thread              document's thread
+    ---------------                       ---------------              -----------------
+    plan: count pages (no rendering);
+    bytes written once to a temp file
+    Document: one future for the caller
+    pool._submit(PageSpan) per span  -->  page job's result  --+
+                                          (callback: kept)     |  the last one in:
+                                                               +->  pages in order, outcome,
+                                                                    exports merged (a thread
+                                                                    of its own when there are
+                                                                    any), temp file removed,
+                                                                    the caller's future set
+
+A page job is an ordinary job of the pool: the lease book, retries, quarantine, blame,
+``job_timeout`` and the worker quota see page jobs and nothing else. A span that fails
+for good leaves its pages in place, each with the span's typed error; the document is
+then ``PagesFailed`` (partial) if some pages came back, or fails with the first failed
+page's error if none did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
+from dataclasses import dataclass, replace
+
+from ocrpool.engines.base import PageSpan, Source
+from ocrpool.errors import EngineError, JobCancelled, OcrPoolError, PagesFailed
+from ocrpool.exports import Export, ExportFormat
+from ocrpool.formats import page_count
+from ocrpool.merge import merge_exports
+from ocrpool.pool.leases import resolve
+from ocrpool.results import Attempt, OcrResult, Page
+
+log = logging.getLogger("ocrpool")
+
+
+@dataclass(frozen=True)
+class PageJobs:
+    """How a pool splits documents: ``pages_per_job`` pages a job, for documents of at
+    least ``min_pages`` pages."""
+
+    pages_per_job: int
+    min_pages: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A document to split: its spans, and the temp file bytes were written to (the
+    document removes it when it is done)."""
+
+    spans: tuple[PageSpan, ...]
+    temp_path: str | None = None
+
+
+def plan(source: Source, jobs: PageJobs | None) -> Plan | None:
+    """The page jobs of ``source``, or ``None`` to run it as one job (splitting off, one
+    page or too few, a page span already, not a regular file, a file that cannot be
+    counted: the engine then reads it whole and says what is wrong). Counts pages in the
+    caller's thread."""
+    if jobs is None or isinstance(source, PageSpan):
+        return None
+    if isinstance(source, bytes):
+        total = page_count(io.BytesIO(source))
+    else:
+        try:  # only a regular file: opening a FIFO would block, and reading it eat its data
+            if not stat.S_ISREG(os.stat(source).st_mode):
+                return None
+            with open(source, "rb") as handle:
+                total = page_count(handle)
+        except OSError:
+            return None
+    if total is None or total < jobs.min_pages:
+        return None
+    temp_path = None
+    if isinstance(source, bytes):
+        descriptor, temp_path = tempfile.mkstemp(prefix="ocrpool-document-")
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(source)
+        path = temp_path
+    else:
+        path = os.path.abspath(source)
+    size = jobs.pages_per_job
+    spans = tuple(PageSpan(path, at, min(size, total - at)) for at in range(0, total, size))
+    return Plan(spans, temp_path)
+
+
+def span_label(label: str, span: PageSpan) -> str:
+    """A page job's label: the document's, and its pages."""
+    numbers = span.numbers
+    pages = f"page {numbers[0]}" if span.count == 1 else f"pages {numbers[0]}-{numbers[-1]}"
+    return f"{label} [{pages}]"
+
+
+class Document:
+    """One split document: its page jobs' results as they come, and the caller's future."""
+
+    def __init__(
+        self,
+        label: str,
+        plan: Plan,
+        raises: bool,
+        exports: tuple[ExportFormat, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label = label
+        self.plan = plan
+        self.raises = raises
+        self.exports = exports
+        self.future: Future[OcrResult] = Future()
+        self.future.add_done_callback(self._on_cancel)
+        self._clock = clock
+        self._started = clock()
+        self._lock = threading.Lock()
+        self._parts: list[OcrResult | None] = [None] * len(plan.spans)
+        self._jobs: list[Future[OcrResult]] = []
+        self._left = len(plan.spans)
+
+    def attach(self, index: int, job: Future[OcrResult]) -> None:
+        """The page job of span ``index`` was submitted: its result is kept when it comes."""
+        self._jobs.append(job)
+        job.add_done_callback(lambda done: self._on_job(index, done))
+
+    def abandon(self, first: int, error: OcrPoolError) -> None:
+        """Spans from ``first`` on were never submitted (the pool refused them)."""
+        for index in range(first, len(self.plan.spans)):
+            self._keep(index, OcrResult(self.label, error=error))
+
+    def _on_job(self, index: int, job: Future[OcrResult]) -> None:
+        try:
+            result = job.result()
+        except CancelledError:
+            result = OcrResult(self.label, error=JobCancelled("the document was cancelled"))
+        self._keep(index, result)
+
+    def _keep(self, index: int, result: OcrResult) -> None:
+        with self._lock:
+            if self._parts[index] is not None:
+                return
+            self._parts[index] = result
+            self._left -= 1
+            last = self._left == 0
+        if not last:
+            return
+        if self.exports and any(part.exports for part in self._results()):
+            threading.Thread(target=self._finish, name="ocrpool-document", daemon=True).start()
+        else:
+            self._finish()
+
+    def _results(self) -> list[OcrResult]:
+        return [part for part in self._parts if part is not None]
+
+    def _finish(self) -> None:
+        try:
+            result = self._assemble()
+        except Exception as exc:  # a bug here must not leave the caller waiting forever
+            log.exception("assembling %s failed", self.label)
+            result = OcrResult(self.label, error=EngineError(f"assembling the document: {exc}"))
+        finally:
+            if self.plan.temp_path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.plan.temp_path)
+        self._resolve(result)
+
+    def _assemble(self) -> OcrResult:
+        pages: list[Page] = []
+        attempts: list[Attempt] = []
+        merged: list[tuple[PageSpan, tuple[Export, ...] | None]] = []
+        for span, part in zip(self.plan.spans, self._results(), strict=True):
+            attempts.extend(part.attempts)
+            error = part.error
+            if error is None and len(part.pages) != span.count:
+                error = EngineError(f"the engine gave {len(part.pages)} pages for {span.count}")
+            if error is None:
+                pages.extend(part.pages)
+                merged.append((span, part.exports))
+            else:
+                pages.extend(Page(text="", error=error) for _ in range(span.count))
+                merged.append((span, None))
+        parts = self._results()
+        result = OcrResult(
+            input=self.label,
+            pages=tuple(pages),
+            attempts=tuple(attempts),
+            worker_pid=parts[-1].worker_pid,
+            elapsed_s=self._clock() - self._started,
+            rss_mb=max((p.rss_mb for p in parts if p.rss_mb is not None), default=None),
+            evaluation_mode=any(p.evaluation_mode for p in parts),
+        )
+        failed = result.failed_pages
+        if len(failed) == len(pages):
+            return replace(result, error=pages[0].error)
+        if self.exports and any(exports for _, exports in merged):
+            result = replace(result, exports=merge_exports(self.exports, merged))
+        if failed:
+            error = pages_failed(failed, len(pages))
+            result = replace(result, error=error)
+            error.attach(result)
+        return result
+
+    def _resolve(self, result: OcrResult) -> None:
+        if self.future.set_running_or_notify_cancel():
+            resolve(self.future, result, raises=self.raises)
+
+    def _on_cancel(self, future: Future[OcrResult]) -> None:
+        """The caller cancelled the document: its queued page jobs are cancelled too."""
+        if future.cancelled():
+            for job in self._jobs:
+                job.cancel()
+
+
+def pages_failed(failed: tuple[int, ...], total: int) -> PagesFailed:
+    numbers = ", ".join(map(str, failed))
+    return PagesFailed(
+        f"{len(failed)} of {total} pages failed: {numbers}", pages=list(failed), total=total
+    )

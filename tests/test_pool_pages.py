@@ -1,0 +1,209 @@
+"""Split documents: page jobs on any worker, one result in page order, a page fails alone."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from fakes import fake_pool, make_document, make_inputs
+from pypdf import PdfReader
+
+from ocrpool import (
+    ExitCause,
+    JobTimeout,
+    PagesFailed,
+    PageSpan,
+    WorkerCrashed,
+    WorkerExit,
+)
+from ocrpool.formats import page_count
+from ocrpool.pool.documents import PageJobs, plan
+
+
+def _texts(stem: str, pages: int) -> list[str]:
+    return [f"{stem} p{n}" for n in range(1, pages + 1)]
+
+
+def test_page_count_reads_tiff_directories_and_pdf_page_trees(tmp_path: Path) -> None:
+    tiff = make_document(tmp_path / "doc.tif", 7)
+    with open(tiff, "rb") as handle:
+        assert page_count(handle) == 7
+    with open("examples/images/multipage-3.tif", "rb") as handle:
+        assert page_count(handle) == 3
+    with open("examples/images/skimage-page.png", "rb") as handle:
+        assert page_count(handle) == 1
+    assert page_count(io.BytesIO(b"not an image")) is None
+
+
+def test_a_plan_splits_long_documents_only(tmp_path: Path) -> None:
+    jobs = PageJobs(pages_per_job=2, min_pages=4)
+    doc = make_document(tmp_path / "doc.tif", 5)
+    split = plan(doc, jobs)
+    assert split is not None and split.temp_path is None
+    assert [(s.start, s.count) for s in split.spans] == [(0, 2), (2, 2), (4, 1)]
+    assert plan(make_document(tmp_path / "short.tif", 3), jobs) is None
+    assert plan(make_inputs(tmp_path, ["a.png"])[0], jobs) is None
+    assert plan(doc, None) is None
+    assert plan(PageSpan(doc, 0, 1), jobs) is None
+
+
+def test_a_30_page_document_runs_on_two_workers_and_comes_back_in_order(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 30)
+    with fake_pool(workers=2, spares=0, engine_options={"delay": 0.02}) as pool:
+        result = pool.recognize(doc)
+        stats = pool.stats()
+    assert result.ok and not result.partial
+    assert [page.text for page in result.pages] == _texts("doc", 30)
+    assert result.input == doc
+    assert len({attempt.worker_pid for attempt in result.attempts}) >= 2
+    assert stats.submitted == stats.completed == 30
+
+
+def test_split_and_unsplit_give_the_same_pages(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 6)
+    with fake_pool(workers=2, spares=0) as pool:
+        split = pool.recognize(doc)
+    with fake_pool(workers=2, spares=0, split_pages=False) as pool:
+        whole = pool.recognize(doc)
+        assert pool.stats().submitted == 1
+    assert split.pages == whole.pages
+
+
+def test_a_page_that_crashes_every_time_fails_alone(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 30)
+    with fake_pool(workers=2, spares=0, retries=1, engine_options={"fault_page": 7}) as pool:
+        result = pool.submit_result(doc).result()
+        stats = pool.stats()
+    assert not result.ok and result.partial
+    assert isinstance(result.error, PagesFailed)
+    assert result.error.pages == [7] and result.error.total == 30
+    assert result.failed_pages == (7,)
+    assert isinstance(result.pages[6].error, WorkerCrashed)
+    texts = [page.text for page in result.pages]
+    assert texts[:6] + texts[7:] == [t for n, t in enumerate(_texts("doc", 30), 1) if n != 7]
+    assert stats.quarantined == (f"{doc} [page 7]",)
+    assert stats.retries == 1  # only the bad page was tried again
+    assert stats.submitted == 30
+
+
+def test_submit_raises_pages_failed_for_a_partial_document(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 4)
+    options = {"fault_page": 2, "page_fault": "raise"}
+    with (
+        fake_pool(workers=1, spares=0, engine_options=options) as pool,
+        pytest.raises(PagesFailed) as caught,
+    ):
+        pool.recognize(doc)
+    assert caught.value.pages == [2]
+    partial = caught.value.result
+    assert partial.partial and [page.text for page in partial.pages][2:] == ["doc p3", "doc p4"]
+
+
+def test_a_page_that_hangs_is_killed_at_the_timeout_and_the_rest_finish(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 8)
+    options = {"fault_page": 3, "page_fault": "hang"}
+    with fake_pool(workers=2, spares=0, job_timeout=1.5, engine_options=options) as pool:
+        result = pool.submit_result(doc).result()
+    assert result.partial and result.failed_pages == (3,)
+    assert isinstance(result.pages[2].error, JobTimeout)
+    assert sum(1 for page in result.pages if page.error is None) == 7
+
+
+def test_a_document_whose_every_page_fails_fails_with_the_pages_error(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "crash-doc.tif", 4)
+    with fake_pool(workers=2, spares=0, retries=0) as pool:
+        result = pool.submit_result(doc).result()
+    assert isinstance(result.error, WorkerCrashed) and not result.partial
+    assert result.failed_pages == (1, 2, 3, 4)
+
+
+def test_the_quota_counts_page_jobs(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 20)
+    exits: list[WorkerExit] = []
+    with fake_pool(workers=2, spares=1, max_jobs_per_worker=5, on_worker_exit=exits.append) as pool:
+        result = pool.recognize(doc)
+    assert result.ok and len(result.pages) == 20
+    assert sum(e.jobs for e in exits) == 20
+    assert all(e.jobs <= 5 for e in exits)
+    assert sum(1 for e in exits if e.cause is ExitCause.MAX_JOBS) >= 3
+
+
+def test_bytes_are_written_once_and_the_file_removed(tmp_path: Path) -> None:
+    data = Path(make_document(tmp_path / "doc.tif", 5)).read_bytes()
+    before = set(os.listdir(tempfile.gettempdir()))
+    with fake_pool(workers=2, spares=0) as pool:
+        result = pool.recognize(data, label="upload")
+    assert result.ok and len(result.pages) == 5 and result.input == "upload"
+    assert set(os.listdir(tempfile.gettempdir())) - before == set()
+
+
+def test_merged_pdf_and_text_exports_hold_every_page_in_order(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 9)
+    options = {"exports": ["pdf", "txt"], "fault_page": 4, "page_fault": "raise"}
+    with fake_pool(workers=2, spares=0, pages_per_job=2, engine_options=options) as pool:
+        assert pool.stats().submitted == 0
+        result = pool.submit_result(doc).result()
+        assert pool.stats().submitted == 5
+    assert result.failed_pages == (3, 4)  # one span of two pages
+    reader = PdfReader(io.BytesIO(result.export("pdf")))
+    assert len(reader.pages) == 9
+    texts = [page.get("/FakeText") for page in reader.pages]
+    expected = _texts("doc", 9)
+    assert texts[:2] + texts[4:] == expected[:2] + expected[4:]
+    assert texts[2:4] == [None, None]  # the original pages, without text
+    assert result.export("txt").decode().splitlines() == [
+        f"txt export of {t}" for n, t in enumerate(expected, 1) if n not in (3, 4)
+    ]
+
+
+def test_an_export_that_cannot_be_merged_keeps_the_document_whole(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 5)
+    with fake_pool(workers=2, spares=0, engine_options={"exports": ["docx"]}) as pool:
+        result = pool.recognize(doc)
+        assert pool.stats().submitted == 1
+    assert len(result.pages) == 5
+
+
+def test_a_cancelled_document_cancels_its_queued_pages(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 12)
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 0.2}) as pool:
+        future = pool.submit(doc)
+        assert future.cancel()
+        stats_after = pool.stats()
+    assert stats_after.submitted == 12
+    assert future.cancelled()
+
+
+def test_a_fifo_is_never_opened_to_count_its_pages(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.tif"
+    os.mkfifo(fifo)
+    assert plan(str(fifo), PageJobs(pages_per_job=1, min_pages=2)) is None  # did not block
+
+
+def test_a_failed_page_of_a_pdf_is_its_original_page_in_the_merged_pdf(tmp_path: Path) -> None:
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    writer = PdfWriter()
+    for number in range(1, 6):
+        page = writer.add_blank_page(300 + number, 400)
+        page[NameObject("/Original")] = TextStringObject(f"original {number}")
+    doc = tmp_path / "scan.pdf"
+    with open(doc, "wb") as handle:
+        writer.write(handle)
+    options = {"exports": ["pdf"], "fault_page": 2, "page_fault": "raise"}
+    with fake_pool(workers=2, spares=0, engine_options=options) as pool:
+        result = pool.submit_result(str(doc)).result()
+    assert result.failed_pages == (2,)
+    pages = PdfReader(io.BytesIO(result.export("pdf"))).pages
+    assert len(pages) == 5
+    assert pages[1].get("/Original") == "original 2" and pages[1].get("/FakeText") is None
+    assert [pages[i].get("/FakeText") for i in (0, 2, 3, 4)] == [
+        "scan p1",
+        "scan p3",
+        "scan p4",
+        "scan p5",
+    ]
