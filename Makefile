@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,serve,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,serve,ray,tesseract]'
 	$(BIN)/ocrpool doctor --fix
+	$(BIN)/ocrpool doctor --engine tesseract --fix
 
 test: lint typecheck unit
 
