@@ -35,3 +35,4 @@ soak:
 	$(BIN)/python -m tests.reliability soak
 	$(BIN)/python -m tests.reliability run-chaos
 	$(BIN)/python -m tests.reliability aspose
+	$(BIN)/python -m tests.reliability tesseract

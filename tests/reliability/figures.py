@@ -76,7 +76,13 @@ def write_markdown(folder: Path) -> str:
     """``results.md`` in ``folder``, from whichever of the JSON results are there (the
     README's Reliability section quotes it)."""
     parts = []
-    for name, render in (("soak", _soak_md), ("run-chaos", _run_chaos_md), ("aspose", _aspose_md)):
+    renders = (
+        ("soak", _soak_md),
+        ("run-chaos", _run_chaos_md),
+        ("aspose", _real_engine_md),
+        ("tesseract", _real_engine_md),
+    )
+    for name, render in renders:
         path = folder / f"{name}.json"
         if path.exists():
             data = json.loads(path.read_text())
@@ -178,7 +184,7 @@ def _run_chaos_md(data: dict[str, Any]) -> str:
     )
 
 
-def _aspose_md(data: dict[str, Any]) -> str:
+def _real_engine_md(data: dict[str, Any]) -> str:
     soak, fuzz = data["soak"], data["fuzz"]
     peaks = f"{soak['worker_rss_after_job_max_mb']:.0f} / {soak['worker_rss_sampled_max_mb']:.0f}"
     soak_table = _table(
