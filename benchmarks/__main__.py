@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks import corpus, engine_tuning, options, service, startup, tuning
+from benchmarks import corpus, engine_tuning, engines, options, service, startup, tuning
 from benchmarks.compare import compare
 from benchmarks.engine_report import write_study
 from benchmarks.report import RunClock
@@ -132,13 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
         "the worker start cost by start method, 'service' "
         "compares `ocrpool serve` with OcrPool called directly (into OUT/service/; with "
         "--engine fake it skips the Aspose trial), 'options' the cost per page of each "
-        "recognition option (into OUT/options), 'startup' the cost of a worker start by "
+        "recognition option (into OUT/options), 'engines' Tesseract and Aspose on the same "
+        "pages (CPU per page, RSS, word recall; into OUT/engines), 'startup' the cost of a "
+        "worker start by "
         "start method (into OUT/startup.md).",
     )
     parser.add_argument(
         "mode",
         nargs="?",
-        choices=("compare", "tune", "tune-engine", "service", "options", "startup"),
+        choices=("compare", "tune", "tune-engine", "service", "options", "startup", "engines"),
         default="compare",
     )
     parser.add_argument("--engine", choices=("aspose", "tesseract", "fake"), default="aspose")
@@ -250,6 +252,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _service(args, command)
     if args.mode == "tune-engine":
         return _tune_engine(parser, args, command)
+    if args.mode == "engines":
+        print(
+            engines.run(
+                corpus.images_in(args.corpus),
+                args.rounds or engines.DEFAULT_ROUNDS,
+                args.out / "engines",
+                command,
+                print,
+            )
+        )
+        return 0
     if args.mode == "options":
         options.run(
             corpus.images_in(args.corpus),

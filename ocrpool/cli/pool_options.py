@@ -48,7 +48,7 @@ _POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
     ("--timeout", "job_timeout", float, "SECONDS", "stop a job running longer (0 = no limit)"),
     ("--retries", "retries", int, "N", "retries of a job whose worker died"),
     ("--spares", "spares", int, "N", "warm spare workers"),
-    ("--engine", "engine", str, "NAME", "aspose, fake or package.module:Class"),
+    ("--engine", "engine", str, "NAME", "aspose, tesseract, fake or package.module:Class"),
 )
 _ZERO_IS_NO_LIMIT = frozenset({"max_jobs_per_worker", "max_rss_mb", "hard_rss_mb", "job_timeout"})
 

