@@ -76,8 +76,11 @@ def _data_check(directory: Path, language: str, fix: bool) -> Check:
     note = ""
     if missing and fix and installable and _is_ours(directory):
         started = time.monotonic()
-        _pip_install(installable)
-        note = f"; installed {', '.join(installable)} in {time.monotonic() - started:.1f} s"
+        failure = _pip_install(installable)
+        elapsed = time.monotonic() - started
+        note = f"; installed {', '.join(installable)} in {elapsed:.1f} s"
+        if failure:
+            note = f"; pip could not install {', '.join(installable)}: {failure}"
         missing = [name for name in wanted if name not in installed_languages(directory)]
     found = ", ".join(installed_languages(directory)) or "none"
     if not missing:
@@ -86,7 +89,7 @@ def _data_check(directory: Path, language: str, fix: bool) -> Check:
     remedies = "; ".join(f"{name}: {how_to_install(name)}" for name in missing)
     if missing == [OSD]:
         return Check(DATA, CheckStatus.WARN, detail + " (rotate_pages needs it)", remedies)
-    fixable = " (`ocrpool doctor --engine tesseract --fix` does)" if installable else ""
+    fixable = "; or run `ocrpool doctor --engine tesseract --fix`" if installable else ""
     return Check(DATA, CheckStatus.FAIL, detail + note, remedies + fixable)
 
 
@@ -95,13 +98,22 @@ def _is_ours(directory: Path) -> bool:
     return directory == data_dir(None, {})
 
 
-def _pip_install(packages: list[str]) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", *packages],
-        check=False,
-        timeout=_PIP_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-    )
+def _pip_install(packages: list[str]) -> str:
+    """Install ``packages`` with this interpreter's pip: ``""``, or what went wrong."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", *packages],
+            capture_output=True,
+            text=True,
+            timeout=_PIP_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if done.returncode:
+        errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+        return (errors or done.stderr.splitlines() or [f"exit {done.returncode}"])[-1]
+    return ""
 
 
 def probe_engine(language: str, tessdata_dir: str) -> tuple[Check, ...]:
