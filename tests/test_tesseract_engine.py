@@ -61,6 +61,13 @@ def test_a_started_engine_reads_a_scan_with_lines_boxes_and_confidences(
     assert all(line.confidence is not None and 0.5 < line.confidence <= 1 for line in page.lines)
 
 
+def test_a_blank_page_comes_back_empty(engine: TesseractEngine, tmp_path: Path) -> None:
+    blank = tmp_path / "blank.png"
+    Image.new("L", (600, 400), 255).save(blank)
+    (page,) = engine.recognize(str(blank)).pages
+    assert page.empty and page.lines == ()
+
+
 def test_detail_words_gives_one_entry_per_word_of_the_text() -> None:
     engine = started(detail="words")
     try:

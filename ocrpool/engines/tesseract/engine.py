@@ -118,7 +118,7 @@ class TesseractEngine:
             written: list[Path] = []
             for number, page in enumerate(pages.read_pages(source, fmt, label, self._dpi)):
                 image, rotation = self._upright(page)
-                read.append(self._read(image, page.dpi, rotation))
+                read.append(self._read(image, page.dpi, rotation, label))
                 if folder is not None:
                     written.append(folder / f"page-{number:05d}.png")
                     image.save(written[-1], dpi=(page.dpi, page.dpi))
@@ -153,10 +153,10 @@ class TesseractEngine:
         # Found turned clockwise by ``degrees``: Pillow turns counter-clockwise.
         return page.image.rotate(degrees, expand=True), float(degrees)
 
-    def _read(self, image: Any, dpi: int, rotation: float | None) -> Page:
+    def _read(self, image: Any, dpi: int, rotation: float | None, label: str) -> Page:
         self._set_image(image, dpi)
         if not self._api.Recognize():
-            raise EngineError("Tesseract's recognition failed")
+            raise EngineError(f"{label}: Tesseract's recognition failed", input=label)
         text = self._api.GetUTF8Text().rstrip()
         return Page(text, self._lines(), rotation)
 
