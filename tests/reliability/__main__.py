@@ -56,7 +56,7 @@ def _real_engine(args: argparse.Namespace) -> int:
     soaked = aspose_soak(args.images, engine=engine)
     summary = soaked.summary()
     print(f"{engine} soak: {summary}", flush=True)
-    plot_rss_timeline(args.out / f"{engine}-rss.png", soaked.timeline, soaked.soft_limit_mb)
+    plot_rss_timeline(args.out / f"{engine}-rss.png", soaked.timeline, soaked.soft_limit_mb, engine)
     with tempfile.TemporaryDirectory(prefix="ocrpool-fuzz-") as folder:
         fuzzed = fuzz(Path(folder), args.fuzz, args.seed, engine=engine)
     print(f"{engine} fuzz: {fuzzed.summary()}", flush=True)

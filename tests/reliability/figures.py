@@ -50,7 +50,10 @@ def plot_supervisor(path: Path, phases: list[dict[str, Any]]) -> None:
 
 
 def plot_rss_timeline(
-    path: Path, timeline: list[tuple[float, float, float]], limit_mb: float | None
+    path: Path,
+    timeline: list[tuple[float, float, float]],
+    limit_mb: float | None,
+    engine: str = "aspose",
 ) -> None:
     """Total RSS of the pool (supervisor and workers) and the largest worker over time."""
     figure, axis = plt.subplots(figsize=(9, 4.5))
@@ -64,7 +67,7 @@ def plot_rss_timeline(
         axis.axhline(limit_mb, color="red", linestyle="--", label=label)
     axis.set_xlabel("seconds")
     axis.set_ylabel("MB")
-    axis.set_title("real-Aspose soak: RSS over time")
+    axis.set_title(f"real-engine soak ({engine}): RSS over time")
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
