@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,serve,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,serve,ray,tesseract]'
 	$(BIN)/ocrpool doctor --fix
+	$(BIN)/ocrpool doctor --engine tesseract --fix
 
 test: lint typecheck unit
 
@@ -40,3 +41,4 @@ soak:
 	$(BIN)/python -m tests.reliability soak
 	$(BIN)/python -m tests.reliability run-chaos
 	$(BIN)/python -m tests.reliability aspose
+	$(BIN)/python -m tests.reliability tesseract

@@ -67,8 +67,9 @@ class Row:
 def time_options(paths: Sequence[str], rounds: int, budget_s: float) -> Measured:
     """Runs in the child: every step on every image, ``rounds`` times (within budget)."""
     from ocrpool.engines.aspose import exports, orientation, spelling
-    from ocrpool.engines.aspose.engine import WARMUP_IMAGE, to_recognition
+    from ocrpool.engines.aspose.engine import to_recognition
     from ocrpool.engines.aspose.runtime import prepare_process
+    from ocrpool.engines.inputs import WARMUP_IMAGE
 
     prepare_process()
     import aspose.ocr as ocr

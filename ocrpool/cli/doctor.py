@@ -1,4 +1,5 @@
-"""``ocrpool doctor [--fix] [--license FILE] [--json]``: prints the aspose doctor's report."""
+"""``ocrpool doctor [--engine aspose|tesseract] [--fix] [--license FILE] [--json]``: prints
+the engine doctor's report."""
 
 from __future__ import annotations
 
@@ -7,20 +8,32 @@ import dataclasses
 import json
 from typing import Any
 
-from ocrpool.engines.aspose.doctor import DEFAULT_TIMEOUT_S, CheckStatus, DoctorReport, diagnose
+from ocrpool.engines.aspose.doctor import DEFAULT_TIMEOUT_S, diagnose
+from ocrpool.engines.checks import CheckStatus, DoctorReport
+from ocrpool.engines.tesseract import doctor as tesseract_doctor
 from ocrpool.error_codes import ExitCode
 
 
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "doctor",
-        help="check that the aspose engine can run here (exit 0 only if it reads text, else 4)",
-        description="Check, in a throwaway process, everything the aspose engine needs.",
+        help="check that an engine can run here (exit 0 only if it reads text, else 4)",
+        description="Check, in a throwaway process, everything the engine needs.",
+    )
+    parser.add_argument(
+        "--engine", choices=("aspose", "tesseract"), default="aspose", help="default: aspose"
     )
     parser.add_argument(
         "--fix",
         action="store_true",
-        help="first fetch OpenSSL 1.1 into the per-user cache if it is missing",
+        help="first provide what is missing: OpenSSL 1.1 into the per-user cache (aspose), "
+        "language data with pip (tesseract)",
+    )
+    parser.add_argument(
+        "--language", default="eng", help="tesseract: language(s) to check (default eng)"
+    )
+    parser.add_argument(
+        "--tessdata-dir", metavar="DIR", help="tesseract: language data directory to check"
     )
     parser.add_argument(
         "--license", metavar="FILE", help="Aspose license file (default: $OCRPOOL_LICENSE)"
@@ -37,12 +50,20 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = diagnose(fix=args.fix, license=args.license, timeout=args.timeout)
-    print(render_json(report) if args.json else render_text(report))
+    if args.engine == "tesseract":
+        report = tesseract_doctor.diagnose(
+            fix=args.fix,
+            language=args.language,
+            tessdata_dir=args.tessdata_dir,
+            timeout=args.timeout,
+        )
+    else:
+        report = diagnose(fix=args.fix, license=args.license, timeout=args.timeout)
+    print(render_json(report) if args.json else render_text(report, args.engine))
     return ExitCode.OK if report.ok else ExitCode.ENGINE_UNAVAILABLE
 
 
-def render_text(report: DoctorReport) -> str:
+def render_text(report: DoctorReport, engine: str = "aspose") -> str:
     width = max(len(check.name) for check in report.checks)
     lines = []
     for check in report.checks:
@@ -51,7 +72,7 @@ def render_text(report: DoctorReport) -> str:
             line += f"  -> {check.remedy}"
         lines.append(line)
         lines += [f"      | {tail}" for tail in check.stderr_tail.strip().splitlines()]
-    verdict = "the aspose engine works" if report.ok else "the aspose engine cannot run here"
+    verdict = f"the {engine} engine works" if report.ok else f"the {engine} engine cannot run here"
     lines.append(f"ocrpool doctor: {verdict}")
     return "\n".join(lines)
 

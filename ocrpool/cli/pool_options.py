@@ -48,7 +48,7 @@ _POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
     ("--timeout", "job_timeout", float, "SECONDS", "stop a job running longer (0 = no limit)"),
     ("--retries", "retries", int, "N", "retries of a job whose worker died"),
     ("--spares", "spares", int, "N", "warm spare workers"),
-    ("--engine", "engine", str, "NAME", "aspose, fake or package.module:Class"),
+    ("--engine", "engine", str, "NAME", "aspose, tesseract, fake or package.module:Class"),
     ("--pages-per-job", "pages_per_job", int, "N", "pages in one page job of a split document"),
     (
         "--split-min-pages",

@@ -1,7 +1,8 @@
-"""Engines by name: ``aspose`` (default), ``fake``, or ``"package.module:Class"``.
+"""Engines by name: ``aspose`` (default), ``tesseract``, ``fake``, or ``"package.module:Class"``.
 
 Resolving a name imports only the engine's Python module; the aspose module imports
-``aspose.ocr`` inside ``start()``, so naming it here never loads the .NET runtime.
+``aspose.ocr`` inside ``start()``, so naming it here never loads the .NET runtime (nor
+the tesseract module tesserocr).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ocrpool.engines.base import Engine, Source
 BUILTIN_ENGINES = {
     "aspose": "ocrpool.engines.aspose.engine:AsposeEngine",
     "fake": "ocrpool.engines.fake:FakeEngine",
+    "tesseract": "ocrpool.engines.tesseract.engine:TesseractEngine",
 }
 
 

@@ -3,6 +3,7 @@
     python -m tests.reliability soak --jobs 120000 --kills-per-min 0,30,120
     python -m tests.reliability run-chaos --inputs 2000 --kills 40
     python -m tests.reliability aspose --images 500 --fuzz 300
+    python -m tests.reliability tesseract --images 2000 --fuzz 300
 
 Each writes its JSON (and plots) under ``--out`` (default
 ``benchmarks/results/reliability``) and exits 1 if any invariant was broken. Options
@@ -47,19 +48,20 @@ def _run_chaos(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
-def _aspose(args: argparse.Namespace) -> int:
+def _real_engine(args: argparse.Namespace) -> int:
     from .aspose_runs import aspose_soak, fuzz
 
+    engine = args.mode
     args.out.mkdir(parents=True, exist_ok=True)
-    soaked = aspose_soak(args.images)
+    soaked = aspose_soak(args.images, engine=engine)
     summary = soaked.summary()
-    print(f"aspose soak: {summary}", flush=True)
-    plot_rss_timeline(args.out / "aspose-rss.png", soaked.timeline, soaked.soft_limit_mb)
+    print(f"{engine} soak: {summary}", flush=True)
+    plot_rss_timeline(args.out / f"{engine}-rss.png", soaked.timeline, soaked.soft_limit_mb, engine)
     with tempfile.TemporaryDirectory(prefix="ocrpool-fuzz-") as folder:
-        fuzzed = fuzz(Path(folder), args.fuzz, args.seed)
-    print(f"aspose fuzz: {fuzzed.summary()}", flush=True)
+        fuzzed = fuzz(Path(folder), args.fuzz, args.seed, engine=engine)
+    print(f"{engine} fuzz: {fuzzed.summary()}", flush=True)
     write_json(
-        args.out / "aspose.json",
+        args.out / f"{engine}.json",
         {
             "command": _command(),
             "soak": summary,
@@ -107,12 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="more ocrpool run flags (default: --engine-option delay=0.01)",
     )
     chaos.set_defaults(handler=_run_chaos)
-    aspose = modes.add_parser("aspose", help="the real engine: a soak and a fuzz")
-    aspose.add_argument(
-        "--images", type=int, default=500, help="scans OCRed (shipped ones, cycled)"
-    )
-    aspose.add_argument("--fuzz", type=int, default=300, help="damaged scans")
-    aspose.set_defaults(handler=_aspose)
+    for engine, images in (("aspose", 500), ("tesseract", 2000)):
+        real = modes.add_parser(engine, help=f"the real {engine} engine: a soak and a fuzz")
+        real.add_argument(
+            "--images", type=int, default=images, help="scans OCRed (shipped ones, cycled)"
+        )
+        real.add_argument("--fuzz", type=int, default=300, help="damaged scans")
+        real.set_defaults(handler=_real_engine)
     return parser
 
 

@@ -1,8 +1,9 @@
-"""The real engine under load: a soak over the shipped scans across many recycles, with
+"""A real engine under load: a soak over the shipped scans across many recycles, with
 every text compared against the same engine called directly (in a throwaway child, so
-this process never loads Aspose), and a fuzz of damaged scans.
+this process never loads the engine), and a fuzz of damaged scans.
 
-Both run the pool with the real ``aspose`` engine; they are the slow part of the suite.
+Both run the pool with a real engine, ``aspose`` unless told ``engine="tesseract"``;
+they are the slow part of the suite.
 """
 
 from __future__ import annotations
@@ -27,17 +28,20 @@ ASPOSE_SETTINGS: dict[str, Any] = dict(
     engine="aspose", workers=2, spares=1, max_jobs_per_worker=25, job_timeout=120, retries=1
 )
 """Recycling every 25 jobs, so a soak of 500 images sees about 20 recycles."""
+TESSERACT_SETTINGS: dict[str, Any] = {**ASPOSE_SETTINGS, "engine": "tesseract"}
+"""The same pool with Tesseract."""
+SETTINGS = {"aspose": ASPOSE_SETTINGS, "tesseract": TESSERACT_SETTINGS}
 FUZZ_SETTINGS: dict[str, Any] = dict(retries=0, job_timeout=30)
 """A damaged scan that kills its worker is not tried again; one that hangs the engine
 costs 30 s, not the default 120 (the shipped scans take 1 to 5 s each here)."""
 
 
-def direct_texts(paths: list[str]) -> list[list[str]]:
+def direct_texts(paths: list[str], engine_name: str = "aspose") -> list[list[str]]:
     """Each file's page texts from one engine in this process, with the pool's default
     options: runs in a throwaway child (``run_in_child``), never in the supervisor."""
-    from ocrpool.engines.aspose.engine import AsposeEngine
+    from ocrpool.engines import create_engine
 
-    engine = AsposeEngine()
+    engine = create_engine(engine_name)
     engine.start()
     try:
         return [[page.text for page in engine.recognize(path).pages] for path in paths]
@@ -118,13 +122,16 @@ class AsposeSoak:
         }
 
 
-def aspose_soak(count: int, settings: dict[str, Any] | None = None) -> AsposeSoak:
-    """OCR ``count`` images (the shipped scans, cycled) and compare every text with the
-    engine's own answer for the same file."""
+def aspose_soak(
+    count: int, settings: dict[str, Any] | None = None, engine: str = "aspose"
+) -> AsposeSoak:
+    """OCR ``count`` images (the shipped scans, cycled) with ``engine`` and compare every
+    text with the engine's own answer for the same file."""
     distinct = [str(path) for path in SCANS]
-    expected = dict(zip(distinct, run_in_child(direct_texts, distinct, timeout=600), strict=True))
+    direct = run_in_child(direct_texts, distinct, engine, timeout=600)
+    expected = dict(zip(distinct, direct, strict=True))
     paths = [distinct[n % len(distinct)] for n in range(count)]
-    pool = OcrPool(**{**ASPOSE_SETTINGS, **(settings or {})})
+    pool = OcrPool(**{**SETTINGS[engine], **(settings or {})})
     with RssTimeline() as timeline:
         started = time.monotonic()
         with pool:
@@ -174,11 +181,17 @@ class Fuzz:
         }
 
 
-def fuzz(folder: Path, count: int, seed: int, settings: dict[str, Any] | None = None) -> Fuzz:
+def fuzz(
+    folder: Path,
+    count: int,
+    seed: int,
+    settings: dict[str, Any] | None = None,
+    engine: str = "aspose",
+) -> Fuzz:
     """Damaged scans through the pool: each must end ok or with a typed error within the
     job timeout, and the pool must still read a good scan afterwards."""
     inputs = [str(path) for path in mutants(folder, count, seed)]
-    pool = OcrPool(**{**ASPOSE_SETTINGS, **FUZZ_SETTINGS, **(settings or {})})
+    pool = OcrPool(**{**SETTINGS[engine], **FUZZ_SETTINGS, **(settings or {})})
     problems = []
     with pool:
         results: list[OcrResult] = list(pool.imap(inputs, ordered=False))

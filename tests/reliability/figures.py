@@ -50,7 +50,10 @@ def plot_supervisor(path: Path, phases: list[dict[str, Any]]) -> None:
 
 
 def plot_rss_timeline(
-    path: Path, timeline: list[tuple[float, float, float]], limit_mb: float | None
+    path: Path,
+    timeline: list[tuple[float, float, float]],
+    limit_mb: float | None,
+    engine: str = "aspose",
 ) -> None:
     """Total RSS of the pool (supervisor and workers) and the largest worker over time."""
     figure, axis = plt.subplots(figsize=(9, 4.5))
@@ -64,7 +67,7 @@ def plot_rss_timeline(
         axis.axhline(limit_mb, color="red", linestyle="--", label=label)
     axis.set_xlabel("seconds")
     axis.set_ylabel("MB")
-    axis.set_title("real-Aspose soak: RSS over time")
+    axis.set_title(f"real-engine soak ({engine}): RSS over time")
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
@@ -76,7 +79,13 @@ def write_markdown(folder: Path) -> str:
     """``results.md`` in ``folder``, from whichever of the JSON results are there (the
     README's Reliability section quotes it)."""
     parts = []
-    for name, render in (("soak", _soak_md), ("run-chaos", _run_chaos_md), ("aspose", _aspose_md)):
+    renders = (
+        ("soak", _soak_md),
+        ("run-chaos", _run_chaos_md),
+        ("aspose", _real_engine_md),
+        ("tesseract", _real_engine_md),
+    )
+    for name, render in renders:
         path = folder / f"{name}.json"
         if path.exists():
             data = json.loads(path.read_text())
@@ -178,7 +187,7 @@ def _run_chaos_md(data: dict[str, Any]) -> str:
     )
 
 
-def _aspose_md(data: dict[str, Any]) -> str:
+def _real_engine_md(data: dict[str, Any]) -> str:
     soak, fuzz = data["soak"], data["fuzz"]
     peaks = f"{soak['worker_rss_after_job_max_mb']:.0f} / {soak['worker_rss_sampled_max_mb']:.0f}"
     soak_table = _table(

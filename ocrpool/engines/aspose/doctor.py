@@ -9,8 +9,6 @@ check is only informative: whether what Aspose's optional AI post-processors nee
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import importlib.metadata
 import os
 import time
@@ -18,18 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ocrpool.engines.aspose import child, models, provision, runtime
-from ocrpool.engines.aspose.engine import (
-    LICENSE_VARIABLE,
-    WARMUP_FIRST_LINE,
-    WARMUP_IMAGE,
-    AsposeEngine,
-)
+from ocrpool.engines.aspose.engine import LICENSE_VARIABLE, AsposeEngine
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
+from ocrpool.engines.checks import RECOGNITION, Check, CheckStatus, DoctorReport
+from ocrpool.engines.inputs import WARMUP_FIRST_LINE, WARMUP_IMAGE
 from ocrpool.errors import JobTimeout, LicenseRejected, OcrPoolError, WorkerCrashed
 
 DEFAULT_TIMEOUT_S = 120.0
 ASPOSE_DISTRIBUTION = "aspose-ocr-python-net"
-RECOGNITION = "recognition"
 _LIBSSL = "libssl 1.1"
 _ICU = "ICU"
 _ENGINE = "engine"
@@ -39,36 +33,6 @@ _RUNTIME_REMEDY = (
     "run `ocrpool doctor --fix`; the .NET runtime inside Aspose aborts when OpenSSL 1.1 "
     "or ICU is missing"
 )
-
-
-class CheckStatus(str, enum.Enum):
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "FAIL"
-    SKIPPED = "skip"
-    INFO = "info"
-    """Something optional is not there; nothing ocrpool does needs it."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Check:
-    """One line of the report; ``remedy`` says what to do when it did not pass."""
-
-    name: str
-    status: CheckStatus
-    detail: str
-    remedy: str = ""
-    stderr_tail: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class DoctorReport:
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        """True only when the engine really recognised text."""
-        return any(c.name == RECOGNITION and c.status is CheckStatus.OK for c in self.checks)
 
 
 Probe = Callable[[str | None], tuple[Check, ...]]

@@ -13,36 +13,32 @@ import contextlib
 import dataclasses
 import os
 import re
-import stat
 import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from ocrpool.engines.aspose import exports, orientation, spelling
 from ocrpool.engines.aspose.errors import detail, translate_error
 from ocrpool.engines.aspose.runtime import RuntimeTuning, prepare_process, tune_runtime
 from ocrpool.engines.base import PageSpan, Source
-from ocrpool.errors import EngineError, InvalidInput, LicenseRejected
+from ocrpool.engines.inputs import (
+    WARMUP_IMAGE,
+    bytes_format,
+    bytes_label,
+    check_file,
+)
+from ocrpool.errors import EngineError, LicenseRejected
 from ocrpool.exports import parse_formats
-from ocrpool.formats import HEADER_BYTES, Format, sniff
+from ocrpool.formats import Format
 from ocrpool.results import Line, Page, Recognition
 
 LICENSE_VARIABLE = "OCRPOOL_LICENSE"
 """Path of the Aspose license file used when the ``license`` option is not given."""
 
-WARMUP_IMAGE = Path(__file__).with_name("warmup.png")
-"""Three printed lines that ``start()`` recognises, so a ready worker is a warm one."""
-WARMUP_FIRST_LINE = "Hello from ocrpool"
-"""The warm-up image's first line: evaluation mode still returns it."""
 
 _MULTI_PAGE_INPUTS = {Format.TIFF: "TIFF", Format.PDF: "PDF"}
-_SUPPORTED = ", ".join(fmt.value for fmt in Format)
 _BANNER = re.compile(r"^[ \t]*\*+[ \t]*Trial Licenses[ \t]*\*+[ \t]*$\n?", re.MULTILINE)
 _EVALUATION_WARNING = "Trial Licenses"
-_PNG_END = b"IEND\xaeB`\x82"
-_PNG_TAIL_BYTES = 1024
-"""How far from the end a PNG's end chunk is looked for (tolerates trailing junk)."""
 
 
 class AsposeEngine:
@@ -270,9 +266,7 @@ def _input_file(source: str | bytes) -> Iterator[tuple[str, str, Format]]:
     page of a multi-page TIFF and none of a PDF.
     """
     if isinstance(source, bytes):
-        label = f"<{len(source)} bytes>"
-        head, tail = source[:HEADER_BYTES], source[-_PNG_TAIL_BYTES:]
-        fmt = require_format(head, tail, len(source), label)
+        label, fmt = bytes_label(source), bytes_format(source)
         with tempfile.NamedTemporaryFile(prefix="ocrpool-", suffix=f".{fmt.value}") as temp:
             temp.write(source)
             temp.flush()
@@ -280,38 +274,6 @@ def _input_file(source: str | bytes) -> Iterator[tuple[str, str, Format]]:
     else:
         path = os.fspath(source)
         yield path, path, check_file(path)
-
-
-def check_file(path: str) -> Format:
-    """The file's format, or ``InvalidInput`` naming the file and what is wrong with it."""
-    try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise InvalidInput(f"{path}: not a regular file", input=path)
-        with open(path, "rb") as handle:
-            head = handle.read(HEADER_BYTES)
-            handle.seek(max(0, info.st_size - _PNG_TAIL_BYTES))
-            tail = handle.read()
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file", input=path) from None
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot be read ({exc.strerror})", input=path) from None
-    return require_format(head, tail, info.st_size, path)
-
-
-def require_format(head: bytes, tail: bytes, size: int, label: str) -> Format:
-    """The format of an input whose first and last bytes are ``head`` and ``tail``.
-
-    A PNG cut short is refused here: Aspose reads it as a blank page, without error.
-    """
-    if size == 0:
-        raise InvalidInput(f"{label}: empty (0 bytes)", input=label)
-    fmt = sniff(head)
-    if fmt is None:
-        raise InvalidInput(f"{label}: not an image or PDF (supported: {_SUPPORTED})", input=label)
-    if fmt is Format.PNG and _PNG_END not in tail:
-        raise InvalidInput(f"{label}: truncated PNG (no end chunk)", input=label)
-    return fmt
 
 
 def to_recognition(output: Any, angles: Sequence[float] | None = None) -> Recognition:
