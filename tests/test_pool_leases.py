@@ -87,7 +87,7 @@ def test_a_kill_is_requested_once_and_only_for_a_held_job() -> None:
     _sent(book, "w")
     assert book.request_kill(queued.future) is None
     assert book.request_kill(held.future) == ("w", held)
-    assert book.kill_requested(held)
+    assert book.to_be_stopped(held)
     assert book.request_kill(held.future) is None
 
 

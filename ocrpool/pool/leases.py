@@ -198,7 +198,8 @@ class LeaseBook(Generic[Holder]):
                     return holder, lease
         return None
 
-    def kill_requested(self, lease: Lease) -> bool:
+    def to_be_stopped(self, lease: Lease) -> bool:
+        """Whether ``cancel(future, kill=True)`` asked for this job to be stopped."""
         return lease.kill_requested
 
     def holders(self) -> list[Holder]:

@@ -228,7 +228,7 @@ class Supervisor:
             self._dirty = self._dirty or not isinstance(message, Ack)
             if isinstance(message, Ack):
                 lease = book.acked(worker, message.job_id)
-                if lease is not None and book.kill_requested(lease):
+                if lease is not None and book.to_be_stopped(lease):
                     self._kill_for_cancel(worker)
             elif isinstance(message, Outcome):
                 self._on_outcome(worker, message)
@@ -337,7 +337,7 @@ class Supervisor:
         if lease.state is not LeaseState.ACKED:
             self._put_back(lease)
             return
-        cause = ExitCause.CANCELLED if book.kill_requested(lease) else verdict.cause
+        cause = ExitCause.CANCELLED if book.to_be_stopped(lease) else verdict.cause
         error = lost_job_error(
             cause,
             lease.label,
