@@ -25,6 +25,7 @@ from ocrpool.errors import (
     JobTimeout,
     LicenseRejected,
     OcrPoolError,
+    PagesFailed,
     PoolClosed,
     ResourceUnavailable,
     WorkerCrashed,
@@ -87,6 +88,7 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     EngineError: Answer(_E.SOME_FAILED, 422),
     ResourceUnavailable: Answer(_E.SOME_FAILED, 503),
     EmptyPages: Answer(_E.SOME_FAILED, 422),
+    PagesFailed: Answer(_E.SOME_FAILED, 422),  # the service answers its record with 200
     JobTimeout: Answer(_E.SOME_FAILED, 504),
     WorkerCrashed: Answer(_E.SOME_FAILED, 502),
     JobCancelled: Answer(_E.SOME_FAILED, 410),
