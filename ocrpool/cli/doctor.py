@@ -7,13 +7,21 @@ import dataclasses
 import json
 from typing import Any
 
+from ocrpool.cli.conventions import add_command
 from ocrpool.engines.aspose.doctor import DEFAULT_TIMEOUT_S, CheckStatus, DoctorReport, diagnose
 from ocrpool.error_codes import ExitCode
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "doctor",
+        examples=[
+            ("ocrpool doctor", "check the aspose engine and its runtime"),
+            ("ocrpool doctor --fix", "first fetch OpenSSL 1.1 if it is missing"),
+            ("ocrpool doctor --license my.lic --json", "check a license, as JSON"),
+        ],
+        codes=[ExitCode.OK, ExitCode.ENGINE_UNAVAILABLE],
         help="check that the aspose engine can run here (exit 0 only if it reads text, else 4)",
         description="Check, in a throwaway process, everything the aspose engine needs.",
     )

@@ -20,6 +20,7 @@ from ocrpool.batch import (
     run_batch,
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
+from ocrpool.cli.conventions import add_command
 from ocrpool.cli.pool_options import (
     add_backend_arguments,
     add_max_pixels_argument,
@@ -49,8 +50,18 @@ _ADVICE = {
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "run",
+        examples=[
+            ("ocrpool run scans/ -o results.jsonl", "OCR a folder; the same command resumes"),
+            ("ocrpool run --from-list files.txt -o r.jsonl -q", "the files listed, quietly"),
+            (
+                "ocrpool run 'scans/**/*.pdf' -o results.db --format sqlite --export pdf",
+                "into SQLite, and a searchable PDF of each input",
+            ),
+        ],
+        codes=ExitCode,
         help="OCR files, folders and glob patterns; resumable",
         description="OCR every image and PDF in INPUTs (files, folders walked recursively, "
         "glob patterns) into one record per input. Running the same command again "
@@ -94,7 +105,6 @@ def register(commands: Any) -> None:
         action="store_true",
         help="allow --out inside an input folder",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     parser.add_argument(
         "--progress-interval",
         type=float,

@@ -10,6 +10,7 @@ import os
 import sys
 from typing import Any
 
+from ocrpool.cli.conventions import add_command
 from ocrpool.cli.pool_options import add_max_pixels_argument, add_pool_arguments, pool_options
 from ocrpool.error_codes import ExitCode
 
@@ -19,8 +20,21 @@ is visible to every user of the machine in ``ps``."""
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "serve",
+        examples=[
+            ("ocrpool serve --workers 2", "serve on 127.0.0.1:8000 with two engines"),
+            (
+                "OCRPOOL_TOKEN=secret ocrpool serve --host 0.0.0.0 --max-queue 128",
+                "on every address, for clients that send the token",
+            ),
+            (
+                "curl --data-binary @scan.png localhost:8000/v1/ocr",
+                "OCR one image through it",
+            ),
+        ],
+        codes=[ExitCode.OK, ExitCode.USAGE],
         help="an OCR service over HTTP (needs the 'serve' extra)",
         description="Serve OCR over HTTP from one pool: POST /v1/ocr, async jobs under "
         "/v1/jobs, /healthz, /readyz and /metrics. Stops gracefully on SIGTERM.",
