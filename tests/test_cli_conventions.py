@@ -3,6 +3,7 @@ either side of the command's name, and a ``--help`` ending with examples and exi
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import logging
 import re
@@ -13,6 +14,7 @@ from test_batch_admission import write_png
 
 from ocrpool.cli import build_parser, main
 from ocrpool.cli.conventions import log_level
+from ocrpool.cli.pool_options import pool_options
 from ocrpool.error_codes import ExitCode
 
 COMMANDS = {  # a command line of each command, with what it requires
@@ -102,3 +104,32 @@ def test_help_ends_with_examples_and_the_exit_codes_of_exit_code(
 def test_run_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     codes = _help(capsys, "run").split("\nexit codes:\n")[1]
     assert [int(line.split()[0]) for line in codes.strip().splitlines()] == list(ExitCode)
+
+
+def _groups(command: str) -> dict[str, set[str]]:
+    """The flags of each argument group of ``command``'s parser."""
+    parser = build_parser()
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {
+        group.title or "": {
+            flag for action in group._group_actions for flag in action.option_strings
+        }
+        for group in commands.choices[command]._action_groups
+    }
+
+
+@pytest.mark.parametrize("group", ["recognition", "pool", "output"])
+def test_serve_and_run_share_the_recognition_and_pool_flags(group: str) -> None:
+    run, serve = _groups("run"), _groups("serve")
+    assert run[group] == serve[group] and len(run[group]) >= 3
+
+
+def test_serve_passes_the_recognition_flags_to_its_engines() -> None:
+    args = build_parser().parse_args(
+        ["serve", "--no-rotate-pages", "--spellcheck", "deu", "--language", "deu"]
+    )
+    assert pool_options(args)["engine_options"] == {
+        "rotate_pages": False,
+        "spellcheck": "deu",
+        "language": "deu",
+    }

@@ -112,37 +112,18 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="time between progress lines when stderr is not a terminal (default: %(default)s)",
     )
-    recognition = parser.add_argument_group("recognition and exports")
-    recognition.add_argument(
+    group = parser.add_argument_group("exports")
+    group.add_argument(
         "--export",
         metavar="FORMATS",
         help="also write each input as these documents, comma-separated: "
         + ", ".join(f.value for f in ExportFormat),
     )
-    recognition.add_argument(
+    group.add_argument(
         "--export-dir",
         metavar="DIR",
         help="folder of the exports, mirroring the input paths "
         "(default: next to --out, e.g. results-exports for results.jsonl)",
-    )
-    recognition.add_argument(
-        "--rotate-pages",
-        action=argparse.BooleanOptionalAction,
-        help="turn each page upright (and straighten skew) before recognition "
-        "(engine option 'rotate_pages'; aspose default: off, as it adds about a quarter "
-        "to recognition's CPU time)",
-    )
-    recognition.add_argument(
-        "--spellcheck",
-        metavar="LANG",
-        help="add each page's spell-checked text, offline: eng, deu, fra, spa, ... "
-        "(engine option 'spellcheck')",
-    )
-    recognition.add_argument(
-        "--spellcheck-dictionary",
-        metavar="FILE",
-        help="your own words for the spell-check, one 'word frequency' per line "
-        "(engine option 'spellcheck_dictionary')",
     )
     add_pool_arguments(parser)
     add_backend_arguments(parser)
@@ -164,7 +145,8 @@ def _run(args: argparse.Namespace) -> int:
         return _usage("--export-dir needs --export")
     if args.max_failures is not None and args.max_failures < 1:
         return _usage("--max-failures must be at least 1")
-    options_for_pool["engine_options"].update(_recognition_options(args, exports))
+    if exports:
+        options_for_pool["engine_options"]["exports"] = [fmt.value for fmt in exports]
     options = BatchOptions(
         out=args.out,
         inputs=tuple(args.inputs),
@@ -200,18 +182,6 @@ def _run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print("\n".join(summary.lines()), file=sys.stderr)
     return _EXIT_CODES[summary.outcome]
-
-
-def _recognition_options(
-    args: argparse.Namespace, exports: tuple[ExportFormat, ...]
-) -> dict[str, Any]:
-    """The engine options of the recognition flags given (the rest keep the engine's
-    defaults, so an engine without them still starts)."""
-    options: dict[str, Any] = {"exports": [fmt.value for fmt in exports]} if exports else {}
-    for name in ("rotate_pages", "spellcheck", "spellcheck_dictionary"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    return options
 
 
 def _failed(error: OcrPoolError) -> int:
