@@ -72,6 +72,8 @@ class BatchOptions:
     inputs: tuple[str, ...] = ()
     from_list: str | None = None
     """A file of paths, one per line; ``-`` reads standard input."""
+    list_separator: str = "\n"
+    """What separates the paths of ``from_list``: ``"\\0"`` reads ``find -print0``."""
     format: OutputFormat = OutputFormat.JSONL
     detail: bool = False
     strict: bool = False
@@ -127,12 +129,15 @@ def run_batch(
     with contextlib.ExitStack() as stack:
         discoveries: Iterable[Discovery] = scan_arguments(options.inputs, excluded.__contains__)
         if options.from_list is not None:
-            lines = (
-                (stdin or sys.stdin)
-                if options.from_list == "-"
-                else stack.enter_context(_open_list(options.from_list))
-            )
-            discoveries = itertools.chain(discoveries, scan_list(lines, excluded.__contains__))
+            if options.from_list != "-":
+                lines: Iterable[str] = stack.enter_context(_open_list(options.from_list))
+            elif stdin is None and options.list_separator != "\n":
+                # Names as they are: sys.stdin would turn a \r in one into \n.
+                lines = stack.enter_context(_open_list(sys.stdin.fileno()))
+            else:
+                lines = stdin or sys.stdin
+            listed = scan_list(lines, excluded.__contains__, separator=options.list_separator)
+            discoveries = itertools.chain(discoveries, listed)
         sink = open_sink(
             options.format, options.out, detail=options.detail, options=_run_options(options)
         )
@@ -311,9 +316,15 @@ class _TooManyFailures(Exception):
         self.failures = failures
 
 
-def _open_list(path: str) -> TextIO:
+def _open_list(path: str | int) -> TextIO:
     try:
-        return open(path, encoding="utf-8", errors="surrogateescape", newline="\n")
+        return open(
+            path,
+            encoding="utf-8",
+            errors="surrogateescape",
+            newline="\n",
+            closefd=isinstance(path, str),
+        )
     except OSError as exc:
         raise InputNotFound(f"cannot read the list {path}: {exc.strerror}") from None
 

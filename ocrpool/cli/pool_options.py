@@ -2,7 +2,7 @@
 
 Each pool flag maps one to one onto an ``OcrPool`` argument; ``--license``, ``--language``,
 the recognition flags and ``--engine-option`` become engine options. Defaults come from
-``PoolConfig``.
+``PoolConfig``, and ``OCRPOOL_<SETTING>`` variables override them (a flag wins over both).
 ``--max-pixels`` is the admission rule both commands apply before a job is sent. The
 backend flags choose where that pool runs: here, or one per actor of a Ray cluster
 (``RayOcrPool``).
@@ -13,14 +13,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
 from ocrpool.batch.runner import PoolFactory
-from ocrpool.pool.config import PoolConfig
+from ocrpool.pool.config import PoolConfig, env_name, from_environment
 from ocrpool.pool.executor import OcrPool
 from ocrpool.scaleout import RayOcrPool
 from ocrpool.scaleout.pool import import_ray
+from ocrpool.service.settings import ServiceSettings
 
 
 class Backend(str, enum.Enum):
@@ -88,15 +90,9 @@ def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
     pool = parser.add_argument_group("pool")
     for flag, name, kind, metavar, text in _POOL_FLAGS:
         default = _POOL_DEFAULTS[name]
+        shown = "" if default in (None, dataclasses.MISSING) else f"default: {default}; "
         pool.add_argument(
-            flag,
-            dest=name,
-            type=kind,
-            default=None if default is dataclasses.MISSING else default,
-            metavar=metavar,
-            help=text
-            if default in (None, dataclasses.MISSING)
-            else f"{text} (default: %(default)s)",
+            flag, dest=name, type=kind, metavar=metavar, help=f"{text} ({shown}${env_name(name)})"
         )
     pool.add_argument("--license", help="engine license file (engine option 'license')")
     pool.add_argument("--language", help="recognition language (engine option 'language')")
@@ -115,10 +111,21 @@ def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels",
         type=int,
-        default=DEFAULT_MAX_PIXELS,
         metavar="N",
-        help="refuse images with more pixels than this (0 = no limit) (default: %(default)s)",
+        help="refuse images with more pixels than this (0 = no limit) "
+        f"(default: {DEFAULT_MAX_PIXELS}; ${env_name('max_pixels')})",
     )
+
+
+def max_pixels(args: argparse.Namespace, environ: Mapping[str, str]) -> int | None:
+    """The admission limit: ``--max-pixels``, else ``$OCRPOOL_MAX_PIXELS`` (the service's
+    setting), else the default; ``None`` (no limit) for 0. ``ValueError`` names a bad
+    variable."""
+    value = args.max_pixels
+    if value is None:
+        found = from_environment(ServiceSettings, environ, only=("max_pixels",))
+        value = found.get("max_pixels", DEFAULT_MAX_PIXELS)
+    return value or None
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -174,15 +181,20 @@ def pool_factory(backend: dict[str, Any], pool: dict[str, Any]) -> PoolFactory:
     return lambda: OcrPool(**pool)
 
 
-def pool_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``OcrPool`` arguments from parsed flags; ``ValueError`` if they are invalid."""
-    options: dict[str, Any] = {}
+def pool_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``OcrPool`` arguments: ``PoolConfig``'s defaults of the pool flags, over them
+    every setting an ``OCRPOOL_*`` variable of ``environ`` gives, over those the flags
+    given. ``ValueError`` if they are invalid (naming a bad variable)."""
+    options: dict[str, Any] = {
+        name: _POOL_DEFAULTS[name]
+        for _, name, *_ in _POOL_FLAGS
+        if _POOL_DEFAULTS[name] is not dataclasses.MISSING
+    }
+    options.update(from_environment(PoolConfig, environ))
     for _, name, *_ in _POOL_FLAGS:
         value = getattr(args, name)
-        if name in _ZERO_IS_NO_LIMIT:
-            options[name] = value or None
-        elif value is not None:
-            options[name] = value
+        if value is not None:
+            options[name] = (value or None) if name in _ZERO_IS_NO_LIMIT else value
     engine_options = dict(args.engine_option)
     for name in _ENGINE_OPTION_FLAGS:
         if getattr(args, name) is not None:

@@ -7,6 +7,7 @@ Parses and prints only; the run itself is ``ocrpool.batch.run_batch``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from ocrpool.cli.pool_options import (
     add_max_pixels_argument,
     add_pool_arguments,
     backend_options,
+    max_pixels,
     pool_factory,
     pool_options,
 )
@@ -55,7 +57,10 @@ def register(commands: Any) -> None:
         "run",
         examples=[
             ("ocrpool run scans/ -o results.jsonl", "OCR a folder; the same command resumes"),
-            ("ocrpool run --from-list files.txt -o r.jsonl -q", "the files listed, quietly"),
+            (
+                "find scans -name '*.tif' -print0 | ocrpool run --from-list - -0 -o r.jsonl",
+                "the files find lists, whatever their names",
+            ),
             (
                 "ocrpool run 'scans/**/*.pdf' -o results.db --format sqlite --export pdf",
                 "into SQLite, and a searchable PDF of each input",
@@ -70,6 +75,12 @@ def register(commands: Any) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="file, folder or glob pattern")
     parser.add_argument(
         "--from-list", metavar="FILE", help="read input paths from FILE, one per line (- = stdin)"
+    )
+    parser.add_argument(
+        "-0",
+        "--null",
+        action="store_true",
+        help="with --from-list: paths end with a NUL byte, not a newline (find -print0)",
     )
     parser.add_argument(
         "-o", "--out", required=True, help="output file (jsonl, sqlite) or folder (txt)"
@@ -133,8 +144,11 @@ def register(commands: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if not args.inputs and args.from_list is None:
         return _usage("give at least one INPUT or --from-list")
+    if args.null and args.from_list is None:
+        return _usage("-0 needs --from-list")
     try:
-        options_for_pool = pool_options(args)
+        options_for_pool = pool_options(args, os.environ)
+        admission = max_pixels(args, os.environ)
         exports = parse_formats(args.export) if args.export else ()
         backend = backend_options(args)
     except ValueError as error:
@@ -151,11 +165,12 @@ def _run(args: argparse.Namespace) -> int:
         out=args.out,
         inputs=tuple(args.inputs),
         from_list=args.from_list,
+        list_separator="\0" if args.null else "\n",
         format=OutputFormat(args.format),
         detail=args.detail,
         strict=args.strict,
         retry_failed=args.retry_failed,
-        max_pixels=args.max_pixels or None,
+        max_pixels=admission,
         allow_out_inside_input=args.allow_out_inside_input,
         exports=exports,
         export_dir=args.export_dir,
