@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
@@ -36,8 +36,12 @@ _RAY_FLAGS = (
     ("--ship-bytes", "ship_bytes"),
 )
 
+SettingFlag = tuple[str, str, type, str, str]
+"""A flag, the setting it sets, its type, metavar and help."""
+
+
 _POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
-_POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
+_POOL_FLAGS: tuple[SettingFlag, ...] = (  # OcrPool arguments
     ("--workers", "workers", int, "N", "engines working at once (default: CPU cores)"),
     ("--max-jobs", "max_jobs_per_worker", int, "N", "recycle a worker after N jobs (0 = never)"),
     ("--max-rss", "max_rss_mb", float, "MB", "recycle a worker past MB after a job (0 = never)"),
@@ -88,12 +92,7 @@ def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
         "(engine option 'spellcheck_dictionary')",
     )
     pool = parser.add_argument_group("pool")
-    for flag, name, kind, metavar, text in _POOL_FLAGS:
-        default = _POOL_DEFAULTS[name]
-        shown = "" if default in (None, dataclasses.MISSING) else f"default: {default}; "
-        pool.add_argument(
-            flag, dest=name, type=kind, metavar=metavar, help=f"{text} ({shown}${env_name(name)})"
-        )
+    add_setting_arguments(pool, _POOL_FLAGS, PoolConfig)
     pool.add_argument("--license", help="engine license file (engine option 'license')")
     pool.add_argument("--language", help="recognition language (engine option 'language')")
     pool.add_argument(
@@ -104,6 +103,21 @@ def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="engine option; VALUE is read as int, float, true/false or text (repeatable)",
     )
+
+
+def add_setting_arguments(
+    group: argparse._ArgumentGroup, flags: Iterable[SettingFlag], settings: type[Any]
+) -> None:
+    """The flags of settings of the dataclass ``settings``. Each defaults to ``None``, so a
+    flag given is told from one not given (which leaves the setting to its variable); its
+    help shows the setting's default and variable."""
+    defaults = {f.name: f.default for f in dataclasses.fields(settings)}
+    for flag, name, kind, metavar, text in flags:
+        default = defaults[name]
+        shown = "" if default in (None, dataclasses.MISSING) else f"default: {default}; "
+        group.add_argument(
+            flag, dest=name, type=kind, metavar=metavar, help=f"{text} ({shown}${env_name(name)})"
+        )
 
 
 def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:

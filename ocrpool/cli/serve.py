@@ -13,8 +13,10 @@ from typing import Any
 
 from ocrpool.cli.conventions import add_command
 from ocrpool.cli.pool_options import (
+    SettingFlag,
     add_max_pixels_argument,
     add_pool_arguments,
+    add_setting_arguments,
     max_pixels,
     pool_options,
 )
@@ -22,7 +24,7 @@ from ocrpool.error_codes import ExitCode
 from ocrpool.pool.config import env_name, from_environment
 from ocrpool.service.settings import ServiceSettings
 
-_SERVICE_FLAGS = (  # flag, ServiceSettings field, type, metavar, help
+_SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
     ("--host", "host", str, "HOST", "address to listen on"),
     ("--port", "port", int, "PORT", "port"),
     (
@@ -67,9 +69,8 @@ _SERVICE_FLAGS = (  # flag, ServiceSettings field, type, metavar, help
         "rebuilt meanwhile) this long, so a process manager restarts the service",
     ),
 )
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ServiceSettings)}
 _NAMES = tuple(name for _, name, *_ in _SERVICE_FLAGS)
-_FROM_ENV = frozenset(_DEFAULTS) - {"max_pixels"}
+_FROM_ENV = frozenset(f.name for f in dataclasses.fields(ServiceSettings)) - {"max_pixels"}
 """Read here from ``OCRPOOL_*`` variables; ``max_pixels`` as ``ocrpool run`` reads it."""
 
 
@@ -94,12 +95,7 @@ def register(commands: Any) -> None:
         "/v1/jobs, /healthz, /readyz and /metrics. Stops gracefully on SIGTERM.",
     )
     service = parser.add_argument_group("service")
-    for flag, name, kind, metavar, text in _SERVICE_FLAGS:
-        default = _DEFAULTS[name]
-        shown = "" if default is None else f"default: {default}; "
-        service.add_argument(
-            flag, dest=name, type=kind, metavar=metavar, help=f"{text} ({shown}${env_name(name)})"
-        )
+    add_setting_arguments(service, _SERVICE_FLAGS, ServiceSettings)
     add_max_pixels_argument(parser)
     service.add_argument(
         "--access-log",
