@@ -19,6 +19,7 @@ import pytest
 from test_batch_admission import write_png
 
 import ocrpool.service.server
+from ocrpool.batch.summary import Summary, Tally
 from ocrpool.cli import build_parser, main
 from ocrpool.cli.conventions import log_level
 from ocrpool.cli.pool_options import pool_options
@@ -327,3 +328,61 @@ def test_0_without_from_list_is_a_usage_error(
     assert main(["run", str(tmp_path), "-0", "-o", str(tmp_path / "r.jsonl")]) == ExitCode.USAGE
     assert "-0 needs --from-list" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- -o - ------------------------------------------------------------------------------
+
+
+def _run_to_stdout(folder: Path, *extra: str) -> int:
+    argv = ["run", str(folder), "-o", "-", "--engine", "fake", "--workers", "1", "--spares", "0"]
+    return main([*argv, "--progress-interval", "0", *extra])
+
+
+def test_out_dash_writes_records_to_stdout_and_the_rest_to_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.png"):
+        write_png(tmp_path / "in" / name)
+    for _ in range(2):  # no ledger: the rerun does both inputs again
+        assert _run_to_stdout(tmp_path / "in") == ExitCode.OK
+        out, err = capfd.readouterr()
+        records = [json.loads(line) for line in out.splitlines()]
+        paths = {str(tmp_path / "in" / name) for name in ("a.png", "b.png")}
+        assert len(records) == 2 and {r["path"] for r in records} == paths
+        assert all(r["ok"] for r in records)
+        assert "ocrpool run: done" in err and "ocrpool: 2/2 done" in err
+        assert "done before:  0 ok, 0 failed" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no file named '-'
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--format", "sqlite"], "--out - writes JSON Lines only, not sqlite"),
+        (["--format", "txt"], "--out - writes JSON Lines only, not txt"),
+        (["--export", "pdf"], "exports with --out - need --export-dir"),
+    ],
+)
+def test_out_dash_refuses_what_stdout_cannot_hold(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "a.png")
+    assert _run_to_stdout(tmp_path / "a.png", *extra) == ExitCode.USAGE
+    out, err = capfd.readouterr()
+    assert out == "" and message in err
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_a_stopped_run_to_stdout_says_a_rerun_starts_over() -> None:
+    head = Summary(Tally(), 1.0, interrupted=True, resumable=False).lines()[0]
+    assert head == (
+        "ocrpool run: interrupted (standard output keeps no ledger: a rerun does every input again)"
+    )
+    assert "resume" in Summary(Tally(), 1.0, interrupted=True).lines()[0]

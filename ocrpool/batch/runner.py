@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
-from ocrpool.batch.errors import InputNotFound, OutputFailed
+from ocrpool.batch.errors import InputNotFound, OutputFailed, OutputRefused
 from ocrpool.batch.exports import ExportFolder, default_export_dir
 from ocrpool.batch.ledger import Ledger
 from ocrpool.batch.outpath import check_output, excluded_paths
 from ocrpool.batch.progress import Clock, Progress, Silent
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.scan import Discovery, Skipped, is_pattern, scan_arguments, scan_list
-from ocrpool.batch.sinks import OutputFormat, Sink, open_sink, sidecars
+from ocrpool.batch.sinks import STDOUT, OutputFormat, Sink, open_sink, sidecars
 from ocrpool.batch.summary import Summary, Tally
 from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, PoolClosed
 from ocrpool.exports import ExportFormat
@@ -119,8 +119,16 @@ def run_batch(
     for argument in options.inputs:
         if not os.path.lexists(argument) and not is_pattern(argument):
             raise InputNotFound(f"no such file or folder: {argument}")
-    check_output(options.out, options.inputs, allow_inside_input=options.allow_out_inside_input)
-    excluded = excluded_paths(options.out, sidecars(options.format))
+    excluded: frozenset[str] = frozenset()
+    if options.out == STDOUT:
+        if options.format is not OutputFormat.JSONL:
+            raise OutputRefused(f"--out - writes JSON Lines only, not {options.format.value}")
+        if options.exports and options.export_dir is None:
+            raise OutputRefused("exports with --out - need --export-dir")
+    else:
+        allowed = options.allow_out_inside_input
+        check_output(options.out, options.inputs, allow_inside_input=allowed)
+        excluded = excluded_paths(options.out, sidecars(options.format))
     export_dir = options.export_folder
     if export_dir is not None:
         allowed = options.allow_out_inside_input
@@ -197,7 +205,10 @@ class _Run:
             stopped_after = stop.failures
         self.progress.close(self.tally)
         elapsed = self.clock() - self.started
-        return Summary(self.tally, elapsed, interrupted, stopped_after=stopped_after)
+        resumable = self.options.out != STDOUT
+        return Summary(
+            self.tally, elapsed, interrupted, stopped_after=stopped_after, resumable=resumable
+        )
 
     def _ocr(self, sources: Iterator[str], pool_factory: PoolFactory) -> None:
         pool = pool_factory()

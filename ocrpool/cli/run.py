@@ -21,6 +21,7 @@ from ocrpool.batch import (
     run_batch,
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
+from ocrpool.batch.sinks import STDOUT
 from ocrpool.cli.conventions import add_command
 from ocrpool.cli.pool_options import (
     add_backend_arguments,
@@ -43,12 +44,18 @@ _EXIT_CODES = {
 }
 
 _ADVICE = {
-    ExitCode.OUTPUT_FAILED: "every record written is whole, and the same command resumes "
-    "once the output can be written",
-    ExitCode.ENGINE_UNAVAILABLE: "nothing more could be OCRed; `ocrpool doctor` says what the "
-    "engine is missing, and the same command then resumes",
+    ExitCode.OUTPUT_FAILED: (
+        "every record written is whole",
+        "the same command resumes once the output can be written",
+    ),
+    ExitCode.ENGINE_UNAVAILABLE: (
+        "nothing more could be OCRed; `ocrpool doctor` says what the engine is missing",
+        "the same command then resumes",
+    ),
 }
-"""What to do next, by the exit code of the error that ended the run."""
+"""What to do next, by the exit code of the error that ended the run: what is left, and
+how to go on."""
+_NO_RESUME = "a rerun does every input again (standard output keeps no ledger)"
 
 
 def register(commands: Any) -> None:
@@ -83,7 +90,12 @@ def register(commands: Any) -> None:
         help="with --from-list: paths end with a NUL byte, not a newline (find -print0)",
     )
     parser.add_argument(
-        "-o", "--out", required=True, help="output file (jsonl, sqlite) or folder (txt)"
+        "-o",
+        "--out",
+        required=True,
+        help="output file (jsonl, sqlite) or folder (txt); - writes JSON Lines to standard "
+        "output (progress and summary go to standard error), which keeps no ledger: "
+        "a rerun does every input again",
     )
     parser.add_argument(
         "--format",
@@ -154,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _usage(str(error))
     except OcrPoolError as error:
-        return _failed(error)
+        return _failed(error, args.out)
     if args.export_dir is not None and not exports:
         return _usage("--export-dir needs --export")
     if args.max_failures is not None and args.max_failures < 1:
@@ -189,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
                 guard=stop.shielded,
             )
         except OcrPoolError as error:
-            return _failed(error)
+            return _failed(error, args.out)
         except KeyboardInterrupt:  # before the run began: nothing was sent
             print("ocrpool run: interrupted", file=sys.stderr)
             return ExitCode.INTERRUPTED
@@ -199,12 +211,15 @@ def _run(args: argparse.Namespace) -> int:
     return _EXIT_CODES[summary.outcome]
 
 
-def _failed(error: OcrPoolError) -> int:
+def _failed(error: OcrPoolError, out: str) -> int:
     """Report the error that ended the command; its exit code comes from the error table."""
     code = exit_code_of(error)
-    advice = _ADVICE.get(code)
+    advice = ""
+    if code in _ADVICE:
+        left, resume = _ADVICE[code]
+        advice = f"; {left}, and {_NO_RESUME if out == STDOUT else resume}"
     print(
-        f"ocrpool run: error: {error.message}" + (f"; {advice}" if advice else ""),
+        f"ocrpool run: error: {error.message}{advice}",
         file=sys.stderr,
     )
     return code
