@@ -52,24 +52,27 @@ from ocrpool.service.errors import (
 
 
 class ExitCode(enum.IntEnum):
-    """Exit codes of the ``ocrpool`` command."""
+    """Exit codes of the ``ocrpool`` command; each one's ``description`` is what ``--help``
+    prints for it."""
 
-    OK = 0
-    """Everything asked for succeeded."""
-    SOME_FAILED = 1
-    """The command ran, but some inputs failed (or a check did not pass)."""
-    USAGE = 2
-    """Bad arguments, inputs or output: nothing was written."""
-    OUTPUT_FAILED = 3
-    """The output could not be written mid-run (disk full); a rerun resumes."""
-    ENGINE_UNAVAILABLE = 4
-    """The OCR engine cannot start here (``ocrpool doctor`` says why), or the workers that
-    host it cannot be had; a rerun resumes."""
-    TOO_MANY_FAILURES = 5
-    """``ocrpool run --max-failures N``: N inputs in a row failed, so the run stopped; a
-    rerun resumes."""
-    INTERRUPTED = 130
-    """Stopped by Ctrl-C or SIGTERM; a rerun resumes."""
+    description: str
+
+    def __new__(cls, value: int, description: str) -> ExitCode:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    OK = 0, "everything asked for succeeded"
+    SOME_FAILED = 1, "the command ran, but some inputs failed (or a check did not pass)"
+    USAGE = 2, "bad arguments, inputs or output: nothing was written"
+    OUTPUT_FAILED = 3, "the output could not be written mid-run (disk full); a rerun resumes"
+    ENGINE_UNAVAILABLE = 4, "the engine or its workers cannot start (see `ocrpool doctor`)"
+    TOO_MANY_FAILURES = (
+        5,
+        "--max-failures N: N inputs in a row failed, so the run stopped; a rerun resumes",
+    )
+    INTERRUPTED = 130, "stopped by Ctrl-C or SIGTERM; a rerun resumes"
 
 
 @dataclass(frozen=True)

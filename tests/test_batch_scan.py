@@ -106,3 +106,15 @@ def test_excluded_paths_are_passed_over_silently(tmp_path: Path) -> None:
         str(tmp_path / "name with spaces.png"),
         str(tmp_path / "ü.png"),
     }
+
+
+def test_a_nul_separated_list_keeps_newlines_in_names(tmp_path: Path) -> None:
+    for name in ("new\nline.png", "tail\r\n", " space.png"):
+        (tmp_path / name).write_bytes(b"x")
+    text = "".join(f"{tmp_path / name}\0" for name in ("new\nline.png", "tail\r\n", " space.png"))
+    chunks = [text[i : i + 7] for i in range(0, len(text), 7)]  # separators split anywhere
+    assert _found(scan_list([*chunks, "\0"], separator="\0")) == {
+        str(tmp_path / "new\nline.png"),
+        str(tmp_path / "tail\r\n"),
+        str(tmp_path / " space.png"),
+    }

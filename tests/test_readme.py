@@ -12,8 +12,9 @@ import pytest
 from ocrpool.cli import build_parser
 from ocrpool.engines.aspose.engine import AsposeEngine
 from ocrpool.engines.fake import FakeEngine
-from ocrpool.pool.config import PoolConfig
+from ocrpool.pool.config import PoolConfig, env_name
 from ocrpool.scaleout import RayOcrPool
+from ocrpool.service.settings import ServiceSettings
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -64,3 +65,11 @@ def test_every_documented_ray_option_exists() -> None:
     documented = set(_table_names("## Scaling out"))
     parameters = inspect.signature(RayOcrPool).parameters.values()
     assert documented == {p.name for p in parameters if p.kind is not p.VAR_KEYWORD}
+
+
+def test_every_setting_variable_is_documented() -> None:
+    section = README.split("## The `ocrpool` command", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(OCRPOOL_[A-Z_]+)`", section))
+    fields = dataclasses.fields(PoolConfig) + dataclasses.fields(ServiceSettings)
+    settings = {env_name(f.name) for f in fields if f.name not in ("engine_options", "pool")}
+    assert documented == settings | {"OCRPOOL_LICENSE"}

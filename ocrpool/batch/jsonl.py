@@ -87,6 +87,26 @@ class JsonlSink:
             os.close(self._fd)
 
 
+STDOUT_FD = 1
+
+
+class JsonlStdout(JsonlSink):
+    """Records to standard output (``--out -``), for a pipe. Nothing is read back, so
+    there is no ledger: every input is done, and a rerun does them all again."""
+
+    def __init__(self, *, detail: bool = False) -> None:
+        self.path = "standard output"
+        self.detail = detail
+        self._fd = STDOUT_FD
+        self._end = 0
+
+    def replay(self) -> Iterator[Entry]:
+        return iter(())
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        """Standard output stays open (and a pipe cannot be synced)."""
+
+
 def parse_entry(line: bytes) -> Entry | None:
     try:
         data = json.loads(line)

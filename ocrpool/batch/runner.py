@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
-from ocrpool.batch.errors import InputNotFound, OutputFailed
+from ocrpool.batch.errors import InputNotFound, OutputFailed, OutputRefused
 from ocrpool.batch.exports import ExportFolder, default_export_dir
 from ocrpool.batch.ledger import Ledger
 from ocrpool.batch.outpath import check_output, excluded_paths
 from ocrpool.batch.progress import Clock, Progress, Silent
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.scan import Discovery, Skipped, is_pattern, scan_arguments, scan_list
-from ocrpool.batch.sinks import OutputFormat, Sink, open_sink, sidecars
+from ocrpool.batch.sinks import STDOUT, OutputFormat, Sink, open_sink, sidecars
 from ocrpool.batch.summary import Summary, Tally
 from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, PoolClosed
 from ocrpool.exports import ExportFormat
@@ -72,6 +72,8 @@ class BatchOptions:
     inputs: tuple[str, ...] = ()
     from_list: str | None = None
     """A file of paths, one per line; ``-`` reads standard input."""
+    list_separator: str = "\n"
+    """What separates the paths of ``from_list``: ``"\\0"`` reads ``find -print0``."""
     format: OutputFormat = OutputFormat.JSONL
     detail: bool = False
     strict: bool = False
@@ -117,8 +119,16 @@ def run_batch(
     for argument in options.inputs:
         if not os.path.lexists(argument) and not is_pattern(argument):
             raise InputNotFound(f"no such file or folder: {argument}")
-    check_output(options.out, options.inputs, allow_inside_input=options.allow_out_inside_input)
-    excluded = excluded_paths(options.out, sidecars(options.format))
+    excluded: frozenset[str] = frozenset()
+    if options.out == STDOUT:
+        if options.format is not OutputFormat.JSONL:
+            raise OutputRefused(f"--out - writes JSON Lines only, not {options.format.value}")
+        if options.exports and options.export_dir is None:
+            raise OutputRefused("exports with --out - need --export-dir")
+    else:
+        allowed = options.allow_out_inside_input
+        check_output(options.out, options.inputs, allow_inside_input=allowed)
+        excluded = excluded_paths(options.out, sidecars(options.format))
     export_dir = options.export_folder
     if export_dir is not None:
         allowed = options.allow_out_inside_input
@@ -127,12 +137,15 @@ def run_batch(
     with contextlib.ExitStack() as stack:
         discoveries: Iterable[Discovery] = scan_arguments(options.inputs, excluded.__contains__)
         if options.from_list is not None:
-            lines = (
-                (stdin or sys.stdin)
-                if options.from_list == "-"
-                else stack.enter_context(_open_list(options.from_list))
-            )
-            discoveries = itertools.chain(discoveries, scan_list(lines, excluded.__contains__))
+            if options.from_list != "-":
+                lines: Iterable[str] = stack.enter_context(_open_list(options.from_list))
+            elif stdin is None and options.list_separator != "\n":
+                # Names as they are: sys.stdin would turn a \r in one into \n.
+                lines = stack.enter_context(_open_list(sys.stdin.fileno()))
+            else:
+                lines = stdin or sys.stdin
+            listed = scan_list(lines, excluded.__contains__, separator=options.list_separator)
+            discoveries = itertools.chain(discoveries, listed)
         sink = open_sink(
             options.format, options.out, detail=options.detail, options=_run_options(options)
         )
@@ -192,7 +205,10 @@ class _Run:
             stopped_after = stop.failures
         self.progress.close(self.tally)
         elapsed = self.clock() - self.started
-        return Summary(self.tally, elapsed, interrupted, stopped_after=stopped_after)
+        resumable = self.options.out != STDOUT
+        return Summary(
+            self.tally, elapsed, interrupted, stopped_after=stopped_after, resumable=resumable
+        )
 
     def _ocr(self, sources: Iterator[str], pool_factory: PoolFactory) -> None:
         pool = pool_factory()
@@ -312,9 +328,15 @@ class _TooManyFailures(Exception):
         self.failures = failures
 
 
-def _open_list(path: str) -> TextIO:
+def _open_list(path: str | int) -> TextIO:
     try:
-        return open(path, encoding="utf-8", errors="surrogateescape", newline="\n")
+        return open(
+            path,
+            encoding="utf-8",
+            errors="surrogateescape",
+            newline="\n",
+            closefd=isinstance(path, str),
+        )
     except OSError as exc:
         raise InputNotFound(f"cannot read the list {path}: {exc.strerror}") from None
 

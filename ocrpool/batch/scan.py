@@ -68,12 +68,27 @@ def scan_arguments(arguments: Iterable[str], exclude: Exclude = _never) -> Itera
             yield from scan_path(argument, exclude)
 
 
-def scan_list(lines: Iterable[str], exclude: Exclude = _never) -> Iterator[Discovery]:
-    """Paths one per line, taken literally (no glob expansion); blank lines are ignored."""
-    for line in lines:
-        path = line.rstrip("\r\n")
+def scan_list(
+    lines: Iterable[str], exclude: Exclude = _never, *, separator: str = "\n"
+) -> Iterator[Discovery]:
+    """Paths one per line, taken literally (no glob expansion); blank lines are ignored.
+    With another ``separator`` (``"\\0"`` for ``find -print0``) the text is split at it
+    alone, so a name may hold any other character, newlines included."""
+    names = (
+        (line.rstrip("\r\n") for line in lines) if separator == "\n" else _split(lines, separator)
+    )
+    for path in names:
         if path:
             yield from scan_path(path, exclude)
+
+
+def _split(chunks: Iterable[str], separator: str) -> Iterator[str]:
+    """The pieces between separators of text read in chunks of any size."""
+    pending = ""
+    for chunk in chunks:
+        *complete, pending = (pending + chunk).split(separator)
+        yield from complete
+    yield pending
 
 
 def scan_path(path: str, exclude: Exclude = _never) -> Iterator[Discovery]:

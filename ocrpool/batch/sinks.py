@@ -7,7 +7,7 @@ import enum
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from ocrpool.batch.jsonl import JsonlSink
+from ocrpool.batch.jsonl import JsonlSink, JsonlStdout
 from ocrpool.batch.ledger import Entry
 from ocrpool.batch.records import Record
 from ocrpool.batch.sqlitedb import SIDECARS, SqliteSink
@@ -31,6 +31,10 @@ class Sink(Protocol):
         """Finish; ``summary`` is ``None`` when the run did not get to one."""
 
 
+STDOUT = "-"
+"""``--out -``: JSON Lines to standard output."""
+
+
 def open_sink(
     fmt: OutputFormat, out: str, *, detail: bool = False, options: dict[str, Any] | None = None
 ) -> Sink:
@@ -38,6 +42,8 @@ def open_sink(
         return SqliteSink(out, detail=detail, options=options or {})
     if fmt is OutputFormat.TXT:
         return TxtSink(out, detail=detail)
+    if out == STDOUT:
+        return JsonlStdout(detail=detail)
     return JsonlSink(out, detail=detail)
 
 
@@ -46,4 +52,4 @@ def sidecars(fmt: OutputFormat) -> tuple[str, ...]:
     return SIDECARS if fmt is OutputFormat.SQLITE else ()
 
 
-__all__ = ["OutputFormat", "Sink", "open_sink", "sidecars"]
+__all__ = ["STDOUT", "OutputFormat", "Sink", "open_sink", "sidecars"]

@@ -84,6 +84,8 @@ class Summary:
     interrupted: bool = False
     stopped_after: int | None = None
     """The failures in a row that stopped the run (``max_failures``), if they did."""
+    resumable: bool = True
+    """Whether a rerun skips what this one recorded: not to standard output (no ledger)."""
 
     @property
     def rate(self) -> float:
@@ -123,12 +125,17 @@ class Summary:
     def lines(self) -> list[str]:
         t = self.tally
         head = "done"
+        again = (
+            "run the same command again to {}"
+            if self.resumable
+            else "standard output keeps no ledger: a rerun does every input again"
+        )
         if self.interrupted:
-            head = "interrupted (run the same command again to resume)"
+            head = f"interrupted ({again.format('resume')})"
         elif self.stopped_after is not None:
             head = (
                 f"stopped: {self.stopped_after} inputs in a row failed (--max-failures); "
-                "run the same command again to go on with the rest"
+                + again.format("go on with the rest")
             )
         lines = [
             f"ocrpool run: {head}",

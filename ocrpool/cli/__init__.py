@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import signal
 import sys
 from collections.abc import Sequence
 
 from ocrpool.cli import doctor, models, run, serve
+from ocrpool.cli.conventions import HelpFormatter, add_output_options, epilog, log_level
 from ocrpool.error_codes import ExitCode
 
 
@@ -16,8 +18,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocrpool",
         description="Leak-proof OCR in recycled worker processes.",
+        formatter_class=HelpFormatter,
+        epilog=epilog(
+            [
+                ("ocrpool run scans/ -o results.jsonl", "OCR a folder; rerun to resume"),
+                ("ocrpool serve --workers 2", "an OCR service on 127.0.0.1:8000"),
+                ("ocrpool COMMAND --help", "a command's flags, examples and exit codes"),
+            ],
+            ExitCode,
+        ),
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {importlib.metadata.version('ocrpool')}",
+    )
+    add_output_options(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(commands)
     serve.register(commands)
@@ -29,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_format = "%(asctime)s %(name)s %(levelname)s %(message)s"
+    logging.basicConfig(level=log_level(args), format=log_format)
     code: int = args.handler(args)
     return code
 

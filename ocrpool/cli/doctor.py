@@ -8,6 +8,7 @@ import dataclasses
 import json
 from typing import Any
 
+from ocrpool.cli.conventions import add_command
 from ocrpool.engines.aspose.doctor import DEFAULT_TIMEOUT_S, diagnose
 from ocrpool.engines.checks import CheckStatus, DoctorReport
 from ocrpool.engines.tesseract import doctor as tesseract_doctor
@@ -15,8 +16,15 @@ from ocrpool.error_codes import ExitCode
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "doctor",
+        examples=[
+            ("ocrpool doctor", "check the aspose engine and its runtime"),
+            ("ocrpool doctor --engine tesseract --fix", "check tesseract, installing its data"),
+            ("ocrpool doctor --license my.lic --json", "check a license, as JSON"),
+        ],
+        codes=[ExitCode.OK, ExitCode.ENGINE_UNAVAILABLE],
         help="check that an engine can run here (exit 0 only if it reads text, else 4)",
         description="Check, in a throwaway process, everything the engine needs.",
     )

@@ -9,15 +9,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ocrpool.cli.conventions import add_command
 from ocrpool.engines.aspose import models
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
 from ocrpool.error_codes import ExitCode
 from ocrpool.errors import OcrPoolError
 
+_CODES = (ExitCode.OK, ExitCode.SOME_FAILED, ExitCode.USAGE, ExitCode.ENGINE_UNAVAILABLE)
+"""Every ``models`` action's: 1 when ``prune`` could not delete a file."""
+_EXAMPLES = (
+    ("ocrpool models list", "the model files and their sizes"),
+    ("ocrpool models prune", "what pruning would delete (a dry run)"),
+    ("ocrpool models prune --yes --keep base.onnx", "delete OLD models but one"),
+)
+
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "models",
+        examples=_EXAMPLES,
+        codes=_CODES,
         help="list, locate, audit and prune the model files Aspose keeps on disk",
         description="Aspose is asked in a throwaway process, which exits before any file "
         "is touched.",
@@ -48,20 +60,19 @@ def register(commands: Any) -> None:
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON")
 
-    listing = actions.add_parser(
-        "list", parents=[common, as_json], help="model files and Aspose.OCR resources, with sizes"
-    )
+    def action(name: str, parents: list[argparse.ArgumentParser], text: str) -> Any:
+        return add_command(
+            actions, name, examples=_EXAMPLES, codes=_CODES, parents=parents, help=text
+        )
+
+    listing = action("list", [common, as_json], "model files and Aspose.OCR resources, with sizes")
     listing.set_defaults(handler=_guarded(_list))
-    path = actions.add_parser("path", parents=[common], help="print the absolute model directory")
+    path = action("path", [common], "print the absolute model directory")
     path.set_defaults(handler=_guarded(_path))
-    audit = actions.add_parser(
-        "audit", parents=[common, prefix, as_json], help="OLD or CURRENT, size and path per model"
-    )
+    audit = action("audit", [common, prefix, as_json], "OLD or CURRENT, size and path per model")
     audit.set_defaults(handler=_guarded(_audit))
-    pruning = actions.add_parser(
-        "prune",
-        parents=[common, prefix, as_json],
-        help="delete OLD models (a dry run unless --yes)",
+    pruning = action(
+        "prune", [common, prefix, as_json], "delete OLD models (a dry run unless --yes)"
     )
     pruning.add_argument("--yes", action="store_true", help="really delete")
     pruning.add_argument(

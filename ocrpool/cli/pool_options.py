@@ -1,7 +1,8 @@
 """The flags shared by every command that runs a pool (``run``, ``serve``).
 
-Each pool flag maps one to one onto an ``OcrPool`` argument; ``--license``, ``--language``
-and ``--engine-option`` become engine options. Defaults come from ``PoolConfig``.
+Each pool flag maps one to one onto an ``OcrPool`` argument; ``--license``, ``--language``,
+the recognition flags and ``--engine-option`` become engine options. Defaults come from
+``PoolConfig``, and ``OCRPOOL_<SETTING>`` variables override them (a flag wins over both).
 ``--max-pixels`` is the admission rule both commands apply before a job is sent. The
 backend flags choose where that pool runs: here, or one per actor of a Ray cluster
 (``RayOcrPool``).
@@ -12,14 +13,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
 from ocrpool.batch.runner import PoolFactory
-from ocrpool.pool.config import PoolConfig
+from ocrpool.pool.config import PoolConfig, env_name, from_environment
 from ocrpool.pool.executor import OcrPool
 from ocrpool.scaleout import RayOcrPool
 from ocrpool.scaleout.pool import import_ray
+from ocrpool.service.settings import ServiceSettings
 
 
 class Backend(str, enum.Enum):
@@ -33,8 +36,12 @@ _RAY_FLAGS = (
     ("--ship-bytes", "ship_bytes"),
 )
 
+SettingFlag = tuple[str, str, type, str, str]
+"""A flag, the setting it sets, its type, metavar and help."""
+
+
 _POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
-_POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
+_POOL_FLAGS: tuple[SettingFlag, ...] = (  # OcrPool arguments
     ("--workers", "workers", int, "N", "engines working at once (default: CPU cores)"),
     ("--max-jobs", "max_jobs_per_worker", int, "N", "recycle a worker after N jobs (0 = never)"),
     ("--max-rss", "max_rss_mb", float, "MB", "recycle a worker past MB after a job (0 = never)"),
@@ -58,29 +65,49 @@ _POOL_FLAGS = (  # flag, OcrPool argument, type, metavar, help
         "split documents of at least N pages into page jobs",
     ),
 )
+_ENGINE_OPTION_FLAGS = (
+    "license",
+    "language",
+    "rotate_pages",
+    "spellcheck",
+    "spellcheck_dictionary",
+)
+"""Flags that set the engine option of their name when given (the rest keep the engine's
+defaults, so an engine without them still starts)."""
 _ZERO_IS_NO_LIMIT = frozenset({"max_jobs_per_worker", "max_rss_mb", "hard_rss_mb", "job_timeout"})
 
 
 def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``pool`` argument group to ``parser``."""
+    """Add the ``recognition`` and ``pool`` argument groups to ``parser``."""
+    recognition = parser.add_argument_group("recognition")
+    recognition.add_argument(
+        "--rotate-pages",
+        action=argparse.BooleanOptionalAction,
+        help="turn each page upright (and straighten skew) before recognition "
+        "(engine option 'rotate_pages'; aspose default: off, as it adds about a quarter "
+        "to recognition's CPU time)",
+    )
+    recognition.add_argument(
+        "--spellcheck",
+        metavar="LANG",
+        help="add each page's spell-checked text, offline: eng, deu, fra, spa, ... "
+        "(engine option 'spellcheck')",
+    )
+    recognition.add_argument(
+        "--spellcheck-dictionary",
+        metavar="FILE",
+        help="your own words for the spell-check, one 'word frequency' per line "
+        "(engine option 'spellcheck_dictionary')",
+    )
     pool = parser.add_argument_group("pool")
-    for flag, name, kind, metavar, text in _POOL_FLAGS:
-        default = _POOL_DEFAULTS[name]
-        pool.add_argument(
-            flag,
-            dest=name,
-            type=kind,
-            default=None if default is dataclasses.MISSING else default,
-            metavar=metavar,
-            help=text
-            if default in (None, dataclasses.MISSING)
-            else f"{text} (default: %(default)s)",
-        )
+    add_setting_arguments(pool, _POOL_FLAGS, PoolConfig)
     pool.add_argument(
         "--no-split-pages",
         dest="split_pages",
-        action="store_false",
-        help="run every multi-page document as one job (default: split into page jobs)",
+        action="store_const",
+        const=False,
+        help="run every multi-page document as one job (default: split into page jobs; "
+        f"${env_name('split_pages')})",
     )
     pool.add_argument("--license", help="engine license file (engine option 'license')")
     pool.add_argument("--language", help="recognition language (engine option 'language')")
@@ -94,15 +121,41 @@ def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_setting_arguments(
+    group: argparse._ArgumentGroup, flags: Iterable[SettingFlag], settings: type[Any]
+) -> None:
+    """The flags of settings of the dataclass ``settings``. Each defaults to ``None``, so a
+    flag given is told from one not given (which leaves the setting to its variable); its
+    help shows the setting's default and variable."""
+    defaults = {f.name: f.default for f in dataclasses.fields(settings)}
+    for flag, name, kind, metavar, text in flags:
+        default = defaults[name]
+        shown = "" if default in (None, dataclasses.MISSING) else f"default: {default}; "
+        group.add_argument(
+            flag, dest=name, type=kind, metavar=metavar, help=f"{text} ({shown}${env_name(name)})"
+        )
+
+
 def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
     """``--max-pixels``: refuse decompression bombs by their header, before any decoder."""
     parser.add_argument(
         "--max-pixels",
         type=int,
-        default=DEFAULT_MAX_PIXELS,
         metavar="N",
-        help="refuse images with more pixels than this (0 = no limit) (default: %(default)s)",
+        help="refuse images with more pixels than this (0 = no limit) "
+        f"(default: {DEFAULT_MAX_PIXELS}; ${env_name('max_pixels')})",
     )
+
+
+def max_pixels(args: argparse.Namespace, environ: Mapping[str, str]) -> int | None:
+    """The admission limit: ``--max-pixels``, else ``$OCRPOOL_MAX_PIXELS`` (the service's
+    setting), else the default; ``None`` (no limit) for 0. ``ValueError`` names a bad
+    variable."""
+    value = args.max_pixels
+    if value is None:
+        found = from_environment(ServiceSettings, environ, only=("max_pixels",))
+        value = found.get("max_pixels", DEFAULT_MAX_PIXELS)
+    return value or None
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,19 +211,24 @@ def pool_factory(backend: dict[str, Any], pool: dict[str, Any]) -> PoolFactory:
     return lambda: OcrPool(**pool)
 
 
-def pool_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``OcrPool`` arguments from parsed flags; ``ValueError`` if they are invalid."""
-    options: dict[str, Any] = {}
+def pool_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``OcrPool`` arguments: ``PoolConfig``'s defaults of the pool flags, over them
+    every setting an ``OCRPOOL_*`` variable of ``environ`` gives, over those the flags
+    given. ``ValueError`` if they are invalid (naming a bad variable)."""
+    options: dict[str, Any] = {
+        name: _POOL_DEFAULTS[name]
+        for _, name, *_ in _POOL_FLAGS
+        if _POOL_DEFAULTS[name] is not dataclasses.MISSING
+    }
+    options.update(from_environment(PoolConfig, environ))
     for _, name, *_ in _POOL_FLAGS:
         value = getattr(args, name)
-        if name in _ZERO_IS_NO_LIMIT:
-            options[name] = value or None
-        elif value is not None:
-            options[name] = value
-    if not args.split_pages:
-        options["split_pages"] = False
+        if value is not None:
+            options[name] = (value or None) if name in _ZERO_IS_NO_LIMIT else value
+    if args.split_pages is not None:
+        options["split_pages"] = args.split_pages
     engine_options = dict(args.engine_option)
-    for name in ("license", "language"):
+    for name in _ENGINE_OPTION_FLAGS:
         if getattr(args, name) is not None:
             engine_options[name] = getattr(args, name)
     options["engine_options"] = engine_options

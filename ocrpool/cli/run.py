@@ -7,6 +7,7 @@ Parses and prints only; the run itself is ``ocrpool.batch.run_batch``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -20,11 +21,14 @@ from ocrpool.batch import (
     run_batch,
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
+from ocrpool.batch.sinks import STDOUT
+from ocrpool.cli.conventions import add_command
 from ocrpool.cli.pool_options import (
     add_backend_arguments,
     add_max_pixels_argument,
     add_pool_arguments,
     backend_options,
+    max_pixels,
     pool_factory,
     pool_options,
 )
@@ -40,17 +44,36 @@ _EXIT_CODES = {
 }
 
 _ADVICE = {
-    ExitCode.OUTPUT_FAILED: "every record written is whole, and the same command resumes "
-    "once the output can be written",
-    ExitCode.ENGINE_UNAVAILABLE: "nothing more could be OCRed; `ocrpool doctor` says what the "
-    "engine is missing, and the same command then resumes",
+    ExitCode.OUTPUT_FAILED: (
+        "every record written is whole",
+        "the same command resumes once the output can be written",
+    ),
+    ExitCode.ENGINE_UNAVAILABLE: (
+        "nothing more could be OCRed; `ocrpool doctor` says what the engine is missing",
+        "the same command then resumes",
+    ),
 }
-"""What to do next, by the exit code of the error that ended the run."""
+"""What to do next, by the exit code of the error that ended the run: what is left, and
+how to go on."""
+_NO_RESUME = "a rerun does every input again (standard output keeps no ledger)"
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "run",
+        examples=[
+            ("ocrpool run scans/ -o results.jsonl", "OCR a folder; the same command resumes"),
+            (
+                "find scans -name '*.tif' -print0 | ocrpool run --from-list - -0 -o r.jsonl",
+                "the files find lists, whatever their names",
+            ),
+            (
+                "ocrpool run 'scans/**/*.pdf' -o results.db --format sqlite --export pdf",
+                "into SQLite, and a searchable PDF of each input",
+            ),
+        ],
+        codes=ExitCode,
         help="OCR files, folders and glob patterns; resumable",
         description="OCR every image and PDF in INPUTs (files, folders walked recursively, "
         "glob patterns) into one record per input. Running the same command again "
@@ -61,7 +84,18 @@ def register(commands: Any) -> None:
         "--from-list", metavar="FILE", help="read input paths from FILE, one per line (- = stdin)"
     )
     parser.add_argument(
-        "-o", "--out", required=True, help="output file (jsonl, sqlite) or folder (txt)"
+        "-0",
+        "--null",
+        action="store_true",
+        help="with --from-list: paths end with a NUL byte, not a newline (find -print0)",
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        help="output file (jsonl, sqlite) or folder (txt); - writes JSON Lines to standard "
+        "output (progress and summary go to standard error), which keeps no ledger: "
+        "a rerun does every input again",
     )
     parser.add_argument(
         "--format",
@@ -94,7 +128,6 @@ def register(commands: Any) -> None:
         action="store_true",
         help="allow --out inside an input folder",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     parser.add_argument(
         "--progress-interval",
         type=float,
@@ -102,37 +135,18 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="time between progress lines when stderr is not a terminal (default: %(default)s)",
     )
-    recognition = parser.add_argument_group("recognition and exports")
-    recognition.add_argument(
+    group = parser.add_argument_group("exports")
+    group.add_argument(
         "--export",
         metavar="FORMATS",
         help="also write each input as these documents, comma-separated: "
         + ", ".join(f.value for f in ExportFormat),
     )
-    recognition.add_argument(
+    group.add_argument(
         "--export-dir",
         metavar="DIR",
         help="folder of the exports, mirroring the input paths "
         "(default: next to --out, e.g. results-exports for results.jsonl)",
-    )
-    recognition.add_argument(
-        "--rotate-pages",
-        action=argparse.BooleanOptionalAction,
-        help="turn each page upright (and straighten skew) before recognition "
-        "(engine option 'rotate_pages'; aspose default: off, as it adds about a quarter "
-        "to recognition's CPU time)",
-    )
-    recognition.add_argument(
-        "--spellcheck",
-        metavar="LANG",
-        help="add each page's spell-checked text, offline: eng, deu, fra, spa, ... "
-        "(engine option 'spellcheck')",
-    )
-    recognition.add_argument(
-        "--spellcheck-dictionary",
-        metavar="FILE",
-        help="your own words for the spell-check, one 'word frequency' per line "
-        "(engine option 'spellcheck_dictionary')",
     )
     add_pool_arguments(parser)
     add_backend_arguments(parser)
@@ -142,28 +156,33 @@ def register(commands: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if not args.inputs and args.from_list is None:
         return _usage("give at least one INPUT or --from-list")
+    if args.null and args.from_list is None:
+        return _usage("-0 needs --from-list")
     try:
-        options_for_pool = pool_options(args)
+        options_for_pool = pool_options(args, os.environ)
+        admission = max_pixels(args, os.environ)
         exports = parse_formats(args.export) if args.export else ()
         backend = backend_options(args)
     except ValueError as error:
         return _usage(str(error))
     except OcrPoolError as error:
-        return _failed(error)
+        return _failed(error, args.out)
     if args.export_dir is not None and not exports:
         return _usage("--export-dir needs --export")
     if args.max_failures is not None and args.max_failures < 1:
         return _usage("--max-failures must be at least 1")
-    options_for_pool["engine_options"].update(_recognition_options(args, exports))
+    if exports:
+        options_for_pool["engine_options"]["exports"] = [fmt.value for fmt in exports]
     options = BatchOptions(
         out=args.out,
         inputs=tuple(args.inputs),
         from_list=args.from_list,
+        list_separator="\0" if args.null else "\n",
         format=OutputFormat(args.format),
         detail=args.detail,
         strict=args.strict,
         retry_failed=args.retry_failed,
-        max_pixels=args.max_pixels or None,
+        max_pixels=admission,
         allow_out_inside_input=args.allow_out_inside_input,
         exports=exports,
         export_dir=args.export_dir,
@@ -182,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
                 guard=stop.shielded,
             )
         except OcrPoolError as error:
-            return _failed(error)
+            return _failed(error, args.out)
         except KeyboardInterrupt:  # before the run began: nothing was sent
             print("ocrpool run: interrupted", file=sys.stderr)
             return ExitCode.INTERRUPTED
@@ -192,24 +211,15 @@ def _run(args: argparse.Namespace) -> int:
     return _EXIT_CODES[summary.outcome]
 
 
-def _recognition_options(
-    args: argparse.Namespace, exports: tuple[ExportFormat, ...]
-) -> dict[str, Any]:
-    """The engine options of the recognition flags given (the rest keep the engine's
-    defaults, so an engine without them still starts)."""
-    options: dict[str, Any] = {"exports": [fmt.value for fmt in exports]} if exports else {}
-    for name in ("rotate_pages", "spellcheck", "spellcheck_dictionary"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    return options
-
-
-def _failed(error: OcrPoolError) -> int:
+def _failed(error: OcrPoolError, out: str) -> int:
     """Report the error that ended the command; its exit code comes from the error table."""
     code = exit_code_of(error)
-    advice = _ADVICE.get(code)
+    advice = ""
+    if code in _ADVICE:
+        left, resume = _ADVICE[code]
+        advice = f"; {left}, and {_NO_RESUME if out == STDOUT else resume}"
     print(
-        f"ocrpool run: error: {error.message}" + (f"; {advice}" if advice else ""),
+        f"ocrpool run: error: {error.message}{advice}",
         file=sys.stderr,
     )
     return code

@@ -6,117 +6,119 @@ Parses and prints only; the service is ``ocrpool.service`` (the ``serve`` extra)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import Any
 
-from ocrpool.cli.pool_options import add_max_pixels_argument, add_pool_arguments, pool_options
+from ocrpool.cli.conventions import add_command
+from ocrpool.cli.pool_options import (
+    SettingFlag,
+    add_max_pixels_argument,
+    add_pool_arguments,
+    add_setting_arguments,
+    max_pixels,
+    pool_options,
+)
 from ocrpool.error_codes import ExitCode
+from ocrpool.pool.config import env_name, from_environment
+from ocrpool.service.settings import ServiceSettings
 
-TOKEN_ENV = "OCRPOOL_TOKEN"
-"""Where the token is read from when ``--token`` is not given: a token on the command line
-is visible to every user of the machine in ``ps``."""
+_SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
+    ("--host", "host", str, "HOST", "address to listen on"),
+    ("--port", "port", int, "PORT", "port"),
+    (
+        "--token",
+        "token",
+        str,
+        "TOKEN",
+        "require 'Authorization: Bearer TOKEN' (better in the environment: a token on the "
+        "command line is visible to every user of the machine in ps)",
+    ),
+    (
+        "--allow-path-prefix",
+        "allow_path_prefix",
+        str,
+        "DIR",
+        "let requests name server-side files inside DIR with ?path= (default: bytes only)",
+    ),
+    ("--max-body-mb", "max_body_mb", float, "MB", "refuse larger request bodies with 413"),
+    ("--max-queue", "max_queue", int, "N", "jobs accepted and unfinished; more get 429"),
+    ("--result-ttl", "result_ttl_s", float, "SECONDS", "keep a finished job's result this long"),
+    (
+        "--max-results",
+        "max_results",
+        int,
+        "N",
+        "keep at most N finished results, oldest dropped first",
+    ),
+    ("--max-results-mb", "max_results_mb", float, "MB", "keep at most MB of finished results"),
+    (
+        "--drain-timeout",
+        "drain_timeout_s",
+        float,
+        "SECONDS",
+        "on SIGTERM, time for accepted jobs before they fail",
+    ),
+    (
+        "--unhealthy-after",
+        "unhealthy_after_s",
+        float,
+        "SECONDS",
+        "answer /healthz with 503 once the pool has been broken (its engines cannot start; "
+        "rebuilt meanwhile) this long, so a process manager restarts the service",
+    ),
+)
+_NAMES = tuple(name for _, name, *_ in _SERVICE_FLAGS)
+_FROM_ENV = frozenset(f.name for f in dataclasses.fields(ServiceSettings)) - {"max_pixels"}
+"""Read here from ``OCRPOOL_*`` variables; ``max_pixels`` as ``ocrpool run`` reads it."""
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "serve",
+        examples=[
+            ("ocrpool serve --workers 2", "serve on 127.0.0.1:8000 with two engines"),
+            (
+                "OCRPOOL_TOKEN=secret ocrpool serve --host 0.0.0.0 --max-queue 128",
+                "on every address, for clients that send the token",
+            ),
+            (
+                "curl --data-binary @scan.png localhost:8000/v1/ocr",
+                "OCR one image through it",
+            ),
+        ],
+        codes=[ExitCode.OK, ExitCode.USAGE],
         help="an OCR service over HTTP (needs the 'serve' extra)",
         description="Serve OCR over HTTP from one pool: POST /v1/ocr, async jobs under "
         "/v1/jobs, /healthz, /readyz and /metrics. Stops gracefully on SIGTERM.",
     )
     service = parser.add_argument_group("service")
-    service.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
-    )
-    service.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    service.add_argument(
-        "--token",
-        help=f"require 'Authorization: Bearer TOKEN' (default: ${TOKEN_ENV})",
-    )
-    service.add_argument(
-        "--allow-path-prefix",
-        metavar="DIR",
-        help="let requests name server-side files inside DIR with ?path= (default: bytes only)",
-    )
-    service.add_argument(
-        "--max-body-mb",
-        type=float,
-        default=32.0,
-        metavar="MB",
-        help="refuse larger request bodies with 413 (default: %(default)s)",
-    )
-    service.add_argument(
-        "--max-queue",
-        type=int,
-        default=64,
-        metavar="N",
-        help="jobs accepted and unfinished; more get 429 (default: %(default)s)",
-    )
+    add_setting_arguments(service, _SERVICE_FLAGS, ServiceSettings)
     add_max_pixels_argument(parser)
     service.add_argument(
-        "--result-ttl",
-        type=float,
-        default=600.0,
-        metavar="SECONDS",
-        help="keep a finished job's result this long (default: %(default)s)",
+        "--access-log",
+        action="store_true",
+        default=None,
+        help=f"log every request (${env_name('access_log')})",
     )
-    service.add_argument(
-        "--max-results",
-        type=int,
-        default=1000,
-        metavar="N",
-        help="keep at most N finished results, oldest dropped first (default: %(default)s)",
-    )
-    service.add_argument(
-        "--max-results-mb",
-        type=float,
-        default=256.0,
-        metavar="MB",
-        help="keep at most MB of finished results (default: %(default)s)",
-    )
-    service.add_argument(
-        "--drain-timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="on SIGTERM, time for accepted jobs before they fail (default: %(default)s)",
-    )
-    service.add_argument(
-        "--unhealthy-after",
-        type=float,
-        default=120.0,
-        metavar="SECONDS",
-        help="answer /healthz with 503 once the pool has been broken (its engines cannot "
-        "start; rebuilt meanwhile) this long, so a process manager restarts the service "
-        "(default: %(default)s)",
-    )
-    service.add_argument("--access-log", action="store_true", help="log every request")
     add_pool_arguments(parser)
     parser.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        from ocrpool.service import ServiceSettings, serve
+        from ocrpool.service import serve
     except ImportError as error:
         return _usage(f"{error.name} is missing: install ocrpool[serve]")
+    given = {name: getattr(args, name) for name in (*_NAMES, "access_log")}
+    from_flags = {name: value for name, value in given.items() if value not in (None, "")}
     try:
         settings = ServiceSettings(
-            pool=pool_options(args),
-            host=args.host,
-            port=args.port,
-            token=args.token or os.environ.get(TOKEN_ENV) or None,
-            allow_path_prefix=args.allow_path_prefix,
-            max_body_mb=args.max_body_mb,
-            max_queue=args.max_queue,
-            max_pixels=args.max_pixels or None,
-            result_ttl_s=args.result_ttl,
-            max_results=args.max_results,
-            max_results_mb=args.max_results_mb,
-            drain_timeout_s=args.drain_timeout,
-            unhealthy_after_s=args.unhealthy_after,
-            access_log=args.access_log,
+            pool=pool_options(args, os.environ),
+            max_pixels=max_pixels(args, os.environ),
+            **{**from_environment(ServiceSettings, os.environ, only=_FROM_ENV), **from_flags},
         )
     except ValueError as error:
         return _usage(str(error))

@@ -1,8 +1,13 @@
-"""The pool's settings, their defaults, and their validation in one place."""
+"""The pool's settings, their defaults, and their validation in one place; and how any
+settings dataclass (this one, the service's) is read from ``OCRPOOL_*`` variables."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import types
+import typing
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +154,66 @@ class PoolConfig:
         return self.max_in_flight or 3 * (self.workers + self.spares)
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
+
+
+ENV_PREFIX = "OCRPOOL_"
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a setting: ``max_jobs_per_worker`` ->
+    ``OCRPOOL_MAX_JOBS_PER_WORKER``."""
+    return ENV_PREFIX + setting.upper()
+
+
+def from_environment(
+    settings: type[Any], environ: Mapping[str, str], only: Collection[str] | None = None
+) -> dict[str, Any]:
+    """The fields of the dataclass ``settings`` (or just those in ``only``) that
+    ``environ`` sets, as ``OCRPOOL_<FIELD>``, each read as its field's type, all checked
+    together by ``settings`` itself. An empty variable is unset; ``none`` sets an optional
+    field to ``None``; dict fields (engine options) are not read. ``ValueError`` names the
+    variable of a value that does not fit."""
+    hints = typing.get_type_hints(settings)
+    values: dict[str, Any] = {}
+    for setting in dataclasses.fields(settings):
+        name, raw = setting.name, environ.get(env_name(setting.name), "")
+        if raw == "" or (only is not None and name not in only):
+            continue
+        kinds = typing.get_args(hints[name]) if _is_union(hints[name]) else (hints[name],)
+        if dict in {typing.get_origin(kind) or kind for kind in kinds}:
+            continue
+        try:
+            values[name] = _read(raw, kinds)
+        except ValueError as error:
+            raise ValueError(f"{env_name(name)}={raw!r}: {error}") from None
+    try:
+        settings(**values)
+    except ValueError as error:
+        raise ValueError(f"{', '.join(map(env_name, values))}: {error}") from None
+    return values
+
+
+def _is_union(hint: Any) -> bool:
+    return isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+
+
+def _read(raw: str, kinds: tuple[Any, ...]) -> Any:
+    if type(None) in kinds and raw.lower() == "none":
+        return None
+    kind = next(kind for kind in kinds if kind is not type(None))
+    if kind is bool:
+        if raw.lower() not in _BOOLEANS:
+            raise ValueError("expected true or false")
+        return _BOOLEANS[raw.lower()]
+    try:
+        return kind(raw)
+    except ValueError:
+        expected = {int: "an integer", float: "a number"}.get(kind, kind.__name__)
+        suffix = " or none" if type(None) in kinds else ""
+        raise ValueError(f"expected {expected}{suffix}") from None
