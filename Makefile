@@ -28,7 +28,7 @@ unit:
 # episodes, Ray, the services, ocrpool run stopped and resumed...) and the real-engine
 # ones; `make test` and CI run them all.
 test-fast:
-	$(BIN)/pytest -q -m "not slow and not aspose"
+	$(BIN)/pytest -q -m "not slow and not aspose and not tesseract"
 
 sample:
 	$(BIN)/ocrpool run examples/images --out results.jsonl

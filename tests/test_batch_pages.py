@@ -82,6 +82,7 @@ def test_no_split_pages_runs_the_document_as_one_job(tmp_path: Path) -> None:
     assert len(doc["attempts"]) == 1 and len(doc["pages"]) == 6
 
 
+@pytest.mark.slow
 def test_sigkill_mid_document_then_resume_gives_one_record(tmp_path: Path) -> None:
     """The single page is recorded first; the kill lands while the document's 40 pages
     (0.05 s each on 2 workers) are half done: nothing of it is recorded, the rerun redoes

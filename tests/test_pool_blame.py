@@ -94,6 +94,7 @@ def test_every_row_of_the_blame_table(row: str) -> None:
     assert verdict.start_failure == (blamed == "engine")
 
 
+@pytest.mark.slow
 def test_an_engine_that_crashes_on_every_job_costs_jobs_never_the_pool(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"crash-{i}.png" for i in range(12)] + ["good.png"])
     delays: list[float] = []
@@ -131,6 +132,7 @@ def test_poison_inputs_among_good_ones_cost_only_their_own_jobs(tmp_path: Path) 
     assert len(stats.quarantined) == 4
 
 
+@pytest.mark.slow
 def test_only_failed_starts_break_a_pool_and_they_fail_what_waits(tmp_path: Path) -> None:
     """Starts that begin to fail mid-life (a licence server gone) break the pool with
     ``EngineStartError`` once ``max_start_failures`` fail in a row; queued jobs get it."""

@@ -225,6 +225,7 @@ def test_a_worker_frozen_before_it_acknowledges_its_job_is_stopped_in_time(
     assert [a.outcome for a in result.attempts] == ["ok"]  # the frozen try cost no attempt
 
 
+@pytest.mark.slow
 def test_a_frozen_worker_never_blocks_the_supervisor_on_a_large_input(tmp_path: Path) -> None:
     """Bytes larger than a pipe holds, sent to a SIGSTOPped worker, once blocked the
     supervisor thread in ``send`` for good (so no timeout could fire): they go through a

@@ -102,6 +102,7 @@ def test_submit_raises_pages_failed_for_a_partial_document(tmp_path: Path) -> No
     assert partial.partial and [page.text for page in partial.pages][2:] == ["doc p3", "doc p4"]
 
 
+@pytest.mark.slow
 def test_a_page_that_hangs_is_killed_at_the_timeout_and_the_rest_finish(tmp_path: Path) -> None:
     doc = make_document(tmp_path / "doc.tif", 8)
     options = {"fault_page": 3, "page_fault": "hang"}

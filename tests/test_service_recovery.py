@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_batch_admission import png_header
 from test_service import error_of
 
@@ -24,6 +25,7 @@ def _refused_while_broken(reply: HttpReply) -> None:
     assert int(reply.headers["retry-after"]) >= 1
 
 
+@pytest.mark.slow
 def test_an_engine_outage_is_503_then_the_pool_is_rebuilt(tmp_path: Path) -> None:
     """Broken from the start: 503 and readyz 503; past --unhealthy-after, healthz 503 too;
     once starts work again, a rebuilt pool serves."""
@@ -45,6 +47,7 @@ def test_an_engine_outage_is_503_then_the_pool_is_rebuilt(tmp_path: Path) -> Non
         assert served.stop() == 0
 
 
+@pytest.mark.slow
 def test_a_pool_that_breaks_while_serving_is_rebuilt(tmp_path: Path) -> None:
     """A crash needs a new worker, whose engine cannot start: the pool breaks, the service
     answers 503 (never 500), and serves again once starts work."""
@@ -68,6 +71,7 @@ def test_a_pool_that_breaks_while_serving_is_rebuilt(tmp_path: Path) -> None:
         assert served.stop() == 0
 
 
+@pytest.mark.slow
 def test_crashing_inputs_from_one_client_cost_another_client_nothing(tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()

@@ -74,6 +74,7 @@ def wait_reaped(pid: int) -> None:
         time.sleep(0.001)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_between_its_fork_and_its_handle_is_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
