@@ -92,7 +92,8 @@ def register(commands: Any) -> None:
         codes=[ExitCode.OK, ExitCode.USAGE],
         help="an OCR service over HTTP (needs the 'serve' extra)",
         description="Serve OCR over HTTP from one pool: POST /v1/ocr, async jobs under "
-        "/v1/jobs, /healthz, /readyz and /metrics. Stops gracefully on SIGTERM.",
+        "/v1/jobs, /healthz, /readyz and /metrics; the schema at /openapi.json and its "
+        "docs page at /docs. Stops gracefully on SIGTERM.",
     )
     service = parser.add_argument_group("service")
     add_setting_arguments(service, _SERVICE_FLAGS, ServiceSettings)
@@ -101,7 +102,15 @@ def register(commands: Any) -> None:
         "--access-log",
         action="store_true",
         default=None,
-        help=f"log every request (${env_name('access_log')})",
+        help=f"log every request to standard error (${env_name('access_log')})",
+    )
+    service.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN (https://app.example) call the service; repeatable; "
+        f"default none (${env_name('cors_origins')}, comma-separated)",
     )
     add_pool_arguments(parser)
     parser.set_defaults(handler=_serve)
@@ -114,6 +123,8 @@ def _serve(args: argparse.Namespace) -> int:
         return _usage(f"{error.name} is missing: install ocrpool[serve]")
     given = {name: getattr(args, name) for name in (*_NAMES, "access_log")}
     from_flags = {name: value for name, value in given.items() if value not in (None, "")}
+    if args.cors_origins:
+        from_flags["cors_origins"] = tuple(args.cors_origins)
     try:
         settings = ServiceSettings(
             pool=pool_options(args, os.environ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ocrpool.exports import ExportFormat
 from ocrpool.results import Recognition
 
 
@@ -28,6 +29,18 @@ Source = str | bytes | PageSpan
 """A path to an image file, the file's bytes, or some pages of a multi-page file."""
 
 
+@dataclass(frozen=True)
+class JobOptions:
+    """One job's own recognition settings, over the engine's options for this job only
+    (``ocrpool serve`` takes them per request); ``None`` keeps the engine's own."""
+
+    language: str | None = None
+    rotate_pages: bool | None = None
+    spellcheck: str | None = None
+    """A spell-check language; ``""`` turns off the engine's own spell-check."""
+    exports: tuple[ExportFormat, ...] | None = None
+
+
 @runtime_checkable
 class Engine(Protocol):
     """An OCR engine owned by one worker process.
@@ -39,7 +52,9 @@ class Engine(Protocol):
     ``ocrpool.errors`` types (``InvalidInput`` for unreadable input, ``EngineError``
     otherwise); any other exception is reported as ``EngineError``. An engine that reads
     a ``PageSpan`` says so with a class attribute ``reads_page_spans = True``; the pool
-    splits multi-page documents only for such an engine.
+    splits multi-page documents only for such an engine. An engine that takes a job's
+    own settings says so with ``takes_job_options = True``: its ``recognize`` then gets
+    ``options`` (a ``JobOptions``) whenever a job has any.
     """
 
     def start(self) -> None: ...

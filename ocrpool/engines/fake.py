@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 from typing import ClassVar
 
-from ocrpool.engines.base import PageSpan, Source
+from ocrpool.engines.base import JobOptions, PageSpan, Source
 from ocrpool.errors import EngineError, InvalidInput
 from ocrpool.exports import Export, ExportFormat, parse_formats
 from ocrpool.formats import page_count
@@ -45,9 +45,12 @@ class FakeEngine:
     whose name contains ``balloon``), ``exports`` (format names, as for the aspose
     engine), ``fault_page`` (a page number, from 1: recognising it does ``page_fault``,
     one of ``"crash"`` (the default), ``"abort"``, ``"hang"`` or ``"raise"``, whether the
-    page comes whole or in a span)."""
+    page comes whole or in a span). A job's own ``exports`` replace the engine's; its
+    ``rotate_pages`` gives each page a rotation of 0 and its ``spellcheck`` a corrected text
+    equal to the text, so a caller sees they arrived; its ``language`` is accepted."""
 
     reads_page_spans: ClassVar[bool] = True
+    takes_job_options: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -103,7 +106,8 @@ class FakeEngine:
         if self.fail_start == "exit":
             os._exit(3)
 
-    def recognize(self, source: Source) -> Recognition:
+    def recognize(self, source: Source, options: JobOptions | None = None) -> Recognition:
+        options = options or JobOptions()
         name, data = self._read(source.path if isinstance(source, PageSpan) else source)
         if "crash" in name:
             ctypes.string_at(0)
@@ -120,8 +124,16 @@ class FakeEngine:
         texts = self._page_texts(source, name, data)
         if self.delay:
             time.sleep(self.delay * len(texts))
-        pages = tuple(Page(text=text) for text in texts.values())
-        exports = tuple(Export(fmt, self._render(fmt, pages)) for fmt in self.exports)
+        pages = tuple(
+            Page(
+                text=text,
+                rotation=0.0 if options.rotate_pages else None,
+                corrected_text=text if options.spellcheck else None,
+            )
+            for text in texts.values()
+        )
+        formats = self.exports if options.exports is None else options.exports
+        exports = tuple(Export(fmt, self._render(fmt, pages)) for fmt in formats)
         return Recognition(pages=pages, exports=exports)
 
     def _page_texts(self, source: Source, name: str, data: bytes) -> dict[int, str]:

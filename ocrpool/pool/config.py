@@ -207,6 +207,8 @@ def _read(raw: str, kinds: tuple[Any, ...]) -> Any:
     if type(None) in kinds and raw.lower() == "none":
         return None
     kind = next(kind for kind in kinds if kind is not type(None))
+    if typing.get_origin(kind) is tuple:  # a list: comma-separated
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     if kind is bool:
         if raw.lower() not in _BOOLEANS:
             raise ValueError("expected true or false")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import JobOptions, Source
 from ocrpool.exports import ExportFormat
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.documents import PageJobs
@@ -52,8 +52,10 @@ class OcrPool(PoolFront):
 
     # ---- Executor-like API --------------------------------------------------------
 
-    def _submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
-        return self._supervisor.submit(source, label, raises)
+    def _submit(
+        self, source: Source, label: str, raises: bool, options: JobOptions | None
+    ) -> Future[OcrResult]:
+        return self._supervisor.submit(source, label, raises, options)
 
     def _page_jobs(self, source: Source) -> PageJobs | None:
         return self._split

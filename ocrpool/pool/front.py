@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TypeVar
 
-from ocrpool.engines.base import PageSpan, Source
+from ocrpool.engines.base import JobOptions, PageSpan, Source
 from ocrpool.errors import OcrPoolError
 from ocrpool.exports import ExportFormat
+from ocrpool.merge import MERGEABLE
 from ocrpool.pool.documents import Document, PageJobs, plan, span_label
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
@@ -36,7 +37,9 @@ class PoolFront(ABC):
         """How many jobs ``imap`` and ``aimap`` keep submitted at once."""
 
     @abstractmethod
-    def _submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
+    def _submit(
+        self, source: Source, label: str, raises: bool, options: JobOptions | None
+    ) -> Future[OcrResult]:
         """Queue one normalised input; ``raises``: the future raises the job's error,
         else it holds an ``OcrResult`` either way. May raise (a closed or broken pool)."""
 
@@ -48,22 +51,38 @@ class PoolFront(ABC):
         """The exports the engine renders, which a split document's page jobs merge."""
         return ()
 
-    def submit(self, source: PathOrSource, *, label: str | None = None) -> Future[OcrResult]:
+    def submit(
+        self,
+        source: PathOrSource,
+        *,
+        label: str | None = None,
+        options: JobOptions | None = None,
+    ) -> Future[OcrResult]:
         """Queue one input; the future gives its ``OcrResult`` or raises its typed error.
-        A multi-page document may run as page jobs on several workers: one future still."""
+        A multi-page document may run as page jobs on several workers: one future still.
+        ``options`` are this job's own settings (language, exports...) over the engine's."""
         data, name = normalise(source, label)
-        return self._submit_document(data, name, raises=True)
+        return self._submit_document(data, name, raises=True, options=options)
 
-    def _submit_document(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
+    def _submit_document(
+        self, source: Source, label: str, raises: bool, options: JobOptions | None = None
+    ) -> Future[OcrResult]:
         """One job, or a document of page jobs each through ``_submit`` (so the lease
-        book, retries, quarantine and quotas count pages)."""
-        split = plan(source, self._page_jobs(source))
+        book, retries, quarantine and quotas count pages). A job's own exports are merged
+        like the engine's; one that cannot be merged keeps its document in one job."""
+        exports = self._export_formats()
+        jobs = self._page_jobs(source)
+        if options is not None and options.exports is not None:
+            exports = options.exports
+            if not set(exports) <= MERGEABLE:
+                jobs = None
+        split = plan(source, jobs)
         if split is None:
-            return self._submit(source, label, raises)
-        document = Document(label, split, raises, self._export_formats())
+            return self._submit(source, label, raises, options)
+        document = Document(label, split, raises, exports)
         for index, span in enumerate(split.spans):
             try:
-                job = self._submit(span, span_label(label, span), raises=False)
+                job = self._submit(span, span_label(label, span), False, options)
             except OcrPoolError as error:
                 if index == 0:
                     document.abandon(0, error)  # removes the temp file
@@ -73,12 +92,18 @@ class PoolFront(ABC):
             document.attach(index, job)
         return document.future
 
-    def submit_result(self, source: PathOrSource, *, label: str | None = None) -> Future[OcrResult]:
+    def submit_result(
+        self,
+        source: PathOrSource,
+        *,
+        label: str | None = None,
+        options: JobOptions | None = None,
+    ) -> Future[OcrResult]:
         """Queue one input; the future always holds an ``OcrResult``, even when the pool
         refuses it (what ``imap`` uses; for callers that record failures, not raise them)."""
         data, name = normalise(source, label)
         try:
-            return self._submit_document(data, name, raises=False)
+            return self._submit_document(data, name, raises=False, options=options)
         except OcrPoolError as error:
             future: Future[OcrResult] = Future()
             future.set_result(OcrResult(input=name, error=error))

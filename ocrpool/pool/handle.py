@@ -170,7 +170,7 @@ class WorkerHandle:
         """Send ``job``; False if the worker is gone (the job is not in its hands). Bytes
         larger than a pipe holds go through a file, so this never blocks."""
         if isinstance(job.source, bytes) and len(job.source) > PIPE_SAFE_BYTES:
-            job = Job(job.job_id, self._spill(job.job_id, job.source))
+            job = Job(job.job_id, self._spill(job.job_id, job.source), job.options)
         if not self._send(job):
             return False
         self.taken += 1

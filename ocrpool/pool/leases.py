@@ -26,7 +26,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import JobOptions, Source
 from ocrpool.errors import OcrPoolError
 from ocrpool.results import Attempt, OcrResult, Recognition
 
@@ -68,6 +68,8 @@ class Lease:
     """When it became first in its holder's hands: a job the holder never acknowledges
     is timed from here (a frozen worker cannot hold it forever)."""
     kill_requested: bool = False
+    options: JobOptions | None = None
+    """The job's own settings over the engine's (``OcrPool.submit(options=)``)."""
     """``cancel(future, kill=True)`` asked for this running job to be stopped."""
 
 
@@ -97,9 +99,13 @@ class LeaseBook(Generic[Holder]):
         """Jobs submitted and not yet finished."""
         return len(self._open)
 
-    def add(self, source: Source, label: str, raises: bool) -> Lease:
+    def add(
+        self, source: Source, label: str, raises: bool, options: JobOptions | None = None
+    ) -> Lease:
         self._next_id += 1
-        lease = Lease(self._next_id, source, label, Future(), raises, self._clock())
+        lease = Lease(
+            self._next_id, source, label, Future(), raises, self._clock(), options=options
+        )
         self._queue.append(lease)
         self._open[lease.job_id] = lease
         self.submitted += 1

@@ -151,7 +151,7 @@ def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -
             lease = book.take()
             if lease is None:
                 return
-            if worker.send(Job(lease.job_id, lease.source)):
+            if worker.send(Job(lease.job_id, lease.source, lease.options)):
                 book.assign(lease, worker)
             else:
                 book.put_back(lease)

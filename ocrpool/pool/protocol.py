@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import JobOptions, Source
 from ocrpool.errors import OcrPoolError
 from ocrpool.results import Recognition
 
@@ -44,6 +44,7 @@ class Spilled:
 class Job:
     job_id: int
     source: Source | Spilled
+    options: JobOptions | None = None
 
 
 @dataclass(frozen=True)

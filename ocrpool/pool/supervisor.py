@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import JobOptions, Source
 from ocrpool.errors import OcrPoolError, PoolClosed
 from ocrpool.pool import policies
 from ocrpool.pool.blame import PLANNED, Cost, Verdict, judge
@@ -90,11 +90,13 @@ class Supervisor:
 
     # ---- caller side (any thread) -------------------------------------------------
 
-    def submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
+    def submit(
+        self, source: Source, label: str, raises: bool, options: JobOptions | None = None
+    ) -> Future[OcrResult]:
         with self._lock:
             if not self._life.accepting:
                 raise self._life.refusal()
-            lease = self._book.add(source, label, raises)
+            lease = self._book.add(source, label, raises, options)
             self._readiness.wake()
         return lease.future
 

@@ -26,11 +26,12 @@ import time
 import traceback
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
+from typing import Any
 
 import psutil
 
 from ocrpool.engines import create_engine
-from ocrpool.engines.base import Engine, Source
+from ocrpool.engines.base import Engine, JobOptions, Source
 from ocrpool.errors import EngineError, OcrPoolError
 from ocrpool.pool.protocol import (
     Ack,
@@ -44,6 +45,7 @@ from ocrpool.pool.protocol import (
     WorkerSpec,
 )
 from ocrpool.processes import MB, redirect_stdio
+from ocrpool.results import Recognition
 
 _PR_SET_PDEATHSIG = 1
 
@@ -111,7 +113,7 @@ def _serve(conn: Connection, engine: Engine, process: psutil.Process, limit: flo
         started = time.monotonic()
         recognition, error = None, None
         try:
-            recognition = engine.recognize(_unspilled(message.source))
+            recognition = _recognize(engine, _unspilled(message.source), message.options)
         except OcrPoolError as exc:
             error = exc
         except Exception as exc:
@@ -120,6 +122,17 @@ def _serve(conn: Connection, engine: Engine, process: psutil.Process, limit: flo
         rss = _rss_mb(process)
         over_limit = limit is not None and rss >= limit
         conn.send(Outcome(message.job_id, recognition, error, rss, elapsed, over_limit))
+
+
+def _recognize(engine: Engine, source: Source, options: JobOptions | None) -> Recognition:
+    """The engine's result, with the job's own settings when it has any."""
+    if options is None:
+        return engine.recognize(source)
+    if not getattr(engine, "takes_job_options", False):
+        raise EngineError(f"the {type(engine).__name__} takes no per-job settings")
+    recognize: Any = engine.recognize
+    result: Recognition = recognize(source, options)
+    return result
 
 
 def _unspilled(source: Source | Spilled) -> Source:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import JobOptions, Source
 from ocrpool.errors import OcrPoolError
 from ocrpool.pool.executor import OcrPool
 from ocrpool.results import OcrResult
@@ -62,9 +62,9 @@ class PoolActor:
     def hello(self) -> Hello:
         return Hello(os.getpid(), self._node, self._error)
 
-    def recognize(self, source: Source, label: str) -> Reply:
+    def recognize(self, source: Source, label: str, options: JobOptions | None = None) -> Reply:
         pool = self._running()
-        result = pool.submit_result(source, label=label).result()
+        result = pool.submit_result(source, label=label, options=options).result()
         return Reply(result, pool.stats(), os.getpid(), self._node)
 
     def close(self, cancel_pending: bool) -> PoolStats:

@@ -41,7 +41,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError
 
-from ocrpool.engines.base import PageSpan, Source
+from ocrpool.engines.base import JobOptions, PageSpan, Source
 from ocrpool.errors import InvalidInput, PoolClosed
 from ocrpool.pool.leases import Lease, LeaseBook, call_all
 from ocrpool.pool.lifecycle import PoolLife
@@ -147,11 +147,13 @@ class Dispatcher:
 
     # ---- callers' side ----------------------------------------------------------------
 
-    def submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
+    def submit(
+        self, source: Source, label: str, raises: bool, options: JobOptions | None
+    ) -> Future[OcrResult]:
         with self._lock:
             if not self._life.accepting:
                 raise self._life.refusal()
-            lease = self._book.add(source, label, raises)
+            lease = self._book.add(source, label, raises, options)
         self._inbox.put(_Submitted())
         return lease.future
 
@@ -317,7 +319,9 @@ class Dispatcher:
         self._bytes_in_flight += size
         slot.turn = next(self._turns)
         incarnation = slot.incarnation
-        call: Future[Reply] = slot.handle.recognize.remote(payload, lease.label).future()
+        call: Future[Reply] = slot.handle.recognize.remote(
+            payload, lease.label, lease.options
+        ).future()
         call.add_done_callback(
             lambda future: self._inbox.put(_Answered(lease, slot, incarnation, future))
         )

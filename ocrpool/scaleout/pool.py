@@ -15,7 +15,7 @@ import uuid
 from concurrent.futures import Future
 from typing import Any
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import JobOptions, Source
 from ocrpool.exports import ExportFormat
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.documents import PageJobs
@@ -163,8 +163,10 @@ class RayOcrPool(PoolFront):
         next job queued in the driver."""
         return 2 * sum(slot.capacity for slot in self._slots)
 
-    def _submit(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
-        return self._dispatcher.submit(source, label, raises)
+    def _submit(
+        self, source: Source, label: str, raises: bool, options: JobOptions | None
+    ) -> Future[OcrResult]:
+        return self._dispatcher.submit(source, label, raises, options)
 
     def _page_jobs(self, source: Source) -> PageJobs | None:
         """Documents given as paths are split here, their pages spread across the actors;

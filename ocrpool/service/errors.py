@@ -53,6 +53,19 @@ class BodyTooLarge(ServiceError):
     limit_bytes: int = 0
 
 
+class NotFound(ServiceError):
+    """No such route."""
+
+
+class MethodNotAllowed(ServiceError):
+    """The route exists, but not for this method; ``allow`` lists the ones it takes."""
+
+    allow: list[str] | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow or ())}
+
+
 class QueueFull(ServiceError):
     """``--max-queue`` jobs are already accepted and unfinished; retry after ``retry_after_s``."""
 

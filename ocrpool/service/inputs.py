@@ -1,14 +1,20 @@
-"""From a request to an input the pool may see: bounded body, multipart or raw, or a path.
+"""From a request to the inputs the pool may see: a bounded body (raw bytes, a multipart
+form of one or more files, or JSON with base64), or a server-side path.
 
 Every input passes the same admission as ``ocrpool run`` (content sniffing and the
-``--max-pixels`` decompression-bomb rule) before it takes a worker's time.
+``--max-pixels`` decompression-bomb rule) before it takes a worker's time, whichever
+form it came in: the body is bounded before it is parsed, and a form's or a JSON list's
+inputs are bounded by the queue slots they take.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
@@ -20,7 +26,12 @@ from ocrpool.engines.base import Source
 from ocrpool.errors import InvalidInput
 from ocrpool.formats import Format
 from ocrpool.service.errors import BadRequest, BodyTooLarge
+from ocrpool.service.schema import Base64Input
 from ocrpool.service.security import PathPolicy
+
+_JSON_INPUTS: TypeAdapter[Base64Input | list[Base64Input]] = TypeAdapter(
+    Base64Input | list[Base64Input]
+)
 
 
 @dataclass(frozen=True)
@@ -38,24 +49,51 @@ class InputRules:
     max_body_bytes: int
     max_pixels: int | None
     paths: PathPolicy
+    max_files: int
+    """The most inputs one request may carry (the queue's bound: each takes a slot)."""
 
 
-async def read_upload(request: Request, rules: InputRules) -> Upload:
-    """The request's input: ``?path=`` names a server-side file, else the body is the file
-    (raw, or the first file part of a ``multipart/form-data`` body; ``?name=`` labels it)."""
+@dataclass(frozen=True)
+class Inputs:
+    """What one request asked for: its inputs in order, and whether it is a batch (a form
+    or a JSON list, answered with a list even when it holds one input)."""
+
+    uploads: tuple[Upload, ...]
+    batch: bool
+
+
+async def read_inputs(
+    request: Request, rules: InputRules, name: str | None, path: str | None
+) -> Inputs:
+    """The request's inputs: ``path`` names a server-side file, else the body holds them
+    (raw bytes labelled ``name``, a ``multipart/form-data`` form's file parts, or JSON)."""
     body = await _read_body(request, rules.max_body_bytes)
-    path = request.query_params.get("path")
     if path is not None:
         if body:
             raise BadRequest("give either ?path= or a body, not both")
-        return _admit_path(rules.paths.resolve(path), rules.max_pixels)
-    name = request.query_params.get("name")
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        body, filename = await _file_part(request.headers, body)
-        name = name or filename
-    fmt = admit_bytes(body, max_pixels=rules.max_pixels)
-    label = name or f"<{len(body)} bytes>"
-    return Upload(body, label, InputFile(label, len(body), None), fmt)
+        return Inputs((_admit_path(rules.paths.resolve(path), rules.max_pixels),), batch=False)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        files = await _file_parts(request.headers, body, rules.max_files)
+        return Inputs(_admitted(files, rules.max_pixels), batch=True)
+    if content_type == "application/json":
+        files, batch = _json_inputs(body, rules.max_files)
+        return Inputs(_admitted(files, rules.max_pixels), batch=batch)
+    return Inputs(_admitted([(name, body)], rules.max_pixels), batch=False)
+
+
+def _admitted(files: list[tuple[str | None, bytes]], max_pixels: int | None) -> tuple[Upload, ...]:
+    uploads = []
+    for name, data in files:
+        label = name or f"<{len(data)} bytes>"
+        try:
+            fmt = admit_bytes(data, max_pixels=max_pixels)
+        except InvalidInput as error:
+            if error.input is None:
+                error.input = label
+            raise
+        uploads.append(Upload(data, label, InputFile(label, len(data), None), fmt))
+    return tuple(uploads)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -80,24 +118,54 @@ def _too_large(limit: int) -> BodyTooLarge:
     )
 
 
-async def _file_part(headers: Headers, body: bytes) -> tuple[bytes, str | None]:
-    """The bytes and file name of the first file part of a multipart body."""
+async def _file_parts(
+    headers: Headers, body: bytes, max_files: int
+) -> list[tuple[str | None, bytes]]:
+    """The file name and bytes of each file part of a multipart body, in order."""
 
     async def replay() -> AsyncGenerator[bytes, None]:
         yield body
         yield b""
 
     try:
-        form = await MultiPartParser(headers, replay(), max_files=1, max_fields=16).parse()
+        form = await MultiPartParser(headers, replay(), max_files=max_files, max_fields=16).parse()
     except MultiPartException as error:
         raise BadRequest(f"unreadable multipart body: {error.message}") from None
     try:
-        for _, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                return await value.read(), value.filename
+        files = [
+            (value.filename, await value.read())
+            for _, value in form.multi_items()
+            if isinstance(value, UploadFile)
+        ]
     finally:
         await form.close()
-    raise BadRequest("the multipart body has no file part")
+    if not files:
+        raise BadRequest("the multipart body has no file part")
+    return files
+
+
+def _json_inputs(body: bytes, max_files: int) -> tuple[list[tuple[str | None, bytes]], bool]:
+    """The inputs of a JSON body, ``{"name": ..., "content_base64": ...}`` or a list of
+    them, and whether it was a list."""
+    try:
+        given = _JSON_INPUTS.validate_json(body)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "the body"
+        raise BadRequest(f"unreadable JSON input: {where}: {problem['msg']}") from None
+    items = given if isinstance(given, list) else [given]
+    if not items:
+        raise BadRequest("the JSON list holds no input")
+    if len(items) > max_files:
+        raise BadRequest(f"at most {max_files} inputs in one request (--max-queue)")
+    files = []
+    for item in items:
+        try:
+            data = base64.b64decode(item.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"content_base64 of {item.name or 'an input'}: not base64") from None
+        files.append((item.name, data))
+    return files, isinstance(given, list)
 
 
 def _admit_path(path: str, max_pixels: int | None) -> Upload:

@@ -1,7 +1,8 @@
 """The job table: every job the service accepted, until its result is fetched or expires.
 
-It belongs to the event loop's thread; nothing else touches it. A job is PENDING while the
-pool has it, then FINISHED (its reply kept) or CANCELLED. Finished jobs are kept in the
+It belongs to the event loop's thread; nothing else touches it. A job is one request's
+inputs (one, or a batch) and their pool futures; it is PENDING while the pool has any,
+then FINISHED (its reply kept) or CANCELLED. Finished jobs are kept in the
 order they finished and dropped oldest first: past ``ttl_s``, or while more than
 ``max_results`` replies or ``max_bytes`` of them are kept (the newest is always kept, so a
 client that was just told "finished" can fetch it). Pending jobs are bounded by the
@@ -15,16 +16,20 @@ import enum
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from ocrpool.errors import JobCancelled
 from ocrpool.results import OcrResult
 from ocrpool.service.errors import JobNotFound
 from ocrpool.service.replies import Reply
 
-Finish = Callable[[asyncio.Future[OcrResult]], Reply]
-"""Turns a job's settled future (result, error or cancelled) into its reply."""
+Finish = Callable[[Sequence[asyncio.Future[OcrResult]]], Reply]
+"""Turns a job's settled futures (each a result, an error or cancelled) into its reply."""
+
+Stop = Callable[[Future[OcrResult], bool], bool]
+"""Cancels one pool future (``kill``: a running one too, ``OcrPool.cancel``); whether it did."""
 
 
 class JobState(str, enum.Enum):
@@ -36,22 +41,25 @@ class JobState(str, enum.Enum):
 
 
 class Job:
-    def __init__(self, job_id: str, future: Future[OcrResult]) -> None:
+    def __init__(self, job_id: str, futures: Sequence[Future[OcrResult]], stop: Stop) -> None:
         self.id = job_id
         self.state = JobState.PENDING
         self.reply: Reply | None = None
         self.finished_at = 0.0
         self.settled = asyncio.Event()
-        self._future: Future[OcrResult] | None = future
-        """The pool's future, dropped once settled: the reply's bytes are what is kept."""
+        self._futures: Sequence[Future[OcrResult]] = futures
+        """The pool's futures, dropped once settled: the reply's bytes are what is kept."""
+        self._stop = stop
 
-    def cancel(self) -> bool:
-        """Cancel the job if it is still queued in the pool; whether it was."""
-        return self._future is not None and self._future.cancel()
+    def cancel(self, kill: bool = False) -> bool:
+        """Cancel every input still queued in the pool (``kill``: stop running ones too);
+        whether all of them were."""
+        stopped = [self._stop(future, kill) for future in self._futures if not future.done()]
+        return bool(stopped) and all(stopped)
 
     def settle(self, state: JobState, reply: Reply, at: float) -> None:
         self.state, self.reply, self.finished_at = state, reply, at
-        self._future = None
+        self._futures = ()
         self.settled.set()
 
     async def wait(self, timeout: float | None, abandon: asyncio.Future[Any] | None) -> bool:
@@ -98,11 +106,14 @@ class JobTable:
     def stored_bytes(self) -> int:
         return self._bytes
 
-    def add(self, future: Future[OcrResult], finish: Finish) -> Job:
-        """Track the pool's ``future``; ``finish`` makes its reply once it settles."""
-        job = Job(secrets.token_urlsafe(16), future)
+    def add(self, futures: Sequence[Future[OcrResult]], finish: Finish, stop: Stop) -> Job:
+        """Track the pool's ``futures``; ``finish`` makes the reply once all have settled."""
+        job = Job(secrets.token_urlsafe(16), futures, stop)
         self._pending[job.id] = job
-        asyncio.wrap_future(future).add_done_callback(lambda done: self._settle(job, done, finish))
+        waited = [asyncio.wrap_future(future) for future in futures]
+        asyncio.gather(*waited, return_exceptions=True).add_done_callback(
+            lambda _: self._settle(job, waited, finish)
+        )
         return job
 
     def get(self, job_id: str) -> Job:
@@ -122,9 +133,9 @@ class JobTable:
         elif self._finished.pop(job.id, None) is not None and job.reply is not None:
             self._bytes -= len(job.reply.body)
 
-    def _settle(self, job: Job, done: asyncio.Future[OcrResult], finish: Finish) -> None:
+    def _settle(self, job: Job, done: Sequence[asyncio.Future[OcrResult]], finish: Finish) -> None:
         reply = finish(done)
-        state = JobState.CANCELLED if done.cancelled() else JobState.FINISHED
+        state = JobState.CANCELLED if all(map(_cancelled, done)) else JobState.FINISHED
         job.settle(state, reply, self._clock())
         if self._pending.pop(job.id, None) is None:
             return  # removed while pending: nobody will ask for it
@@ -145,3 +156,8 @@ class JobTable:
         _, job = self._finished.popitem(last=False)
         if job.reply is not None:
             self._bytes -= len(job.reply.body)
+
+
+def _cancelled(done: asyncio.Future[OcrResult]) -> bool:
+    """Cancelled while queued, or stopped while running (``JobCancelled``)."""
+    return done.cancelled() or isinstance(done.exception(), JobCancelled)

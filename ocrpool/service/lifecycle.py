@@ -33,7 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import JobOptions, Source
 from ocrpool.errors import EngineStartError, OcrPoolError, PoolClosed
 from ocrpool.pool.executor import OcrPool
 from ocrpool.results import OcrResult
@@ -87,7 +87,9 @@ class PoolLifecycle:
         self._loop = asyncio.get_running_loop()
         self._keeper = asyncio.create_task(self._keep(first=True))
 
-    def submit(self, source: Source, label: str) -> Future[OcrResult]:
+    def submit(
+        self, source: Source, label: str, options: JobOptions | None = None
+    ) -> Future[OcrResult]:
         """Hand one input to the pool, or raise why it cannot take jobs now."""
         if self.state is ServiceState.STARTING:
             raise NotReady("the workers are warming up; GET /readyz says when they are ready")
@@ -97,10 +99,17 @@ class PoolLifecycle:
         if self.pool is None or self.state is not ServiceState.SERVING:
             raise PoolClosed("the service is stopping")
         try:
-            return self.pool.submit(source, label=label)
+            return self.pool.submit(source, label=label, options=options)
         except OcrPoolError as error:
             self.check(error)
             raise
+
+    def stop_job(self, future: Future[OcrResult], kill: bool) -> bool:
+        """Cancel a job the pool holds: a queued one, or with ``kill`` a running one too
+        (its worker is stopped and replaced: ``OcrPool.cancel``); whether it was."""
+        if self.pool is None:
+            return future.cancel()
+        return self.pool.cancel(future, kill=kill)
 
     def check(self, error: OcrPoolError | None = None) -> None:
         """Notice a pool that broke while serving (``error``: what it raised), and begin

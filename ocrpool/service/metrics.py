@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -47,6 +53,9 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.registry.register(_PoolCollector(lifecycle, jobs, slots))
+        # The service process's own memory, CPU, open files and start time (process_*,
+        # the names every Prometheus client exports); its workers are in ocrpool_worker_*.
+        ProcessCollector(registry=self.registry)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format and its content type."""

@@ -12,7 +12,7 @@ from ocrpool.error_codes import RETRY_AFTER_S, http_status_of
 from ocrpool.errors import OcrPoolError
 from ocrpool.service.errors import ServiceError
 
-_PRIVATE_FIELDS = frozenset({"stderr_tail"})
+PRIVATE_FIELDS = frozenset({"stderr_tail"})
 """What a worker wrote (stack dumps, engine output): in the log, never sent to a client."""
 
 
@@ -31,7 +31,9 @@ class Reply:
         )
 
 
-def json_reply(status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
+def json_reply(
+    status: int, data: dict[str, Any] | list[Any], headers: dict[str, str] | None = None
+) -> Reply:
     body = json.dumps(data, separators=(",", ":"), default=str).encode()
     return Reply(status, body, tuple((headers or {}).items()))
 
@@ -39,7 +41,7 @@ def json_reply(status: int, data: dict[str, Any], headers: dict[str, str] | None
 def error_reply(error: OcrPoolError, retry_after_s: int = RETRY_AFTER_S) -> Reply:
     """The error's status (``ocrpool.error_codes``), and its ``to_dict()`` less the private
     fields as the body; a 503 says when to try again (``Retry-After``)."""
-    data = {k: v for k, v in error.to_dict().items() if k not in _PRIVATE_FIELDS}
+    data = {k: v for k, v in error.to_dict().items() if k not in PRIVATE_FIELDS}
     status = http_status_of(error)
     headers = error.headers() if isinstance(error, ServiceError) else {}
     if status == 503:

@@ -51,6 +51,8 @@ def serve(settings: ServiceSettings) -> None:
         log.warning(
             "listening on %s without a token: anyone who can reach it can use it", settings.host
         )
+    if settings.access_log:  # uvicorn's access lines are INFO: shown without -v too
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     service = Service(settings)
     config = uvicorn.Config(
         service.asgi(),

@@ -34,6 +34,8 @@ class ServiceSettings:
     """``/healthz`` fails once the pool has been broken (engines that cannot start, rebuilt
     in the background meanwhile) for longer than this."""
     access_log: bool = False
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the service (CORS); none by default."""
 
     def __post_init__(self) -> None:
         for name in ("max_body_mb", "result_ttl_s", "max_results_mb", "unhealthy_after_s"):

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from ocrpool.engines.aspose import exports, orientation, spelling
 from ocrpool.engines.aspose.errors import detail, translate_error
 from ocrpool.engines.aspose.runtime import RuntimeTuning, prepare_process, tune_runtime
-from ocrpool.engines.base import PageSpan, Source
+from ocrpool.engines.base import JobOptions, PageSpan, Source
 from ocrpool.engines.inputs import (
     WARMUP_IMAGE,
     bytes_format,
@@ -28,7 +28,7 @@ from ocrpool.engines.inputs import (
     check_file,
 )
 from ocrpool.errors import EngineError, LicenseRejected
-from ocrpool.exports import parse_formats
+from ocrpool.exports import ExportFormat, parse_formats
 from ocrpool.formats import Format
 from ocrpool.results import Line, Page, Recognition
 
@@ -86,6 +86,9 @@ class AsposeEngine:
 
     reads_page_spans: ClassVar[bool] = True
     """``recognize`` takes a ``PageSpan``: ``OcrInput.add(path, start_page, pages_number)``."""
+    takes_job_options: ClassVar[bool] = True
+    """A job's own ``language``, ``rotate_pages``, ``spellcheck`` and ``exports`` apply to
+    it alone (a language through settings of its own; the rest are per call anyway)."""
 
     def __init__(
         self,
@@ -157,62 +160,89 @@ class AsposeEngine:
                     f"Aspose rejected the license file {license_path}: {detail(str(exc))}",
                     license=license_path,
                 ) from None
-        settings = ocr.RecognitionSettings()
-        settings.upscale_small_font = self._upscale_small_font
-        settings.automatic_color_inversion = self._automatic_color_inversion
         if self._threads is not None:
             # Static, and read when the engine is created: set them first.
             ocr.OnnxRuntimeSessionOptions.set_intra_op_num_threads(self._threads)
             ocr.OnnxRuntimeSessionOptions.set_inter_op_num_threads(1)
-            settings.threads_count = self._threads
-        if self._language is not None:
-            settings.language = _member(ocr.Language, self._language, "language")
-        if self._detect_areas is not None:
-            settings.detect_areas_mode = _member(
-                ocr.DetectAreasMode, self._detect_areas, "detect_areas"
-            )
+        self._ocr = ocr
+        self._settings = self._new_settings(self._language)
         if self._spellcheck is not None:
-            from aspose.ocr.spellchecker import SpellCheckLanguage
-
-            self._spellcheck_language = _member(SpellCheckLanguage, self._spellcheck, "spellcheck")
+            self._spellcheck_language = self._spelling(self._spellcheck)
             self._dictionary_file = dictionary or ""
-        self._ocr, self._settings = ocr, settings
         self._api, self._ai = ocr.AsposeOcr(), AsposeAI()
         if self._warmup:
             self.recognize(str(WARMUP_IMAGE))
 
-    def recognize(self, source: Source) -> Recognition:
+    def recognize(self, source: Source, options: JobOptions | None = None) -> Recognition:
         if self._api is None:
             raise EngineError("the engine is not started")
+        job = self._job(options or JobOptions())
         span = source if isinstance(source, PageSpan) else None
         whole = source.path if isinstance(source, PageSpan) else source
         with _input_file(whole) as (path, label, fmt):
             try:
-                return self._recognize_file(path, label, fmt, span)
+                return self._recognize_file(path, label, fmt, job, span)
             except RuntimeError as exc:
                 raise translate_error(str(exc), path, label) from None
 
+    def _job(self, options: JobOptions) -> _JobSettings:
+        """The engine's settings with a job's own over them."""
+        settings = self._settings
+        if options.language is not None:
+            settings = self._new_settings(options.language)
+        spelling_language = self._spellcheck_language
+        if options.spellcheck is not None:
+            spelling_language = self._spelling(options.spellcheck) if options.spellcheck else None
+        return _JobSettings(
+            settings,
+            self._rotate_pages if options.rotate_pages is None else options.rotate_pages,
+            spelling_language,
+            self._exports if options.exports is None else options.exports,
+        )
+
+    def _new_settings(self, language: str | None) -> Any:
+        """Aspose's ``RecognitionSettings`` from the options, in ``language``."""
+        ocr = self._ocr
+        settings = ocr.RecognitionSettings()
+        settings.upscale_small_font = self._upscale_small_font
+        settings.automatic_color_inversion = self._automatic_color_inversion
+        if self._threads is not None:
+            settings.threads_count = self._threads
+        if language is not None:
+            settings.language = _member(ocr.Language, language, "language")
+        if self._detect_areas is not None:
+            settings.detect_areas_mode = _member(
+                ocr.DetectAreasMode, self._detect_areas, "detect_areas"
+            )
+        return settings
+
+    @staticmethod
+    def _spelling(name: str) -> Any:
+        from aspose.ocr.spellchecker import SpellCheckLanguage
+
+        return _member(SpellCheckLanguage, name, "spellcheck")
+
     def _recognize_file(
-        self, path: str, label: str, fmt: Format, span: PageSpan | None = None
+        self, path: str, label: str, fmt: Format, job: _JobSettings, span: PageSpan | None = None
     ) -> Recognition:
         ocr = self._ocr
         input_type = getattr(ocr.InputType, _MULTI_PAGE_INPUTS.get(fmt, "SINGLE_IMAGE"))
         angles: tuple[float, ...] | None = None
-        if self._rotate_pages:
+        if job.rotate_pages:
             output, angles = orientation.recognize_upright(
-                ocr, self._api, self._settings, input_type, path, span
+                ocr, self._api, job.settings, input_type, path, span
             )
         else:
             ocr_input = ocr.OcrInput(input_type)
             orientation.add_pages(ocr_input, path, span)
-            output = self._api.recognize(ocr_input, self._settings)
+            output = self._api.recognize(ocr_input, job.settings)
         recognition = to_recognition(output, angles)
         pages = recognition.pages
-        if self._spellcheck_language is not None:
+        if job.spelling_language is not None:
             pages = spelling.correct_pages(
-                self._api, pages, self._spellcheck_language, self._dictionary_file
+                self._api, pages, job.spelling_language, self._dictionary_file
             )
-        rendered = exports.render(ocr, self._api, output, pages, self._exports, label)
+        rendered = exports.render(ocr, self._api, output, pages, job.exports, label)
         return dataclasses.replace(recognition, pages=pages, exports=rendered)
 
     def close(self) -> None:
@@ -248,6 +278,16 @@ class AsposeEngine:
         if not os.path.isdir(path):
             raise EngineError(f"resource_dir {path} is not a directory")
         return path
+
+
+@dataclasses.dataclass(frozen=True)
+class _JobSettings:
+    """What one recognition runs with: the engine's options, or a job's own over them."""
+
+    settings: Any
+    rotate_pages: bool
+    spelling_language: Any
+    exports: tuple[ExportFormat, ...]
 
 
 def _member(enum_type: Any, name: str, option: str) -> Any:
