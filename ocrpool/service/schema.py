@@ -120,7 +120,13 @@ def error_responses(*kinds: type[OcrPoolError]) -> dict[int | str, dict[str, Any
             "model": models[0] if len(models) == 1 else typing.Union[models],  # noqa: UP007
             "description": names,
         }
+        if status in _HEADERS:
+            responses[status]["headers"] = {_HEADERS[status]: {"schema": {"type": "string"}}}
     return responses
+
+
+_HEADERS = {401: "WWW-Authenticate", 429: "Retry-After", 503: "Retry-After"}
+"""The header each status carries."""
 
 
 def error_model(kind: type[OcrPoolError]) -> type[BaseModel]:
