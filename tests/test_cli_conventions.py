@@ -267,12 +267,16 @@ def test_serve_reads_every_setting_from_the_environment_and_a_flag_wins(
         "DRAIN_TIMEOUT_S": "0",
         "UNHEALTHY_AFTER_S": "30",
         "ACCESS_LOG": "yes",
+        "CORS_ORIGINS": "https://a.example, https://b.example",
         "WORKERS": "3",
         "ENGINE": "fake",
     }
     for name, value in environment.items():
         monkeypatch.setenv(f"OCRPOOL_{name}", value)
-    assert main(["serve", "--port", "9200", "--max-queue", "6"]) == ExitCode.OK
+    argv = ["serve", "--port", "9200", "--max-queue", "6"]
+    assert main(argv) == ExitCode.OK
+    assert main([*argv, "--cors-origin", "https://c.example"]) == ExitCode.OK
+    assert served.pop().cors_origins == ("https://c.example",)
     (settings,) = served
     assert dataclasses.asdict(settings) == {
         "pool": settings.pool,
@@ -289,6 +293,7 @@ def test_serve_reads_every_setting_from_the_environment_and_a_flag_wins(
         "drain_timeout_s": 0.0,
         "unhealthy_after_s": 30.0,
         "access_log": True,
+        "cors_origins": ("https://a.example", "https://b.example"),
     }
     assert (settings.pool["workers"], settings.pool["engine"]) == (3, "fake")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from concurrent.futures import Future
 
 import pytest
@@ -37,13 +38,17 @@ class Clock:
         return self.now
 
 
-def _reply(done: asyncio.Future[OcrResult]) -> Reply:
-    return Reply(410 if done.cancelled() else 200, b"x" * 30)
+def _reply(done: Sequence[asyncio.Future[OcrResult]]) -> Reply:
+    return Reply(410 if done[0].cancelled() else 200, b"x" * 30)
+
+
+def _stop(future: Future[OcrResult], kill: bool) -> bool:
+    return future.cancel()
 
 
 async def _finished(table: JobTable) -> str:
     future: Future[OcrResult] = Future()
-    job = table.add(future, _reply)
+    job = table.add([future], _reply, _stop)
     future.set_result(OcrResult(input="x"))
     await job.settled.wait()
     return job.id
@@ -75,7 +80,7 @@ def test_cancelled_and_removed_pending_jobs() -> None:
     async def scenario() -> None:
         table = JobTable(ttl_s=10, max_results=10, max_bytes=1000)
         queued: Future[OcrResult] = Future()
-        job = table.add(queued, _reply)
+        job = table.add([queued], _reply, _stop)
         assert table.pending == 1 and job.cancel()
         await job.settled.wait()
         assert job.state is JobState.CANCELLED and table.get(job.id).reply == _cancelled()
@@ -83,7 +88,7 @@ def test_cancelled_and_removed_pending_jobs() -> None:
 
         running: Future[OcrResult] = Future()
         assert running.set_running_or_notify_cancel()
-        gone = table.add(running, _reply)
+        gone = table.add([running], _reply, _stop)
         table.remove(gone)
         running.set_result(OcrResult(input="x"))
         await gone.settled.wait()
