@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ocrpool.engines.base import PageSpan as PageSpan
+    from ocrpool.engines.base import JobOptions as JobOptions, PageSpan as PageSpan
     from ocrpool.errors import (
         EmptyPages as EmptyPages,
         EngineError as EngineError,
@@ -69,7 +69,7 @@ _HOMES = {
         "ResourceUnavailable",
         "WorkerCrashed",
     ),
-    "ocrpool.engines.base": ("PageSpan",),
+    "ocrpool.engines.base": ("JobOptions", "PageSpan"),
     "ocrpool.exports": ("Export", "ExportFormat"),
     "ocrpool.pool.config": ("PoolConfig",),
     "ocrpool.pool.executor": ("OcrPool",),

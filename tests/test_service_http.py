@@ -182,6 +182,8 @@ def test_405_says_which_methods_the_path_takes(server: ServiceProcess) -> None:
     reply = server.request("PUT", "/v1/jobs/anything")
     assert reply.status == 405 and reply.json()["type"] == "MethodNotAllowed"
     assert reply.headers["allow"] == "DELETE, GET"
+    probe = server.request("HEAD", "/healthz")
+    assert probe.status == 200 and probe.body == b""
 
 
 def test_cors_preflight_for_the_allowed_origin_only(server: ServiceProcess) -> None:

@@ -104,6 +104,26 @@ def span_label(label: str, span: PageSpan) -> str:
     return f"{label} [{pages}]"
 
 
+class DocumentFuture(Future[OcrResult]):
+    """A split document's future: cancelling it cancels its queued page jobs, and ``stop``
+    reaches the running ones too (``OcrPool.cancel(kill=True)``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages: list[Future[OcrResult]] = []
+        """The page jobs' futures, in span order, as they are submitted."""
+
+    def stop(self, stop_page: Callable[[Future[OcrResult]], bool]) -> bool:
+        """Cancel the document, then ``stop_page`` each page job still running; whether
+        the document was cancelled (false once it has its result)."""
+        if not self.cancel():
+            return False
+        for page in self.pages:
+            if not page.done():
+                stop_page(page)
+        return True
+
+
 class Document:
     """One split document: its page jobs' results as they come, and the caller's future."""
 
@@ -119,13 +139,13 @@ class Document:
         self.plan = plan
         self.raises = raises
         self.exports = exports
-        self.future: Future[OcrResult] = Future()
+        self.future = DocumentFuture()
         self.future.add_done_callback(self._on_cancel)
         self._clock = clock
         self._started = clock()
         self._lock = threading.Lock()
         self._parts: list[OcrResult | None] = [None] * len(plan.spans)
-        self._jobs: list[Future[OcrResult]] = []
+        self._jobs = self.future.pages
         self._left = len(plan.spans)
 
     def attach(self, index: int, job: Future[OcrResult]) -> None:

@@ -119,9 +119,15 @@ class PoolFront(ABC):
     @abstractmethod
     def shutdown(self, wait: bool = True, *, cancel_pending: bool = False) -> None: ...
 
-    def recognize(self, source: PathOrSource, *, label: str | None = None) -> OcrResult:
+    def recognize(
+        self,
+        source: PathOrSource,
+        *,
+        label: str | None = None,
+        options: JobOptions | None = None,
+    ) -> OcrResult:
         """OCR one input and wait for it; raises the job's typed error."""
-        return self.submit(source, label=label).result()
+        return self.submit(source, label=label, options=options).result()
 
     def imap(self, sources: Iterable[PathOrSource], *, ordered: bool = True) -> Iterator[OcrResult]:
         """OCR every input, keeping at most ``window`` submitted at once.
@@ -141,9 +147,15 @@ class PoolFront(ABC):
         """``imap`` in input order, as ``Executor.map`` users expect."""
         return self.imap(sources, ordered=True)
 
-    async def arecognize(self, source: PathOrSource, *, label: str | None = None) -> OcrResult:
+    async def arecognize(
+        self,
+        source: PathOrSource,
+        *,
+        label: str | None = None,
+        options: JobOptions | None = None,
+    ) -> OcrResult:
         """``recognize`` for asyncio: awaits without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(source, label=label))
+        return await asyncio.wrap_future(self.submit(source, label=label, options=options))
 
     async def aimap(
         self, sources: Iterable[PathOrSource], *, ordered: bool = False

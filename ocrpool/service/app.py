@@ -304,6 +304,8 @@ class Service:
                 **schema.error_responses(*refused),
             },
         )
+        for probe, answer in (("/healthz", self._healthz), ("/readyz", self._readyz)):
+            add(probe, answer, methods=["HEAD"], include_in_schema=False)  # probes use HEAD too
         app.add_exception_handler(HTTPException, _http_exception)
         if self.settings.cors_origins:
             app.add_middleware(
