@@ -13,7 +13,7 @@ import pytest
 from imaging import write_text_image
 from PIL import Image
 
-from ocrpool import EngineError, ExportFormat, InvalidInput, ResourceUnavailable
+from ocrpool import EngineError, ExportFormat, InvalidInput, JobOptions, ResourceUnavailable
 from ocrpool.engines.tesseract.engine import TesseractEngine
 from ocrpool.engines.tesseract.pages import read_pages
 from ocrpool.formats import Format
@@ -197,3 +197,19 @@ def test_exports_from_tesseracts_renderers_hold_every_page(tmp_path: Path) -> No
 def test_formats_tesseract_cannot_render_are_refused_when_the_engine_is_made() -> None:
     with pytest.raises(EngineError, match="cannot export docx, md; it exports pdf"):
         TesseractEngine(exports=("pdf", "docx", "md"))
+
+
+def test_a_job_s_own_exports_and_orientation_check(engine: TesseractEngine) -> None:
+    """The module's engine started with neither: one job asks for both, the next has none."""
+    own = JobOptions(exports=(ExportFormat.HOCR,), rotate_pages=True)
+    (page,) = engine.recognize(str(UPSIDE_DOWN), own).pages
+    assert page.rotation == 180.0 and page.text.startswith(FIRST_LINE)
+    assert [export.format for export in engine.recognize(str(HELLO), own).exports] == [
+        ExportFormat.HOCR
+    ]
+    plain = engine.recognize(str(HELLO))
+    assert plain.exports == () and plain.pages[0].rotation is None
+    with pytest.raises(EngineError, match="the language it started with"):
+        engine.recognize(str(HELLO), JobOptions(language="deu"))
+    with pytest.raises(EngineError, match="cannot export docx"):
+        engine.recognize(str(HELLO), JobOptions(exports=(ExportFormat.DOCX,)))

@@ -15,11 +15,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ocrpool.engines.base import PageSpan, Source
+from ocrpool.engines.base import JobOptions, PageSpan, Source
 from ocrpool.engines.inputs import WARMUP_IMAGE, bytes_format, bytes_label, check_file
 from ocrpool.engines.tesseract import exports as renderers, pages
 from ocrpool.engines.tesseract.data import data_dir, require_languages
 from ocrpool.errors import EngineError
+from ocrpool.exports import ExportFormat
 from ocrpool.results import Line, Page, Recognition
 
 THREAD_LIMIT_VARIABLE = "OMP_THREAD_LIMIT"
@@ -57,6 +58,10 @@ class TesseractEngine:
     """
 
     reads_page_spans: ClassVar[bool] = True
+    takes_job_options: ClassVar[bool] = True
+    """A job's own ``exports`` and ``rotate_pages`` apply to it alone; its ``language`` must
+    be the one the engine started with (loading another costs a start), and it has no
+    ``spellcheck``."""
 
     def __init__(
         self,
@@ -107,9 +112,10 @@ class TesseractEngine:
         if self._warmup:
             self.recognize(str(WARMUP_IMAGE))
 
-    def recognize(self, source: Source) -> Recognition:
+    def recognize(self, source: Source, options: JobOptions | None = None) -> Recognition:
         if self._api is None:
             raise EngineError("the engine is not started")
+        exports, rotate = self._job(options or JobOptions())
         span = None
         if isinstance(source, PageSpan):  # a page job: only its pages
             span = range(source.start, source.start + source.count)
@@ -119,11 +125,11 @@ class TesseractEngine:
         else:
             label = os.fspath(source)
             fmt = check_file(label)
-        with _export_folder(bool(self._exports)) as folder:
+        with _export_folder(bool(exports)) as folder:
             read: list[Page] = []
             written: list[Path] = []
             for number, page in enumerate(pages.read_pages(source, fmt, label, self._dpi, span)):
-                image, rotation = self._upright(page)
+                image, rotation = self._upright(page) if rotate else (page.image, None)
                 read.append(self._read(image, page.dpi, rotation, label))
                 if folder is not None:
                     written.append(folder / f"page-{number:05d}.png")
@@ -131,7 +137,7 @@ class TesseractEngine:
             if not read:
                 raise EngineError(f"{label}: no pages", input=label)
             rendered = (
-                renderers.render(self._api, written, self._exports, label, folder)
+                renderers.render(self._api, written, exports, label, folder)
                 if folder is not None
                 else ()
             )
@@ -142,10 +148,25 @@ class TesseractEngine:
             self._api.End()
         self._api = None
 
+    def _job(self, options: JobOptions) -> tuple[tuple[ExportFormat, ...], bool]:
+        """The exports and orientation check of one job: its own, else the engine's."""
+        if options.language is not None and options.language != self._language:
+            raise EngineError(
+                f"the tesseract engine reads {self._language!r}, the language it started "
+                f"with, not {options.language!r}: start a pool with language={options.language!r}"
+            )
+        if options.spellcheck:
+            raise EngineError("the tesseract engine has no spell-check")
+        exports = self._exports
+        if options.exports is not None:
+            exports = renderers.supported_formats([fmt.value for fmt in options.exports])
+        rotate = self._rotate_pages if options.rotate_pages is None else options.rotate_pages
+        if rotate and not self._rotate_pages:  # OSD's data was checked at start only if on
+            require_languages(self._tessdata_dir, self._language, osd=True)
+        return exports, rotate
+
     def _upright(self, page: pages.PageImage) -> tuple[Any, float | None]:
         """The page turned upright by OSD, and the clockwise turn found."""
-        if not self._rotate_pages:
-            return page.image, None
         self._set_image(page.image, page.dpi)
         try:
             found = self._api.DetectOrientationScript()
