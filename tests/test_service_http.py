@@ -294,3 +294,16 @@ def test_a_searchable_pdf_and_hocr_from_the_real_engine(tmp_path: Path) -> None:
     assert first_word in pages[0].extract_text()
     assert hocr.status == 200 and hocr.headers["content-type"].startswith("text/html")
     assert "ocr_page" in hocr.body.decode() and first_word in hocr.body.decode()
+
+
+def test_a_batch_takes_a_slot_per_input_or_none() -> None:
+    slots = Slots(3)
+    slot = slots.take()
+    with pytest.raises(QueueFull, match="this request's 3 inputs need 3"):
+        slot.grow(3)
+    assert slots.used == 1
+    slot.grow(2)
+    assert slots.used == 3
+    slot.release()
+    slot.release()  # a second release gives nothing back twice
+    assert slots.used == 0

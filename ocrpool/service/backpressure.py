@@ -37,9 +37,10 @@ class Slots:
         """``count`` slots as one, or ``QueueFull`` when fewer are free."""
         if self.used + count > self.limit:
             retry_after = self.retry_after_s()
+            wanted = "" if count == 1 else f" and this request's {count} inputs need {count}"
             raise QueueFull(
-                f"the queue is full: {self.limit} jobs are accepted and unfinished "
-                f"(--max-queue); retry after {retry_after} s",
+                f"the queue is full: {self.used} of its {self.limit} slots are taken by jobs "
+                f"accepted and unfinished (--max-queue){wanted}; retry after {retry_after} s",
                 retry_after_s=retry_after,
             )
         self.used += count
