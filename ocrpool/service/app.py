@@ -182,15 +182,8 @@ async def _asked(
     ] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Asked:
-    options = JobOptions(
-        language=language,
-        rotate_pages=rotate_pages,
-        spellcheck=spellcheck,
-        exports=tuple(exports) if exports else None,
-    )
     output = choose(exports or (), accept, detail)
-    if output.exports and not exports:
-        options = JobOptions(language, rotate_pages, spellcheck, output.exports)
+    options = JobOptions(language, rotate_pages, spellcheck, output.exports or None)
     return Asked(name, path, None if options == JobOptions() else options, output)
 
 
