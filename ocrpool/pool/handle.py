@@ -105,7 +105,8 @@ class WorkerHandle:
         """Jobs it finished."""
         self.rss_mb: float | None = None
         self.warm_rss_mb: float | None = None
-        self.last_job_s: float | None = None
+        self.job_s: float | None = None
+        """How long its jobs take, a moving average (recent jobs weigh most)."""
         self.due: ExitCause | None = None
         """Why this worker takes no more jobs and retires once its hands are empty."""
         self.end_cause: ExitCause | None = None
@@ -182,7 +183,8 @@ class WorkerHandle:
         """A job ended on it; ``empty``: it holds nothing more."""
         self.jobs += 1
         self.rss_mb = outcome.rss_mb
-        self.last_job_s = outcome.elapsed_s
+        elapsed = outcome.elapsed_s
+        self.job_s = elapsed if self.job_s is None else 0.7 * self.job_s + 0.3 * elapsed
         if self.due is None and outcome.over_limit:
             self.due = ExitCause.SOFT_RSS
         if self.due is None and self.quota is not None and self.jobs >= self.quota:

@@ -80,6 +80,9 @@ class Supervisor:
         self._backoff = RestartBackoff()
         self._next_start_at = 0.0
         self._next_sample = 0.0
+        self._warmup_s = 0.0
+        """How long the last worker took from its start to warm: how far ahead of a
+        recycle its replacement starts."""
         self._dirty = True
         """Whether anything but an acknowledgement happened since the policies last ran."""
         self._callbacks: list[Callable[[], None]] = []
@@ -240,6 +243,7 @@ class Supervisor:
             elif isinstance(message, Ready):
                 if worker.ready(message.rss_mb):
                     self._start_failures = 0
+                    self._warmup_s = message.startup_s
                     log.info(
                         "worker %d ready in %.2fs, RSS %.0f MB",
                         worker.pid,
@@ -408,7 +412,8 @@ class Supervisor:
     def _wanted(self) -> int:
         """How many warm or warming workers the pool should have now."""
         if self._life.accepting:
-            return self._config.workers + self._config.spares
+            spares = policies.spares_wanted(self._workers, self._config, self._warmup_s)
+            return self._config.workers + spares
         if self._life.state is PoolState.CLOSING and self._book.queued:
             return self._config.workers
         return 0
