@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import fcntl
 import multiprocessing
 import os
 import signal
-import sys
-import termios
 import time
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
@@ -30,7 +27,16 @@ from multiprocessing.context import BaseContext
 import psutil
 
 from ocrpool.pool.blame import Death
-from ocrpool.pool.protocol import FromWorker, Job, Outcome, Spilled, Stop, ToWorker, WorkerSpec
+from ocrpool.pool.protocol import (
+    FromWorker,
+    Job,
+    Outcome,
+    Spilled,
+    Stop,
+    ToWorker,
+    WorkerSpec,
+    pending_bytes,
+)
 from ocrpool.pool.worker import worker_main
 from ocrpool.processes import MB, read_tail
 from ocrpool.stats import ExitCause, WorkerInfo, WorkerState
@@ -296,23 +302,18 @@ class WorkerHandle:
     def receive_ready(self) -> list[FromWorker]:
         """The messages already in the pipe, once it is known to be readable.
 
-        ``FIONREAD`` asks the kernel how many bytes wait, one cheap system call, where
-        ``Connection.poll`` builds a selector each time. A message that cannot be read
+        A message that cannot be read
         (the worker died mid-write, or wrote garbage) ends the reading: the worker's
         exit tells the rest.
         """
         messages: list[FromWorker] = []
         try:
             messages.append(self.conn.recv())
-            while self._pending_bytes():
+            while pending_bytes(self.conn):
                 messages.append(self.conn.recv())
         except Exception:
             self.readable = False
         return messages
-
-    def _pending_bytes(self) -> int:
-        raw = fcntl.ioctl(self.conn.fileno(), termios.FIONREAD, b"\0\0\0\0")
-        return int.from_bytes(raw, sys.byteorder)
 
     def receive_rest(self) -> list[FromWorker]:
         """Every message still in the pipe of a worker that exited, up to EOF."""

@@ -230,11 +230,11 @@ class Supervisor:
         for message in messages:
             self._dirty = self._dirty or not isinstance(message, Ack)
             if isinstance(message, Ack):
-                lease = book.acked(worker, message.job_id)
-                if lease is not None and book.to_be_stopped(lease):
-                    self._kill_for_cancel(worker)
+                self._on_started(worker, message.job_id)
             elif isinstance(message, Outcome):
                 self._on_outcome(worker, message)
+                if message.started is not None:
+                    self._on_started(worker, message.started)
             elif isinstance(message, Declined):
                 lease = book.decline(worker, message.job_id)
                 if lease is not None:
@@ -253,6 +253,11 @@ class Supervisor:
             elif isinstance(message, StartFailed):
                 worker.start_failed(message.error)
                 log.error("worker %d failed to start: %s", worker.pid, message.traceback.strip())
+
+    def _on_started(self, worker: WorkerHandle, job_id: int) -> None:
+        lease = self._book.acked(worker, job_id)
+        if lease is not None and self._book.to_be_stopped(lease):
+            self._kill_for_cancel(worker)
 
     def _on_outcome(self, worker: WorkerHandle, outcome: Outcome) -> None:
         lease = self._book.settle(worker, outcome.job_id)
