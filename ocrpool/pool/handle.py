@@ -56,6 +56,12 @@ PIPE_SAFE_BYTES = 32 * 1024
 with two jobs and a ``Stop`` waiting in it, so sending one never blocks."""
 
 
+def spills(source: object) -> bool:
+    """Whether a job's input goes to its worker through a file (bytes over
+    ``PIPE_SAFE_BYTES``)."""
+    return isinstance(source, bytes) and len(source) > PIPE_SAFE_BYTES
+
+
 class Ask(enum.Enum):
     """How ``stop`` first asks a worker to end."""
 
@@ -176,7 +182,7 @@ class WorkerHandle:
     def send(self, job: Job) -> bool:
         """Send ``job``; False if the worker is gone (the job is not in its hands). Bytes
         larger than a pipe holds go through a file, so this never blocks."""
-        if isinstance(job.source, bytes) and len(job.source) > PIPE_SAFE_BYTES:
+        if isinstance(job.source, bytes) and spills(job.source):
             job = Job(job.job_id, self._spill(job.job_id, job.source))
         if not self._send(job):
             return False

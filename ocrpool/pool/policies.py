@@ -163,7 +163,7 @@ def quota(config: PoolConfig, spawned: int, rng: random.Random) -> int | None:
     return max(1, limit - offset - jitter)
 
 
-def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -> None:
+def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -> bool:
     """Give each idle worker a job, then one more to each busy worker whose last job was
     short (under ``prefetch_below_s``).
 
@@ -171,7 +171,9 @@ def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -
     so a job never waits behind a long one while another worker is free. A prefetched
     job waits in the worker's pipe, SENT but not ACKED: if the worker dies or declines
     it, it goes back to the queue unblamed. No worker is sent a job past its quota.
+    Whether an idle worker got a job (a new deadline to watch).
     """
+    to_idle = False
     for depth in (0, 1):
         for worker in workers:
             if not worker.can_take(book.holds(worker), depth):
@@ -180,11 +182,13 @@ def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -
                 continue
             lease = book.take()
             if lease is None:
-                return
+                return to_idle
             if worker.send(Job(lease.job_id, lease.source)):
                 book.assign(lease, worker)
+                to_idle = to_idle or not depth
             else:
                 book.put_back(lease)
+    return to_idle
 
 
 def wind_down(workers: list[WorkerHandle], config: PoolConfig, stop_running: bool) -> None:

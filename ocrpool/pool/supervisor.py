@@ -4,8 +4,9 @@
 
     callers            supervisor thread                                   workers
     -------            -----------------                                   -------
-    submit() -> JobBook.add --wake--+
-                                    v
+    submit() -> LeaseBook.add --wake--+    (a job a worker can take now is sent from
+                                      |     submit, under the same lock: no wake)
+                                      v
               +----> wait (epoll: pipes, sentinels, wake-up pipe; timeout = next deadline)
               |          |
               |      handle messages   Ready -> SPARE    Ack -> job ACKED    Declined -> requeue
@@ -29,6 +30,7 @@ released. Time comes from the clock passed in.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import shutil
@@ -45,7 +47,7 @@ from ocrpool.pool import policies
 from ocrpool.pool.blame import PLANNED, Cost, Verdict, judge
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.exits import lost_job_error, start_failure_error
-from ocrpool.pool.handle import Ask, WorkerHandle, process_context
+from ocrpool.pool.handle import Ask, WorkerHandle, process_context, spills
 from ocrpool.pool.leases import Clock, Lease, LeaseBook, LeaseState, call_all
 from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, StartFailed, WorkerSpec
@@ -80,6 +82,8 @@ class Supervisor:
         self._backoff = RestartBackoff()
         self._next_start_at = 0.0
         self._next_sample = 0.0
+        self._wake_at = 0.0
+        """When the supervisor's wait ends at the latest (its next deadline)."""
         self._warmup_s = 0.0
         """How long the last worker took from its start to warm: how far ahead of a
         recycle its replacement starts."""
@@ -98,7 +102,16 @@ class Supervisor:
             if not self._life.accepting:
                 raise self._life.refusal()
             lease = self._book.add(source, label, raises)
-            self._readiness.wake()
+            if self._life.serving and self._book.queued == 1 and not spills(source):
+                # a worker that can take it gets it now, without waking the supervisor,
+                # unless its deadline comes before the supervisor would wake anyway
+                config = self._config
+                if policies.dispatch(self._workers, self._book, config.prefetch_below_s):
+                    timeout = config.job_timeout
+                    if timeout is not None and self._clock() + timeout < self._wake_at:
+                        self._readiness.wake()
+            if self._book.queued:
+                self._readiness.wake()
         return lease.future
 
     def cancel(self, future: Future[OcrResult], kill: bool) -> bool:
@@ -168,6 +181,7 @@ class Supervisor:
                     self._reconcile(now)
                     finished = self._finished()
                     timeout = self._timeout(now)
+                    self._wake_at = math.inf if timeout is None else now + timeout
                     callbacks = self._take_callbacks()
                 call_all(callbacks)
                 if finished:
