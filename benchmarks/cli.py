@@ -116,6 +116,16 @@ def _option(text: str) -> tuple[str, Any]:
         return key, raw
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
@@ -129,8 +139,8 @@ def _shared(out: Path | None, out_help: str) -> argparse.ArgumentParser:
         "--corpus", type=Path, default=corpus.DEFAULT_CORPUS, help="folder of input images"
     )
     shared.add_argument("--quick", action="store_true", help="few jobs, short limits")
-    shared.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    shared.add_argument("--rounds", type=int, help="rounds, in alternating order")
+    shared.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
+    shared.add_argument("--rounds", type=_positive, help="rounds, in alternating order")
     shared.add_argument("--time-budget", type=float, help="seconds after which no new job starts")
     return shared
 
@@ -192,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--name", help="the workload's name in the results (default: engine)")
     compare.add_argument(
-        "--jobs", type=int, help="jobs per scenario (default: 200 aspose, 2000 fake)"
+        "--jobs", type=_positive, help="jobs per scenario (default: 200 aspose, 2000 fake)"
     )
     compare.add_argument("--scenarios", type=_names, help="comma-separated scenario names")
     compare.add_argument("--timeout", type=float, help="seconds a scenario may run in all")
@@ -346,7 +356,7 @@ def _run(
 def _report(parser: argparse.ArgumentParser, args: argparse.Namespace, command: str) -> int:
     try:
         paths = report.publish(args.out)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         parser.error(f"cannot read the comparison in {args.out}: {exc}")
     print("wrote " + ", ".join(str(path) for path in paths))
     return 0
@@ -355,8 +365,8 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace, command: 
 def _readme(parser: argparse.ArgumentParser, args: argparse.Namespace, command: str) -> int:
     try:
         text = readme.generated(args.readme, report.load(args.out), args.out)
-    except (OSError, ValueError, KeyError) as exc:
-        parser.error(str(exc))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        parser.error(f"cannot read the comparison in {args.out} or {args.readme}: {exc}")
     if text == args.readme.read_text():
         print(f"{args.readme} is up to date with {args.out}")
         return 0

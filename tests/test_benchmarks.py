@@ -92,6 +92,7 @@ def test_quick_consolidated_run_writes_one_csv_of_every_workload_and_round(
     "args",
     [
         ["--workloads", "no-such-workload"],
+        ["--rounds", "0"],
         ["compare", "--scenarios", "no-such-scenario"],
         ["compare", "--engine-option", "no-equals-sign"],
     ],
@@ -100,6 +101,27 @@ def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None
     done = _benchmarks(*args, "--quick", "--out", str(tmp_path))
     assert done.returncode == 2, done.stderr
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_a_missing_bench_extra_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import __main__ as entry
+
+    monkeypatch.setattr(entry, "NEEDED", ("psutil", "no_such_module_of_the_extra"))
+    assert entry.main() == 2
+    error = capsys.readouterr().err
+    assert "needs the 'bench' extra (missing: no_such_module_of_the_extra)" in error
+    assert "pip install -e '.[bench]'" in error
+
+
+@pytest.mark.parametrize("command", ["report", "readme"])
+def test_report_and_readme_of_a_folder_without_a_comparison_are_usage_errors(
+    command: str, tmp_path: Path
+) -> None:
+    (tmp_path / "results.csv").write_text("scenario,engine\nocrpool-jobs,fake\n")  # old format
+    done = _benchmarks(command, "--out", str(tmp_path))
+    assert done.returncode == 2 and "cannot read the comparison" in done.stderr
 
 
 @pytest.mark.slow

@@ -1,18 +1,19 @@
 """The goals of issue 19, judged from the rows of ``results.csv`` round by round.
 
 Each goal compares scenarios of one workload that ran in the same round (so they met the
-same load), gives one figure per round, and is met when the median of those figures is
-within its bound; a goal whose scenarios did not all finish in any round is "not run".
+same load), gives one figure per round, and is met when the median of those figures (the
+lower one of an even count: always a round's own) is within its bound; a goal whose
+scenarios did not all finish in any round is "not run".
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from benchmarks.comparisons.metrics import Measures
-from benchmarks.harness.method import median
 
 Rows = Mapping[str, Measures]
 """One round of one workload, by scenario name."""
@@ -73,9 +74,9 @@ class Goal:
             if figure is not None:
                 figures.append(figure)
         if not figures:
-            return Verdict(self.text, (), "-", "not run", None)
-        middle = median(value for value, _ in figures)
-        detail = min(figures, key=lambda figure: abs(figure[0] - middle))[1]
+            return Verdict(self.text, (), "-", "-", None)
+        middle = statistics.median_low(value for value, _ in figures)
+        detail = next(text for value, text in figures if value == middle)
         met = middle >= self.bound if self.at_least else middle <= self.bound
         if self.same_text:
             differing = sorted({row.scenario for row in mine if row.text_identical is False})

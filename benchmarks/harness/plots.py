@@ -48,6 +48,10 @@ class Rates:
     note: str = ""
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}/s" if value >= 100 else f"{value:.3g}/s"
+
+
 def figure(width: float, height: float, columns: int = 1) -> tuple[Figure, Any]:
     import matplotlib
 
@@ -100,17 +104,19 @@ def plot_rates(path: Path, rates: Sequence[Rates], title: str, caption: str) -> 
     shown = rates[::-1]
     middles = [median(r.rounds) for r in shown]
     bars = axis.barh([r.label for r in shown], [0.0 if math.isnan(m) else m for m in middles])
+    positive = [v for r in rates for v in r.rounds if v > 0] or [1.0]
+    log = max(positive) / min(positive) > LOG_SCALE_SPREAD
     for index, (bar, one) in enumerate(zip(bars, shown, strict=True)):
-        axis.plot(one.rounds, [index] * len(one.rounds), "k.", markersize=5)
-        label = f" {bar.get_width():.3g}/s"
+        axis.plot(one.rounds, [index] * len(one.rounds), "k.", markersize=6)
+        label = f" {_rate(bar.get_width())}"
         if one.note:
             bar.set_hatch("//")
             bar.set_color("tab:red")
             label += f" ({one.note})"
-        axis.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label, va="center")
-    positive = [v for r in rates for v in r.rounds if v > 0] or [1.0]
+        right = max([bar.get_width(), *(v for v in one.rounds if not math.isnan(v))])
+        axis.text(right * 1.1 if log else right + max(positive) * 0.02, index, label, va="center")
     unit = "images (jobs) per second"
-    if max(positive) / min(positive) > LOG_SCALE_SPREAD:
+    if log:
         axis.set_xscale("log")
         axis.set_xlim(min(positive) / 2, max(positive) * 8)
         axis.set_xlabel(f"{unit}, log scale (bar: median round; dots: each round)")

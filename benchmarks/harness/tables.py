@@ -110,7 +110,10 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Rows as CSV, columns in the rows' order; a missing measure (``nan``, ``None``) is an
-    empty cell."""
+    empty cell; no rows, an empty file."""
+    if not rows:
+        path.write_text("")
+        return
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
