@@ -226,24 +226,29 @@ def run_suite(
     log: Callable[[str], None],
 ) -> list[Measures]:
     """Run every workload's scenarios ``rounds`` times and write ``results.csv``,
-    ``samples.csv`` and ``run.json`` into ``out``; return the rows."""
+    ``samples.csv`` and ``run.json`` into ``out``; return the rows. The files are written
+    again after every run, so a run stopped half-way keeps what it measured."""
     clock = RunClock()
     items = tuple(setup.item(w, s) for w in workloads for s in w.chosen())
-    runs = run_all(items, rounds, lambda run: log(summary(measure(run))))
-    rows = compared(runs, items)
-    header = clock.header(
-        title,
-        command,
-        [
-            *(w.describe() for w in workloads),
-            f"{setup.workers} workers, {setup.in_flight} jobs in flight per worker; "
-            f"{rounds} round(s) in alternating order",
-            f"a scenario is stopped past its workload's timeout or stall limit, or "
-            f"{setup.max_total_rss_mb:.0f} MB of total RSS",
-        ],
-    )
-    write_files(out, header, workloads, rows, [s for run in runs for s in sample_rows(run)])
-    return rows
+    setup_lines = [
+        *(w.describe() for w in workloads),
+        f"{setup.workers} workers, {setup.in_flight} jobs in flight per worker; "
+        f"{rounds} round(s) in alternating order",
+        f"a scenario is stopped past its workload's timeout or stall limit, or "
+        f"{setup.max_total_rss_mb:.0f} MB of total RSS",
+    ]
+    done: list[Run] = []
+    samples: list[SampleRow] = []
+
+    def keep(run: Run) -> None:
+        done.append(run)
+        samples.extend(sample_rows(run))
+        rows = compared(done, items)
+        log(summary(rows[-1]))
+        write_files(out, clock.header(title, command, setup_lines), workloads, rows, samples)
+
+    run_all(items, rounds, keep)
+    return compared(done, items)
 
 
 def write_files(
