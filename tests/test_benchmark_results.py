@@ -14,6 +14,7 @@ from benchmarks.comparisons import readme, report
 from benchmarks.comparisons.goals import GOALS, judge
 from benchmarks.comparisons.metrics import Measures
 from benchmarks.comparisons.suite import ASPOSE, FAKE_NOOP, RESULTS, SampleRow, write_files
+from benchmarks.harness import plots
 from benchmarks.harness.machine import Machine
 from benchmarks.harness.tables import Header, read_csv, write_csv
 
@@ -146,3 +147,30 @@ def test_readme_shows_what_the_committed_results_generate() -> None:
     page = readme.DEFAULT_README
     assert (COMMITTED / RESULTS).is_file()
     assert readme.generated(page, report.load(COMMITTED), COMMITTED) == page.read_text()
+
+
+def _drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The figures the plots would save, kept for a look instead."""
+    figures: list[Any] = []
+    monkeypatch.setattr(plots, "save", lambda figure, *_: figures.append(figure))
+    return figures
+
+
+def test_plots_start_their_axes_at_zero_or_say_they_are_logarithmic(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    drawn = _drawn(monkeypatch)
+    close = [plots.Rates("ocrpool-jobs", (1.0, 1.1, 0.9)), plots.Rates("pebble", (0.95,))]
+    plots.plot_rates(tmp_path / "a.png", close, "title", "caption")
+    far = [plots.Rates("inprocess", (18_000.0,)), plots.Rates("pebble", (88.0,))]
+    plots.plot_rates(tmp_path / "b.png", far, "title", "caption")
+    leak = plots.RssSeries("leak", (0.0, 1.0, 2.0, 3.0), (0, 10, 20, 30),
+                           (500.0, 510.0, 520.0, 530.0), (True, True, True, True))  # fmt: skip
+    plots.plot_rss(tmp_path / "c.png", [leak], "title", "caption")
+    (linear,), (log,), (by_time, by_jobs) = (figure.axes for figure in drawn)
+    assert linear.get_xlim()[0] == 0 and "log" not in linear.get_xlabel()
+    assert log.get_xscale() == "log" and "log scale" in log.get_xlabel()
+    for axis in (by_time, by_jobs):
+        assert axis.get_ylim()[0] == 0 and axis.get_xlim()[0] == 0
+        assert "(MB)" in axis.get_ylabel()
+    assert by_time.get_legend().get_texts()[0].get_text() == "leak (+1.00 MB/job)"

@@ -5,12 +5,13 @@ caption under the plot names the run (command, date, machine)."""
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.harness.method import median, slope
+from benchmarks.harness.method import slope
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,6 +47,12 @@ class Rates:
     label: str
     rounds: tuple[float, ...]
     note: str = ""
+
+    def median_round(self) -> float:
+        """The median round's rate (the lower middle one of an even count), as the
+        tables pick it."""
+        rated = [rate for rate in self.rounds if not math.isnan(rate)]
+        return statistics.median_low(rated) if rated else math.nan
 
 
 def _rate(value: float) -> str:
@@ -102,7 +109,7 @@ def plot_rates(path: Path, rates: Sequence[Rates], title: str, caption: str) -> 
     fig, axes = figure(9, 0.55 * len(rates) + 2)
     axis = axes[0][0]
     shown = rates[::-1]
-    middles = [median(r.rounds) for r in shown]
+    middles = [r.median_round() for r in shown]
     bars = axis.barh([r.label for r in shown], [0.0 if math.isnan(m) else m for m in middles])
     positive = [v for r in rates for v in r.rounds if v > 0] or [1.0]
     log = max(positive) / min(positive) > LOG_SCALE_SPREAD
