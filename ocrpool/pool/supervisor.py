@@ -80,6 +80,9 @@ class Supervisor:
         self._backoff = RestartBackoff()
         self._next_start_at = 0.0
         self._next_sample = 0.0
+        self._warmup_s = 0.0
+        """How long the last worker took from its start to warm: how far ahead of a
+        recycle its replacement starts."""
         self._dirty = True
         """Whether anything but an acknowledgement happened since the policies last ran."""
         self._callbacks: list[Callable[[], None]] = []
@@ -227,11 +230,11 @@ class Supervisor:
         for message in messages:
             self._dirty = self._dirty or not isinstance(message, Ack)
             if isinstance(message, Ack):
-                lease = book.acked(worker, message.job_id)
-                if lease is not None and book.to_be_stopped(lease):
-                    self._kill_for_cancel(worker)
+                self._on_started(worker, message.job_id)
             elif isinstance(message, Outcome):
                 self._on_outcome(worker, message)
+                if message.started is not None:
+                    self._on_started(worker, message.started)
             elif isinstance(message, Declined):
                 lease = book.decline(worker, message.job_id)
                 if lease is not None:
@@ -240,6 +243,7 @@ class Supervisor:
             elif isinstance(message, Ready):
                 if worker.ready(message.rss_mb):
                     self._start_failures = 0
+                    self._warmup_s = message.startup_s
                     log.info(
                         "worker %d ready in %.2fs, RSS %.0f MB",
                         worker.pid,
@@ -249,6 +253,11 @@ class Supervisor:
             elif isinstance(message, StartFailed):
                 worker.start_failed(message.error)
                 log.error("worker %d failed to start: %s", worker.pid, message.traceback.strip())
+
+    def _on_started(self, worker: WorkerHandle, job_id: int) -> None:
+        lease = self._book.acked(worker, job_id)
+        if lease is not None and self._book.to_be_stopped(lease):
+            self._kill_for_cancel(worker)
 
     def _on_outcome(self, worker: WorkerHandle, outcome: Outcome) -> None:
         lease = self._book.settle(worker, outcome.job_id)
@@ -408,7 +417,8 @@ class Supervisor:
     def _wanted(self) -> int:
         """How many warm or warming workers the pool should have now."""
         if self._life.accepting:
-            return self._config.workers + self._config.spares
+            spares = policies.spares_wanted(self._workers, self._config, self._warmup_s)
+            return self._config.workers + spares
         if self._life.state is PoolState.CLOSING and self._book.queued:
             return self._config.workers
         return 0
