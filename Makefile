@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,serve,ray,tesseract]'
+	$(BIN)/pip install --quiet -e '.[dev,serve,ray,tesseract,bench]'
 	$(BIN)/ocrpool doctor --fix
 	$(BIN)/ocrpool doctor --engine tesseract --fix
 
@@ -33,8 +33,9 @@ test-fast:
 sample:
 	$(BIN)/ocrpool run examples/images --out results.jsonl
 
+# The consolidated comparison's smoke run (the fake workloads, 2 short rounds), into build/.
 bench-quick:
-	$(BIN)/python -m benchmarks --engine fake --quick
+	$(BIN)/python -m benchmarks --quick --out build/bench-quick
 
 # The long reliability runs behind the README's Reliability figures (about an hour on 2 cores).
 soak:

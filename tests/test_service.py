@@ -14,9 +14,9 @@ import pytest
 from fakes import make_document
 from test_batch_admission import png_header
 
-from benchmarks.served import HttpReply, ServiceProcess, wait_until
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.results import OcrResult
+from tests.support.served import HttpReply, ServiceProcess, wait_until
 
 TOKEN = "s3cret-token"
 MAX_BODY_MB = 1

@@ -8,10 +8,10 @@ names scenarios as they are named here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from ocrpool.engines.aspose.runtime import RuntimeTuning
 
@@ -82,6 +82,13 @@ class Plan:
     workers: int
     in_flight: int = 2
     time_budget_s: float | None = None
+    workload: str = ""
+    """The name results give this plan's engine and options (``fake-leak``); default: the
+    engine's."""
+
+    @property
+    def label(self) -> str:
+        return self.workload or self.engine
 
     def options_for(self, scenario: Scenario) -> dict[str, Any]:
         """The engine options a scenario runs with."""
@@ -119,6 +126,14 @@ def standard_scenarios(max_jobs: int, rss_limit_mb: float) -> tuple[Scenario, ..
             "one engine with ocrpool's engine defaults (single-threaded, the .NET runtime "
             "tuned by `tune-engine`), reused: the best in-process configuration found, whose "
             "CPU-s per image give the CPU limit",
+        ),
+        Scenario(
+            "inprocess-dotnet",
+            Kind.INPROCESS,
+            "one engine with ocrpool's recognition options (single-threaded) and the .NET "
+            "runtime's own settings, reused: a plain process running what ocrpool's workers "
+            "run, for their CPU per image",
+            aspose_options=DOTNET_DEFAULTS,
         ),
         Scenario(
             "inprocess-leak",
@@ -187,31 +202,3 @@ def standard_scenarios(max_jobs: int, rss_limit_mb: float) -> tuple[Scenario, ..
             opt_in=True,
         ),
     )
-
-
-class Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-N = TypeVar("N", bound=Named)
-T = TypeVar("T")
-
-
-def select(
-    items: tuple[N, ...], names: Sequence[str] | None, kind: str = "scenario"
-) -> tuple[N, ...]:
-    """The items named (in table order), or all; an unknown name is a ``ValueError``."""
-    if not names:
-        return items
-    known = {item.name for item in items}
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise ValueError(f"unknown {kind}(s) {unknown}: choose from {sorted(known)}")
-    return tuple(item for item in items if item.name in names)
-
-
-def run_order(items: tuple[T, ...], round_index: int) -> tuple[T, ...]:
-    """Forward in even rounds, backward in odd ones, so drift in the machine's load does
-    not favour the items that run first."""
-    return items if round_index % 2 == 0 else items[::-1]

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from benchmarks import drivers
-from benchmarks.progress import Done, Failed, JobRecord, Jobs, Message, Ready
-from benchmarks.sampler import ProcessTree, TreeSample, machine_busy_seconds
-from benchmarks.scenarios import Plan, Scenario, run_order
+from benchmarks.comparisons import drivers
+from benchmarks.comparisons.scenarios import Plan, Scenario
+from benchmarks.harness.method import run_order
+from benchmarks.harness.progress import Done, Failed, JobRecord, Jobs, Message, Ready
+from benchmarks.harness.sampler import ProcessTree, TreeSample, machine_busy_seconds
 
 SAMPLE_INTERVAL_S = 0.1
 
@@ -65,6 +66,7 @@ class Run:
     """Everything observed in one run of one scenario."""
 
     scenario: Scenario
+    workload: str
     engine: str
     round_index: int
     workers: int
@@ -161,6 +163,7 @@ def run_scenario(scenario: Scenario, plan: Plan, limits: Limits, round_index: in
     receiver.close()
     return Run(
         scenario=scenario,
+        workload=plan.label,
         engine=plan.engine,
         round_index=round_index,
         workers=plan.workers_for(scenario),
@@ -176,18 +179,21 @@ def run_scenario(scenario: Scenario, plan: Plan, limits: Limits, round_index: in
     )
 
 
-def run_all(
-    scenarios: tuple[Scenario, ...],
-    plan: Plan,
-    limits: Limits,
-    rounds: int,
-    on_run: Callable[[Run], None],
-) -> list[Run]:
-    """Every scenario, ``rounds`` times, in alternating order; ``on_run`` sees each run."""
+@dataclass(frozen=True)
+class Item:
+    """One scenario of one plan, and the limits it runs within."""
+
+    scenario: Scenario
+    plan: Plan
+    limits: Limits
+
+
+def run_all(items: tuple[Item, ...], rounds: int, on_run: Callable[[Run], None]) -> list[Run]:
+    """Every item, ``rounds`` times, in alternating order; ``on_run`` sees each run."""
     runs = []
     for round_index in range(rounds):
-        for scenario in run_order(scenarios, round_index):
-            run = run_scenario(scenario, plan, limits, round_index)
+        for item in run_order(items, round_index):
+            run = run_scenario(item.scenario, item.plan, item.limits, round_index)
             on_run(run)
             runs.append(run)
     return runs

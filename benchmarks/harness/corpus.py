@@ -7,8 +7,11 @@ from pathlib import Path
 
 from ocrpool.formats import sniff_file
 
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "examples" / "images"
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CORPUS = REPO / "examples" / "images"
 """The sample images shipped with ocrpool (the project must not need anything else)."""
+TEST_DATA = REPO / "tests" / "data"
+"""The test images, and the ground truth (``<image stem>.gt.txt``) of some images."""
 
 
 def images_in(folder: Path) -> list[Path]:

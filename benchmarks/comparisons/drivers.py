@@ -16,10 +16,10 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
-from benchmarks.pools import BenchPool, open_pool
-from benchmarks.progress import JobRecord, Reporter, text_digest
-from benchmarks.sampler import tree_cpu_seconds
-from benchmarks.scenarios import Kind, Plan, Scenario
+from benchmarks.comparisons.pools import BenchPool, open_pool
+from benchmarks.comparisons.scenarios import Kind, Plan, Scenario
+from benchmarks.harness.progress import JobRecord, Reporter, text_digest
+from benchmarks.harness.sampler import tree_cpu_seconds
 from ocrpool.engines import create_engine
 from ocrpool.results import Recognition
 

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import pebble
 
-from benchmarks.progress import text_digest
-from benchmarks.scenarios import Kind, Plan, Scenario
+from benchmarks.comparisons.scenarios import Kind, Plan, Scenario
+from benchmarks.harness.progress import text_digest
 from ocrpool import OcrPool, OcrPoolError, WorkerState
 from ocrpool.engines import Engine, create_engine
 from ocrpool.scaleout import RayOcrPool

@@ -1,12 +1,14 @@
 """``ocrpool serve`` in a child process on a free loopback port, and a client to talk to it.
 
-Shared by the service benchmark and the service tests: both start the real server as a
-user would (``python -m ocrpool serve``) and speak HTTP to it, one keep-alive connection
-per simulated program.
+Shared by the service tests and the service benchmark (``benchmarks/service.py``): both
+start the real server as a user would (``python -m ocrpool serve``) and speak HTTP to it,
+one keep-alive connection per simulated program. ``pool_workers`` and ``wait_until`` serve
+the reliability suite too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -23,8 +25,6 @@ from typing import Any
 
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
-
-from benchmarks.sampler import ProcessTree
 
 HOST = "127.0.0.1"
 _POLL_S = 0.05
@@ -203,12 +203,15 @@ class ServiceProcess:
         traceback: TracebackType | None,
     ) -> None:
         if self.process.poll() is None:
-            tree = ProcessTree(self.pid)
-            tree.sample()
+            server = psutil.Process(self.pid)
+            tree = [server, *server.children(recursive=True)]  # before they are orphaned
             try:
                 self.stop(timeout_s=30.0)
             except subprocess.TimeoutExpired:
-                tree.kill()
+                for process in tree:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        process.kill()
+                psutil.wait_procs(tree, timeout=10)
                 self.process.wait()
 
     def _answers(self, path: str, ready: bool) -> bool:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.engine_tuning import (
+from benchmarks.harness.method import by_round, median
+from benchmarks.harness.tables import Header, cell, markdown_table, write_csv
+from benchmarks.studies.engine_tuning import (
     BASELINE,
     LIFETIME,
     SHORT,
@@ -27,8 +28,7 @@ from benchmarks.engine_tuning import (
     Trial,
     ground_truth,
 )
-from benchmarks.recall import Recall, complete_words, pooled, recall, words
-from benchmarks.report import Header, cell, markdown_table, write_csv
+from benchmarks.studies.recall import Recall, complete_words, pooled, recall, words
 from ocrpool.pool.config import PoolConfig
 
 LIFE_JOBS = PoolConfig().max_jobs_per_worker or 50
@@ -42,11 +42,6 @@ NAN = float("nan")
 def life_cpu_s(trial: Trial) -> float:
     """CPU-s per image over a worker's life: the image's own, plus a share of the warm-up."""
     return trial.cpu_s_per_image + trial.warmup_cpu_s / LIFE_JOBS
-
-
-def _median(values: Sequence[float]) -> float:
-    kept = [value for value in values if not math.isnan(value)]
-    return statistics.median(kept) if kept else NAN
 
 
 @dataclass(frozen=True)
@@ -73,13 +68,7 @@ class Summary:
 
     @property
     def change(self) -> float:
-        return _median(self.changes)
-
-
-def _by_round(values: Sequence[tuple[int, float]]) -> tuple[float, ...]:
-    """The median value of each round, in round order."""
-    rounds = sorted({index for index, _ in values})
-    return tuple(_median([v for index, v in values if index == r]) for r in rounds)
+        return median(self.changes)
 
 
 def _paired(trials: Sequence[Trial], baseline: Sequence[Trial]) -> tuple[float, ...]:
@@ -87,10 +76,10 @@ def _paired(trials: Sequence[Trial], baseline: Sequence[Trial]) -> tuple[float, 
     round by round."""
     batches = {(t.round_index, t.batch) for t in baseline}
     untuned = {
-        key: _median([life_cpu_s(t) for t in baseline if (t.round_index, t.batch) == key])
+        key: median([life_cpu_s(t) for t in baseline if (t.round_index, t.batch) == key])
         for key in batches
     }
-    return _by_round(
+    return by_round(
         [
             (t.round_index, life_cpu_s(t) / untuned[(t.round_index, t.batch)] - 1)
             for t in trials
@@ -114,22 +103,22 @@ def summarise(trials: Sequence[Trial], settings: Sequence[Setting], phase: str) 
         ok = [t for t in runs if not t.error]
         texts = next((t.texts for t in ok if t.texts), {})
 
-        def median(name: str, ok: list[Trial] = ok) -> float:
-            return _median([getattr(t, name) for t in ok])
+        def middle(name: str, ok: list[Trial] = ok) -> float:
+            return median([getattr(t, name) for t in ok])
 
         summaries.append(
             Summary(
                 setting=setting,
-                rounds_cpu_s=_by_round([(t.round_index, t.cpu_s_per_image) for t in ok]),
+                rounds_cpu_s=by_round([(t.round_index, t.cpu_s_per_image) for t in ok]),
                 changes=_paired(ok, baseline),
-                cpu_s_per_image=median("cpu_s_per_image"),
-                s_per_image=median("s_per_image"),
-                warmup_cpu_s=median("warmup_cpu_s"),
-                warmup_s=median("warmup_s"),
-                rss_mb=median("rss_mb"),
-                rss_slope_mb_per_job=median("rss_slope_mb_per_job"),
-                threads=median("threads"),
-                vm_gb=median("vm_gb"),
+                cpu_s_per_image=middle("cpu_s_per_image"),
+                s_per_image=middle("s_per_image"),
+                warmup_cpu_s=middle("warmup_cpu_s"),
+                warmup_s=middle("warmup_s"),
+                rss_mb=middle("rss_mb"),
+                rss_slope_mb_per_job=middle("rss_slope_mb_per_job"),
+                threads=middle("threads"),
+                vm_gb=middle("vm_gb"),
                 text_differs=(
                     tuple(n for n in reference if texts.get(n) != reference[n])
                     if reference

@@ -15,71 +15,54 @@ Definitions (the report repeats them):
 from __future__ import annotations
 
 import math
-import statistics
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from benchmarks.progress import JobRecord
-from benchmarks.runner import Run, Sample
-
-NAN = float("nan")
+from benchmarks.comparisons.runner import Run, Sample
+from benchmarks.harness.method import NAN, percentile, slope
+from benchmarks.harness.progress import JobRecord
 
 
 @dataclass(frozen=True)
 class Measures:
-    """One run's measures; ``nan`` where a measure does not apply or had too little data."""
+    """One run's measures: one row of ``results.csv``, columns in this order; ``nan``
+    where a measure does not apply or had too little data."""
 
-    scenario: str
+    workload: str
+    """The engine and its options under one name (``fake-noop``, ``fake-leak``, ``aspose``)."""
     engine: str
+    scenario: str
+    round_index: int
+    status: str
     workers: int
     jobs: int
+    jobs_planned: int
     images_per_s: float
     cpu_s_per_image: float
     p50_ms: float
     p99_ms: float
-    peak_total_rss_mb: float
-    rss_slope_mb_per_job: float
-    failed: int
-    recycles: int
-    status: str
-    jobs_planned: int
     p99_recycle_ms: float
     recycle_jobs: int
+    peak_total_rss_mb: float
+    rss_slope_mb_per_job: float
     ready_rss_mb: float
-    startup_cpu_s: float
-    """CPU time the tree used before the window: interpreters, engines, warm-up."""
-    other_load: float
-    """Cores that other processes kept busy during the window, on average: the noise."""
-    window_s: float
-    round_index: int
+    failed: int
+    recycles: int
     exit_causes: str
     """The pool's own count of worker exits by cause, where it keeps one."""
-    message: str
-    peak_ray_rss_mb: float = NAN
+    text_identical: bool | None
+    """Every text this run returned is the one most runs of its workload that recognise
+    with the same options returned for that input (``None``: not compared)."""
+    other_load: float
+    """Cores that other processes kept busy during the window, on average: the noise."""
+    startup_cpu_s: float
+    """CPU time the tree used before the window: interpreters, engines, warm-up."""
+    window_s: float
+    peak_ray_rss_mb: float
     """The highest total RSS of the tree's Ray processes (servers, agents, actors, idle
     workers), for the Ray backend's scenarios."""
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Linear interpolation between the closest ranks; ``nan`` for no values."""
-    if not values:
-        return NAN
-    ordered = sorted(values)
-    position = fraction * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def slope(points: Iterable[tuple[float, float]]) -> float:
-    """Least-squares slope of y against x; ``nan`` with fewer than 3 points or constant x."""
-    xs, ys = [], []
-    for x, y in points:
-        xs.append(x)
-        ys.append(y)
-    if len(xs) < 3 or len(set(xs)) < 2:
-        return NAN
-    return statistics.linear_regression(xs, ys).slope
+    message: str
 
 
 def recycle_windows(records: Sequence[JobRecord], workers: int) -> list[tuple[float, float]]:
@@ -126,7 +109,7 @@ def in_window(run: Run) -> list[Sample]:
 
 
 def measure(run: Run) -> Measures:
-    """The measures of one run."""
+    """The measures of one run (its text not yet compared with the others')."""
     records = run.records
     window_s = run.ended - window_start(run)
     samples = in_window(run)
@@ -141,30 +124,32 @@ def measure(run: Run) -> Measures:
         recycles = sum(count for cause, count in exits.items() if cause != "shutdown")
     latencies = _ms(r.finished - r.submitted for r in records)
     return Measures(
-        scenario=run.scenario.name,
+        workload=run.workload,
         engine=run.engine,
+        scenario=run.scenario.name,
+        round_index=run.round_index,
+        status=run.status.value,
         workers=run.workers,
         jobs=jobs,
+        jobs_planned=run.jobs_planned,
         images_per_s=jobs / window_s if jobs and window_s > 0 else NAN,
         cpu_s_per_image=(cpu_end - cpu_start) / jobs if jobs else NAN,
         p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99),
-        peak_total_rss_mb=max((s.tree.rss_mb for s in run.samples), default=NAN),
-        rss_slope_mb_per_job=slope((s.jobs_done, s.tree.rss_mb) for s in samples),
-        failed=sum(not r.ok for r in records),
-        recycles=recycles,
-        status=run.status.value,
-        jobs_planned=run.jobs_planned,
         p99_recycle_ms=percentile(_ms(r.finished - r.submitted for r in during), 0.99),
         recycle_jobs=len(during),
+        peak_total_rss_mb=max((s.tree.rss_mb for s in run.samples), default=NAN),
+        rss_slope_mb_per_job=slope((s.jobs_done, s.tree.rss_mb) for s in samples),
         ready_rss_mb=samples[0].tree.rss_mb if samples else NAN,
-        startup_cpu_s=cpu_start,
-        other_load=other_load(samples),
-        window_s=window_s,
-        round_index=run.round_index,
+        failed=sum(not r.ok for r in records),
+        recycles=recycles,
         exit_causes=" ".join(f"{cause}={count}" for cause, count in sorted((exits or {}).items())),
-        message=run.message,
+        text_identical=None,
+        other_load=other_load(samples),
+        startup_cpu_s=cpu_start,
+        window_s=window_s,
         peak_ray_rss_mb=max((s.tree.ray_rss_mb for s in run.samples), default=0.0) or NAN,
+        message=run.message,
     )
 
 
@@ -188,11 +173,16 @@ def representative(runs: Sequence[Measures]) -> Measures:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def differing_texts(runs: Sequence[Run]) -> list[str]:
-    """The inputs for which the runs' successful jobs returned more than one text."""
-    digests: dict[str, set[str]] = {}
+def consensus(runs: Iterable[Run]) -> dict[str, str]:
+    """The text (digest) that most of the runs' successful jobs returned for each input."""
+    seen: dict[str, Counter[str]] = {}
     for run in runs:
         for record in run.records:
             if record.digest is not None:
-                digests.setdefault(record.source, set()).add(record.digest)
-    return sorted(source for source, seen in digests.items() if len(seen) > 1)
+                seen.setdefault(record.source, Counter())[record.digest] += 1
+    return {source: counts.most_common(1)[0][0] for source, counts in seen.items()}
+
+
+def agrees(run: Run, texts: Mapping[str, str]) -> bool:
+    """Whether every text ``run`` returned is the consensus text of its input."""
+    return all(texts.get(record.source) == record.digest for record in run.records if record.ok)

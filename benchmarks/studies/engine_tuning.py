@@ -32,29 +32,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psutil
 
-from benchmarks import scenarios
-from benchmarks.corpus import DEFAULT_CORPUS, images_in
-from benchmarks.metrics import slope
+from benchmarks.comparisons.scenarios import DOTNET_DEFAULTS
+from benchmarks.harness.corpus import DEFAULT_CORPUS, TEST_DATA, images_in
+from benchmarks.harness.method import run_order, select as select_named, slope, turn_order
 from ocrpool import OcrPool
 from ocrpool.engines.aspose.engine import AsposeEngine
 from ocrpool.errors import OcrPoolError
 from ocrpool.processes import MB
 
-TEST_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-"""The test images, and the ground truth (``<image stem>.gt.txt``) of some images."""
 TIMED = ("eurotext.tif", "phototest.tif", "skimage-page.png")
 """The shipped images the timed jobs cycle through (single pages)."""
 RUNTIME_PREFIX = "COMPlus_"
 """The runtime's settings in the environment: a study worker clears every one it is not
 given, so the machine's environment cannot leak into a trial."""
-UNTUNED = scenarios.DOTNET_DEFAULTS
+UNTUNED = DOTNET_DEFAULTS
 """Engine options that turn every adopted tuning off: the engine before issue 14."""
 JOB_TIMEOUT_S = 300.0
-T = TypeVar("T")
 SHORT = "short"
 LIFETIME = "lifetime"
 
@@ -135,7 +132,7 @@ SETTINGS = (
 
 def select(names: Sequence[str] | None) -> tuple[Setting, ...]:
     """The settings named (in table order, the untuned engine always first), or all."""
-    return scenarios.select(SETTINGS, [BASELINE.name, *names] if names else None, "setting")
+    return select_named(SETTINGS, [BASELINE.name, *names] if names else None, "setting")
 
 
 class StudyEngine(AsposeEngine):
@@ -305,13 +302,6 @@ def failed_trial(setting: Setting, phase: str, round_index: int, batch: int, err
     )
 
 
-def turn_order(subjects: Sequence[T], turn: int) -> list[T]:
-    """``subjects`` rotated by ``turn``: each takes every place in turn, and (with three or
-    more) none goes last in one turn and first in the next."""
-    start = turn % len(subjects) if subjects else 0
-    return [*subjects[start:], *subjects[:start]]
-
-
 def run_batch(
     settings: Sequence[Setting], workload: Workload, phase: str, round_index: int, batch: int
 ) -> list[Trial]:
@@ -425,7 +415,7 @@ def run_study(plan: Plan, log: Callable[[str], None]) -> list[Trial]:
     for phase, batches in phases:
         for round_index in range(plan.rounds):
             numbered = tuple(enumerate(batches))
-            for batch, settings in scenarios.run_order(numbered, round_index):
+            for batch, settings in run_order(numbered, round_index):
                 done = run_batch(
                     settings, plan.workload(phase, round_index), phase, round_index, batch
                 )

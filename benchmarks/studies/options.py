@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import RunClock, markdown_table, write_csv
+from benchmarks.harness.tables import RunClock, markdown_table, write_csv
 from ocrpool.engines.aspose.child import run_in_child
 from ocrpool.exports import ExportFormat
 from ocrpool.formats import Format, sniff_file
