@@ -44,7 +44,7 @@ ADOPTED = {
     TIERED_COMPILATION_VARIABLE: "0",
     CONCURRENT_GC_VARIABLE: "0",
     "retain_image_for_export": False,
-    "language_detection_level": "BY_PAGE",
+    "language_detection_level": "BY_PARAGRAPH",
 }
 """What a worker of the default engine runs with (issues 14 and 19)."""
 
@@ -58,8 +58,8 @@ ADOPTED = {
         ({"retain_image_for_export": True}, {"retain_image_for_export": True}),
         ({"exports": ["txt"]}, {"retain_image_for_export": True}),
         (
-            {"language_detection_level": "by_paragraph"},
-            {"language_detection_level": "BY_PARAGRAPH"},
+            {"language_detection_level": "by_page"},
+            {"language_detection_level": "BY_PAGE"},
         ),
     ],
 )

@@ -40,7 +40,6 @@ UNTUNED_OPTIONS: Mapping[str, Any] = {
     "tiered_compilation": True,
     "concurrent_gc": True,
     "retain_image_for_export": True,
-    "language_detection_level": "by_paragraph",
 }
 """The engine options that turn off every tuning ocrpool adopted: .NET's and Aspose's own
 behaviour, which any other way of running Aspose gets (``python -m benchmarks tune-engine``)."""
@@ -78,8 +77,8 @@ class AsposeEngine:
       is kept anyway whenever ``exports`` asks for any. True is Aspose's own behaviour.
     - ``language_detection_level``: an ``aspose.ocr.LanguageDetectionLevel`` name
       (``by_page``, ``by_paragraph``, ``by_word``): how finely Aspose decides which
-      language of ``language``'s group each part of a page is in; default ``by_page``,
-      which measured cheaper with the same text; ``by_paragraph`` is Aspose's own.
+      language of ``language``'s group each part of a page is in; default Aspose's own
+      (BY_PARAGRAPH): the others read the same text but saved nothing in every round.
     - ``license``: path of an Aspose license file; default ``$OCRPOOL_LICENSE``; neither
       means evaluation mode. A missing or rejected file fails ``start()``.
     - ``allow_downloads``: let Aspose download missing resources; default False, so an
@@ -115,7 +114,7 @@ class AsposeEngine:
         tiered_compilation: bool = False,
         concurrent_gc: bool = False,
         retain_image_for_export: bool = False,
-        language_detection_level: str = "by_page",
+        language_detection_level: str | None = None,
         license: str | os.PathLike[str] | None = None,
         allow_downloads: bool = False,
         resource_dir: str | os.PathLike[str] | None = None,
@@ -182,9 +181,12 @@ class AsposeEngine:
         settings.upscale_small_font = self._upscale_small_font
         settings.automatic_color_inversion = self._automatic_color_inversion
         settings.retain_image_for_export = self._retain_images
-        settings.language_detection_level = _member(
-            ocr.LanguageDetectionLevel, self._language_detection_level, "language_detection_level"
-        )
+        if self._language_detection_level is not None:
+            settings.language_detection_level = _member(
+                ocr.LanguageDetectionLevel,
+                self._language_detection_level,
+                "language_detection_level",
+            )
         if self._threads is not None:
             # Static, and read when the engine is created: set them first.
             ocr.OnnxRuntimeSessionOptions.set_intra_op_num_threads(self._threads)
