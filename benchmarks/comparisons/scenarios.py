@@ -7,13 +7,12 @@ names scenarios as they are named here.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ocrpool.engines.aspose.runtime import RuntimeTuning
+from ocrpool.engines.aspose.engine import UNTUNED_OPTIONS
 
 
 class Kind(Enum):
@@ -35,12 +34,11 @@ class Kind(Enum):
         return self not in (Kind.INPROCESS, Kind.INPROCESS_LEAK)
 
 
-DOTNET_DEFAULTS: Mapping[str, Any] = {
-    field.name: True for field in dataclasses.fields(RuntimeTuning)
-}
-"""The .NET runtime as it runs by itself: what a user who writes Aspose's documented code
-in another pool gets, since only ocrpool's engine prepares the runtime (issue 14)."""
-PEER_RUNTIME = "; with Aspose, the .NET runtime's own settings"
+DOTNET_DEFAULTS: Mapping[str, Any] = UNTUNED_OPTIONS
+"""The .NET runtime and Aspose as they run by themselves: what a user who writes Aspose's
+documented code in another pool gets, since only ocrpool's engine tunes them (issues 14,
+19)."""
+PEER_RUNTIME = "; with Aspose, the .NET runtime's and Aspose's own settings"
 ASPOSE_DEFAULTS: Mapping[str, Any] = {"threads": None, **DOTNET_DEFAULTS}
 """Aspose's own threading and runtime, as a user following its documentation gets them."""
 

@@ -126,6 +126,18 @@ SETTINGS = (
     _engine(
         Group.RECOGNITION, "automatic_color_inversion", False, "no look for light-on-dark text"
     ),
+    _engine(
+        Group.RECOGNITION, "retain_image_for_export", False, "no copy of each image kept for export"
+    ),
+    _engine(Group.RECOGNITION, "language_detection_level", "by_page", "one language per page"),
+    _engine(Group.RECOGNITION, "language_detection_level", "by_word", "a language per word"),
+    Setting(
+        "runtime defaults",
+        Group.ADOPTED,
+        "the .NET runtime settings adopted in issue 14 alone (tiered compilation and "
+        "concurrent GC off)",
+        engine_options={"tiered_compilation": False, "concurrent_gc": False},
+    ),
     ADOPTED,
 )
 

@@ -14,7 +14,7 @@ import dataclasses
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ocrpool.engines.aspose import exports, orientation, spelling
@@ -35,6 +35,14 @@ from ocrpool.results import Line, Page, Recognition
 LICENSE_VARIABLE = "OCRPOOL_LICENSE"
 """Path of the Aspose license file used when the ``license`` option is not given."""
 
+
+UNTUNED_OPTIONS: Mapping[str, Any] = {
+    "tiered_compilation": True,
+    "concurrent_gc": True,
+    "retain_image_for_export": True,
+}
+"""The engine options that turn off every tuning ocrpool adopted: .NET's and Aspose's own
+behaviour, which any other way of running Aspose gets (``python -m benchmarks tune-engine``)."""
 
 _MULTI_PAGE_INPUTS = {Format.TIFF: "TIFF", Format.PDF: "PDF"}
 _BANNER = re.compile(r"^[ \t]*\*+[ \t]*Trial Licenses[ \t]*\*+[ \t]*$\n?", re.MULTILINE)
@@ -63,6 +71,14 @@ class AsposeEngine:
       .NET's own default. They are set in this process's environment in ``start()``,
       before the runtime loads, and take effect only if nothing in this process has
       started it yet (true in a pool worker).
+    - ``retain_image_for_export``: Aspose's ``retain_image_for_export``, which keeps a copy
+      of each page's image in its result for a later export; default False, which
+      measured cheaper per image: ocrpool renders exports in the same call, so the image
+      is kept anyway whenever ``exports`` asks for any. True is Aspose's own behaviour.
+    - ``language_detection_level``: an ``aspose.ocr.LanguageDetectionLevel`` name
+      (``by_page``, ``by_paragraph``, ``by_word``): how finely Aspose decides which
+      language of ``language``'s group each part of a page is in; default Aspose's own
+      (BY_PARAGRAPH): the others read the same text but saved nothing in every round.
     - ``license``: path of an Aspose license file; default ``$OCRPOOL_LICENSE``; neither
       means evaluation mode. A missing or rejected file fails ``start()``.
     - ``allow_downloads``: let Aspose download missing resources; default False, so an
@@ -97,6 +113,8 @@ class AsposeEngine:
         threads: int | None = 1,
         tiered_compilation: bool = False,
         concurrent_gc: bool = False,
+        retain_image_for_export: bool = False,
+        language_detection_level: str | None = None,
         license: str | os.PathLike[str] | None = None,
         allow_downloads: bool = False,
         resource_dir: str | os.PathLike[str] | None = None,
@@ -120,6 +138,8 @@ class AsposeEngine:
         self._automatic_color_inversion = automatic_color_inversion
         self._threads = threads
         self._tuning = RuntimeTuning(tiered_compilation, concurrent_gc)
+        self._retain_images = retain_image_for_export or bool(self._exports)
+        self._language_detection_level = language_detection_level
         self._license = license
         self._allow_downloads = allow_downloads
         self._resource_dir = resource_dir
@@ -160,6 +180,13 @@ class AsposeEngine:
         settings = ocr.RecognitionSettings()
         settings.upscale_small_font = self._upscale_small_font
         settings.automatic_color_inversion = self._automatic_color_inversion
+        settings.retain_image_for_export = self._retain_images
+        if self._language_detection_level is not None:
+            settings.language_detection_level = _member(
+                ocr.LanguageDetectionLevel,
+                self._language_detection_level,
+                "language_detection_level",
+            )
         if self._threads is not None:
             # Static, and read when the engine is created: set them first.
             ocr.OnnxRuntimeSessionOptions.set_intra_op_num_threads(self._threads)
