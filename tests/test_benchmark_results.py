@@ -28,6 +28,7 @@ def row(workload: str, scenario: str, round_index: int, rate: float, **changes: 
         scenario=scenario, round_index=round_index, status="ok", workers=2, jobs=100,
         jobs_planned=100, images_per_s=rate, cpu_s_per_image=1.8, p50_ms=2000.0,
         p99_ms=4000.0, p99_recycle_ms=NAN, recycle_jobs=0, peak_total_rss_mb=1100.0,
+        mean_total_rss_mb=1050.0,
         rss_slope_mb_per_job=0.0, ready_rss_mb=1000.0, failed=0, recycles=0, exit_causes="",
         text_identical=True, other_load=0.05, startup_cpu_s=5.0, window_s=60.0,
         peak_ray_rss_mb=NAN, message="",
@@ -174,3 +175,12 @@ def test_plots_start_their_axes_at_zero_or_say_they_are_logarithmic(
         assert axis.get_ylim()[0] == 0 and axis.get_xlim()[0] == 0
         assert "(MB)" in axis.get_ylabel()
     assert by_time.get_legend().get_texts()[0].get_text() == "leak (+1.00 MB/job)"
+
+
+def test_the_mean_rss_weighs_each_sample_by_the_time_it_stood_for() -> None:
+    from benchmarks.comparisons.metrics import time_mean
+
+    # 100 MB for 9 s, then a 1 s spike to 1,100 MB and back: peak 1,100, mean 150
+    points = [(0.0, 100.0), (9.0, 100.0), (9.5, 1100.0), (10.0, 100.0)]
+    assert time_mean(points) == pytest.approx(150.0)
+    assert time_mean([(3.0, 42.0)]) == 42.0

@@ -162,7 +162,8 @@ def _peak_rss(rows: Rows) -> tuple[float, str] | None:
     ours = rows["ocrpool-jobs"]
     return (
         ours.peak_total_rss_mb / smaller.peak_total_rss_mb,
-        f"{ours.peak_total_rss_mb:.0f} vs {smaller.peak_total_rss_mb:.0f} MB ({smaller.scenario})",
+        f"{ours.peak_total_rss_mb:.0f} vs {smaller.peak_total_rss_mb:.0f} MB ({smaller.scenario}); "
+        f"time-averaged {ours.mean_total_rss_mb:.0f} vs {smaller.mean_total_rss_mb:.0f} MB",
     )
 
 

@@ -14,6 +14,7 @@ Definitions (the report repeats them):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,6 +46,9 @@ class Measures:
     p99_recycle_ms: float
     recycle_jobs: int
     peak_total_rss_mb: float
+    mean_total_rss_mb: float
+    """The tree's RSS averaged over the window's time: what a spare held only around
+    recycles costs, where the peak counts the worst moment alone."""
     rss_slope_mb_per_job: float
     ready_rss_mb: float
     failed: int
@@ -139,6 +143,7 @@ def measure(run: Run) -> Measures:
         p99_recycle_ms=percentile(_ms(r.finished - r.submitted for r in during), 0.99),
         recycle_jobs=len(during),
         peak_total_rss_mb=max((s.tree.rss_mb for s in run.samples), default=NAN),
+        mean_total_rss_mb=time_mean([(s.tree.at, s.tree.rss_mb) for s in samples]),
         rss_slope_mb_per_job=slope((s.jobs_done, s.tree.rss_mb) for s in samples),
         ready_rss_mb=samples[0].tree.rss_mb if samples else NAN,
         failed=sum(not r.ok for r in records),
@@ -151,6 +156,15 @@ def measure(run: Run) -> Measures:
         peak_ray_rss_mb=max((s.tree.ray_rss_mb for s in run.samples), default=0.0) or NAN,
         message=run.message,
     )
+
+
+def time_mean(points: Sequence[tuple[float, float]]) -> float:
+    """The mean of a quantity sampled at times ``points[i][0]``, each interval weighted by
+    its length (trapezoids)."""
+    if len(points) < 2 or points[-1][0] <= points[0][0]:
+        return points[0][1] if points else NAN
+    area = sum((t1 - t0) * (v0 + v1) / 2 for (t0, v0), (t1, v1) in itertools.pairwise(points))
+    return area / (points[-1][0] - points[0][0])
 
 
 def other_load(samples: Sequence[Sample]) -> float:

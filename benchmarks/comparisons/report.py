@@ -86,8 +86,8 @@ def _status(row: Measures) -> str:
 def results_table(rows: Sequence[Measures]) -> list[str]:
     headers = [
         "workload", "scenario", "jobs", "images/s by round", "CPU s/image", "p50 ms",
-        "p99 ms", "p99 recycling ms", "peak RSS MB", "RSS MB/job", "recycles", "text",
-        "other load",
+        "p99 ms", "p99 recycling ms", "peak RSS MB", "mean RSS MB", "RSS MB/job", "recycles",
+        "text", "other load",
     ]  # fmt: skip
     text = {True: "same", False: "differs", None: "-"}
     table = [
@@ -95,8 +95,8 @@ def results_table(rows: Sequence[Measures]) -> list[str]:
             row.workload, row.scenario, _status(row), _rounds(rows, row),
             cell(row.cpu_s_per_image, 3), cell(row.p50_ms, 1), cell(row.p99_ms, 1),
             cell(row.p99_recycle_ms, 1), cell(row.peak_total_rss_mb, 0),
-            cell(row.rss_slope_mb_per_job, 3), str(row.recycles), text[row.text_identical],
-            cell(row.other_load, 2),
+            cell(row.mean_total_rss_mb, 0), cell(row.rss_slope_mb_per_job, 3),
+            str(row.recycles), text[row.text_identical], cell(row.other_load, 2),
         ]
         for row in medians(rows)
     ]  # fmt: skip
