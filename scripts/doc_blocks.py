@@ -78,7 +78,7 @@ def program_argv(command: str) -> tuple[str, list[str]] | None:
     redirection or what follows a pipe; ``None`` for any other program."""
     words = shlex.split(command, comments=True)
     for index, word in enumerate(words):
-        if word in ("|", "&&", ";") or word.startswith((">", "<", "2>")):
+        if word in ("|", "&", "&&", ";") or word.startswith((">", "<", "2>")):
             words = words[:index]
             break
     if not words:

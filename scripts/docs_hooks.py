@@ -72,6 +72,7 @@ def api_reference() -> str:
     ]
     for name in sorted(ocrpool._MODULE_OF, key=lambda name: (ocrpool._MODULE_OF[name], name)):
         sections.append(f"## `{name}`\n\n::: {ocrpool._MODULE_OF[name]}.{name}\n")
+    sections.append("## `__version__`\n\n::: ocrpool.__version__\n")
     return "\n".join(sections)
 
 

@@ -1,10 +1,11 @@
 """Rewrite the marked console samples of the README and the docs with real runs.
 
 ``.venv/bin/python -m scripts.refresh_samples [FILE...]`` (default: every document). A
-``<!-- sample -->`` console block has its ``$`` commands run by the shell, one after the
-other in a fresh folder that sees the repository's ``examples/`` and ``.venv/`` (so
-``ocrpool run`` starts over and leaves nothing behind), and gets their output (stdout and
-stderr, as a terminal shows both) under each command. A
+``<!-- sample -->`` console block has its ``$`` commands run one after the other by one
+shell (so a variable or a server in the background lives on to the next command), in a fresh
+folder that sees the repository's ``examples/`` and ``.venv/`` (so ``ocrpool run`` starts
+over and leaves nothing behind), and gets their output (stdout and stderr, as a terminal
+shows both) under each command. A
 ``<!-- sample: output of the example above -->`` block gets what the python block before it
 prints when run as a script there. Samples are never
 edited by hand: change the command, then run this.
@@ -23,6 +24,7 @@ from scripts.doc_blocks import ROOT, SAMPLE, SAMPLE_OUTPUT, Block, blocks, comma
 
 LINKED = ("examples", ".venv")
 """What a sample's folder links from the repository."""
+BETWEEN = "--- ocrpool sample: next command ---"
 TIMEOUT_S = 600
 
 
@@ -53,9 +55,11 @@ def refreshed(block: Block, before: Block | None) -> str:
     """The new text of a marked block."""
     with _fresh_folder() as folder:
         if block.marker == SAMPLE:
+            lines = commands(block)
+            script = "".join(f"echo '{BETWEEN}'\n{command}\n" for command in lines)
+            outputs = _run(["bash", "-c", script], folder).split(f"{BETWEEN}\n")[1:]
             return "".join(
-                f"$ {command}\n{_run(['bash', '-c', command], folder)}"
-                for command in commands(block)
+                f"$ {command}\n{output}" for command, output in zip(lines, outputs, strict=True)
             )
         if before is None or before.language != "python":
             raise SystemExit(f"{block.name}: no python block before this sample")

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+import ocrpool
 from ocrpool.cli import build_parser
 from ocrpool.engines.aspose.engine import AsposeEngine
 from ocrpool.engines.fake import FakeEngine
 from ocrpool.pool.config import PoolConfig, env_name
 from ocrpool.scaleout import RayOcrPool
 from ocrpool.service.settings import ServiceSettings
+from scripts.docs_hooks import api_reference, cli_reference, commands
 
 DOCS = Path(__file__).parent.parent / "docs"
 
@@ -74,3 +76,15 @@ def test_every_setting_variable_is_documented() -> None:
     fields = dataclasses.fields(PoolConfig) + dataclasses.fields(ServiceSettings)
     settings = {env_name(f.name) for f in fields if f.name not in ("engine_options", "pool")}
     assert documented == settings | {"OCRPOOL_LICENSE"}
+
+
+def test_the_api_reference_has_every_public_name() -> None:
+    documented = re.findall(r"^## `([\w]+)`$", api_reference(), flags=re.MULTILINE)
+    assert sorted(documented) == sorted(ocrpool.__all__)
+
+
+def test_the_cli_reference_has_every_command() -> None:
+    reference = cli_reference()
+    for words, _ in commands(build_parser()):
+        assert f"## `{' '.join(('ocrpool', *words))}`" in reference
+    assert "ocrpool models prune" in reference and "--retry-failed" in reference
