@@ -46,7 +46,7 @@ test-min:
 		-e '.[dev,serve,ray,tesseract]'
 	$(VENV_MIN)/bin/pip freeze --exclude-editable > $(VENV_MIN)/installed.txt
 	$(VENV_MIN)/bin/pytest -q -p no:cacheprovider -m "not slow and not aspose and not tesseract"
-	$(VENV_MIN)/bin/pytest -q -p no:cacheprovider tests/test_scaleout.py
+	$(VENV_MIN)/bin/pytest -q -p no:cacheprovider tests/test_scaleout.py tests/test_scaleout_nodes.py
 
 sample:
 	$(BIN)/ocrpool run examples/images --out results.jsonl

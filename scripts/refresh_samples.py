@@ -42,6 +42,12 @@ def _run(argv: list[str], folder: Path) -> str:
     return done.stdout
 
 
+def _ended(output: str) -> str:
+    """``output`` on lines of its own: what ends without a newline (``curl``, ``head -c``)
+    must not run into the next prompt or the closing fence."""
+    return output if output.endswith("\n") or not output else output + "\n"
+
+
 @contextlib.contextmanager
 def _fresh_folder() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="ocrpool-sample-") as name:
@@ -58,13 +64,12 @@ def refreshed(block: Block, before: Block | None) -> str:
             lines = commands(block)
             script = "".join(f"echo '{BETWEEN}'\n{command}\n" for command in lines)
             outputs = _run(["bash", "-c", script], folder).split(f"{BETWEEN}\n")[1:]
-            return "".join(
-                f"$ {command}\n{output}" for command, output in zip(lines, outputs, strict=True)
-            )
+            pairs = zip(lines, outputs, strict=True)
+            return "".join(f"$ {command}\n{_ended(output)}" for command, output in pairs)
         if before is None or before.language != "python":
             raise SystemExit(f"{block.name}: no python block before this sample")
         (folder / "example.py").write_text(before.code)
-        return _run([sys.executable, "example.py"], folder)
+        return _ended(_run([sys.executable, "example.py"], folder))
 
 
 def refresh(path: Path) -> int:
