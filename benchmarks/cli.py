@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "aspose: real OCR), 3 rounds in alternating order, into OUT/results.csv, "
         "samples.csv, run.json, results.md (with issue 19's goals, met or not) and "
         "plots/; about 35 min on 2 cores. --quick: the fake workloads, 2 short rounds. "
-        "Then `python -m benchmarks readme` puts the results into README.md.",
+        "Then `python -m benchmarks readme` puts the results into docs/benchmarks.md.",
     )
     parser.add_argument(
         "--workloads",
@@ -219,11 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     _pool_options(compare)
     command("report", _report, "redraw results.md and plots/ from the CSV files in OUT")
     readme_command = command(
-        "readme", _readme, "rewrite README.md's benchmark block from the files in OUT"
+        "readme", _readme, "rewrite the benchmark block of docs/benchmarks.md from the files in OUT"
     )
     readme_command.add_argument("--readme", type=Path, default=readme.DEFAULT_README)
     readme_command.add_argument(
-        "--check", action="store_true", help="change nothing; exit 1 if README is out of date"
+        "--check", action="store_true", help="change nothing; exit 1 if the page is out of date"
     )
     study = command(
         "tune-engine",

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     )
 
 __version__ = "0.1.0"
+"""The one place the version is written: the package metadata (pyproject's dynamic version)
+and ``ocrpool --version`` read it from here."""
 
 _HOMES = {
     "ocrpool.errors": (

@@ -1,6 +1,6 @@
-"""README's benchmark block, generated from the committed comparison so the two cannot
-drift: ``python -m benchmarks readme`` rewrites what lies between the markers, and a test
-holds README to what the files generate."""
+"""The benchmark block of the docs' benchmarks page, generated from the committed
+comparison so the two cannot drift: ``python -m benchmarks readme`` rewrites what lies
+between the markers, and a test holds the page to what the files generate."""
 
 from __future__ import annotations
 
@@ -49,9 +49,17 @@ def replace_block(text: str, new: str) -> str:
 
 
 def generated(readme: Path, results: Results, out: Path) -> str:
-    """README's text as the comparison in ``out`` generates it."""
-    folder = out.resolve().relative_to(readme.resolve().parent).as_posix()
+    """The page's text as the comparison in ``out`` generates it."""
+    folder = out.resolve().relative_to(_link_base(readme)).as_posix()
     return replace_block(readme.read_text(), block(results, folder))
 
 
-DEFAULT_README = REPO / "README.md"
+def _link_base(page: Path) -> Path:
+    """Where a page's links start: the repository root for a top-level page of the docs
+    site (which serves ``benchmarks/results/`` at its repository path), else its folder."""
+    page = page.resolve()
+    return REPO if page.parent == REPO / "docs" else page.parent
+
+
+DEFAULT_README = REPO / "docs" / "benchmarks.md"
+"""The page that holds the generated block: the docs site's benchmarks page."""
