@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ from pypdf import PdfReader
 from ocrpool import (
     ExitCause,
     JobTimeout,
+    OcrPool,
     PagesFailed,
     PageSpan,
     WorkerCrashed,
     WorkerExit,
+    WorkerState,
 )
 from ocrpool.formats import page_count
 from ocrpool.pool.documents import PageJobs, plan
@@ -176,6 +179,29 @@ def test_a_cancelled_document_cancels_its_queued_pages(tmp_path: Path) -> None:
         stats_after = pool.stats()
     assert stats_after.submitted == 12
     assert future.cancelled()
+
+
+def _wait_until_busy(pool: OcrPool, workers: int) -> None:
+    deadline = time.monotonic() + 30
+    while sum(w.state is WorkerState.BUSY for w in pool.stats().workers) < workers:
+        assert time.monotonic() < deadline, "the page jobs never started"
+        time.sleep(0.01)
+
+
+def test_cancel_with_kill_stops_a_documents_running_pages(tmp_path: Path) -> None:
+    """Every page hangs in native code with its signals masked: only the kill path
+    (SIGTERM, grace, SIGKILL) ends the two running ones; the four queued never start."""
+    doc = make_document(tmp_path / "hang-doc.tif", 6)
+    exits: list[WorkerExit] = []
+    with fake_pool(workers=2, spares=0, on_worker_exit=exits.append) as pool:
+        future = pool.submit(doc)
+        _wait_until_busy(pool, 2)
+        assert pool.cancel(future, kill=True)
+        assert future.cancelled()
+        pool.close()  # returns only once no worker runs a page: a hung one never would
+        stats = pool.stats()
+    assert [e.cause for e in exits].count(ExitCause.CANCELLED) == 2
+    assert stats.submitted == 6 and stats.completed == 0
 
 
 def test_a_fifo_is_never_opened_to_count_its_pages(tmp_path: Path) -> None:

@@ -104,6 +104,37 @@ def span_label(label: str, span: PageSpan) -> str:
     return f"{label} [{pages}]"
 
 
+class DocumentFuture(Future[OcrResult]):
+    """A split document's one future, which knows its page jobs: so that a pool's
+    ``cancel(future, kill=True)`` can stop the ones running, not only drop the queued."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._jobs: list[Future[OcrResult]] = []
+
+    def add_job(self, job: Future[OcrResult]) -> None:
+        """A page job was submitted; one submitted after a cancel is cancelled at once."""
+        with self._lock:
+            self._jobs.append(job)
+        if self.cancelled():
+            job.cancel()
+
+    def jobs(self) -> tuple[Future[OcrResult], ...]:
+        with self._lock:
+            return tuple(self._jobs)
+
+    def cancel_jobs(self, stop: Callable[[Future[OcrResult]], object]) -> bool:
+        """Cancel the document (its queued pages with it), then ``stop`` each page job
+        (a pool's own cancel, which can kill a running one); whether the document was
+        still pending."""
+        if not self.cancel():
+            return False
+        for job in self.jobs():
+            stop(job)
+        return True
+
+
 class Document:
     """One split document: its page jobs' results as they come, and the caller's future."""
 
@@ -119,18 +150,17 @@ class Document:
         self.plan = plan
         self.raises = raises
         self.exports = exports
-        self.future: Future[OcrResult] = Future()
+        self.future = DocumentFuture()
         self.future.add_done_callback(self._on_cancel)
         self._clock = clock
         self._started = clock()
         self._lock = threading.Lock()
         self._parts: list[OcrResult | None] = [None] * len(plan.spans)
-        self._jobs: list[Future[OcrResult]] = []
         self._left = len(plan.spans)
 
     def attach(self, index: int, job: Future[OcrResult]) -> None:
         """The page job of span ``index`` was submitted: its result is kept when it comes."""
-        self._jobs.append(job)
+        self.future.add_job(job)
         job.add_done_callback(lambda done: self._on_job(index, done))
 
     def abandon(self, first: int, error: OcrPoolError) -> None:
@@ -217,7 +247,7 @@ class Document:
     def _on_cancel(self, future: Future[OcrResult]) -> None:
         """The caller cancelled the document: its queued page jobs are cancelled too."""
         if future.cancelled():
-            for job in self._jobs:
+            for job in self.future.jobs():
                 job.cancel()
 
 
