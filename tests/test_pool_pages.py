@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from fakes import fake_pool, make_document, make_inputs
@@ -161,6 +162,32 @@ def test_merged_pdf_and_text_exports_hold_every_page_in_order(tmp_path: Path) ->
     assert result.export("txt").decode().splitlines() == [
         f"txt export of {t}" for n, t in enumerate(expected, 1) if n not in (3, 4)
     ]
+
+
+def test_merged_hocr_holds_every_page_in_order_renumbered(tmp_path: Path) -> None:
+    """Each page job's hOCR numbers its pages from 1; the merged file numbers them as
+    the document does, and a failed span is there as empty pages of the TIFF's sizes."""
+    doc = make_document(tmp_path / "doc.tif", 7)
+    options = {"exports": ["hocr"], "fault_page": 3, "page_fault": "raise"}
+    with fake_pool(workers=2, spares=0, pages_per_job=2, engine_options=options) as pool:
+        result = pool.submit_result(doc).result()
+        assert pool.stats().submitted == 4
+    assert result.failed_pages == (3, 4)
+    root = ElementTree.fromstring(result.export("hocr"))
+    pages = root.findall(".//x:div[@class='ocr_page']", {"x": "http://www.w3.org/1999/xhtml"})
+    assert [page.get("id") for page in pages] == [f"page_{n}" for n in range(1, 8)]
+    titles = [page.get("title") or "" for page in pages]
+    assert [title.rsplit("ppageno ", 1)[1] for title in titles] == [str(n) for n in range(7)]
+    assert titles[2:4] == ["bbox 0 0 42 30; ppageno 2", "bbox 0 0 43 30; ppageno 3"]
+    texts = ["".join(page.itertext()).strip() for page in pages]
+    expected = _texts("doc", 7)
+    assert texts == [*expected[:2], "", "", *expected[4:]]
+    words = [word.get("id") for word in root.iter() if word.get("class") == "ocrx_word"]
+    assert words == [f"word_{n}_1" for n in (1, 2, 5, 6, 7)]
+    meta = root.find(
+        ".//x:meta[@name='ocr-number-of-pages']", {"x": "http://www.w3.org/1999/xhtml"}
+    )
+    assert meta is not None and meta.get("content") == "7"
 
 
 def test_an_export_that_cannot_be_merged_keeps_the_document_whole(tmp_path: Path) -> None:

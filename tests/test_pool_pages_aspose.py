@@ -1,10 +1,11 @@
 """Split documents on the real engine: page spans read exactly what the whole document
-reads, page for page, and the merged searchable PDF holds every page."""
+reads, page for page, and the merged searchable PDF and hOCR hold every page."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from pypdf import PdfReader
@@ -30,7 +31,7 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 
 def _recognise(documents: list[str], **settings: object) -> list[OcrResult]:
-    options = {"exports": ["pdf"]}
+    options = {"exports": ["pdf", "hocr"]}
     with OcrPool(spares=0, engine="aspose", engine_options=options, **settings) as pool:
         futures = [pool.submit(document) for document in documents]
         return [future.result() for future in futures]
@@ -50,3 +51,15 @@ def test_split_documents_read_exactly_as_whole_ones(documents: list[str]) -> Non
         assert len(reader.pages) == 3
         first = " ".join(reader.pages[0].extract_text().split())
         assert "This is a lot of 12 point text" in first
+        assert _hocr_pages(parts) == _hocr_pages(one)
+
+
+def _hocr_pages(result: OcrResult) -> list[tuple[str | None, list[str]]]:
+    """Each ``ocr_page`` div of the result's hOCR: its id and its words."""
+    root = ElementTree.fromstring(result.export("hocr"))
+    pages = root.iter("{http://www.w3.org/1999/xhtml}div")
+    return [
+        (page.get("id"), "".join(page.itertext()).split())
+        for page in pages
+        if page.get("class") == "ocr_page"
+    ]
