@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def test_no_split_pages_runs_the_document_as_one_job(tmp_path: Path) -> None:
 def test_sigkill_mid_document_then_resume_gives_one_record(tmp_path: Path) -> None:
     """The single page is recorded first; the kill lands while the document's 40 pages
     (0.05 s each on 2 workers) are half done: nothing of it is recorded, the rerun redoes
-    that document only and records it once."""
+    that document only and records it once, and sweeps the folder the killed pool left."""
     folder, out = _folder(tmp_path, 40), tmp_path / "out.jsonl"
     tag = uuid.uuid4().hex
     proc = _start(folder, out, tag, "--engine-option", "delay=0.05")
@@ -95,7 +96,9 @@ def test_sigkill_mid_document_then_resume_gives_one_record(tmp_path: Path) -> No
     assert proc.wait(timeout=10) == -signal.SIGKILL
     _no_process_left(tag)
     assert [r["path"] for r in records(out)] == [str(folder / "a.png")]
+    (left,) = Path(tempfile.gettempdir()).glob(f"ocrpool-{proc.pid}-*")  # its pool's folder
     assert _start(folder, out, tag).wait(timeout=60) == ExitCode.OK
+    assert not left.exists()  # swept by the rerun's pool
     paths = [r["path"] for r in records(out)]
     assert sorted(paths) == sorted([str(folder / "a.png"), str(folder / "doc.tif")])
     doc = last_by_path(out)[str(folder / "doc.tif")]

@@ -19,6 +19,7 @@ from ocrpool import (
     OcrPool,
     PagesFailed,
     PageSpan,
+    PoolClosed,
     WorkerCrashed,
     WorkerExit,
     WorkerState,
@@ -136,13 +137,33 @@ def test_the_quota_counts_page_jobs(tmp_path: Path) -> None:
     assert sum(1 for e in exits if e.cause is ExitCause.MAX_JOBS) >= 3
 
 
-def test_bytes_are_written_once_and_the_file_removed(tmp_path: Path) -> None:
+def test_bytes_are_written_once_in_the_pools_folder_and_removed(tmp_path: Path) -> None:
     data = Path(make_document(tmp_path / "doc.tif", 5)).read_bytes()
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    split = plan(data, PageJobs(pages_per_job=1, min_pages=2), str(folder))
+    assert split is not None and split.temp_path is not None
+    assert os.listdir(folder) == [os.path.basename(split.temp_path)]
+    assert {span.path for span in split.spans} == {split.temp_path}
+    assert Path(split.temp_path).read_bytes() == data
     before = set(os.listdir(tempfile.gettempdir()))
     with fake_pool(workers=2, spares=0) as pool:
+        (own,) = set(os.listdir(tempfile.gettempdir())) - before
+        assert own.startswith(f"ocrpool-{os.getpid()}-")
         result = pool.recognize(data, label="upload")
+        assert not [
+            name for name in os.listdir(Path(tempfile.gettempdir(), own)) if "document" in name
+        ]
     assert result.ok and len(result.pages) == 5 and result.input == "upload"
-    assert set(os.listdir(tempfile.gettempdir())) - before == set()
+    assert set(os.listdir(tempfile.gettempdir())) - before == set()  # the folder went at close
+
+
+def test_bytes_submitted_after_close_are_refused_not_written(tmp_path: Path) -> None:
+    data = Path(make_document(tmp_path / "doc.tif", 5)).read_bytes()
+    pool = fake_pool(workers=1, spares=0)
+    pool.close()
+    with pytest.raises(PoolClosed):
+        pool.submit(data)
 
 
 def test_merged_pdf_and_text_exports_hold_every_page_in_order(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@
     caller's thread                       any pool thread              document's thread
     ---------------                       ---------------              -----------------
     plan: count pages (no rendering);
-    bytes written once to a temp file
+    bytes written once, in the pool's
+    folder (scratch.py)
     Document: one future for the caller
     pool._submit(PageSpan) per span  -->  page job's result  --+
                                           (callback: kept)     |  the last one in:
@@ -65,11 +66,13 @@ class Plan:
     temp_path: str | None = None
 
 
-def plan(source: Source, jobs: PageJobs | None) -> Plan | None:
+def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Plan | None:
     """The page jobs of ``source``, or ``None`` to run it as one job (splitting off, one
     page or too few, a page span already, not a regular file, a file that cannot be
     counted: the engine then reads it whole and says what is wrong). Counts pages in the
-    caller's thread."""
+    caller's thread. Bytes are written once, to a file in ``folder`` (the pool's own,
+    which a killed pool's successor sweeps; default: the system temp dir); when that
+    cannot be written (the pool closed and its folder gone), they run as one job too."""
     if jobs is None or isinstance(source, PageSpan):
         return None
     if isinstance(source, bytes):
@@ -86,15 +89,31 @@ def plan(source: Source, jobs: PageJobs | None) -> Plan | None:
         return None
     temp_path = None
     if isinstance(source, bytes):
-        descriptor, temp_path = tempfile.mkstemp(prefix="ocrpool-document-")
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(source)
+        temp_path = _written(source, folder)
+        if temp_path is None:
+            return None
         path = temp_path
     else:
         path = os.path.abspath(source)
     size = jobs.pages_per_job
     spans = tuple(PageSpan(path, at, min(size, total - at)) for at in range(0, total, size))
     return Plan(spans, temp_path)
+
+
+def _written(data: bytes, folder: str | None) -> str | None:
+    """A new file in ``folder`` holding ``data``; ``None`` (and no file) if it cannot be."""
+    try:
+        descriptor, path = tempfile.mkstemp(prefix="document-", dir=folder)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return None
+    return path
 
 
 def span_label(label: str, span: PageSpan) -> str:

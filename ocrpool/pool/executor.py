@@ -61,6 +61,9 @@ class OcrPool(PoolFront):
     def _export_formats(self) -> tuple[ExportFormat, ...]:
         return self._exports
 
+    def _document_folder(self) -> str:
+        return self._supervisor.folder
+
     @property
     def window(self) -> int:
         return self.config.window

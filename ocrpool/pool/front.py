@@ -48,6 +48,10 @@ class PoolFront(ABC):
         """The exports the engine renders, which a split document's page jobs merge."""
         return ()
 
+    def _document_folder(self) -> str | None:
+        """Where a split document given as bytes is written (``None``: the temp dir)."""
+        return None
+
     def submit(self, source: PathOrSource, *, label: str | None = None) -> Future[OcrResult]:
         """Queue one input; the future gives its ``OcrResult`` or raises its typed error.
         A multi-page document may run as page jobs on several workers: one future still."""
@@ -57,7 +61,7 @@ class PoolFront(ABC):
     def _submit_document(self, source: Source, label: str, raises: bool) -> Future[OcrResult]:
         """One job, or a document of page jobs each through ``_submit`` (so the lease
         book, retries, quarantine and quotas count pages)."""
-        split = plan(source, self._page_jobs(source))
+        split = plan(source, self._page_jobs(source), self._document_folder())
         if split is None:
             return self._submit(source, label, raises)
         document = Document(label, split, raises, self._export_formats())
