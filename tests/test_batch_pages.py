@@ -3,15 +3,18 @@ page; a partial document's record and summary; a killed run redoes only that doc
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import signal
 import sqlite3
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import pytest
-from fakes import make_document
+from fakes import fake_pool, make_document
 from test_batch_admission import write_png
 from test_cli_run import (
     _line_count,
@@ -23,6 +26,8 @@ from test_cli_run import (
     run,
 )
 
+from ocrpool.batch.progress import LogLines
+from ocrpool.batch.runner import BatchOptions, run_batch
 from ocrpool.error_codes import ExitCode
 
 FAKE = ("--engine", "fake", "--workers", "2", "--spares", "0")
@@ -81,6 +86,29 @@ def test_no_split_pages_runs_the_document_as_one_job(tmp_path: Path) -> None:
     assert run(str(folder), "--out", str(out), *FAKE, "--no-split-pages") == ExitCode.OK
     doc = last_by_path(out)[str(folder / "doc.tif")]
     assert len(doc["attempts"]) == 1 and len(doc["pages"]) == 6
+
+
+@pytest.mark.slow
+def test_progress_lines_count_a_long_documents_pages_while_it_runs(tmp_path: Path) -> None:
+    """The document is the only input: without its pages, no line could come between
+    the start and its record. It takes at least 1 s (40 pages of 0.05 s on 2 workers),
+    and the runner is called at least every 0.5 s while no result comes."""
+    folder = tmp_path / "in"
+    make_document(folder / "doc.tif", 40)
+    stream = io.StringIO()
+    options = BatchOptions(out=str(tmp_path / "out.jsonl"), inputs=(str(folder),))
+    engine = {"delay": 0.05}
+    summary = run_batch(
+        options,
+        lambda: fake_pool(workers=2, spares=0, engine_options=engine),
+        progress=LogLines(stream, time.monotonic, interval_s=0.0),
+    )
+    assert summary.tally.ok == 1
+    lines = stream.getvalue().splitlines()
+    pages = [int(found[1]) for line in lines if (found := re.search(r"pages (\d+)/40 ", line))]
+    assert pages == sorted(pages) and pages[-1] == 40
+    assert any(done < 40 for done in pages)  # lines came while the document ran
+    assert lines[-1].startswith("ocrpool: inputs 1/1 done, pages 40/40 of 1 split document")
 
 
 @pytest.mark.slow

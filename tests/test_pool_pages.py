@@ -17,6 +17,7 @@ from ocrpool import (
     ExitCause,
     JobTimeout,
     OcrPool,
+    PageProgress,
     PagesFailed,
     PageSpan,
     PoolClosed,
@@ -65,6 +66,7 @@ def test_a_30_page_document_runs_on_two_workers_and_comes_back_in_order(tmp_path
     assert result.input == doc
     assert len({attempt.worker_pid for attempt in result.attempts}) >= 2
     assert stats.submitted == stats.completed == 30
+    assert stats.pages == PageProgress(documents=1, documents_done=1, pages=30, pages_done=30)
 
 
 def test_split_and_unsplit_give_the_same_pages(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ from ocrpool.formats import page_count
 from ocrpool.merge import merge_exports
 from ocrpool.pool.leases import resolve
 from ocrpool.results import Attempt, OcrResult, Page
+from ocrpool.stats import PageProgress
 
 log = logging.getLogger("ocrpool")
 
@@ -123,6 +124,30 @@ def span_label(label: str, span: PageSpan) -> str:
     return f"{label} [{pages}]"
 
 
+class PageTally:
+    """A pool's ``PageProgress``, kept by its documents from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = PageProgress()
+
+    def add(
+        self, documents: int = 0, documents_done: int = 0, pages: int = 0, done: int = 0
+    ) -> None:
+        with self._lock:
+            counts = self._counts
+            self._counts = PageProgress(
+                counts.documents + documents,
+                counts.documents_done + documents_done,
+                counts.pages + pages,
+                counts.pages_done + done,
+            )
+
+    def counts(self) -> PageProgress:
+        with self._lock:
+            return self._counts
+
+
 class DocumentFuture(Future[OcrResult]):
     """A split document's one future, which knows its page jobs: so that a pool's
     ``cancel(future, kill=True)`` can stop the ones running, not only drop the queued."""
@@ -164,6 +189,7 @@ class Document:
         raises: bool,
         exports: tuple[ExportFormat, ...] = (),
         clock: Callable[[], float] = time.monotonic,
+        tally: PageTally | None = None,
     ) -> None:
         self.label = label
         self.plan = plan
@@ -176,6 +202,8 @@ class Document:
         self._lock = threading.Lock()
         self._parts: list[OcrResult | None] = [None] * len(plan.spans)
         self._left = len(plan.spans)
+        self._tally = tally or PageTally()
+        self._tally.add(documents=1, pages=sum(span.count for span in plan.spans))
 
     def attach(self, index: int, job: Future[OcrResult]) -> None:
         """The page job of span ``index`` was submitted: its result is kept when it comes."""
@@ -201,6 +229,7 @@ class Document:
             self._parts[index] = result
             self._left -= 1
             last = self._left == 0
+        self._tally.add(done=self.plan.spans[index].count)
         if not last:
             return
         if self.exports and any(part.exports for part in self._results()):
@@ -260,6 +289,7 @@ class Document:
         return result
 
     def _resolve(self, result: OcrResult) -> None:
+        self._tally.add(documents_done=1)
         if self.future.set_running_or_notify_cancel():
             resolve(self.future, result, raises=self.raises)
 

@@ -37,6 +37,7 @@ class OcrPool(PoolFront):
         on_worker_exit: Callable[[WorkerExit], None] | None = None,
         **overrides: Any,
     ) -> None:
+        super().__init__()
         if workers is not None:
             overrides["workers"] = workers
         if "engine_options" in overrides:
@@ -80,7 +81,7 @@ class OcrPool(PoolFront):
 
     # ---- life cycle ---------------------------------------------------------------
 
-    def stats(self) -> PoolStats:
+    def _stats(self) -> PoolStats:
         return self._supervisor.stats()
 
     def close(self) -> None:
