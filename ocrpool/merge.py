@@ -118,7 +118,7 @@ def _written(writer: PdfWriter) -> bytes:
     return out.getvalue()
 
 
-_HOCR_PAGE = re.compile(rb"<div\s+class=(['\"])ocr_page\1")
+_HOCR_PAGE = re.compile(rb"<div\b[^>]*?\sclass=(['\"])ocr_page\1")
 _HOCR_ID = re.compile(rb"(\bid=['\"][A-Za-z]+_)\d+(?=[_'\"])")
 """An element id whose first number is its page's (``page_2``, ``word_2_14``), as
 Aspose and Tesseract number them, each counting from 1 in its own file."""

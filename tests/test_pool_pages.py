@@ -25,7 +25,9 @@ from ocrpool import (
     WorkerExit,
     WorkerState,
 )
+from ocrpool.exports import Export, ExportFormat
 from ocrpool.formats import page_count
+from ocrpool.merge import merge_exports
 from ocrpool.pool.documents import PageJobs, plan
 
 
@@ -211,6 +213,28 @@ def test_merged_hocr_holds_every_page_in_order_renumbered(tmp_path: Path) -> Non
         ".//x:meta[@name='ocr-number-of-pages']", {"x": "http://www.w3.org/1999/xhtml"}
     )
     assert meta is not None and meta.get("content") == "7"
+
+
+def test_an_hocr_piece_without_its_pages_is_left_empty_not_lost() -> None:
+    """A span's hOCR that does not hold its pages (cut short, or other markup) becomes
+    empty pages; the other spans' pages are kept, attributes in any order."""
+    good = (
+        b"<html><body>\n <div id='page_1' class='ocr_page' title='ppageno 0'>"
+        b"<span class='ocrx_word' id='word_1_1'>one</span></div>\n</body></html>"
+    )
+    cut = b"<html><body>\n <div class='ocr_page' id='page_1'>two"
+    (merged,) = merge_exports(
+        [ExportFormat.HOCR],
+        [
+            (PageSpan("/gone.tif", 0, 1), (Export(ExportFormat.HOCR, good),)),
+            (PageSpan("/gone.tif", 1, 1), (Export(ExportFormat.HOCR, cut),)),
+        ],
+    )
+    assert merged.data == (
+        b"<html><body>\n <div id='page_1' class='ocr_page' title='ppageno 0'>"
+        b"<span class='ocrx_word' id='word_1_1'>one</span></div>\n"
+        b' <div class="ocr_page" id="page_2" title="ppageno 1"></div>\n</body></html>'
+    )
 
 
 def test_an_export_that_cannot_be_merged_keeps_the_document_whole(tmp_path: Path) -> None:
