@@ -1,5 +1,6 @@
 """Split documents on the real engine: page spans read exactly what the whole document
-reads, page for page, and the merged searchable PDF and hOCR hold every page."""
+reads, page for page, and the merged searchable PDF and hOCR hold every page; the
+issue's 40-page case completes with the defaults."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from xml.etree import ElementTree
 
 import pytest
 from pypdf import PdfReader
+from test_cli_run import last_by_path, run
 
 from ocrpool import OcrPool, OcrResult
+from ocrpool.error_codes import ExitCode
 
 pytestmark = pytest.mark.aspose
 
@@ -63,3 +66,37 @@ def _hocr_pages(result: OcrResult) -> list[tuple[str | None, list[str]]]:
         for page in pages
         if page.get("class") == "ocr_page"
     ]
+
+
+@pytest.mark.slow
+def test_the_issues_40_page_case_completes_with_the_defaults(tmp_path: Path) -> None:
+    """The issue's case, rebuilt from the shipped scans as ``python -m benchmarks pages``
+    builds it (single pages, then a 40-page TIFF cycling through every page of every
+    scan): ``ocrpool run DIR --out out.jsonl --workers 2`` with every other setting at its
+    default records every input, and the document's 40 pages come back in order: each
+    page reads as the same scan page does in every other cycle, and as that scan alone."""
+    from benchmarks.pages import SCANS, build_corpus
+
+    inputs = build_corpus(tmp_path / "in", 40)
+    out = tmp_path / "out.jsonl"
+    assert run(str(tmp_path / "in"), "--out", str(out), "--workers", "2") == ExitCode.OK
+    by_path = last_by_path(out)
+    assert sorted(by_path) == sorted(inputs)
+    document = by_path[inputs[-1]]
+    assert document["ok"] and len(document["pages"]) == 40
+    assert len({attempt["worker_pid"] for attempt in document["attempts"]}) == 2
+    texts = [page["text"] for page in document["pages"]]
+    frames = [_frames(scan) for scan in SCANS]
+    cycle = sum(frames)
+    assert texts == (texts[:cycle] * 40)[:40]
+    firsts = [sum(frames[:number]) for number in range(len(SCANS))]
+    singles = [by_path[single]["pages"][0]["text"] for single in inputs[:-1]]
+    assert [texts[first] for first in firsts] == singles
+    assert "This is a lot of 12 point text" in texts[firsts[3]]  # multipage-3.tif's first
+
+
+def _frames(path: Path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return int(getattr(image, "n_frames", 1))
