@@ -240,3 +240,22 @@ def test_a_frozen_worker_never_blocks_the_supervisor_on_a_large_input(tmp_path: 
     assert result.ok and result.worker_pid != frozen
     assert result.text == second.text == f"{len(data)} bytes"
     assert [a.outcome for a in result.attempts] == ["ok"]
+
+
+def test_a_prefetched_job_acknowledged_in_the_outcome_before_it_pays_for_its_crash(
+    tmp_path: Path,
+) -> None:
+    """The worker starts a job that waited in its pipe right after the Outcome that
+    acknowledges it: the supervisor counts it as started, so its crash costs it an
+    attempt, once (were it taken for never started, it would run and crash again)."""
+    warm, first, crash = make_inputs(tmp_path, ["warm.png", "first.png", "crash-next.png"])
+    settings = dict(workers=1, spares=0, retries=0, prefetch_below_s=10.0)
+    with fake_pool(**settings, engine_options={"delay": 0.3}) as pool:
+        assert pool.recognize(warm).ok  # its time makes the next job prefetched
+        futures = [pool.submit_result(first), pool.submit_result(crash)]
+        results = [future.result() for future in futures]
+        stats = pool.stats()
+    assert results[0].ok
+    assert isinstance(results[1].error, WorkerCrashed)
+    assert [a.outcome for a in results[1].attempts] == ["WorkerCrashed"]
+    assert stats.exits.get("crash") == 1

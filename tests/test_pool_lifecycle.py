@@ -25,7 +25,8 @@ SUPERVISOR_SCRIPT = textwrap.dedent(
     from ocrpool import OcrPool
 
     if __name__ == "__main__":
-        with OcrPool(workers=2, spares=1, engine="fake", engine_options={"delay": 60}) as pool:
+        settings = dict(workers=2, spares=1, warm_spares=True, engine="fake")
+        with OcrPool(**settings, engine_options={"delay": 60}) as pool:
             futures = [pool.submit(sys.argv[1]) for _ in range(4)]
             print(json.dumps([w.pid for w in pool.stats().workers]), flush=True)
             futures[0].result()
@@ -69,7 +70,7 @@ def test_ctrl_c_stops_the_pool_and_its_workers(tmp_path: Path) -> None:
 
 def test_close_leaves_no_child_process(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(20)])
-    with fake_pool(workers=2, spares=1, max_jobs_per_worker=5) as pool:
+    with fake_pool(workers=2, spares=1, warm_spares=True, max_jobs_per_worker=5) as pool:
         assert len(worker_processes()) == 3
         assert all(r.ok for r in pool.imap(paths))
     assert worker_processes() == []

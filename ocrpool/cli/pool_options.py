@@ -54,7 +54,7 @@ _POOL_FLAGS: tuple[SettingFlag, ...] = (  # OcrPool arguments
     ),
     ("--timeout", "job_timeout", float, "SECONDS", "stop a job running longer (0 = no limit)"),
     ("--retries", "retries", int, "N", "retries of a job whose worker died"),
-    ("--spares", "spares", int, "N", "warm spare workers"),
+    ("--spares", "spares", int, "N", "replacements warmed ahead of a recycle"),
     ("--engine", "engine", str, "NAME", "aspose, tesseract, fake or package.module:Class"),
     ("--pages-per-job", "pages_per_job", int, "N", "pages in one page job of a split document"),
     (
@@ -74,6 +74,8 @@ _ENGINE_OPTION_FLAGS = (
 )
 """Flags that set the engine option of their name when given (the rest keep the engine's
 defaults, so an engine without them still starts)."""
+_SWITCHES = ("split_pages", "warm_spares")
+"""Pool settings with a flag of their own that turns them from their default."""
 _ZERO_IS_NO_LIMIT = frozenset({"max_jobs_per_worker", "max_rss_mb", "hard_rss_mb", "job_timeout"})
 
 
@@ -108,6 +110,14 @@ def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
         const=False,
         help="run every multi-page document as one job (default: split into page jobs; "
         f"${env_name('split_pages')})",
+    )
+    pool.add_argument(
+        "--warm-spares",
+        dest="warm_spares",
+        action="store_const",
+        const=True,
+        help="keep the spares warm at all times (default: start one just before a worker "
+        f"recycles; ${env_name('warm_spares')})",
     )
     pool.add_argument("--license", help="engine license file (engine option 'license')")
     pool.add_argument("--language", help="recognition language (engine option 'language')")
@@ -225,8 +235,9 @@ def pool_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[s
         value = getattr(args, name)
         if value is not None:
             options[name] = (value or None) if name in _ZERO_IS_NO_LIMIT else value
-    if args.split_pages is not None:
-        options["split_pages"] = args.split_pages
+    for name in _SWITCHES:
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     engine_options = dict(args.engine_option)
     for name in _ENGINE_OPTION_FLAGS:
         if getattr(args, name) is not None:

@@ -44,7 +44,13 @@ class PoolConfig:
     retries: int = 1
     """Retries, on fresh workers, of a job whose worker died (crash, kill, hard limit)."""
     spares: int = 1
-    """Warm workers beyond ``workers``, ready to take a retiring worker's slot at once."""
+    """Replacements beyond ``workers`` warmed ahead of a recycle, ready to take a retiring
+    worker's slot at once: each is started when a worker nears its quota or its soft
+    limit (a warm-up's worth of its jobs ahead), so its engine is held only around a
+    recycle."""
+    warm_spares: bool = False
+    """Keep the ``spares`` warm at all times instead: a replacement ready at once after an
+    unplanned death too, for one more engine's memory all the time."""
     split_pages: bool = True
     """Split a multi-page TIFF or PDF into page jobs that any worker runs; the pool puts
     their pages back in order into one result (only for an engine that reads page spans,

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import fcntl
 import multiprocessing
 import os
 import signal
-import sys
-import termios
 import time
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
@@ -30,7 +27,16 @@ from multiprocessing.context import BaseContext
 import psutil
 
 from ocrpool.pool.blame import Death
-from ocrpool.pool.protocol import FromWorker, Job, Outcome, Spilled, Stop, ToWorker, WorkerSpec
+from ocrpool.pool.protocol import (
+    FromWorker,
+    Job,
+    Outcome,
+    Spilled,
+    Stop,
+    ToWorker,
+    WorkerSpec,
+    pending_bytes,
+)
 from ocrpool.pool.worker import worker_main
 from ocrpool.processes import MB, read_tail
 from ocrpool.stats import ExitCause, WorkerInfo, WorkerState
@@ -48,6 +54,12 @@ _ALLOWED = {
 PIPE_SAFE_BYTES = 32 * 1024
 """Messages up to this size fit a worker's socket buffer (about 200 kB on Linux) even
 with two jobs and a ``Stop`` waiting in it, so sending one never blocks."""
+
+
+def spills(source: object) -> bool:
+    """Whether a job's input goes to its worker through a file (bytes over
+    ``PIPE_SAFE_BYTES``)."""
+    return isinstance(source, bytes) and len(source) > PIPE_SAFE_BYTES
 
 
 class Ask(enum.Enum):
@@ -105,7 +117,8 @@ class WorkerHandle:
         """Jobs it finished."""
         self.rss_mb: float | None = None
         self.warm_rss_mb: float | None = None
-        self.last_job_s: float | None = None
+        self.job_s: float | None = None
+        """How long its jobs take, a moving average (recent jobs weigh most)."""
         self.due: ExitCause | None = None
         """Why this worker takes no more jobs and retires once its hands are empty."""
         self.end_cause: ExitCause | None = None
@@ -169,7 +182,7 @@ class WorkerHandle:
     def send(self, job: Job) -> bool:
         """Send ``job``; False if the worker is gone (the job is not in its hands). Bytes
         larger than a pipe holds go through a file, so this never blocks."""
-        if isinstance(job.source, bytes) and len(job.source) > PIPE_SAFE_BYTES:
+        if isinstance(job.source, bytes) and spills(job.source):
             job = Job(job.job_id, self._spill(job.job_id, job.source))
         if not self._send(job):
             return False
@@ -182,7 +195,8 @@ class WorkerHandle:
         """A job ended on it; ``empty``: it holds nothing more."""
         self.jobs += 1
         self.rss_mb = outcome.rss_mb
-        self.last_job_s = outcome.elapsed_s
+        elapsed = outcome.elapsed_s
+        self.job_s = elapsed if self.job_s is None else 0.7 * self.job_s + 0.3 * elapsed
         if self.due is None and outcome.over_limit:
             self.due = ExitCause.SOFT_RSS
         if self.due is None and self.quota is not None and self.jobs >= self.quota:
@@ -294,23 +308,18 @@ class WorkerHandle:
     def receive_ready(self) -> list[FromWorker]:
         """The messages already in the pipe, once it is known to be readable.
 
-        ``FIONREAD`` asks the kernel how many bytes wait, one cheap system call, where
-        ``Connection.poll`` builds a selector each time. A message that cannot be read
+        A message that cannot be read
         (the worker died mid-write, or wrote garbage) ends the reading: the worker's
         exit tells the rest.
         """
         messages: list[FromWorker] = []
         try:
             messages.append(self.conn.recv())
-            while self._pending_bytes():
+            while pending_bytes(self.conn):
                 messages.append(self.conn.recv())
         except Exception:
             self.readable = False
         return messages
-
-    def _pending_bytes(self) -> int:
-        raw = fcntl.ioctl(self.conn.fileno(), termios.FIONREAD, b"\0\0\0\0")
-        return int.from_bytes(raw, sys.byteorder)
 
     def receive_rest(self) -> list[FromWorker]:
         """Every message still in the pipe of a worker that exited, up to EOF."""

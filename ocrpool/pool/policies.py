@@ -8,6 +8,7 @@ reconcile step, under its lock, in the order of its diagram.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections import Counter
 
@@ -99,6 +100,35 @@ def retire_due(workers: list[WorkerHandle], config: PoolConfig) -> None:
             worker.stop(worker.due, Ask.MESSAGE, config.retire_grace)
 
 
+def nearing_end(worker: WorkerHandle, config: PoolConfig, warmup_s: float) -> bool:
+    """Whether an active worker will retire within a warm-up's worth of its jobs (plus
+    one): by its quota, or by its soft limit at the rate its RSS grows per job. That is
+    when its replacement should start warming, to be ready just as it leaves."""
+    if not worker.active:
+        return False
+    if worker.due is not None:
+        return True
+    job_s = max(worker.job_s or warmup_s, 1e-3)
+    lead = math.ceil(warmup_s / job_s) + 1
+    if worker.quota is not None and worker.quota - worker.jobs <= lead:
+        return True
+    limit = rss_limit(config.max_rss_mb, config, worker)
+    if limit is None or not worker.jobs or worker.rss_mb is None or worker.warm_rss_mb is None:
+        return False
+    growth = (worker.rss_mb - worker.warm_rss_mb) / worker.jobs
+    return growth > 0 and worker.rss_mb + growth * lead >= limit
+
+
+def spares_wanted(workers: list[WorkerHandle], config: PoolConfig, warmup_s: float) -> int:
+    """Spares to have warm or warming: ``spares`` at all times with ``warm_spares``; by
+    default one per worker nearing its end, up to ``spares``, so a spare's engine is
+    held only around a recycle."""
+    if config.warm_spares:
+        return config.spares
+    nearing = sum(nearing_end(worker, config, warmup_s) for worker in workers)
+    return min(config.spares, nearing)
+
+
 def promote_spares(workers: list[WorkerHandle], slots: int) -> int:
     """Fill empty slots with warm spares; the number of active workers after."""
     active = sum(w.active for w in workers)
@@ -133,7 +163,7 @@ def quota(config: PoolConfig, spawned: int, rng: random.Random) -> int | None:
     return max(1, limit - offset - jitter)
 
 
-def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -> None:
+def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -> bool:
     """Give each idle worker a job, then one more to each busy worker whose last job was
     short (under ``prefetch_below_s``).
 
@@ -141,20 +171,24 @@ def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -
     so a job never waits behind a long one while another worker is free. A prefetched
     job waits in the worker's pipe, SENT but not ACKED: if the worker dies or declines
     it, it goes back to the queue unblamed. No worker is sent a job past its quota.
+    Whether an idle worker got a job (a new deadline to watch).
     """
+    to_idle = False
     for depth in (0, 1):
         for worker in workers:
             if not worker.can_take(book.holds(worker), depth):
                 continue
-            if depth and (worker.last_job_s is None or worker.last_job_s >= prefetch_below_s):
+            if depth and (worker.job_s is None or worker.job_s >= prefetch_below_s):
                 continue
             lease = book.take()
             if lease is None:
-                return
+                return to_idle
             if worker.send(Job(lease.job_id, lease.source)):
                 book.assign(lease, worker)
+                to_idle = to_idle or not depth
             else:
                 book.put_back(lease)
+    return to_idle
 
 
 def wind_down(workers: list[WorkerHandle], config: PoolConfig, stop_running: bool) -> None:

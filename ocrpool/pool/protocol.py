@@ -3,12 +3,18 @@
 Supervisor -> worker: ``Job``, ``Stop``.  Worker -> supervisor: ``Ready`` (engine
 started and warm) or ``StartFailed``; then per job ``Ack`` (the job is in the engine's
 hands) and ``Outcome``, or ``Declined`` (the worker is past its memory limit and never
-started the job). A job sent but never acknowledged was never started.
+started the job). A job sent but never acknowledged was never started. A worker that
+finds its next job already waiting acknowledges it in the ``Outcome`` of the one before
+(``started``): one message a job instead of two when jobs are prefetched.
 """
 
 from __future__ import annotations
 
+import fcntl
+import sys
+import termios
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 from ocrpool.engines.base import Source
@@ -86,7 +92,16 @@ class Outcome:
     elapsed_s: float
     over_limit: bool
     """RSS is at or past the soft limit: the worker declines every further job."""
+    started: int | None = None
+    """The job it starts next, straight after this message: that job's ``Ack``."""
 
 
 ToWorker = Job | Stop
 FromWorker = Ready | StartFailed | Ack | Declined | Outcome
+
+
+def pending_bytes(conn: Connection) -> int:
+    """Bytes waiting to be read from ``conn``: ``FIONREAD``, one cheap system call, where
+    ``Connection.poll`` builds a selector each time."""
+    raw = fcntl.ioctl(conn.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    return int.from_bytes(raw, sys.byteorder)

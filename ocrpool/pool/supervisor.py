@@ -4,8 +4,9 @@
 
     callers            supervisor thread                                   workers
     -------            -----------------                                   -------
-    submit() -> JobBook.add --wake--+
-                                    v
+    submit() -> LeaseBook.add --wake--+    (a job a worker can take now is sent from
+                                      |     submit, under the same lock: no wake)
+                                      v
               +----> wait (epoll: pipes, sentinels, wake-up pipe; timeout = next deadline)
               |          |
               |      handle messages   Ready -> SPARE    Ack -> job ACKED    Declined -> requeue
@@ -29,6 +30,7 @@ released. Time comes from the clock passed in.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -43,7 +45,7 @@ from ocrpool.pool import policies
 from ocrpool.pool.blame import PLANNED, Cost, Verdict, judge
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.exits import lost_job_error, start_failure_error
-from ocrpool.pool.handle import Ask, WorkerHandle, process_context
+from ocrpool.pool.handle import Ask, WorkerHandle, process_context, spills
 from ocrpool.pool.leases import Clock, Lease, LeaseBook, LeaseState, call_all
 from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, StartFailed, WorkerSpec
@@ -79,6 +81,11 @@ class Supervisor:
         self._backoff = RestartBackoff()
         self._next_start_at = 0.0
         self._next_sample = 0.0
+        self._wake_at = 0.0
+        """When the supervisor's wait ends at the latest (its next deadline)."""
+        self._warmup_s = 0.0
+        """How long the last worker took from its start to warm: how far ahead of a
+        recycle its replacement starts."""
         self._dirty = True
         """Whether anything but an acknowledgement happened since the policies last ran."""
         self._callbacks: list[Callable[[], None]] = []
@@ -99,7 +106,16 @@ class Supervisor:
             if not self._life.accepting:
                 raise self._life.refusal()
             lease = self._book.add(source, label, raises)
-            self._readiness.wake()
+            if self._life.serving and self._book.queued == 1 and not spills(source):
+                # a worker that can take it gets it now, without waking the supervisor,
+                # unless its deadline comes before the supervisor would wake anyway
+                config = self._config
+                if policies.dispatch(self._workers, self._book, config.prefetch_below_s):
+                    timeout = config.job_timeout
+                    if timeout is not None and self._clock() + timeout < self._wake_at:
+                        self._readiness.wake()
+            if self._book.queued:
+                self._readiness.wake()
         return lease.future
 
     def cancel(self, future: Future[OcrResult], kill: bool) -> bool:
@@ -169,6 +185,7 @@ class Supervisor:
                     self._reconcile(now)
                     finished = self._finished()
                     timeout = self._timeout(now)
+                    self._wake_at = math.inf if timeout is None else now + timeout
                     callbacks = self._take_callbacks()
                 call_all(callbacks)
                 if finished:
@@ -231,11 +248,11 @@ class Supervisor:
         for message in messages:
             self._dirty = self._dirty or not isinstance(message, Ack)
             if isinstance(message, Ack):
-                lease = book.acked(worker, message.job_id)
-                if lease is not None and book.to_be_stopped(lease):
-                    self._kill_for_cancel(worker)
+                self._on_started(worker, message.job_id)
             elif isinstance(message, Outcome):
                 self._on_outcome(worker, message)
+                if message.started is not None:
+                    self._on_started(worker, message.started)
             elif isinstance(message, Declined):
                 lease = book.decline(worker, message.job_id)
                 if lease is not None:
@@ -244,6 +261,7 @@ class Supervisor:
             elif isinstance(message, Ready):
                 if worker.ready(message.rss_mb):
                     self._start_failures = 0
+                    self._warmup_s = message.startup_s
                     log.info(
                         "worker %d ready in %.2fs, RSS %.0f MB",
                         worker.pid,
@@ -253,6 +271,11 @@ class Supervisor:
             elif isinstance(message, StartFailed):
                 worker.start_failed(message.error)
                 log.error("worker %d failed to start: %s", worker.pid, message.traceback.strip())
+
+    def _on_started(self, worker: WorkerHandle, job_id: int) -> None:
+        lease = self._book.acked(worker, job_id)
+        if lease is not None and self._book.to_be_stopped(lease):
+            self._kill_for_cancel(worker)
 
     def _on_outcome(self, worker: WorkerHandle, outcome: Outcome) -> None:
         lease = self._book.settle(worker, outcome.job_id)
@@ -412,7 +435,8 @@ class Supervisor:
     def _wanted(self) -> int:
         """How many warm or warming workers the pool should have now."""
         if self._life.accepting:
-            return self._config.workers + self._config.spares
+            spares = policies.spares_wanted(self._workers, self._config, self._warmup_s)
+            return self._config.workers + spares
         if self._life.state is PoolState.CLOSING and self._book.queued:
             return self._config.workers
         return 0

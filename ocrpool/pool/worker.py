@@ -42,8 +42,10 @@ from ocrpool.pool.protocol import (
     StartFailed,
     Stop,
     WorkerSpec,
+    pending_bytes,
 )
 from ocrpool.processes import MB, redirect_stdio
+from ocrpool.results import Recognition
 
 _PR_SET_PDEATHSIG = 1
 
@@ -96,30 +98,42 @@ def _start_engine(spec: WorkerSpec) -> tuple[Engine | None, StartFailed | None]:
 
 def _serve(conn: Connection, engine: Engine, process: psutil.Process, limit: float | None) -> None:
     over_limit = False
+    message: Job | Stop | None = None
+    acked = False  # ``message`` was acknowledged in the last Outcome
     while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
+        if message is None:
+            try:
+                message = conn.recv()
+            except EOFError:
+                return
         if isinstance(message, Stop):
             return
-        assert isinstance(message, Job)
+        job, message = message, None
         if over_limit:
-            conn.send(Declined(message.job_id))
+            conn.send(Declined(job.job_id))
             continue
-        conn.send(Ack(message.job_id))
-        started = time.monotonic()
-        recognition, error = None, None
-        try:
-            recognition = engine.recognize(_unspilled(message.source))
-        except OcrPoolError as exc:
-            error = exc
-        except Exception as exc:
-            error = EngineError(f"{type(exc).__name__}: {exc}")
-        elapsed = time.monotonic() - started
+        if not acked:
+            conn.send(Ack(job.job_id))
+        recognition, error, elapsed = _run(engine, job)
         rss = _rss_mb(process)
         over_limit = limit is not None and rss >= limit
-        conn.send(Outcome(message.job_id, recognition, error, rss, elapsed, over_limit))
+        waiting = conn.recv() if not over_limit and pending_bytes(conn) else None
+        following = waiting.job_id if isinstance(waiting, Job) else None
+        conn.send(Outcome(job.job_id, recognition, error, rss, elapsed, over_limit, following))
+        message, acked = waiting, following is not None
+
+
+def _run(engine: Engine, job: Job) -> tuple[Recognition | None, OcrPoolError | None, float]:
+    """Recognise one job: its recognition or its typed error, and how long it took."""
+    started = time.monotonic()
+    recognition, error = None, None
+    try:
+        recognition = engine.recognize(_unspilled(job.source))
+    except OcrPoolError as exc:
+        error = exc
+    except Exception as exc:
+        error = EngineError(f"{type(exc).__name__}: {exc}")
+    return recognition, error, time.monotonic() - started
 
 
 def _unspilled(source: Source | Spilled) -> Source:

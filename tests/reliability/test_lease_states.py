@@ -60,7 +60,7 @@ def exits_reach(ocr: OcrPool, cause: ExitCause, count: int) -> None:
 
 @pytest.mark.parametrize("state", [WorkerState.SPARE, WorkerState.IDLE])
 def test_sigkill_of_a_warm_worker_is_replaced(tmp_path: Path, state: WorkerState) -> None:
-    with pool(workers=1, spares=1) as ocr:
+    with pool(workers=1, spares=1, warm_spares=True) as ocr:
         kill(worker_in(ocr, state))
         exits_reach(ocr, ExitCause.KILLED, 1)
         assert ocr.recognize(good(tmp_path)).ok
@@ -70,7 +70,7 @@ def test_sigkill_of_a_warm_worker_is_replaced(tmp_path: Path, state: WorkerState
 
 @pytest.mark.slow
 def test_sigkill_of_a_starting_worker_is_not_a_start_failure(tmp_path: Path) -> None:
-    with pool(workers=1, spares=1, engine_options={"start_delay": 1.0}) as ocr:
+    with pool(workers=1, spares=1, warm_spares=True, engine_options={"start_delay": 1.0}) as ocr:
         kill(worker_in(ocr, WorkerState.IDLE))  # the spare steps in, a replacement starts
         kill(worker_in(ocr, WorkerState.STARTING))
         exits_reach(ocr, ExitCause.KILLED, 2)

@@ -93,7 +93,7 @@ def test_a_worker_killed_between_its_fork_and_its_handle_is_replaced(
             super().__init__(pid)
 
     monkeypatch.setattr(psutil, "Process", KilledFirst)  # what ocrpool.pool.handle calls
-    with pool(workers=1, spares=1) as ocr:
+    with pool(workers=1, spares=1, warm_spares=True) as ocr:
         stats = serves_on(ocr, tmp_path)
     assert len(killed) == 5
     assert exits(stats, "killed") == 5
@@ -126,7 +126,7 @@ def kill_in_turn(ocr: OcrPool, state: WorkerState, signum: signal.Signals) -> li
 
 @pytest.mark.slow
 def test_workers_killed_while_they_start_are_replaced_many_times_over(tmp_path: Path) -> None:
-    with pool(workers=1, spares=1, engine_options={"start_delay": 0.5}) as ocr:
+    with pool(workers=1, spares=1, warm_spares=True, engine_options={"start_delay": 0.5}) as ocr:
         killed = kill_in_turn(ocr, WorkerState.STARTING, signal.SIGKILL)
         assert len(killed) == ROUNDS, ocr.stats()
         stats = serves_on(ocr, tmp_path)
@@ -142,7 +142,7 @@ def test_workers_stopped_while_they_start_are_replaced_not_failed_starts(
     """SIGSTOP (never SIGCONT) of 4 starting workers in a row, one more than
     ``max_start_failures``: the pool ends each after ``start_timeout`` and starts another;
     the engine is fine, so the pool is not broken (whatever cause it gives their exits)."""
-    settings: dict[str, Any] = dict(workers=1, spares=1, start_timeout=1.0)
+    settings: dict[str, Any] = dict(workers=1, spares=1, warm_spares=True, start_timeout=1.0)
     stopped: list[int] = []
     try:
         with pool(**settings, engine_options={"start_delay": 0.3}) as ocr:
@@ -167,7 +167,7 @@ def test_workers_stopped_while_they_start_are_replaced_not_failed_starts(
 def test_workers_killed_as_soon_as_they_are_warm_are_replaced_many_times_over(
     tmp_path: Path,
 ) -> None:
-    with pool(workers=1, spares=1) as ocr:
+    with pool(workers=1, spares=1, warm_spares=True) as ocr:
         killed = kill_in_turn(ocr, WorkerState.SPARE, signal.SIGKILL)
         assert len(killed) == ROUNDS, ocr.stats()
         stats = serves_on(ocr, tmp_path)
@@ -203,7 +203,9 @@ def test_the_fork_server_killed_while_jobs_run_costs_no_job(tmp_path: Path) -> N
     one for the next worker. Every job ends once and ok, and the pool serves on."""
     fifo = Fifo(tmp_path / "running.png")
     paths = [good(tmp_path, f"p{n:02d}.png") for n in range(20)]
-    with pool(workers=2, spares=1, retries=2, engine_options={"delay": 0.05}) as ocr:
+    with pool(
+        workers=2, spares=1, warm_spares=True, retries=2, engine_options={"delay": 0.05}
+    ) as ocr:
         next_worker(ocr, WorkerState.SPARE, set())  # every worker warm: none is starting
         before = set(worker_processes())
         running = ocr.submit_result(fifo.path)
@@ -232,11 +234,13 @@ def test_the_fork_server_killed_while_a_worker_starts_is_no_engine_failure(
 ) -> None:
     """Three times in a row, the fork server is SIGKILLed while a worker warms up: the
     engine is fine, so the pool starts new workers from a new server and serves on."""
-    with pool(workers=1, spares=1, engine_options={"start_delay": 0.5}) as ocr:
-        rounds = 0
+    with pool(workers=1, spares=1, warm_spares=True, engine_options={"start_delay": 0.5}) as ocr:
+        rounds, seen = 0, set[int]()
         for _ in range(3):
-            if next_worker(ocr, WorkerState.STARTING, set()) is None:
+            pid = next_worker(ocr, WorkerState.STARTING, seen)  # not the last one, dying
+            if pid is None:
                 break
+            seen.add(pid)
             (server,) = fork_servers()
             server.kill()
             dead(server)  # the next start needs a new server
