@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     )
     from ocrpool.stats import (
         ExitCause as ExitCause,
+        PageProgress as PageProgress,
         PoolState as PoolState,
         PoolStats as PoolStats,
         WorkerExit as WorkerExit,
@@ -78,6 +79,7 @@ _HOMES = {
     "ocrpool.results": ("Attempt", "Line", "OcrResult", "Page", "Recognition"),
     "ocrpool.stats": (
         "ExitCause",
+        "PageProgress",
         "PoolState",
         "PoolStats",
         "WorkerExit",
