@@ -20,10 +20,10 @@ from typing import Any
 
 import psutil
 
-from benchmarks.engine_tuning import ground_truth
-from benchmarks.recall import Recall, complete_words, pooled, recall, words
-from benchmarks.report import cell, markdown_table, write_csv
-from benchmarks.scenarios import run_order
+from benchmarks.harness.method import run_order
+from benchmarks.harness.tables import cell, markdown_table, write_csv
+from benchmarks.studies.engine_tuning import ground_truth
+from benchmarks.studies.recall import Recall, complete_words, pooled, recall, words
 from ocrpool.engines.aspose.child import run_in_child
 
 ENGINES = ("tesseract", "aspose")

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import psutil
 
-from benchmarks.metrics import percentile
-from benchmarks.served import Client, HttpReply, ServiceProcess
+from benchmarks.harness.method import percentile
 from ocrpool import OcrPool, OcrPoolError
+from tests.support.served import Client, HttpReply, ServiceProcess
 
 Sender = Callable[[int], str]
 """Sends request ``k`` of one client and returns its outcome."""

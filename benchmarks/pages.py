@@ -28,7 +28,7 @@ from typing import Any
 
 import pebble
 
-from benchmarks.pools import recognize_pages, start_engine
+from benchmarks.comparisons.pools import recognize_pages, start_engine
 from ocrpool import OcrPool, OcrResult
 from ocrpool.pool.documents import PageJobs, plan
 

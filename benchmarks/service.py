@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness.tables import RunClock, cell, markdown_table, write_csv
 from benchmarks.load import Drive, WorkerKiller, drive, http_senders, pool_senders
-from benchmarks.report import RunClock, cell, markdown_table, write_csv
-from benchmarks.served import ServiceProcess
 from ocrpool import OcrPool
+from tests.support.served import ServiceProcess
 
 NAN = float("nan")
 SETTLED = "ocrpool_jobs_total"

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     )
     from ocrpool.stats import (
         ExitCause as ExitCause,
+        PageProgress as PageProgress,
         PoolState as PoolState,
         PoolStats as PoolStats,
         WorkerExit as WorkerExit,
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     )
 
 __version__ = "0.1.0"
+"""The one place the version is written: the package metadata (pyproject's dynamic version)
+and ``ocrpool --version`` read it from here."""
 
 _HOMES = {
     "ocrpool.errors": (
@@ -76,6 +79,7 @@ _HOMES = {
     "ocrpool.results": ("Attempt", "Line", "OcrResult", "Page", "Recognition"),
     "ocrpool.stats": (
         "ExitCause",
+        "PageProgress",
         "PoolState",
         "PoolStats",
         "WorkerExit",

@@ -183,6 +183,22 @@ def _tiff_pages(handle: BinaryIO, header: bytes) -> Iterator[tuple[int, int] | N
         offset = number(handle.read(4))
 
 
+def page_sizes(path: str) -> list[tuple[int, int]] | None:
+    """Each page's ``(width, height)`` in pixels, read from a TIFF's image file
+    directories without decoding; ``None`` for any other file (a PDF page has no pixel
+    size until rendered), one too broken to say, or one that cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(_SIZE_HEADER_BYTES)
+            if sniff(header) is not Format.TIFF:
+                return None
+            pages = list(_tiff_pages(handle, header))
+    except OSError:
+        return None
+    sizes = [page for page in pages if page is not None]
+    return sizes if sizes and len(sizes) == len(pages) else None
+
+
 def page_count(handle: BinaryIO) -> int | None:
     """How many pages a seekable stream holds, without decoding or rendering any: a TIFF's
     image file directories, a PDF's page tree (pypdf), 1 for any other image; ``None``

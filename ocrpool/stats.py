@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class PoolState(str, enum.Enum):
@@ -76,6 +76,19 @@ class WorkerInfo:
 
 
 @dataclass(frozen=True)
+class PageProgress:
+    """The documents a pool split into page jobs so far (``ocrpool/pool/documents.py``):
+    for progress displays, which count a long document's pages, not the document."""
+
+    documents: int = 0
+    documents_done: int = 0
+    """Split documents whose result is in (whole, partial, failed or cancelled)."""
+    pages: int = 0
+    pages_done: int = 0
+    """Pages of split documents whose page job ended, either way."""
+
+
+@dataclass(frozen=True)
 class PoolStats:
     state: PoolState
     workers: tuple[WorkerInfo, ...]
@@ -93,6 +106,8 @@ class PoolStats:
     backs off the next start a little more."""
     restart_delay_s: float = 0.0
     """How long the next worker start still waits (back-off after deaths or failed starts)."""
+    pages: PageProgress = field(default_factory=PageProgress)
+    """The documents this pool split into page jobs, and their pages."""
 
     @property
     def ready(self) -> int:

@@ -7,8 +7,8 @@ from typing import Any
 
 import psutil
 
-from benchmarks.served import pool_workers
 from ocrpool import OcrPool
+from tests.support.served import pool_workers
 
 FAST: dict[str, Any] = dict(engine="fake", job_timeout=30, kill_grace=0.5, recycle_jitter=0.0)
 """Pool settings for tests: the fake engine, short grace periods, no random jitter."""

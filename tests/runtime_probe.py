@@ -1,8 +1,8 @@
-"""An aspose engine that answers every job with the .NET settings its process carries.
+"""An aspose engine that answers every job with the settings its worker runs with.
 
 Pool workers load it by name (``engine="runtime_probe:RuntimeProbe"``): it starts like the
 aspose engine, then reports what the process environment, which the .NET runtime read when
-it started, holds.
+it started, holds, and the recognition settings it would pass Aspose.
 """
 
 from __future__ import annotations
@@ -28,5 +28,7 @@ def _getenv(variable: str) -> str | None:
 
 class RuntimeProbe(AsposeEngine):
     def recognize(self, source: Source) -> Recognition:
-        report = {variable: _getenv(variable) for variable in VARIABLES}
+        report: dict[str, object] = {variable: _getenv(variable) for variable in VARIABLES}
+        report["retain_image_for_export"] = bool(self._settings.retain_image_for_export)
+        report["language_detection_level"] = self._settings.language_detection_level.name
         return Recognition((Page(json.dumps(report)),))

@@ -194,6 +194,10 @@ def play_scenarios(workdir: str) -> dict[str, Any]:
     attempt("bad-license", AsposeEngine(license=str(license_file), warmup=False).start)
     attempt("no-license", AsposeEngine(license=str(directory / "none.lic")).start)
     attempt("bad-language", AsposeEngine(language="klingon", warmup=False).start)
+    attempt(
+        "bad-detection-level",
+        AsposeEngine(language_detection_level="by_line", warmup=False).start,
+    )
     return results
 
 
@@ -313,6 +317,8 @@ def test_bad_options_fail_start_clearly(session: dict[str, Any]) -> None:
     assert "does not exist" in session["no-license"].message
     assert isinstance(session["bad-language"], EngineError)
     assert "ENG" in session["bad-language"].message
+    assert isinstance(session["bad-detection-level"], EngineError)
+    assert "BY_PAGE" in session["bad-detection-level"].message
 
 
 @pytest.mark.aspose

@@ -3,14 +3,18 @@ page; a partial document's record and summary; a killed run redoes only that doc
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import signal
 import sqlite3
+import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import pytest
-from fakes import make_document
+from fakes import fake_pool, make_document
 from test_batch_admission import write_png
 from test_cli_run import (
     _line_count,
@@ -22,6 +26,8 @@ from test_cli_run import (
     run,
 )
 
+from ocrpool.batch.progress import LogLines
+from ocrpool.batch.runner import BatchOptions, run_batch
 from ocrpool.error_codes import ExitCode
 
 FAKE = ("--engine", "fake", "--workers", "2", "--spares", "0")
@@ -83,10 +89,33 @@ def test_no_split_pages_runs_the_document_as_one_job(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_progress_lines_count_a_long_documents_pages_while_it_runs(tmp_path: Path) -> None:
+    """The document is the only input: without its pages, no line could come between
+    the start and its record. It takes at least 1 s (40 pages of 0.05 s on 2 workers),
+    and the runner is called at least every 0.5 s while no result comes."""
+    folder = tmp_path / "in"
+    make_document(folder / "doc.tif", 40)
+    stream = io.StringIO()
+    options = BatchOptions(out=str(tmp_path / "out.jsonl"), inputs=(str(folder),))
+    engine = {"delay": 0.05}
+    summary = run_batch(
+        options,
+        lambda: fake_pool(workers=2, spares=0, engine_options=engine),
+        progress=LogLines(stream, time.monotonic, interval_s=0.0),
+    )
+    assert summary.tally.ok == 1
+    lines = stream.getvalue().splitlines()
+    pages = [int(found[1]) for line in lines if (found := re.search(r"pages (\d+)/40 ", line))]
+    assert pages == sorted(pages) and pages[-1] == 40
+    assert any(done < 40 for done in pages)  # lines came while the document ran
+    assert lines[-1].startswith("ocrpool: inputs 1/1 done, pages 40/40 of 1 split document")
+
+
+@pytest.mark.slow
 def test_sigkill_mid_document_then_resume_gives_one_record(tmp_path: Path) -> None:
     """The single page is recorded first; the kill lands while the document's 40 pages
     (0.05 s each on 2 workers) are half done: nothing of it is recorded, the rerun redoes
-    that document only and records it once."""
+    that document only and records it once, and sweeps the folder the killed pool left."""
     folder, out = _folder(tmp_path, 40), tmp_path / "out.jsonl"
     tag = uuid.uuid4().hex
     proc = _start(folder, out, tag, "--engine-option", "delay=0.05")
@@ -95,7 +124,9 @@ def test_sigkill_mid_document_then_resume_gives_one_record(tmp_path: Path) -> No
     assert proc.wait(timeout=10) == -signal.SIGKILL
     _no_process_left(tag)
     assert [r["path"] for r in records(out)] == [str(folder / "a.png")]
+    (left,) = Path(tempfile.gettempdir()).glob(f"ocrpool-{proc.pid}-*")  # its pool's folder
     assert _start(folder, out, tag).wait(timeout=60) == ExitCode.OK
+    assert not left.exists()  # swept by the rerun's pool
     paths = [r["path"] for r in records(out)]
     assert sorted(paths) == sorted([str(folder / "a.png"), str(folder / "doc.tif")])
     doc = last_by_path(out)[str(folder / "doc.tif")]

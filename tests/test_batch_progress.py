@@ -11,6 +11,7 @@ from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.summary import Outcome, Summary, Tally
 from ocrpool.errors import InvalidInput, JobTimeout, OcrPoolError
 from ocrpool.results import OcrResult, Page
+from ocrpool.stats import PageProgress
 
 
 class FakeClock:
@@ -51,6 +52,40 @@ def test_lines_come_at_the_interval_and_at_the_end() -> None:
         "ocrpool: 10/40+ done, 1.0 images/s, ETA -, 0 failed, 0 recycles",
         "ocrpool: 11/40 done, 1.0 images/s, ETA 00:29, 1 failed, 2 recycles",
     ]
+
+
+def test_a_split_documents_pages_are_counted_and_drive_the_eta() -> None:
+    """10 inputs, one of them a 40-page document split into page jobs: the rate and ETA
+    count its pages as images (49 of them in all), not the document as one."""
+    clock, stream, tally = FakeClock(), io.StringIO(), Tally(queued=10, scanning=False)
+    progress = LogLines(stream, clock, interval_s=10.0)
+    for _ in range(2):
+        tally.add(_record())
+    tally.split = PageProgress(documents=1, pages=40, pages_done=20)
+    clock.now += 11.0
+    progress.update(tally)
+    for _ in range(7):
+        tally.add(_record())
+    tally.split = PageProgress(documents=1, documents_done=1, pages=40, pages_done=40)
+    tally.add(_record())
+    clock.now += 11.0
+    progress.close(tally)
+    assert stream.getvalue().splitlines() == [
+        "ocrpool: inputs 2/10 done, pages 20/40 of 1 split document, 2.0 pages/s, "
+        "ETA 00:13, 0 failed, 0 recycles",
+        "ocrpool: inputs 10/10 done, pages 40/40 of 1 split document, 2.2 pages/s, "
+        "ETA 00:00, 0 failed, 0 recycles",
+    ]
+
+
+def test_the_bar_counts_a_split_documents_pages() -> None:
+    stream, tally = Terminal(), Tally(queued=3, scanning=False)
+    bar = Bar(stream)
+    tally.add(_record())
+    tally.split = PageProgress(documents=1, pages=20, pages_done=5)
+    bar.close(tally)
+    assert "6/22" in stream.getvalue()
+    assert "inputs 1/3, pages 5/20" in stream.getvalue()
 
 
 def test_the_kind_of_display_follows_the_stream() -> None:

@@ -44,7 +44,7 @@ class InlinePool:
         self.sent: list[str] = []
         self.ended_by: str | None = None
 
-    def imap(self, sources: Iterable[str], *, ordered: bool = True) -> Iterator[OcrResult]:
+    def imap(self, sources: Iterable[str], **_: object) -> Iterator[OcrResult]:
         for source in sources:
             if self.stop_after is not None and len(self.sent) == self.stop_after:
                 raise KeyboardInterrupt

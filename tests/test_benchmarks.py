@@ -19,31 +19,24 @@ from ocrpool.exports import ExportFormat
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_COLUMNS = [
-    "scenario",
+    "workload",
     "engine",
+    "scenario",
+    "round_index",
+    "status",
     "workers",
     "jobs",
+    "jobs_planned",
     "images_per_s",
     "cpu_s_per_image",
     "p50_ms",
     "p99_ms",
-    "peak_total_rss_mb",
-    "rss_slope_mb_per_job",
-    "failed",
-    "recycles",
+    "p99_recycle_ms",
 ]
-SCENARIOS = [
-    "inprocess-reuse",
-    "inprocess-tuned",
-    "inprocess-leak",
-    "ocrpool-jobs",
-    "ocrpool-steady",
-    "ocrpool-rss",
-    "pebble",
-    "pebble-steady",
-    "cf-ppe",
-    "cf-ppe-steady",
-]
+QUICK_SCENARIOS = {
+    "fake-noop": ["ocrpool-jobs", "ocrpool-steady", "pebble", "pebble-steady"],
+    "fake-leak": ["inprocess-tuned", "ocrpool-jobs"],
+}
 
 
 def _benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,8 +51,10 @@ def _benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_quick_fake_comparison_writes_every_output(tmp_path: Path) -> None:
-    done = _benchmarks("--engine", "fake", "--quick", "--out", str(tmp_path))
+def test_quick_consolidated_run_writes_one_csv_of_every_workload_and_round(
+    tmp_path: Path,
+) -> None:
+    done = _benchmarks("--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
 
     with (tmp_path / "results.csv").open(newline="") as handle:
@@ -67,26 +62,66 @@ def test_quick_fake_comparison_writes_every_output(tmp_path: Path) -> None:
         assert reader.fieldnames is not None
         assert reader.fieldnames[: len(REQUIRED_COLUMNS)] == REQUIRED_COLUMNS
         rows = list(reader)
-    assert [row["scenario"] for row in rows] == SCENARIOS
-    assert {row["engine"] for row in rows} == {"fake"}
+    ran = {(row["workload"], row["scenario"], row["round_index"], row["engine"]) for row in rows}
+    assert len(ran) == len(rows) == 2 * sum(len(names) for names in QUICK_SCENARIOS.values())
+    assert ran == {
+        (workload, scenario, str(round_index), "fake")
+        for workload, names in QUICK_SCENARIOS.items()
+        for scenario in names
+        for round_index in (0, 1)
+    }
+    # Alternating rounds: the second runs the first's order backwards.
+    order = [(row["workload"], row["scenario"]) for row in rows]
+    assert order[: len(rows) // 2] == order[len(rows) // 2 :][::-1]
     finished = [row for row in rows if row["status"] == "ok"]
     assert all(int(row["jobs"]) == int(row["jobs_planned"]) for row in finished)
-    assert all(int(row["failed"]) == 0 for row in finished)
+    assert all(row["failed"] == "0" and row["text_identical"] == "True" for row in finished)
 
+    with (tmp_path / "samples.csv").open(newline="") as handle:
+        sampled = {(s["workload"], s["scenario"], s["round_index"]) for s in csv.DictReader(handle)}
+    assert sampled == {key[:3] for key in ran}
     markdown = (tmp_path / "results.md").read_text()
-    assert "| scenario |" in markdown and "## Targets" in markdown
-    for plot in ("rss.png", "throughput.png"):
-        assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
+    assert "## Goals (issue 19)" in markdown and "| fake-leak | ocrpool-jobs |" in markdown
+    for workload in QUICK_SCENARIOS:
+        for plot in ("rss", "throughput"):
+            path = tmp_path / "plots" / f"{workload}-{plot}.png"
+            assert path.read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize(
     "args",
-    [["--scenarios", "no-such-scenario"], ["--engine-option", "no-equals-sign"]],
+    [
+        ["--workloads", "no-such-workload"],
+        ["--rounds", "0"],
+        ["compare", "--scenarios", "no-such-scenario"],
+        ["compare", "--engine-option", "no-equals-sign"],
+    ],
 )
 def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None:
-    done = _benchmarks("--engine", "fake", "--quick", "--out", str(tmp_path), *args)
-    assert done.returncode == 2
+    done = _benchmarks(*args, "--quick", "--out", str(tmp_path))
+    assert done.returncode == 2, done.stderr
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_a_missing_bench_extra_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import __main__ as entry
+
+    monkeypatch.setattr(entry, "NEEDED", ("psutil", "no_such_module_of_the_extra"))
+    assert entry.main() == 2
+    error = capsys.readouterr().err
+    assert "needs the 'bench' extra (missing: no_such_module_of_the_extra)" in error
+    assert "pip install -e '.[bench]'" in error
+
+
+@pytest.mark.parametrize("command", ["report", "readme"])
+def test_report_and_readme_of_a_folder_without_a_comparison_are_usage_errors(
+    command: str, tmp_path: Path
+) -> None:
+    (tmp_path / "results.csv").write_text("scenario,engine\nocrpool-jobs,fake\n")  # old format
+    done = _benchmarks(command, "--out", str(tmp_path))
+    assert done.returncode == 2 and "cannot read the comparison" in done.stderr
 
 
 @pytest.mark.slow
@@ -123,7 +158,7 @@ def test_option_costs_are_per_page_and_rotation_is_what_it_adds(
 ) -> None:
     """``python -m benchmarks options`` arithmetic, on made-up timings (no Aspose)."""
     monkeypatch.syspath_prepend(str(REPO))  # benchmarks/ is run from the repository
-    from benchmarks import options
+    from benchmarks.studies import options
 
     steps = {options.RECOGNITION: 1.0, options.UPRIGHT: 1.5, options.SPELLCHECK: 0.5}
     steps |= {options.EXPORT + fmt.value: 0.1 for fmt in ExportFormat}
@@ -143,7 +178,7 @@ def test_option_costs_are_per_page_and_rotation_is_what_it_adds(
 
 
 def _trial(setting: str, round_index: int, cpu: float, **changes: Any) -> Any:
-    from benchmarks.engine_tuning import SHORT, Trial
+    from benchmarks.studies.engine_tuning import SHORT, Trial
 
     texts = {"phototest.tif": ("This is a lot of 12 point text to test the\nocr code",)}
     measured: dict[str, Any] = dict(
@@ -166,7 +201,7 @@ def _trial(setting: str, round_index: int, cpu: float, **changes: Any) -> Any:
 
 
 def test_recall_is_counted_over_the_window_evaluation_mode_returns() -> None:
-    from benchmarks.recall import complete_words, recall
+    from benchmarks.studies.recall import complete_words, recall
 
     truth = "The (quick) [brown] fox jumps! Over the lazy dog."
     assert complete_words("The quick brown fo") == 3
@@ -181,8 +216,8 @@ def test_only_settings_cheaper_in_every_round_with_the_same_text_are_candidates(
 ) -> None:
     """Verdicts of ``python -m benchmarks tune-engine`` on made-up trials (no Aspose)."""
     monkeypatch.syspath_prepend(str(REPO))
-    from benchmarks.engine_report import summarise, verdict
-    from benchmarks.engine_tuning import BASELINE, SHORT, Group, Setting
+    from benchmarks.studies.engine_report import summarise, verdict
+    from benchmarks.studies.engine_tuning import BASELINE, SHORT, Group, Setting
 
     settings = [BASELINE] + [Setting(n, Group.RUNTIME, n) for n in "ABCDEF"]
     untuned = [1.40, 1.50, 1.45]
@@ -218,7 +253,7 @@ def test_study_turns_rotate_so_no_worker_runs_twice_in_a_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.syspath_prepend(str(REPO))
-    from benchmarks.engine_tuning import turn_order
+    from benchmarks.harness.method import turn_order
 
     workers = ["untuned", "a", "b", "c"]
     sequence = [w for turn in range(8) for w in turn_order(workers, turn)]
@@ -233,7 +268,7 @@ def test_peers_run_the_same_recognition_with_the_runtime_untuned(
     """A user of pebble or ProcessPoolExecutor writes Aspose's documented code: the same
     recognition options as ocrpool's, the .NET runtime as it comes."""
     monkeypatch.syspath_prepend(str(REPO))
-    from benchmarks.scenarios import DOTNET_DEFAULTS, Plan, standard_scenarios
+    from benchmarks.comparisons.scenarios import DOTNET_DEFAULTS, Plan, standard_scenarios
 
     plan = Plan("aspose", {"language": "eng"}, ("a.png",), workers=2)
     scenarios = {s.name: s for s in standard_scenarios(50, 400.0)}
@@ -243,27 +278,10 @@ def test_peers_run_the_same_recognition_with_the_runtime_untuned(
         assert plan.recognises_alike(scenarios[peer])
     assert not plan.recognises_alike(scenarios["inprocess-reuse"])  # Aspose's own threads
     assert plan.recognises_alike(scenarios["inprocess-tuned"])
+    dotnet = scenarios["inprocess-dotnet"]  # what a worker runs, in a plain process
+    assert plan.options_for(dotnet) == {"language": "eng", **DOTNET_DEFAULTS}
     fake = Plan("fake", {"delay": 0.01}, ("a.png",), workers=2)
     assert fake.options_for(scenarios["pebble"]) == {"delay": 0.01}
-
-
-def test_real_ocr_against_the_peers_needs_identical_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(REPO))
-    from benchmarks.metrics import Measures
-    from benchmarks.targets import judge
-
-    def row(name: str, rate: float) -> Measures:
-        nan = float("nan")
-        return Measures(
-            name, "aspose", 2, 100, rate, 1.3, nan, nan, nan, nan, 0, 0, "ok", 100,
-            nan, 0, nan, nan, nan, 60.0, 0, "", "",
-        )  # fmt: skip
-
-    rows = {name: row(name, rate) for name, rate in [("ocrpool-jobs", 1.6), ("pebble", 1.5)]}
-    [peers] = [v for v in judge(rows, "aspose", 2, []) if "same recognition options" in v.target]
-    assert peers.met and "1.07x" in peers.measured
-    [peers] = [v for v in judge(rows, "aspose", 2, ["a.tif"]) if "same recognition" in v.target]
-    assert not peers.met and "differs" in peers.measured
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.metadata
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 from test_batch_admission import write_png
 
+import ocrpool
 import ocrpool.service.server
 from ocrpool.batch.summary import Summary, Tally
 from ocrpool.cli import build_parser, main
@@ -48,7 +48,7 @@ def test_version_prints_the_package_version_and_exits_0(
     with pytest.raises(SystemExit) as caught:
         main(["--version"])
     assert caught.value.code == ExitCode.OK
-    assert capsys.readouterr().out == f"ocrpool {importlib.metadata.version('ocrpool')}\n"
+    assert capsys.readouterr().out == f"ocrpool {ocrpool.__version__}\n"
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -97,7 +97,7 @@ def test_the_ai_check_names_what_is_missing_and_never_decides_the_verdict() -> N
     assert found.status is CheckStatus.OK and "qwen.gguf" in found.detail
     passing = Check(RECOGNITION, CheckStatus.OK, "read 'Hello'")
     assert DoctorReport((passing, nothing)).ok
-    assert "-> see the README section 'AI post-processing'" in render_text(
+    assert "-> see 'AI post-processing' in docs/guide/models.md" in render_text(
         DoctorReport((passing, nothing))
     )
 

@@ -192,9 +192,9 @@ def test_subclasses_answer_as_their_nearest_listed_base(
     assert (exit_code_of(error), http_status_of(error)) == (exit_code, status)
 
 
-def _readme_rows(heading: str) -> list[tuple[int, str]]:
+def _table_rows(document: str, heading: str) -> list[tuple[int, str]]:
     """(first cell as a number, the rest) of the first table after ``heading``."""
-    text = (ROOT / "README.md").read_text().split(heading, 1)[1]
+    text = (ROOT / document).read_text().split(heading, 1)[1]
     table = text.split("| --- | --- |\n", 1)[1].split("\n\n", 1)[0]
     rows = []
     for line in table.splitlines():
@@ -203,14 +203,16 @@ def _readme_rows(heading: str) -> list[tuple[int, str]]:
     return rows
 
 
-def test_the_readme_exit_codes_are_the_enum() -> None:
-    assert [code for code, _ in _readme_rows("### Exit codes\n")] == sorted(ExitCode)
+def test_the_documented_exit_codes_are_the_enum() -> None:
+    for document in ("README.md", "docs/guide/batch.md"):
+        rows = _table_rows(document, "## Exit codes\n")
+        assert [code for code, _ in rows] == sorted(ExitCode), document
 
 
-def test_the_readme_status_table_agrees_with_the_error_table() -> None:
+def test_the_documented_status_table_agrees_with_the_error_table() -> None:
     errors = {kind.__name__: kind for kind in public_errors()}
     seen = set()
-    for status, text in _readme_rows("**Errors.** Every answer"):
+    for status, text in _table_rows("docs/guide/service.md", "**Errors.** Every answer"):
         for name in re.findall(r"`([A-Z][A-Za-z]+)`", text):
             if name in errors:
                 assert http_status_of(errors[name]) == status, name

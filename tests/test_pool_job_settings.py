@@ -15,7 +15,7 @@ from ocrpool import EngineError, ExportFormat, JobOptions, OcrResult
 from ocrpool.engines.base import Source
 from ocrpool.results import Page, Recognition
 
-PDF, HOCR, TXT = ExportFormat.PDF, ExportFormat.HOCR, ExportFormat.TXT
+PDF, HOCR, TXT, DOCX = ExportFormat.PDF, ExportFormat.HOCR, ExportFormat.TXT, ExportFormat.DOCX
 
 
 class PlainEngine:
@@ -50,11 +50,11 @@ def test_a_split_document_merges_a_job_s_own_exports(tmp_path: Path) -> None:
     with fake_pool(workers=2, spares=0, split_min_pages=2) as pool:
         merged = pool.recognize(document, options=JobOptions(exports=(PDF,)))
         assert pool.stats().submitted == 4  # one job a page
-        whole = pool.recognize(document, options=JobOptions(exports=(HOCR,)))
-        assert pool.stats().submitted == 5  # hOCR cannot be merged: one job
+        whole = pool.recognize(document, options=JobOptions(exports=(DOCX,)))
+        assert pool.stats().submitted == 5  # DOCX cannot be merged: one job
     assert len(PdfReader(io.BytesIO(merged.export(PDF))).pages) == 4
     assert [page.text for page in merged.pages] == [f"doc p{n}" for n in range(1, 5)]
-    assert whole.export(HOCR).decode().count("hocr export of") == 4
+    assert whole.export(DOCX).decode().count("docx export of") == 4
 
 
 def test_an_engine_without_job_settings_fails_only_the_jobs_that_have_some(

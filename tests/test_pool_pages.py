@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from fakes import fake_pool, make_document, make_inputs
@@ -14,12 +16,18 @@ from pypdf import PdfReader
 from ocrpool import (
     ExitCause,
     JobTimeout,
+    OcrPool,
+    PageProgress,
     PagesFailed,
     PageSpan,
+    PoolClosed,
     WorkerCrashed,
     WorkerExit,
+    WorkerState,
 )
+from ocrpool.exports import Export, ExportFormat
 from ocrpool.formats import page_count
+from ocrpool.merge import merge_exports
 from ocrpool.pool.documents import PageJobs, plan
 
 
@@ -60,6 +68,7 @@ def test_a_30_page_document_runs_on_two_workers_and_comes_back_in_order(tmp_path
     assert result.input == doc
     assert len({attempt.worker_pid for attempt in result.attempts}) >= 2
     assert stats.submitted == stats.completed == 30
+    assert stats.pages == PageProgress(documents=1, documents_done=1, pages=30, pages_done=30)
 
 
 def test_split_and_unsplit_give_the_same_pages(tmp_path: Path) -> None:
@@ -132,13 +141,33 @@ def test_the_quota_counts_page_jobs(tmp_path: Path) -> None:
     assert sum(1 for e in exits if e.cause is ExitCause.MAX_JOBS) >= 3
 
 
-def test_bytes_are_written_once_and_the_file_removed(tmp_path: Path) -> None:
+def test_bytes_are_written_once_in_the_pools_folder_and_removed(tmp_path: Path) -> None:
     data = Path(make_document(tmp_path / "doc.tif", 5)).read_bytes()
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    split = plan(data, PageJobs(pages_per_job=1, min_pages=2), str(folder))
+    assert split is not None and split.temp_path is not None
+    assert os.listdir(folder) == [os.path.basename(split.temp_path)]
+    assert {span.path for span in split.spans} == {split.temp_path}
+    assert Path(split.temp_path).read_bytes() == data
     before = set(os.listdir(tempfile.gettempdir()))
     with fake_pool(workers=2, spares=0) as pool:
+        (own,) = set(os.listdir(tempfile.gettempdir())) - before
+        assert own.startswith(f"ocrpool-{os.getpid()}-")
         result = pool.recognize(data, label="upload")
+        assert not [
+            name for name in os.listdir(Path(tempfile.gettempdir(), own)) if "document" in name
+        ]
     assert result.ok and len(result.pages) == 5 and result.input == "upload"
-    assert set(os.listdir(tempfile.gettempdir())) - before == set()
+    assert set(os.listdir(tempfile.gettempdir())) - before == set()  # the folder went at close
+
+
+def test_bytes_submitted_after_close_are_refused_not_written(tmp_path: Path) -> None:
+    data = Path(make_document(tmp_path / "doc.tif", 5)).read_bytes()
+    pool = fake_pool(workers=1, spares=0)
+    pool.close()
+    with pytest.raises(PoolClosed):
+        pool.submit(data)
 
 
 def test_merged_pdf_and_text_exports_hold_every_page_in_order(tmp_path: Path) -> None:
@@ -160,6 +189,54 @@ def test_merged_pdf_and_text_exports_hold_every_page_in_order(tmp_path: Path) ->
     ]
 
 
+def test_merged_hocr_holds_every_page_in_order_renumbered(tmp_path: Path) -> None:
+    """Each page job's hOCR numbers its pages from 1; the merged file numbers them as
+    the document does, and a failed span is there as empty pages of the TIFF's sizes."""
+    doc = make_document(tmp_path / "doc.tif", 7)
+    options = {"exports": ["hocr"], "fault_page": 3, "page_fault": "raise"}
+    with fake_pool(workers=2, spares=0, pages_per_job=2, engine_options=options) as pool:
+        result = pool.submit_result(doc).result()
+        assert pool.stats().submitted == 4
+    assert result.failed_pages == (3, 4)
+    root = ElementTree.fromstring(result.export("hocr"))
+    pages = root.findall(".//x:div[@class='ocr_page']", {"x": "http://www.w3.org/1999/xhtml"})
+    assert [page.get("id") for page in pages] == [f"page_{n}" for n in range(1, 8)]
+    titles = [page.get("title") or "" for page in pages]
+    assert [title.rsplit("ppageno ", 1)[1] for title in titles] == [str(n) for n in range(7)]
+    assert titles[2:4] == ["bbox 0 0 42 30; ppageno 2", "bbox 0 0 43 30; ppageno 3"]
+    texts = ["".join(page.itertext()).strip() for page in pages]
+    expected = _texts("doc", 7)
+    assert texts == [*expected[:2], "", "", *expected[4:]]
+    words = [word.get("id") for word in root.iter() if word.get("class") == "ocrx_word"]
+    assert words == [f"word_{n}_1" for n in (1, 2, 5, 6, 7)]
+    meta = root.find(
+        ".//x:meta[@name='ocr-number-of-pages']", {"x": "http://www.w3.org/1999/xhtml"}
+    )
+    assert meta is not None and meta.get("content") == "7"
+
+
+def test_an_hocr_piece_without_its_pages_is_left_empty_not_lost() -> None:
+    """A span's hOCR that does not hold its pages (cut short, or other markup) becomes
+    empty pages; the other spans' pages are kept, attributes in any order."""
+    good = (
+        b"<html><body>\n <div id='page_1' class='ocr_page' title='ppageno 0'>"
+        b"<span class='ocrx_word' id='word_1_1'>one</span></div>\n</body></html>"
+    )
+    cut = b"<html><body>\n <div class='ocr_page' id='page_1'>two"
+    (merged,) = merge_exports(
+        [ExportFormat.HOCR],
+        [
+            (PageSpan("/gone.tif", 0, 1), (Export(ExportFormat.HOCR, good),)),
+            (PageSpan("/gone.tif", 1, 1), (Export(ExportFormat.HOCR, cut),)),
+        ],
+    )
+    assert merged.data == (
+        b"<html><body>\n <div id='page_1' class='ocr_page' title='ppageno 0'>"
+        b"<span class='ocrx_word' id='word_1_1'>one</span></div>\n"
+        b' <div class="ocr_page" id="page_2" title="ppageno 1"></div>\n</body></html>'
+    )
+
+
 def test_an_export_that_cannot_be_merged_keeps_the_document_whole(tmp_path: Path) -> None:
     doc = make_document(tmp_path / "doc.tif", 5)
     with fake_pool(workers=2, spares=0, engine_options={"exports": ["docx"]}) as pool:
@@ -176,6 +253,29 @@ def test_a_cancelled_document_cancels_its_queued_pages(tmp_path: Path) -> None:
         stats_after = pool.stats()
     assert stats_after.submitted == 12
     assert future.cancelled()
+
+
+def _wait_until_busy(pool: OcrPool, workers: int) -> None:
+    deadline = time.monotonic() + 30
+    while sum(w.state is WorkerState.BUSY for w in pool.stats().workers) < workers:
+        assert time.monotonic() < deadline, "the page jobs never started"
+        time.sleep(0.01)
+
+
+def test_cancel_with_kill_stops_a_documents_running_pages(tmp_path: Path) -> None:
+    """Every page hangs in native code with its signals masked: only the kill path
+    (SIGTERM, grace, SIGKILL) ends the two running ones; the four queued never start."""
+    doc = make_document(tmp_path / "hang-doc.tif", 6)
+    exits: list[WorkerExit] = []
+    with fake_pool(workers=2, spares=0, on_worker_exit=exits.append) as pool:
+        future = pool.submit(doc)
+        _wait_until_busy(pool, 2)
+        assert pool.cancel(future, kill=True)
+        assert future.cancelled()
+        pool.close()  # returns only once no worker runs a page: a hung one never would
+        stats = pool.stats()
+    assert [e.cause for e in exits].count(ExitCause.CANCELLED) == 2
+    assert stats.submitted == 6 and stats.completed == 0
 
 
 def test_a_fifo_is_never_opened_to_count_its_pages(tmp_path: Path) -> None:

@@ -149,7 +149,8 @@ def _processes(actors: set[tuple[str, str]]) -> list[psutil.Process]:
     """The processes of ``actors`` and their children (workers, resource tracker)."""
     found = []
     for namespace, name in actors:
-        hello = ray.get(ray.get_actor(name, namespace=namespace).hello.remote())
+        handle = ray.get_actor(name, namespace=namespace)  # held: Ray 2.40 drops a temporary's
+        hello = ray.get(handle.hello.remote())
         actor = psutil.Process(hello.pid)
         found += [actor, *actor.children(recursive=True)]
     return found

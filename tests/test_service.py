@@ -14,10 +14,10 @@ import pytest
 from fakes import make_document
 from test_batch_admission import png_header
 
-from benchmarks.served import HttpReply, ServiceProcess, wait_until
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.results import OcrResult
 from ocrpool.service.backpressure import MAX_RETRY_AFTER_S
+from tests.support.served import HttpReply, ServiceProcess, wait_until
 
 TOKEN = "s3cret-token"
 MAX_BODY_MB = 1
@@ -253,9 +253,9 @@ def test_metrics_in_prometheus_format(server: ServiceProcess) -> None:
 
 
 def _documented_metrics() -> list[str]:
-    """The first column of the README's metrics table."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    table = readme.split("**Metrics**", 1)[1].split("\n\n", 2)[1]
+    """The first column of the service page's metrics table."""
+    service = (Path(__file__).parent.parent / "docs/guide/service.md").read_text()
+    table = service.split("**Metrics**", 1)[1].split("\n\n", 2)[1]
     names = re.findall(r"^\| `(ocrpool_[a-z_]+)`", table, flags=re.M)
     assert len(names) > 10
     return names

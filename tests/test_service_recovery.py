@@ -10,7 +10,7 @@ import pytest
 from test_batch_admission import png_header
 from test_service import error_of
 
-from benchmarks.served import HttpReply, ServiceProcess, wait_until
+from tests.support.served import HttpReply, ServiceProcess, wait_until
 
 ONE_WORKER = ["--engine", "fake", "--workers", "1", "--spares", "0"]
 

@@ -13,7 +13,7 @@ import psutil
 import pytest
 from test_batch_admission import png_header
 
-from benchmarks.served import ServiceProcess, wait_until
+from tests.support.served import ServiceProcess, wait_until
 
 
 def _refuses_connections(port: int) -> bool:

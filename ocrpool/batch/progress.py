@@ -48,6 +48,10 @@ class LogLines:
     ``ocrpool: 120/530+ done, 12.0 images/s, ETA -, 2 failed, 1 recycles``
 
     ``+`` marks a total that still grows (the scan goes on); the ETA needs the final total.
+    Once the pool splits a document into page jobs, its pages are counted too, and the
+    rate and ETA count each of them as one, as they count every other input:
+
+    ``ocrpool: inputs 3/10 done, pages 41/70 of 2 split documents, 2.4 pages/s, ...``
     """
 
     def __init__(self, stream: TextIO, clock: Clock, interval_s: float) -> None:
@@ -68,19 +72,32 @@ class LogLines:
 
     def _line(self, tally: Tally, now: float) -> None:
         elapsed = now - self.started
-        rate = tally.recorded / elapsed if elapsed > 0 else 0.0
-        growing = "+" if tally.scanning else ""
-        left = tally.queued - tally.recorded
+        rate = tally.work_done / elapsed if elapsed > 0 else 0.0
+        left = tally.work_queued - tally.work_done
         eta = "-" if tally.scanning or rate == 0 else tqdm.format_interval(left / rate)
+        unit = "pages" if tally.split.documents else "images"
         self.stream.write(
-            f"ocrpool: {tally.recorded}/{tally.queued}{growing} done, {rate:.1f} images/s, "
+            f"ocrpool: {_counts(tally)}, {rate:.1f} {unit}/s, "
             f"ETA {eta}, {tally.failures} failed, {tally.recycles} recycles\n"
         )
         self.stream.flush()
 
 
+def _counts(tally: Tally) -> str:
+    growing = "+" if tally.scanning else ""
+    inputs = f"{tally.recorded}/{tally.queued}{growing} done"
+    split = tally.split
+    if not split.documents:
+        return inputs
+    return (
+        f"inputs {inputs}, pages {split.pages_done}/{split.pages} of {split.documents} "
+        f"split document{'s' if split.documents > 1 else ''}"
+    )
+
+
 class Bar:
-    """tqdm draws rate and ETA; the total follows the scan. Drawn from the first update."""
+    """tqdm draws rate and ETA; the total follows the scan. Drawn from the first update.
+    Counts images as ``LogLines`` does: a split document's pages one by one."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -89,13 +106,16 @@ class Bar:
     def update(self, tally: Tally) -> None:
         if self.bar is None:
             self.bar = tqdm(total=0, unit="img", file=self.stream, dynamic_ncols=True)
-        self.bar.total = tally.queued
+        self.bar.total = tally.work_queued
+        split = tally.split
         self.bar.set_postfix_str(
             f"{tally.failures} failed, {tally.recycles} recycles"
+            + (f", inputs {tally.recorded}/{tally.queued}" if split.documents else "")
+            + (f", pages {split.pages_done}/{split.pages}" if split.documents else "")
             + (", scanning" if tally.scanning else ""),
             refresh=False,
         )
-        self.bar.update(tally.recorded - self.bar.n)
+        self.bar.update(tally.work_done - self.bar.n)
 
     def close(self, tally: Tally) -> None:
         self.update(tally)

@@ -47,13 +47,20 @@ from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
 
 STATS_INTERVAL_S = 0.5
-"""How often the tally copies the pool's worker exits and RSS (for the progress display)."""
+"""How often the tally copies the pool's worker exits, RSS and the pages of its split
+documents (for the progress display)."""
 
 
 class Pool(Protocol):
     """What the runner needs of ``ocrpool.OcrPool`` (tests may pass their own)."""
 
-    def imap(self, sources: Iterable[str], *, ordered: bool = ...) -> Iterator[OcrResult]: ...
+    def imap(
+        self,
+        sources: Iterable[str],
+        *,
+        ordered: bool = ...,
+        waiting: Callable[[], object] | None = ...,
+    ) -> Iterator[OcrResult]: ...
 
     def stats(self) -> PoolStats: ...
 
@@ -213,7 +220,7 @@ class _Run:
     def _ocr(self, sources: Iterator[str], pool_factory: PoolFactory) -> None:
         pool = pool_factory()
         try:
-            for result in pool.imap(sources, ordered=False):
+            for result in pool.imap(sources, ordered=False, waiting=lambda: self._tick(pool)):
                 source, fmt = self.in_flight.pop(result.input)
                 if isinstance(result.error, (EngineStartError, PoolClosed)):
                     raise result.error  # never tried: left unrecorded for the next run
@@ -309,6 +316,11 @@ class _Run:
         if limit is not None and self.failures_in_a_row >= limit:
             raise _TooManyFailures(self.failures_in_a_row)
 
+    def _tick(self, pool: Pool) -> None:
+        """No result for a while (a long document's pages are running): its pages show."""
+        self._copy_stats(pool, force=False)
+        self.progress.update(self.tally)
+
     def _copy_stats(self, pool: Pool, *, force: bool) -> None:
         now = self.clock()
         if not force and now < self.stats_due:
@@ -316,6 +328,7 @@ class _Run:
         self.stats_due = now + STATS_INTERVAL_S
         stats = pool.stats()
         self.tally.worker_exits = dict(stats.exits)
+        self.tally.split = stats.pages
         for worker in stats.workers:
             self.tally.see_rss(worker.rss_mb)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ocrpool.batch.ledger import Verdict
 from ocrpool.batch.records import Record
+from ocrpool.stats import PageProgress
 
 SHUTDOWN_CAUSE = "shutdown"
 """The pool's exit cause for workers stopped at the end: not a recycle."""
@@ -47,10 +48,23 @@ class Tally:
     """Documents recorded with some pages failed (``PagesFailed``; counted in ``failed``)."""
     peak_rss_mb: float | None = None
     worker_exits: dict[str, int] = field(default_factory=dict)
+    split: PageProgress = field(default_factory=PageProgress)
+    """The documents the pool split into page jobs, and their pages (from its stats)."""
 
     @property
     def recorded(self) -> int:
         return self.ok + self.failures
+
+    @property
+    def work_queued(self) -> int:
+        """What the ETA divides: inputs to record, each split document counted as its
+        pages (a 40-page document is 40 of a single image's work, not 1)."""
+        return self.queued - self.split.documents + self.split.pages
+
+    @property
+    def work_done(self) -> int:
+        """``work_queued`` done: inputs recorded, and the pages in of split documents."""
+        return self.recorded - self.split.documents_done + self.split.pages_done
 
     @property
     def failures(self) -> int:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import logging
 import signal
 import sys
 from collections.abc import Sequence
 
+import ocrpool
 from ocrpool.cli import doctor, models, run, serve
 from ocrpool.cli.conventions import HelpFormatter, add_output_options, epilog, log_level
 from ocrpool.error_codes import ExitCode
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         action="version",
-        version=f"%(prog)s {importlib.metadata.version('ocrpool')}",
+        version=f"%(prog)s {ocrpool.__version__}",
     )
     add_output_options(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -1,22 +1,24 @@
 """A deterministic engine for tests, demos, benchmarks and integration checks.
 
 It reads the input and returns the file's stem as its text (nothing for a name with
-``blank`` in it); a multi-page TIFF or PDF gives one page per page, ``"<stem> p<n>"``, and
-a ``PageSpan`` just the pages it names, with the same text. It renders the exports asked
-for as one line per page naming the format and the text, except ``pdf`` and
-``pdf-no-img``: a real PDF of blank pages, each carrying its text under ``/FakeText``, so
-merged documents can be checked page by page. Its options inject the faults a native
-OCR library shows in production: slow jobs, leaked native memory and file handles, slow
-or failing start-up, one input ballooning, and inputs whose names ask the worker to
-segfault, abort, or hang in native code with every signal masked, or one chosen page
-(``fault_page``) that does the same. A start can fail, or hang, only while a marker file
-exists, so a test imitates an outage that ends (a license server back, a disk remounted)
-by removing the file.
+``blank`` in it); a multi-page TIFF or PDF gives one page per page, ``"<stem> p<n>"``,
+and a ``PageSpan`` just the pages it names, with the same text. It renders the exports
+asked for as one line per page naming the format and the text, except ``pdf`` and
+``pdf-no-img``: a real PDF of blank pages, each carrying its text under ``/FakeText``, and
+``hocr``: an XHTML file with one ``ocr_page`` div per page numbered from 1 in the file,
+as Tesseract writes it; so merged documents can be checked page by page. Its options
+inject the faults a native OCR library shows in production: slow jobs, leaked native
+memory and file handles, slow or failing start-up, one input ballooning, and inputs
+whose names ask the worker to segfault, abort, or hang in native code with every signal
+masked, or one chosen page (``fault_page``) that does the same. A start can fail, or
+hang, only while a marker file exists, so a test imitates an outage that ends (a license
+server back, a disk remounted) by removing the file.
 """
 
 from __future__ import annotations
 
 import ctypes
+import html
 import io
 import os
 import signal
@@ -176,6 +178,8 @@ class FakeEngine:
             out = io.BytesIO()
             writer.write(out)
             return out.getvalue()
+        if fmt is ExportFormat.HOCR:
+            return _hocr(pages)
         return "".join(f"{fmt.value} export of {page.text}\n" for page in pages).encode()
 
     def close(self) -> None:
@@ -213,3 +217,21 @@ class FakeEngine:
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         while True:
             self._libc.pause()
+
+
+def _hocr(pages: tuple[Page, ...]) -> bytes:
+    body = "".join(
+        f"  <div class='ocr_page' id='page_{number}' title='bbox 0 0 200 100; ppageno "
+        f"{number - 1}'>\n"
+        f"   <span class='ocr_line' id='line_{number}_1' title='bbox 0 0 200 20'>"
+        f"<span class='ocrx_word' id='word_{number}_1' title='bbox 0 0 200 20'>"
+        f"{html.escape(page.text)}</span></span>\n  </div>\n"
+        for number, page in enumerate(pages, 1)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml">\n <head>\n'
+        "  <meta name='ocr-system' content='ocrpool fake' />\n"
+        f"  <meta name='ocr-number-of-pages' content='{len(pages)}' />\n"
+        f" </head>\n <body>\n{body} </body>\n</html>\n"
+    ).encode()

@@ -5,7 +5,7 @@ Only the engine can break a pool, and only by failing its start: every worker's 
 runs a warm-up recognition of a page known to be good, so a worker that dies holding a
 job after that warm-up is evidence against the job's input, whose retries and quarantine
 pay. A death with nothing started in hand that the pool did not cause is the outside's
-(the OOM killer, an operator): the worker is replaced, nothing more. The README's design
+(the OOM killer, an operator): the worker is replaced, nothing more. The design page's
 section shows this table; ``tests/test_pool_blame.py`` checks every row.
 
 =========================================  ===========  ==================================

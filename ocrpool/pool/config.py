@@ -60,7 +60,11 @@ class PoolConfig:
     split_min_pages: int = 4
     """Documents with fewer pages than this are one job, as single images are."""
     engine: str = "aspose"
+    """The OCR engine each worker owns: ``aspose``, ``tesseract``, ``fake`` (for tests), or a
+    ``module:Class`` of your own."""
     engine_options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the engine's constructor (its language, exports, ...), checked
+    by the engine when a worker starts."""
     start_timeout: float = 120.0
     """A worker not warm after this many seconds is a failed start."""
     max_start_failures: int = 3

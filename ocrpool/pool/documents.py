@@ -5,7 +5,8 @@
     caller's thread                       any pool thread              document's thread
     ---------------                       ---------------              -----------------
     plan: count pages (no rendering);
-    bytes written once to a temp file
+    bytes written once, in the pool's
+    folder (scratch.py)
     Document: one future for the caller
     pool._submit(PageSpan) per span  -->  page job's result  --+
                                           (callback: kept)     |  the last one in:
@@ -43,6 +44,7 @@ from ocrpool.formats import page_count
 from ocrpool.merge import merge_exports
 from ocrpool.pool.leases import resolve
 from ocrpool.results import Attempt, OcrResult, Page
+from ocrpool.stats import PageProgress
 
 log = logging.getLogger("ocrpool")
 
@@ -65,11 +67,13 @@ class Plan:
     temp_path: str | None = None
 
 
-def plan(source: Source, jobs: PageJobs | None) -> Plan | None:
+def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Plan | None:
     """The page jobs of ``source``, or ``None`` to run it as one job (splitting off, one
     page or too few, a page span already, not a regular file, a file that cannot be
     counted: the engine then reads it whole and says what is wrong). Counts pages in the
-    caller's thread."""
+    caller's thread. Bytes are written once, to a file in ``folder`` (the pool's own,
+    which a killed pool's successor sweeps; default: the system temp dir); when that
+    cannot be written (the pool closed and its folder gone), they run as one job too."""
     if jobs is None or isinstance(source, PageSpan):
         return None
     if isinstance(source, bytes):
@@ -86,15 +90,31 @@ def plan(source: Source, jobs: PageJobs | None) -> Plan | None:
         return None
     temp_path = None
     if isinstance(source, bytes):
-        descriptor, temp_path = tempfile.mkstemp(prefix="ocrpool-document-")
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(source)
+        temp_path = _written(source, folder)
+        if temp_path is None:
+            return None
         path = temp_path
     else:
         path = os.path.abspath(source)
     size = jobs.pages_per_job
     spans = tuple(PageSpan(path, at, min(size, total - at)) for at in range(0, total, size))
     return Plan(spans, temp_path)
+
+
+def _written(data: bytes, folder: str | None) -> str | None:
+    """A new file in ``folder`` holding ``data``; ``None`` (and no file) if it cannot be."""
+    try:
+        descriptor, path = tempfile.mkstemp(prefix="document-", dir=folder)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return None
+    return path
 
 
 def span_label(label: str, span: PageSpan) -> str:
@@ -104,23 +124,58 @@ def span_label(label: str, span: PageSpan) -> str:
     return f"{label} [{pages}]"
 
 
+class PageTally:
+    """A pool's ``PageProgress``, kept by its documents from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = PageProgress()
+
+    def add(
+        self, documents: int = 0, documents_done: int = 0, pages: int = 0, done: int = 0
+    ) -> None:
+        with self._lock:
+            counts = self._counts
+            self._counts = PageProgress(
+                counts.documents + documents,
+                counts.documents_done + documents_done,
+                counts.pages + pages,
+                counts.pages_done + done,
+            )
+
+    def counts(self) -> PageProgress:
+        with self._lock:
+            return self._counts
+
+
 class DocumentFuture(Future[OcrResult]):
-    """A split document's future: cancelling it cancels its queued page jobs, and ``stop``
-    reaches the running ones too (``OcrPool.cancel(kill=True)``)."""
+    """A split document's one future, which knows its page jobs: so that a pool's
+    ``cancel(future, kill=True)`` can stop the ones running, not only drop the queued."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.pages: list[Future[OcrResult]] = []
-        """The page jobs' futures, in span order, as they are submitted."""
+        self._lock = threading.Lock()
+        self._jobs: list[Future[OcrResult]] = []
 
-    def stop(self, stop_page: Callable[[Future[OcrResult]], bool]) -> bool:
-        """Cancel the document, then ``stop_page`` each page job still running; whether
-        the document was cancelled (false once it has its result)."""
+    def add_job(self, job: Future[OcrResult]) -> None:
+        """A page job was submitted; one submitted after a cancel is cancelled at once."""
+        with self._lock:
+            self._jobs.append(job)
+        if self.cancelled():
+            job.cancel()
+
+    def jobs(self) -> tuple[Future[OcrResult], ...]:
+        with self._lock:
+            return tuple(self._jobs)
+
+    def cancel_jobs(self, stop: Callable[[Future[OcrResult]], object]) -> bool:
+        """Cancel the document (its queued pages with it), then ``stop`` each page job
+        (a pool's own cancel, which can kill a running one); whether the document was
+        still pending."""
         if not self.cancel():
             return False
-        for page in self.pages:
-            if not page.done():
-                stop_page(page)
+        for job in self.jobs():
+            stop(job)
         return True
 
 
@@ -134,6 +189,7 @@ class Document:
         raises: bool,
         exports: tuple[ExportFormat, ...] = (),
         clock: Callable[[], float] = time.monotonic,
+        tally: PageTally | None = None,
     ) -> None:
         self.label = label
         self.plan = plan
@@ -145,12 +201,13 @@ class Document:
         self._started = clock()
         self._lock = threading.Lock()
         self._parts: list[OcrResult | None] = [None] * len(plan.spans)
-        self._jobs = self.future.pages
         self._left = len(plan.spans)
+        self._tally = tally or PageTally()
+        self._tally.add(documents=1, pages=sum(span.count for span in plan.spans))
 
     def attach(self, index: int, job: Future[OcrResult]) -> None:
         """The page job of span ``index`` was submitted: its result is kept when it comes."""
-        self._jobs.append(job)
+        self.future.add_job(job)
         job.add_done_callback(lambda done: self._on_job(index, done))
 
     def abandon(self, first: int, error: OcrPoolError) -> None:
@@ -172,6 +229,7 @@ class Document:
             self._parts[index] = result
             self._left -= 1
             last = self._left == 0
+        self._tally.add(done=self.plan.spans[index].count)
         if not last:
             return
         if self.exports and any(part.exports for part in self._results()):
@@ -231,13 +289,14 @@ class Document:
         return result
 
     def _resolve(self, result: OcrResult) -> None:
+        self._tally.add(documents_done=1)
         if self.future.set_running_or_notify_cancel():
             resolve(self.future, result, raises=self.raises)
 
     def _on_cancel(self, future: Future[OcrResult]) -> None:
         """The caller cancelled the document: its queued page jobs are cancelled too."""
         if future.cancelled():
-            for job in self._jobs:
+            for job in self.future.jobs():
                 job.cancel()
 
 

@@ -37,6 +37,7 @@ class OcrPool(PoolFront):
         on_worker_exit: Callable[[WorkerExit], None] | None = None,
         **overrides: Any,
     ) -> None:
+        super().__init__()
         if workers is not None:
             overrides["workers"] = workers
         if "engine_options" in overrides:
@@ -63,6 +64,9 @@ class OcrPool(PoolFront):
     def _export_formats(self) -> tuple[ExportFormat, ...]:
         return self._exports
 
+    def _document_folder(self) -> str:
+        return self._supervisor.folder
+
     @property
     def window(self) -> int:
         return self.config.window
@@ -70,15 +74,16 @@ class OcrPool(PoolFront):
     def cancel(self, future: Future[OcrResult], *, kill: bool = False) -> bool:
         """Cancel a job. A queued job is cancelled as ``future.cancel()`` would; with
         ``kill``, a running one is stopped too (its worker is ended and replaced, counted
-        as ``cancelled``) and its future ends with ``JobCancelled``; a split document is
-        cancelled, and with ``kill`` its running page jobs are stopped. Whether it was."""
+        as ``cancelled``) and its future ends with ``JobCancelled``. A split document's
+        future is cancelled while any page is left: its queued pages are dropped and, with
+        ``kill``, its running ones stopped the same way. Whether it was."""
         if isinstance(future, DocumentFuture):
-            return future.stop(lambda page: self._supervisor.cancel(page, kill))
+            return future.cancel_jobs(lambda job: self._supervisor.cancel(job, kill))
         return self._supervisor.cancel(future, kill)
 
     # ---- life cycle ---------------------------------------------------------------
 
-    def stats(self) -> PoolStats:
+    def _stats(self) -> PoolStats:
         return self._supervisor.stats()
 
     def close(self) -> None:

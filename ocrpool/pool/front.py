@@ -1,7 +1,7 @@
 """The Executor-like surface every pool shares, built on the few calls a pool provides.
 
 A pool (the local ``OcrPool``, the Ray backend's ``RayOcrPool``) implements ``_submit``,
-``stats``, ``close``, ``shutdown`` and its ``window``; ``submit``, ``submit_result``,
+``_stats``, ``close``, ``shutdown`` and its ``window``; ``submit``, ``submit_result``,
 ``recognize``, ``imap``/``map``, their asyncio forms and the ``with`` block come from
 here, so both pools keep one contract.
 """
@@ -9,10 +9,11 @@ here, so both pools keep one contract.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TypeVar
 
@@ -20,16 +21,21 @@ from ocrpool.engines.base import JobOptions, PageSpan, Source
 from ocrpool.errors import OcrPoolError
 from ocrpool.exports import ExportFormat
 from ocrpool.merge import MERGEABLE
-from ocrpool.pool.documents import Document, PageJobs, plan, span_label
+from ocrpool.pool.documents import Document, PageJobs, PageTally, plan, span_label
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
 
 PathOrSource = Source | os.PathLike[str]
+WAITING_S = 0.5
+"""How often ``imap`` calls its ``waiting`` while no result comes."""
 _Pool = TypeVar("_Pool", bound="PoolFront")
 
 
 class PoolFront(ABC):
     """``recognize``/``imap``/``map``/``aimap`` and ``with`` over a pool's own calls."""
+
+    def __init__(self) -> None:
+        self._page_tally = PageTally()
 
     @property
     @abstractmethod
@@ -50,6 +56,10 @@ class PoolFront(ABC):
     def _export_formats(self) -> tuple[ExportFormat, ...]:
         """The exports the engine renders, which a split document's page jobs merge."""
         return ()
+
+    def _document_folder(self) -> str | None:
+        """Where a split document given as bytes is written (``None``: the temp dir)."""
+        return None
 
     def submit(
         self,
@@ -76,10 +86,10 @@ class PoolFront(ABC):
             exports = options.exports
             if not set(exports) <= MERGEABLE:
                 jobs = None
-        split = plan(source, jobs)
+        split = plan(source, jobs, self._document_folder())
         if split is None:
             return self._submit(source, label, raises, options)
-        document = Document(label, split, raises, exports)
+        document = Document(label, split, raises, exports, tally=self._page_tally)
         for index, span in enumerate(split.spans):
             try:
                 job = self._submit(span, span_label(label, span), False, options)
@@ -109,8 +119,13 @@ class PoolFront(ABC):
             future.set_result(OcrResult(input=name, error=error))
             return future
 
+    def stats(self) -> PoolStats:
+        """The pool's counts, with the pages of the documents it split (``pages``)."""
+        return dataclasses.replace(self._stats(), pages=self._page_tally.counts())
+
     @abstractmethod
-    def stats(self) -> PoolStats: ...
+    def _stats(self) -> PoolStats:
+        """The pool's own counts (jobs, workers, exits)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -129,19 +144,27 @@ class PoolFront(ABC):
         """OCR one input and wait for it; raises the job's typed error."""
         return self.submit(source, label=label, options=options).result()
 
-    def imap(self, sources: Iterable[PathOrSource], *, ordered: bool = True) -> Iterator[OcrResult]:
+    def imap(
+        self,
+        sources: Iterable[PathOrSource],
+        *,
+        ordered: bool = True,
+        waiting: Callable[[], object] | None = None,
+    ) -> Iterator[OcrResult]:
         """OCR every input, keeping at most ``window`` submitted at once.
 
         Never raises for one input: failures come back as results with ``ok`` false.
         ``sources`` is consumed lazily, so a generator of millions keeps memory flat.
+        ``waiting``, if given, is called in the caller's thread every ``WAITING_S`` that
+        passes without a result (a progress display's tick, while a long document runs).
         """
         pending: deque[Future[OcrResult]] = deque()
         for source in sources:
             pending.append(self.submit_result(source))
             if len(pending) >= self.window:
-                yield _take(pending, ordered)
+                yield _take(pending, ordered, waiting)
         while pending:
-            yield _take(pending, ordered)
+            yield _take(pending, ordered, waiting)
 
     def map(self, sources: Iterable[PathOrSource]) -> Iterator[OcrResult]:
         """``imap`` in input order, as ``Executor.map`` users expect."""
@@ -176,8 +199,13 @@ class PoolFront(ABC):
         self.shutdown(cancel_pending=exc_type is not None)
 
 
-def _take(pending: deque[Future[OcrResult]], ordered: bool) -> OcrResult:
+def _take(
+    pending: deque[Future[OcrResult]], ordered: bool, waiting: Callable[[], object] | None
+) -> OcrResult:
     """The next result: the oldest, or (unordered) the first to finish."""
+    watched = pending if not ordered else (pending[0],)
+    while waiting is not None and not wait(watched, WAITING_S, FIRST_COMPLETED).done:
+        waiting()
     if not ordered:
         wait(pending, return_when=FIRST_COMPLETED)
         for future in pending:

@@ -33,8 +33,6 @@ import logging
 import math
 import os
 import random
-import shutil
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -53,6 +51,7 @@ from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, StartFailed, WorkerSpec
 from ocrpool.pool.readiness import Readiness
 from ocrpool.pool.restarts import RestartBackoff
+from ocrpool.pool.scratch import PoolFolder
 from ocrpool.results import Attempt, OcrResult
 from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit
 
@@ -90,12 +89,17 @@ class Supervisor:
         self._dirty = True
         """Whether anything but an acknowledgement happened since the policies last ran."""
         self._callbacks: list[Callable[[], None]] = []
-        self._log_dir = tempfile.mkdtemp(prefix="ocrpool-")
+        self._folder = PoolFolder()
         self._readiness = Readiness()
         self._thread = threading.Thread(target=self._run, name="ocrpool-supervisor", daemon=True)
         self._thread.start()
 
     # ---- caller side (any thread) -------------------------------------------------
+
+    @property
+    def folder(self) -> str:
+        """The pool's own folder (scratch.py), removed when this loop ends."""
+        return self._folder.path
 
     def submit(
         self, source: Source, label: str, raises: bool, options: JobOptions | None = None
@@ -199,7 +203,7 @@ class Supervisor:
                 callbacks = self._take_callbacks()
                 self._readiness.close()
             call_all(callbacks)
-            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._folder.remove()
 
     def _take_callbacks(self) -> list[Callable[[], None]]:
         callbacks, self._callbacks = self._book.resolutions() + self._callbacks, []
@@ -447,7 +451,7 @@ class Supervisor:
         spec = WorkerSpec(
             engine=config.engine,
             engine_options=dict(config.engine_options),
-            stderr_path=os.path.join(self._log_dir, f"worker-{self._spawned}.log"),
+            stderr_path=os.path.join(self._folder.path, f"worker-{self._spawned}.log"),
             max_rss_mb=config.max_rss_mb,
             rss_relative=config.rss_relative,
             warm_nice=config.warm_nice,

@@ -67,6 +67,7 @@ class RayOcrPool(PoolFront):
         actor_restarts: int = 3,
         **settings: Any,
     ) -> None:
+        super().__init__()
         if "on_worker_exit" in settings:
             raise ValueError("on_worker_exit runs in the actors with Ray: read stats().exits")
         if actors is not None and actors < 1:
@@ -177,7 +178,7 @@ class RayOcrPool(PoolFront):
     def _export_formats(self) -> tuple[ExportFormat, ...]:
         return self._exports
 
-    def stats(self) -> PoolStats:
+    def _stats(self) -> PoolStats:
         """The whole cluster's ``PoolStats``: workers of every actor, exits by cause (with
         ``actor_lost``), retries of lost calls and of crashed workers, jobs per input."""
         return self._dispatcher.stats()

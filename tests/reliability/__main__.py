@@ -4,6 +4,7 @@
     python -m tests.reliability run-chaos --inputs 2000 --kills 40
     python -m tests.reliability aspose --images 500 --fuzz 300
     python -m tests.reliability tesseract --images 2000 --fuzz 300
+    python -m tests.reliability plots    # redraw the plots from the JSON results
 
 Each writes its JSON (and plots) under ``--out`` (default
 ``benchmarks/results/reliability``) and exits 1 if any invariant was broken. Options
@@ -18,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .figures import plot_rss_timeline, plot_supervisor, write_json, write_markdown
+from .figures import redraw, write_json, write_markdown
 
 DEFAULT_OUT = Path("benchmarks/results/reliability")
 
@@ -29,8 +30,6 @@ def _soak(args: argparse.Namespace) -> int:
     rates = [float(x) for x in args.kills_per_min.split(",")]
     with tempfile.TemporaryDirectory(prefix="ocrpool-soak-") as folder:
         phases = soak(args.jobs, rates, args.poison_rate, args.seed, Path(folder))
-    args.out.mkdir(parents=True, exist_ok=True)
-    plot_supervisor(args.out / "soak-supervisor.png", phases)
     write_json(args.out / "soak.json", {"command": _command(), "phases": phases})
     return 1 if any(phase["problems"] for phase in phases) else 0
 
@@ -56,7 +55,6 @@ def _real_engine(args: argparse.Namespace) -> int:
     soaked = aspose_soak(args.images, engine=engine)
     summary = soaked.summary()
     print(f"{engine} soak: {summary}", flush=True)
-    plot_rss_timeline(args.out / f"{engine}-rss.png", soaked.timeline, soaked.soft_limit_mb, engine)
     with tempfile.TemporaryDirectory(prefix="ocrpool-fuzz-") as folder:
         fuzzed = fuzz(Path(folder), args.fuzz, args.seed, engine=engine)
     print(f"{engine} fuzz: {fuzzed.summary()}", flush=True)
@@ -116,12 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
         )
         real.add_argument("--fuzz", type=int, default=300, help="damaged scans")
         real.set_defaults(handler=_real_engine)
+    plots = modes.add_parser("plots", help="redraw the plots and results.md from the JSON results")
+    plots.set_defaults(handler=lambda args: 0)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     code: int = args.handler(args)
+    redraw(args.out)
     write_markdown(args.out)
     return code
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import psutil
 
-from benchmarks.served import pool_workers
 from ocrpool import OcrPool, OcrPoolError, OcrResult
 from ocrpool.engines.aspose.child import run_in_child
+from tests.support.served import pool_workers
 
 from .invariants import no_orphans
 from .mutations import SCANS, mutants

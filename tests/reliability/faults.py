@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import psutil
 
-from benchmarks.served import pool_workers
 from ocrpool import OcrPool, PoolState, WorkerState
+from tests.support.served import pool_workers
 
 
 class Fault(str, enum.Enum):

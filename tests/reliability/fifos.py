@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.served import wait_until
+from tests.support.served import wait_until
 
 CONTENT = b"fake image"
 

@@ -30,33 +30,49 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps({"machine": machine(), **data}, indent=1) + "\n")
 
 
-def plot_supervisor(path: Path, phases: list[dict[str, Any]]) -> None:
-    """The supervisor's RSS, descriptors and threads against jobs done, one line a phase."""
-    figure, axes = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
-    for phase in phases:
-        rows = phase["supervisor_samples"]
-        done = [r[0] for r in rows]
-        for axis, column in zip(axes, (1, 2, 3), strict=True):
-            axis.plot(done, [r[column] for r in rows], label=phase["phase"])
-    for axis, label in zip(axes, ("RSS (MB)", "open fds", "threads"), strict=True):
-        axis.set_ylabel(label)
-        axis.grid(alpha=0.3)
-    axes[0].set_title("supervisor process during the soak (fake engine, recycling every 50)")
-    axes[0].legend()
-    axes[-1].set_xlabel("jobs done in the phase")
-    figure.tight_layout()
+def caption(data: dict[str, Any]) -> str:
+    """The run a figure came from, in one line: command, date, machine."""
+    machine = data["machine"]
+    return (
+        f"{data['command']} | {machine['date_utc']} UTC | {machine['cores']} cores, "
+        f"Python {machine['python']}"
+    )
+
+
+def _finish(figure: Any, path: Path, text: str) -> None:
+    figure.text(0.01, 0.005, text, fontsize="x-small", color="dimgray")
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
     figure.savefig(path, dpi=90)
     plt.close(figure)
 
 
-def plot_rss_timeline(
-    path: Path,
-    timeline: list[tuple[float, float, float]],
-    limit_mb: float | None,
-    engine: str = "aspose",
-) -> None:
-    """Total RSS of the pool (supervisor and workers) and the largest worker over time."""
-    figure, axis = plt.subplots(figsize=(9, 4.5))
+def plot_supervisor(path: Path, data: dict[str, Any]) -> None:
+    """The supervisor's RSS, descriptors and threads against jobs done, one line a phase;
+    every axis from zero, so a change of a megabyte looks like one."""
+    figure, axes = plt.subplots(3, 1, figsize=(8, 8.5), sharex=True)
+    for phase in data["phases"]:
+        rows = phase["supervisor_samples"]
+        done = [r[0] for r in rows]
+        for axis, column in zip(axes, (1, 2, 3), strict=True):
+            axis.plot(done, [r[column] for r in rows], label=phase["phase"])
+    labels = ("supervisor RSS (MB)", "open file descriptors", "threads")
+    for axis, label in zip(axes, labels, strict=True):
+        axis.set_ylabel(label)
+        axis.set_ylim(bottom=0, top=axis.get_ylim()[1] * 1.1)
+        axis.set_xlim(left=0)
+        axis.grid(alpha=0.3)
+    axes[0].set_title("The supervisor process during the soak (fake engine, recycling every 50)")
+    axes[0].legend()
+    axes[-1].set_xlabel("jobs done in the phase")
+    _finish(figure, path, caption(data))
+
+
+def plot_rss_timeline(path: Path, data: dict[str, Any], engine: str) -> None:
+    """Total RSS of the pool (supervisor and workers) and the largest worker over time,
+    from zero, with the per-worker soft limit."""
+    timeline = data["rss_timeline"]
+    limit_mb = data["soak"]["soft_limit_mb"]
+    figure, axis = plt.subplots(figsize=(9, 4.8))
     seconds = [t for t, _, _ in timeline]
     axis.plot(
         seconds, [total for _, total, _ in timeline], label="total RSS (supervisor + workers)"
@@ -65,14 +81,29 @@ def plot_rss_timeline(
     if limit_mb is not None:
         label = f"per-worker soft limit (max_rss_mb) {limit_mb:g} MB"
         axis.axhline(limit_mb, color="red", linestyle="--", label=label)
-    axis.set_xlabel("seconds")
-    axis.set_ylabel("MB")
-    axis.set_title(f"real-engine soak ({engine}): RSS over time")
+    axis.set_xlabel("seconds since the soak started (s)")
+    axis.set_ylabel("RSS (MB)")
+    axis.set_xlim(left=0)
+    axis.set_ylim(bottom=0)
+    axis.set_title(f"Real-engine soak ({engine}): RSS over time")
     axis.grid(alpha=0.3)
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    _finish(figure, path, caption(data))
+
+
+def redraw(folder: Path) -> list[Path]:
+    """Every plot, drawn again from the JSON results in ``folder`` (no run needed)."""
+    drawn = []
+    soak = folder / "soak.json"
+    if soak.exists():
+        plot_supervisor(folder / "soak-supervisor.png", json.loads(soak.read_text()))
+        drawn.append(folder / "soak-supervisor.png")
+    for engine in ("aspose", "tesseract"):
+        path = folder / f"{engine}.json"
+        if path.exists():
+            plot_rss_timeline(folder / f"{engine}-rss.png", json.loads(path.read_text()), engine)
+            drawn.append(folder / f"{engine}-rss.png")
+    return drawn
 
 
 def write_markdown(folder: Path) -> str:

@@ -13,6 +13,7 @@ import os
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -131,8 +132,8 @@ class ChangingPool:
         self._pool = pool
         self._changes = changes
 
-    def imap(self, sources: Iterable[str], *, ordered: bool = True) -> Iterator[OcrResult]:
-        return self._pool.imap((self._change(s) for s in sources), ordered=ordered)
+    def imap(self, sources: Iterable[str], **options: Any) -> Iterator[OcrResult]:
+        return self._pool.imap((self._change(s) for s in sources), **options)
 
     def _change(self, source: str) -> str:
         change = self._changes.get(source, Change.NONE)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.served import pool_workers
 from ocrpool import PoolState, PoolStats
+from tests.support.served import pool_workers
 
 from .oplog import OpLog
 

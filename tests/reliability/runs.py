@@ -23,10 +23,10 @@ from typing import Any
 
 from PIL import Image
 
-from benchmarks.served import wait_until
 from ocrpool.batch.ledger import path_from_sql
 from ocrpool.batch.txt import RECORDS_NAME
 from ocrpool.error_codes import ExitCode
+from tests.support.served import wait_until
 
 from .faults import Fault
 from .invariants import output_exactly_once, records, tagged

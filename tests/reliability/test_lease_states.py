@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from benchmarks.served import wait_until
 from ocrpool import (
     EngineStartError,
     ExitCause,
@@ -24,6 +23,7 @@ from ocrpool import (
     WorkerExit,
     WorkerState,
 )
+from tests.support.served import wait_until
 
 from .faults import Fault, Monkey, is_stopped, kill, rss_mb
 from .fifos import Fifo

@@ -14,9 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from benchmarks.served import pool_workers, wait_until
 from ocrpool.batch import StopSignals
 from ocrpool.error_codes import ExitCode
+from tests.support.served import pool_workers, wait_until
 
 from .runs import (
     file_size_limit,

@@ -15,8 +15,8 @@ from typing import Any
 import psutil
 import pytest
 
-from benchmarks.served import wait_until
 from ocrpool import OcrPool, PoolState, PoolStats, WorkerState
+from tests.support.served import wait_until
 
 from .faults import kill, wait_stopped, worker_processes
 from .fifos import Fifo

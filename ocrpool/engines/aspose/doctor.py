@@ -176,7 +176,7 @@ def ai_check(model_dir: Path, found: models.AiRuntime) -> Check:
         AI_POSTPROCESSING,
         CheckStatus.INFO,
         "not available (optional, unused by ocrpool): " + "; ".join(missing),
-        "see the README section 'AI post-processing' for what to provide",
+        "see 'AI post-processing' in docs/guide/models.md for what to provide",
     )
 
 

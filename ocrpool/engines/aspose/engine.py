@@ -14,7 +14,7 @@ import dataclasses
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ocrpool.engines.aspose import exports, orientation, spelling
@@ -35,6 +35,14 @@ from ocrpool.results import Line, Page, Recognition
 LICENSE_VARIABLE = "OCRPOOL_LICENSE"
 """Path of the Aspose license file used when the ``license`` option is not given."""
 
+
+UNTUNED_OPTIONS: Mapping[str, Any] = {
+    "tiered_compilation": True,
+    "concurrent_gc": True,
+    "retain_image_for_export": True,
+}
+"""The engine options that turn off every tuning ocrpool adopted: .NET's and Aspose's own
+behaviour, which any other way of running Aspose gets (``python -m benchmarks tune-engine``)."""
 
 _MULTI_PAGE_INPUTS = {Format.TIFF: "TIFF", Format.PDF: "PDF"}
 _BANNER = re.compile(r"^[ \t]*\*+[ \t]*Trial Licenses[ \t]*\*+[ \t]*$\n?", re.MULTILINE)
@@ -63,6 +71,14 @@ class AsposeEngine:
       .NET's own default. They are set in this process's environment in ``start()``,
       before the runtime loads, and take effect only if nothing in this process has
       started it yet (true in a pool worker).
+    - ``retain_image_for_export``: Aspose's ``retain_image_for_export``, which keeps a copy
+      of each page's image in its result for a later export; default False, which
+      measured cheaper per image: ocrpool renders exports in the same call, so the image
+      is kept anyway whenever ``exports`` asks for any. True is Aspose's own behaviour.
+    - ``language_detection_level``: an ``aspose.ocr.LanguageDetectionLevel`` name
+      (``by_page``, ``by_paragraph``, ``by_word``): how finely Aspose decides which
+      language of ``language``'s group each part of a page is in; default Aspose's own
+      (BY_PARAGRAPH): the others read the same text but saved nothing in every round.
     - ``license``: path of an Aspose license file; default ``$OCRPOOL_LICENSE``; neither
       means evaluation mode. A missing or rejected file fails ``start()``.
     - ``allow_downloads``: let Aspose download missing resources; default False, so an
@@ -100,6 +116,8 @@ class AsposeEngine:
         threads: int | None = 1,
         tiered_compilation: bool = False,
         concurrent_gc: bool = False,
+        retain_image_for_export: bool = False,
+        language_detection_level: str | None = None,
         license: str | os.PathLike[str] | None = None,
         allow_downloads: bool = False,
         resource_dir: str | os.PathLike[str] | None = None,
@@ -123,6 +141,8 @@ class AsposeEngine:
         self._automatic_color_inversion = automatic_color_inversion
         self._threads = threads
         self._tuning = RuntimeTuning(tiered_compilation, concurrent_gc)
+        self._retain_images = retain_image_for_export or bool(self._exports)
+        self._language_detection_level = language_detection_level
         self._license = license
         self._allow_downloads = allow_downloads
         self._resource_dir = resource_dir
@@ -165,7 +185,7 @@ class AsposeEngine:
             ocr.OnnxRuntimeSessionOptions.set_intra_op_num_threads(self._threads)
             ocr.OnnxRuntimeSessionOptions.set_inter_op_num_threads(1)
         self._ocr = ocr
-        self._settings = self._new_settings(self._language)
+        self._settings = self._new_settings(self._language, self._retain_images)
         if self._spellcheck is not None:
             self._spellcheck_language = self._spelling(self._spellcheck)
             self._dictionary_file = dictionary or ""
@@ -186,10 +206,13 @@ class AsposeEngine:
                 raise translate_error(str(exc), path, label) from None
 
     def _job(self, options: JobOptions) -> _JobSettings:
-        """The engine's settings with a job's own over them."""
+        """The engine's settings with a job's own over them (settings of its own for
+        another language, or for exports when the engine keeps no page images)."""
+        exports = self._exports if options.exports is None else options.exports
+        retain_images = self._retain_images or bool(exports)
         settings = self._settings
-        if options.language is not None:
-            settings = self._new_settings(options.language)
+        if options.language is not None or retain_images != self._retain_images:
+            settings = self._new_settings(options.language or self._language, retain_images)
         spelling_language = self._spellcheck_language
         if options.spellcheck is not None:
             spelling_language = self._spelling(options.spellcheck) if options.spellcheck else None
@@ -197,15 +220,23 @@ class AsposeEngine:
             settings,
             self._rotate_pages if options.rotate_pages is None else options.rotate_pages,
             spelling_language,
-            self._exports if options.exports is None else options.exports,
+            exports,
         )
 
-    def _new_settings(self, language: str | None) -> Any:
-        """Aspose's ``RecognitionSettings`` from the options, in ``language``."""
+    def _new_settings(self, language: str | None, retain_images: bool) -> Any:
+        """Aspose's ``RecognitionSettings`` from the options, in ``language``, keeping page
+        images for exports when ``retain_images``."""
         ocr = self._ocr
         settings = ocr.RecognitionSettings()
         settings.upscale_small_font = self._upscale_small_font
         settings.automatic_color_inversion = self._automatic_color_inversion
+        settings.retain_image_for_export = retain_images
+        if self._language_detection_level is not None:
+            settings.language_detection_level = _member(
+                ocr.LanguageDetectionLevel,
+                self._language_detection_level,
+                "language_detection_level",
+            )
         if self._threads is not None:
             settings.threads_count = self._threads
         if language is not None:

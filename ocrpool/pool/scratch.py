@@ -1,0 +1,81 @@
+"""The pool's own folder: its workers' logs and the bytes of its split documents.
+
+One folder per pool, ``ocrpool-<pid>-XXXXXXXX`` in the system's temp dir, removed when
+the pool's supervisor ends. A pool killed with SIGKILL cannot remove it, so each new
+pool sweeps the folders of dead ones: a folder holds a ``.lock`` file that its pool keeps
+locked (``flock``) for its whole life, and the kernel drops that lock when the last
+process holding it ends, however it ends. A folder whose lock can be taken is stale; a
+folder without a ``.lock`` (another tool's, an older ocrpool's) is never touched. The
+lock file is locked under another name and renamed to ``.lock``, so no sweeper sees it
+unlocked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import stat
+import tempfile
+
+log = logging.getLogger("ocrpool")
+
+PREFIX = "ocrpool-"
+LOCK = ".lock"
+
+
+class PoolFolder:
+    """A new pool's folder under ``root`` (default: the system temp dir), after sweeping
+    the stale folders of killed pools there."""
+
+    def __init__(self, root: str | None = None) -> None:
+        root = root or tempfile.gettempdir()
+        sweep_stale(root)
+        self.path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root)
+        locking = os.path.join(self.path, LOCK + ".new")
+        self._lock = os.open(locking, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        os.rename(locking, os.path.join(self.path, LOCK))
+
+    def remove(self) -> None:
+        """Remove the folder and everything in it; then let go of its lock."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.close(self._lock)
+
+
+def sweep_stale(root: str) -> list[str]:
+    """Remove the folders under ``root`` of this user's pools that no live process holds;
+    the paths removed."""
+    removed: list[str] = []
+    try:
+        names = [name for name in os.listdir(root) if name.startswith(PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(root, name)
+        if _stale(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            log.info("removed %s, left by a pool that was killed", path)
+    return removed
+
+
+def _stale(path: str) -> bool:
+    """Whether ``path`` is a pool folder of this user whose lock nobody holds."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            return False
+        lock = os.open(os.path.join(path, LOCK), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(lock)
+    return True
