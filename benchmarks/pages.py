@@ -73,6 +73,7 @@ def build_corpus(folder: Path, pages: int) -> list[str]:
     a ``pages``-page TIFF cycling through every page of every scan."""
     from PIL import Image, ImageSequence
 
+    folder.mkdir(parents=True, exist_ok=True)
     frames: list[Image.Image] = []
     singles = []
     for number, scan in enumerate(SCANS):
