@@ -322,8 +322,14 @@ def test_a_bug_in_the_dispatcher_fails_every_open_job_at_once(
             raise RuntimeError("a bug")
 
         monkeypatch.setattr(Dispatcher, "_dispatch", broken)
-        futures = [pool.submit(path) for path in paths]
+        futures, refused = [], []
+        for path in paths:  # the first wakes the dispatcher, which may fail before the rest
+            try:
+                futures.append(pool.submit(path))
+            except PoolClosed as error:
+                refused.append(error)
         errors = [future.exception(timeout=30) for future in futures]
+        assert futures and len(futures) + len(refused) == len(paths)
         assert all(isinstance(error, PoolClosed) for error in errors)
         assert pool.stats().state is PoolState.BROKEN
         with pytest.raises(PoolClosed, match="dispatcher failed"):
