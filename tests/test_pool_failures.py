@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 from collections import Counter
+from multiprocessing import forkserver
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from ocrpool import (
     WorkerCrashed,
     WorkerExit,
 )
+from tests.support.served import wait_until
 
 
 def test_crash_is_retried_on_fresh_workers_then_quarantined(tmp_path: Path) -> None:
@@ -162,6 +164,31 @@ def test_worker_killed_while_starting_is_replaced_not_a_start_failure() -> None:
         killer.join()
         stats = pool.stats()
     assert stats.exits == {"killed": 1}
+    assert stats.state.value == "running"
+
+
+def test_worker_killed_before_it_reads_its_start_data_is_replaced_not_a_start_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kill between the fork server's fork and the child reading what to run makes
+    multiprocessing raise BrokenPipeError in the supervisor; the engine never ran."""
+    connect = forkserver.connect_to_new_process
+    killed: list[int] = []
+
+    def connect_then_kill_the_child(fds: list[int]) -> tuple[int, int]:
+        ends = connect(fds)
+        if not killed:
+            wait_until(lambda: bool(worker_processes()), 10, "the forked child")
+            (child,) = worker_processes()
+            child.kill()
+            child.wait()
+            killed.append(child.pid)
+        return ends
+
+    monkeypatch.setattr(forkserver, "connect_to_new_process", connect_then_kill_the_child)
+    with fake_pool(workers=1, spares=0, max_start_failures=1) as pool:
+        stats = pool.stats()
+    assert killed and stats.exits == {"killed": 1}
     assert stats.state.value == "running"
 
 

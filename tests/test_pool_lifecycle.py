@@ -21,10 +21,14 @@ from ocrpool import PoolClosed, PoolState
 
 SUPERVISOR_SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json, signal, sys
     from ocrpool import OcrPool
 
     if __name__ == "__main__":
+        # Ctrl-C as a terminal's Python gets it: a suite run as a background job of a
+        # non-interactive shell hands its children SIGINT ignored (POSIX), and then the
+        # signal this file sends would stop nothing
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         settings = dict(workers=2, spares=1, warm_spares=True, engine="fake")
         with OcrPool(**settings, engine_options={"delay": 60}) as pool:
             futures = [pool.submit(sys.argv[1]) for _ in range(4)]

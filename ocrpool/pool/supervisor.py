@@ -42,7 +42,7 @@ from concurrent.futures import Future
 from ocrpool.engines.base import JobOptions, Source
 from ocrpool.errors import OcrPoolError, PoolClosed
 from ocrpool.pool import policies
-from ocrpool.pool.blame import PLANNED, Cost, Verdict, judge
+from ocrpool.pool.blame import LOST_STATUS, PLANNED, Cost, Death, Verdict, judge
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.exits import lost_job_error, start_failure_error
 from ocrpool.pool.handle import Ask, WorkerHandle, process_context, spills
@@ -325,6 +325,17 @@ class Supervisor:
             self._callbacks.append(lambda: callback(record))
         self._changed.notify_all()
 
+    def _on_lost_at_fork(self, now: float) -> None:
+        """The fork server forked a worker that died before it read its start data (an
+        outside SIGKILL: multiprocessing then raises BrokenPipeError): judged as any death
+        while starting, never the engine's; its pid and status never reached us."""
+        death = Death(None, LOST_STATUS, sent_kill=False, warm=False, started_job=False)
+        verdict = judge(death)
+        self._exits[verdict.cause.value] += 1
+        self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
+        self._readiness.wake()  # no exit will wake the loop to start its replacement
+        log.warning("a worker died while it was forked; blamed: %s", verdict.blamed.value)
+
     def _on_start_failure(
         self, pid: int | None, detail: str | None, exitcode: int | None, tail: str, now: float
     ) -> None:
@@ -459,6 +470,9 @@ class Supervisor:
         quota = policies.quota(config, self._spawned, self._rng)
         try:
             worker = WorkerHandle(self._context, spec, quota, self._clock)
+        except BrokenPipeError:
+            self._on_lost_at_fork(now)
+            return
         except Exception as error:
             detail = f"could not start a worker process: {type(error).__name__}: {error}"
             self._on_start_failure(None, detail, None, "", now)
