@@ -37,6 +37,8 @@ def worker(**facts: Any) -> Any:
         ({"rss_mb": 910.0}, 2.0, True),  # 41 MB a job: 1,033 MB in 3 jobs
         ({"rss_mb": 400.0}, 2.0, False),  # it shrank
         ({"rss_mb": 910.0, "jobs": 0}, 2.0, False),  # nothing to measure growth by
+        ({"rss_mb": 800.0, "jobs": 2}, 2.0, False),  # 150 MB a job, but 2 jobs: too few to tell
+        ({"rss_mb": 800.0, "jobs": 3}, 2.0, True),  # 100 MB a job over 3: 1,100 MB in 3 more
     ],
 )
 def test_a_worker_nears_its_end_a_warm_up_of_its_jobs_ahead(

@@ -102,8 +102,9 @@ def retire_due(workers: list[WorkerHandle], config: PoolConfig) -> None:
 
 def nearing_end(worker: WorkerHandle, config: PoolConfig, warmup_s: float) -> bool:
     """Whether an active worker will retire within a warm-up's worth of its jobs (plus
-    one): by its quota, or by its soft limit at the rate its RSS grows per job. That is
-    when its replacement should start warming, to be ready just as it leaves."""
+    one): by its quota, or by its soft limit at the rate its RSS grew per job so far
+    (once it has done as many jobs: an engine's first jobs grow it more than the rest).
+    That is when its replacement should start warming, to be ready just as it leaves."""
     if not worker.active:
         return False
     if worker.due is not None:
@@ -113,8 +114,8 @@ def nearing_end(worker: WorkerHandle, config: PoolConfig, warmup_s: float) -> bo
     if worker.quota is not None and worker.quota - worker.jobs <= lead:
         return True
     limit = rss_limit(config.max_rss_mb, config, worker)
-    if limit is None or not worker.jobs or worker.rss_mb is None or worker.warm_rss_mb is None:
-        return False
+    if limit is None or worker.jobs < lead or worker.rss_mb is None or worker.warm_rss_mb is None:
+        return False  # never extrapolate further than it has been seen to grow
     growth = (worker.rss_mb - worker.warm_rss_mb) / worker.jobs
     return growth > 0 and worker.rss_mb + growth * lead >= limit
 
