@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario of every workload (fake-noop: pool overhead; fake-leak: leaking jobs; "
         "aspose: real OCR), 3 rounds in alternating order, into OUT/results.csv, "
         "samples.csv, run.json, results.md (with issue 19's goals, met or not) and "
-        "plots/; about 35 min on 2 cores. --quick: the fake workloads, 2 short rounds. "
+        "plots/; about 45 min on 2 cores. --quick: the fake workloads, 2 short rounds. "
         "Then `python -m benchmarks readme` puts the results into docs/benchmarks.md.",
     )
     parser.add_argument(

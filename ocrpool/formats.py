@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import os
+import stat
+import struct
 from collections.abc import Iterator
 from typing import BinaryIO, Literal
 
@@ -160,6 +162,7 @@ def _tiff_pages(handle: BinaryIO, header: bytes) -> Iterator[tuple[int, int] | N
     def number(data: bytes) -> int:
         return int.from_bytes(data, order)
 
+    entry = struct.Struct(("<" if order == "little" else ">") + "HH4x4s")
     offset = number(header[4:8])
     seen: set[int] = set()
     while offset and offset not in seen and len(seen) < _MAX_TIFF_PAGES:
@@ -171,11 +174,9 @@ def _tiff_pages(handle: BinaryIO, header: bytes) -> Iterator[tuple[int, int] | N
             return
         entries = handle.read(12 * number(count_bytes))
         tags: dict[int, int] = {}
-        for start in range(0, len(entries) - 11, 12):
-            tag, kind = number(entries[start : start + 2]), number(entries[start + 2 : start + 4])
-            if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
-                width = 2 if kind == 3 else 4
-                tags[tag] = number(entries[start + 8 : start + 8 + width])
+        for tag, kind, value in entry.iter_unpack(entries[: len(entries) // 12 * 12]):
+            if tag == 256 or tag == 257:  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
+                tags[tag] = number(value[:2] if kind == 3 else value)
         page = _positive(tags.get(256, 0), tags.get(257, 0))
         yield page
         if page is None:
@@ -214,6 +215,29 @@ def page_count(handle: BinaryIO) -> int | None:
     if fmt is Format.PDF:
         return _pdf_pages(handle)
     return 1
+
+
+def file_page_count(path: str) -> int | None:
+    """``page_count`` of the regular file at ``path``; ``None`` for anything else, or when
+    it cannot be read. Opened without blocking and checked before any read: opening a
+    FIFO would block, and reading it eat its data. A pool runs this for every job
+    submitted, so a single-image format is told from its first bytes, with no file object."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        fmt = sniff(os.pread(descriptor, HEADER_BYTES, 0))
+        if fmt is not Format.TIFF and fmt is not Format.PDF:
+            return None if fmt is None else 1
+        with os.fdopen(os.dup(descriptor), "rb") as handle:
+            return page_count(handle)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
 
 
 def _pdf_pages(handle: BinaryIO) -> int | None:

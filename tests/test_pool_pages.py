@@ -26,7 +26,7 @@ from ocrpool import (
     WorkerState,
 )
 from ocrpool.exports import Export, ExportFormat
-from ocrpool.formats import page_count
+from ocrpool.formats import file_page_count, page_count
 from ocrpool.merge import merge_exports
 from ocrpool.pool.documents import PageJobs, plan
 
@@ -44,6 +44,18 @@ def test_page_count_reads_tiff_directories_and_pdf_page_trees(tmp_path: Path) ->
     with open("examples/images/skimage-page.png", "rb") as handle:
         assert page_count(handle) == 1
     assert page_count(io.BytesIO(b"not an image")) is None
+
+
+def test_file_page_count_reads_regular_files_only(tmp_path: Path) -> None:
+    assert file_page_count(make_document(tmp_path / "doc.tif", 7)) == 7
+    assert file_page_count("examples/images/skimage-page.png") == 1
+    (tmp_path / "notes.txt").write_bytes(b"not an image")
+    assert file_page_count(str(tmp_path / "notes.txt")) is None
+    assert file_page_count(str(tmp_path / "missing.png")) is None
+    assert file_page_count(str(tmp_path)) is None  # a folder
+    fifo = tmp_path / "pipe.tif"
+    os.mkfifo(fifo)
+    assert file_page_count(str(fifo)) is None  # did not block
 
 
 def test_a_plan_splits_long_documents_only(tmp_path: Path) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from pathlib import Path
 
 import psutil
+import pytest
 from fakes import make_inputs
 
 from ocrpool.engines.fake import FakeEngine
 from ocrpool.pool.protocol import Job, Outcome, Stop
-from ocrpool.pool.worker import _serve
+from ocrpool.pool.worker import OwnRss, _serve
 
 
 def test_a_job_waiting_in_the_pipe_is_acknowledged_in_the_outcome_before_it(
@@ -26,7 +28,7 @@ def test_a_job_waiting_in_the_pipe_is_acknowledged_in_the_outcome_before_it(
 
     def serve_until_idle() -> None:
         supervisor.send(Stop())
-        _serve(worker, engine, psutil.Process(), None)
+        _serve(worker, engine, OwnRss(), None)
         while supervisor.poll():
             sent.append(supervisor.recv())
 
@@ -45,3 +47,25 @@ def test_a_job_waiting_in_the_pipe_is_acknowledged_in_the_outcome_before_it(
     ]
     texts = [m.recognition.text for m in sent if isinstance(m, Outcome) and m.recognition]
     assert texts == ["a", "b", "c"]
+
+
+def test_own_rss_follows_this_process_as_psutil_reads_it() -> None:
+    own, process = OwnRss(), psutil.Process()
+    before = own.mb()
+    grown = bytearray(64 * 1024 * 1024)  # 64 MB, touched
+    for offset in range(0, len(grown), 4096):
+        grown[offset] = 1
+    after = own.mb()
+    assert abs(after - process.memory_info().rss / 2**20) < 8
+    assert after - before > 56
+    del grown
+
+
+def test_own_rss_without_proc_reads_psutil(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_proc(path: str, flags: int) -> int:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(os, "open", no_proc)
+    own = OwnRss()
+    monkeypatch.undo()
+    assert abs(own.mb() - psutil.Process().memory_info().rss / 2**20) < 8

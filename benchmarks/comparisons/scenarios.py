@@ -146,6 +146,13 @@ def standard_scenarios(max_jobs: int, rss_limit_mb: float) -> tuple[Scenario, ..
             pool_options={"max_jobs_per_worker": max_jobs},
         ),
         Scenario(
+            "ocrpool-nospare",
+            Kind.OCRPOOL,
+            "ocrpool-jobs breaking before making (spares=0): a worker is replaced only "
+            "after it exited, as the peers do",
+            pool_options={"max_jobs_per_worker": max_jobs, "spares": 0},
+        ),
+        Scenario(
             "ocrpool-steady",
             Kind.OCRPOOL,
             "ocrpool never recycling (max_jobs_per_worker=None, max_rss_mb=None)",

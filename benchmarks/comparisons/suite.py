@@ -65,7 +65,9 @@ class Workload:
         )
 
 
-FAKE_NOOP = Workload("fake-noop", "fake")
+FAKE_NOOP = Workload("fake-noop", "fake", jobs=6000)
+"""6,000 jobs: a few seconds a scenario without recycling (2,000 took half a second, too
+short to average out the machine's noise)."""
 FAKE_LEAK = Workload(
     "fake-leak",
     "fake",
@@ -89,6 +91,7 @@ ASPOSE = Workload(
         "inprocess-tuned",
         "inprocess-dotnet",
         "ocrpool-jobs",
+        "ocrpool-nospare",
         "ocrpool-steady",
         "pebble",
         "cf-ppe",

@@ -29,7 +29,6 @@ import contextlib
 import io
 import logging
 import os
-import stat
 import tempfile
 import threading
 import time
@@ -40,7 +39,7 @@ from dataclasses import dataclass, replace
 from ocrpool.engines.base import PageSpan, Source
 from ocrpool.errors import EngineError, JobCancelled, OcrPoolError, PagesFailed
 from ocrpool.exports import Export, ExportFormat
-from ocrpool.formats import page_count
+from ocrpool.formats import file_page_count, page_count
 from ocrpool.merge import merge_exports
 from ocrpool.pool.leases import resolve
 from ocrpool.results import Attempt, OcrResult, Page
@@ -76,16 +75,7 @@ def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Pl
     cannot be written (the pool closed and its folder gone), they run as one job too."""
     if jobs is None or isinstance(source, PageSpan):
         return None
-    if isinstance(source, bytes):
-        total = page_count(io.BytesIO(source))
-    else:
-        try:  # only a regular file: opening a FIFO would block, and reading it eat its data
-            if not stat.S_ISREG(os.stat(source).st_mode):
-                return None
-            with open(source, "rb") as handle:
-                total = page_count(handle)
-        except OSError:
-            return None
+    total = page_count(io.BytesIO(source)) if isinstance(source, bytes) else file_page_count(source)
     if total is None or total < jobs.min_pages:
         return None
     temp_path = None

@@ -59,19 +59,19 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     faulthandler.enable(file=log, all_threads=True)
     faulthandler.register(signal.SIGTERM, file=log, all_threads=True, chain=True)
-    process = psutil.Process()
+    rss = OwnRss()
 
     started = time.monotonic()
     engine, failure = _start_engine(spec)
     if engine is None:
         conn.send(failure)
         sys.exit(1)
-    warm_rss = _rss_mb(process)
+    warm_rss = rss.mb()
     conn.send(Ready(warm_rss, time.monotonic() - started))
     limit = spec.max_rss_mb
     if limit is not None and spec.rss_relative:
         limit += warm_rss
-    _serve(conn, engine, process, limit)
+    _serve(conn, engine, rss, limit)
     engine.close()
 
 
@@ -97,7 +97,7 @@ def _start_engine(spec: WorkerSpec) -> tuple[Engine | None, StartFailed | None]:
     return (None, result) if isinstance(result, StartFailed) else (result, None)
 
 
-def _serve(conn: Connection, engine: Engine, process: psutil.Process, limit: float | None) -> None:
+def _serve(conn: Connection, engine: Engine, own_rss: OwnRss, limit: float | None) -> None:
     over_limit = False
     message: Job | Stop | None = None
     acked = False  # ``message`` was acknowledged in the last Outcome
@@ -116,7 +116,7 @@ def _serve(conn: Connection, engine: Engine, process: psutil.Process, limit: flo
         if not acked:
             conn.send(Ack(job.job_id))
         recognition, error, elapsed = _run(engine, job)
-        rss = _rss_mb(process)
+        rss = own_rss.mb()
         over_limit = limit is not None and rss >= limit
         waiting = conn.recv() if not over_limit and pending_bytes(conn) else None
         following = waiting.job_id if isinstance(waiting, Job) else None
@@ -159,10 +159,27 @@ def _unspilled(source: Source | Spilled) -> Source:
     return data
 
 
-def _rss_mb(process: psutil.Process) -> float:
-    """Current resident memory; not ``ru_maxrss``, which a forked child inherits."""
-    rss: int = process.memory_info().rss
-    return rss / MB
+class OwnRss:
+    """This process's resident memory, read after every job; not ``ru_maxrss``, which a
+    forked child inherits. On Linux one ``pread`` of ``/proc/self/statm`` through a
+    descriptor kept open (about 2 µs, where psutil opens and parses the file each time,
+    about 16 µs: a tenth of a no-op job's cost in the worker); psutil elsewhere."""
+
+    def __init__(self) -> None:
+        try:
+            self._statm: int | None = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._statm = None
+            self._process = psutil.Process()
+
+    def mb(self) -> float:
+        if self._statm is None:
+            rss: int = self._process.memory_info().rss
+            return rss / MB
+        return int(os.pread(self._statm, 128, 0).split()[1]) * _PAGE_SIZE / MB
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _let_the_fork_server_go() -> None:
