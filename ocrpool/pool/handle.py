@@ -28,6 +28,7 @@ import psutil
 
 from ocrpool.pool.blame import Death
 from ocrpool.pool.protocol import (
+    Frames,
     FromWorker,
     Job,
     Outcome,
@@ -35,7 +36,6 @@ from ocrpool.pool.protocol import (
     Stop,
     ToWorker,
     WorkerSpec,
-    pending_bytes,
 )
 from ocrpool.pool.worker import worker_main
 from ocrpool.processes import MB, read_tail
@@ -97,6 +97,7 @@ class WorkerHandle:
         self.stderr_path = spec.stderr_path
         self._clock = clock
         self.conn, child_conn = context.Pipe(duplex=True)
+        self._frames = Frames(self.conn.fileno())
         self.process = context.Process(  # type: ignore[attr-defined]
             target=worker_main, args=(child_conn, spec), name="ocrpool-worker", daemon=True
         )
@@ -306,27 +307,24 @@ class WorkerHandle:
         return True
 
     def receive_ready(self) -> list[FromWorker]:
-        """The messages already in the pipe, once it is known to be readable.
+        """The messages complete after one read of the pipe, once it is known to be
+        readable; an incomplete one waits for the next (never for a frozen worker).
 
-        A message that cannot be read
-        (the worker died mid-write, or wrote garbage) ends the reading: the worker's
-        exit tells the rest.
+        A message that cannot be read (the worker died mid-write, or wrote garbage) ends
+        the reading: the worker's exit tells the rest.
         """
-        messages: list[FromWorker] = []
         try:
-            messages.append(self.conn.recv())
-            while pending_bytes(self.conn):
-                messages.append(self.conn.recv())
+            return self._frames.read()
         except Exception:
             self.readable = False
-        return messages
+            return []
 
     def receive_rest(self) -> list[FromWorker]:
         """Every message still in the pipe of a worker that exited, up to EOF."""
         messages: list[FromWorker] = []
         try:
             while self.readable and self.conn.poll():
-                messages.append(self.conn.recv())
+                messages += self._frames.read()
         except Exception:
             self.readable = False
         return messages

@@ -11,6 +11,9 @@ finds its next job already waiting acknowledges it in the ``Outcome`` of the one
 from __future__ import annotations
 
 import fcntl
+import os
+import pickle
+import struct
 import sys
 import termios
 from dataclasses import dataclass
@@ -106,3 +109,53 @@ def pending_bytes(conn: Connection) -> int:
     ``Connection.poll`` builds a selector each time."""
     raw = fcntl.ioctl(conn.fileno(), termios.FIONREAD, b"\0\0\0\0")
     return int.from_bytes(raw, sys.byteorder)
+
+
+_SIZE = struct.Struct("!i")
+_LONG_SIZE = struct.Struct("!Q")
+
+
+class Frames:
+    """Messages from the read end of a ``Connection``, as many as one ``read`` returns.
+
+    ``Connection.recv`` costs two system calls a message (its length, then its bytes) and
+    blocks until the whole message is in: a worker frozen mid-write would freeze the
+    reader. This reads what is there in one call, decodes the messages that are
+    complete and keeps the rest for the next call. The framing is the one
+    ``Connection.send`` writes: a signed 4-byte big-endian length (``-1`` then an
+    unsigned 8-byte length for messages past 2 GiB), then the pickle.
+    """
+
+    CHUNK = 1 << 16
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._rest = b""
+        self._wanted = 0  # bytes the incomplete message at the head of ``_rest`` lacks
+
+    def read(self) -> list[Any]:
+        """One read's complete messages (maybe none); ``EOFError`` at the end of the
+        stream. Call it only when the descriptor is readable, or it waits for a byte."""
+        chunk = os.read(self._fd, max(self.CHUNK, self._wanted))
+        if not chunk:
+            raise EOFError("the other end closed the pipe")
+        data = self._rest + chunk if self._rest else chunk
+        messages: list[Any] = []
+        start, end = 0, len(data)
+        while end - start >= _SIZE.size:
+            (size,) = _SIZE.unpack_from(data, start)
+            head = start + _SIZE.size
+            if size == -1:
+                if end - head < _LONG_SIZE.size:
+                    break
+                (size,) = _LONG_SIZE.unpack_from(data, head)
+                head += _LONG_SIZE.size
+            if head + size > end:
+                self._wanted = head + size - end
+                break
+            messages.append(pickle.loads(data[head : head + size]))
+            start = head + size
+        else:
+            self._wanted = 0
+        self._rest = data[start:] if start < end else b""
+        return messages
