@@ -50,7 +50,9 @@ class ExitCause(str, enum.Enum):
 class WorkerExit:
     """One worker's end: why, and what it had become."""
 
-    pid: int
+    pid: int | None
+    """``None`` for a worker that died while it was forked, before its pid reached the
+    pool (an outside SIGKILL at that moment)."""
     cause: ExitCause
     rss_mb: float | None
     jobs: int
@@ -60,8 +62,9 @@ class WorkerExit:
 
     def __str__(self) -> str:
         rss = "?" if self.rss_mb is None else f"{self.rss_mb:.0f}"
+        who = "a worker lost while forked" if self.pid is None else f"worker {self.pid}"
         return (
-            f"worker {self.pid} exited: {self.cause.value} (exit {self.exitcode}, "
+            f"{who} exited: {self.cause.value} (exit {self.exitcode}, "
             f"{self.jobs} jobs, RSS {rss} MB, {self.age_s:.1f}s old)"
         )
 

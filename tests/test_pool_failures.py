@@ -186,10 +186,14 @@ def test_worker_killed_before_it_reads_its_start_data_is_replaced_not_a_start_fa
         return ends
 
     monkeypatch.setattr(forkserver, "connect_to_new_process", connect_then_kill_the_child)
-    with fake_pool(workers=1, spares=0, max_start_failures=1) as pool:
+    exits: list[WorkerExit] = []
+    with fake_pool(workers=1, spares=0, max_start_failures=1, on_worker_exit=exits.append) as pool:
         stats = pool.stats()
+        wait_until(lambda: bool(exits), 10, "the lost worker's exit record")
     assert killed and stats.exits == {"killed": 1}
     assert stats.state.value == "running"
+    assert [(e.pid, e.cause, e.jobs) for e in exits[:1]] == [(None, ExitCause.KILLED, 0)]
+    assert str(exits[0]).startswith("a worker lost while forked exited: killed")
 
 
 @pytest.mark.slow

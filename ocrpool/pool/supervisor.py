@@ -313,9 +313,13 @@ class Supervisor:
         record = WorkerExit(
             worker.pid, cause, worker.rss_mb, worker.jobs, now - worker.started_at, exitcode
         )
-        self._exits[cause.value] += 1
+        self._record_exit(record, verdict)
+
+    def _record_exit(self, record: WorkerExit, verdict: Verdict) -> None:
+        """Count, log and report one worker's end."""
+        self._exits[record.cause.value] += 1
         log.log(
-            logging.INFO if cause in PLANNED else logging.WARNING,
+            logging.INFO if record.cause in PLANNED else logging.WARNING,
             "%s; blamed: %s",
             record,
             verdict.blamed.value,
@@ -331,10 +335,9 @@ class Supervisor:
         while starting, never the engine's; its pid and status never reached us."""
         death = Death(None, LOST_STATUS, sent_kill=False, warm=False, started_job=False)
         verdict = judge(death)
-        self._exits[verdict.cause.value] += 1
         self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
         self._readiness.wake()  # no exit will wake the loop to start its replacement
-        log.warning("a worker died while it was forked; blamed: %s", verdict.blamed.value)
+        self._record_exit(WorkerExit(None, verdict.cause, None, 0, 0.0, None), verdict)
 
     def _on_start_failure(
         self, pid: int | None, detail: str | None, exitcode: int | None, tail: str, now: float

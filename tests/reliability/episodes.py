@@ -135,7 +135,7 @@ class WorkerEvents(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.ready: list[float] = []
-        self.exited: dict[int, float] = {}
+        self.exited: dict[int | None, float] = {}  # None: lost while forked
 
     def emit(self, record: logging.LogRecord) -> None:
         now = time.monotonic()
