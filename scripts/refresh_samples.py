@@ -13,6 +13,7 @@ edited by hand: change the command, then run this.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import subprocess
 import sys
@@ -89,8 +90,17 @@ def refresh(path: Path) -> int:
     return len(marked)
 
 
-def main(paths: list[str]) -> int:
-    targets = [Path(path).resolve() for path in paths] or documents()
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.refresh_samples",
+        description="Rewrite the marked console samples of the README and the docs with "
+        "real runs (each command run by one shell, in a fresh folder).",
+    )
+    parser.add_argument(
+        "files", nargs="*", type=Path, help="Markdown files (default: every document)"
+    )
+    args = parser.parse_args(argv)
+    targets = [path.resolve() for path in args.files] or documents()
     total = sum(refresh(path) for path in targets)
     print(f"{total} samples refreshed", file=sys.stderr)
     return 0
