@@ -73,7 +73,7 @@ def test_rounds_a_scenario_did_not_finish_are_left_out_and_a_goal_never_run_says
         *rounds("ocrpool-steady", [1.0, 1.0], p99_ms=2000.0),
         row("aspose", "ocrpool-steady", 2, NAN, status="hung", p99_ms=100.0),
     ]
-    p99 = verdict(rows, "p99 while recycling")
+    p99 = verdict(rows, "p99 while recycling (ocrpool-jobs)")
     assert p99.rounds == ("2.00x", "2.00x") and p99.met is False  # at most 1.2x
     ray = verdict(rows, "Ray backend")
     assert (ray.rounds, ray.median, ray.met) == ((), "-", None)
