@@ -6,7 +6,7 @@ import enum
 import os
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Literal
 
 
@@ -73,7 +73,7 @@ def read_image_size(handle: BinaryIO) -> tuple[int, int] | None:
         return _bmp_size(header)
     if fmt is Format.JPEG:
         return _jpeg_size(handle)
-    return _tiff_size(handle, header)
+    return _tiff_size(_reader(handle), header)
 
 
 _SIZE_HEADER_BYTES = 32
@@ -143,10 +143,22 @@ def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
         handle.seek(length - 2, os.SEEK_CUR)
 
 
-def _tiff_size(handle: BinaryIO, header: bytes) -> tuple[int, int] | None:
+ReadAt = Callable[[int, int], bytes]
+"""``read_at(offset, size)``: up to ``size`` bytes from ``offset`` (fewer at the end)."""
+
+
+def _reader(handle: BinaryIO) -> ReadAt:
+    def read_at(offset: int, size: int) -> bytes:
+        handle.seek(offset)
+        return handle.read(size)
+
+    return read_at
+
+
+def _tiff_size(read_at: ReadAt, header: bytes) -> tuple[int, int] | None:
     """The largest page of the chain of image file directories."""
     largest: tuple[int, int] | None = None
-    for page in _tiff_pages(handle, header):
+    for page in _tiff_pages(read_at, header):
         if page is None:
             return None
         if largest is None or page[0] * page[1] > largest[0] * largest[1]:
@@ -154,7 +166,12 @@ def _tiff_size(handle: BinaryIO, header: bytes) -> tuple[int, int] | None:
     return largest
 
 
-def _tiff_pages(handle: BinaryIO, header: bytes) -> Iterator[tuple[int, int] | None]:
+_IFD_READ = 512
+"""Bytes read at a directory's offset: its entry count, then (in one read for up to 42
+entries, which covers ordinary scans) its entries and the next directory's offset."""
+
+
+def _tiff_pages(read_at: ReadAt, header: bytes) -> Iterator[tuple[int, int] | None]:
     """Each page's size, following the chain of image file directories (``None`` for a
     page whose directory is cut short or has no size; the walk stops there)."""
     order: Literal["little", "big"] = "little" if header.startswith(b"II") else "big"
@@ -167,12 +184,14 @@ def _tiff_pages(handle: BinaryIO, header: bytes) -> Iterator[tuple[int, int] | N
     seen: set[int] = set()
     while offset and offset not in seen and len(seen) < _MAX_TIFF_PAGES:
         seen.add(offset)
-        handle.seek(offset)
-        count_bytes = handle.read(2)
-        if len(count_bytes) < 2:
+        block = read_at(offset, _IFD_READ)
+        if len(block) < 2:
             yield None
             return
-        entries = handle.read(12 * number(count_bytes))
+        end = 2 + 12 * number(block[:2])
+        if len(block) == _IFD_READ and len(block) < end + 4:
+            block = read_at(offset, end + 4)
+        entries = block[2:end]
         tags: dict[int, int] = {}
         for tag, kind, value in entry.iter_unpack(entries[: len(entries) // 12 * 12]):
             if tag == 256 or tag == 257:  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
@@ -181,7 +200,12 @@ def _tiff_pages(handle: BinaryIO, header: bytes) -> Iterator[tuple[int, int] | N
         yield page
         if page is None:
             return
-        offset = number(handle.read(4))
+        offset = number(block[end : end + 4])
+
+
+def _tiff_page_count(read_at: ReadAt, header: bytes) -> int | None:
+    pages = list(_tiff_pages(read_at, header))
+    return None if not pages or None in pages else len(pages)
 
 
 def page_sizes(path: str) -> list[tuple[int, int]] | None:
@@ -193,7 +217,7 @@ def page_sizes(path: str) -> list[tuple[int, int]] | None:
             header = handle.read(_SIZE_HEADER_BYTES)
             if sniff(header) is not Format.TIFF:
                 return None
-            pages = list(_tiff_pages(handle, header))
+            pages = list(_tiff_pages(_reader(handle), header))
     except OSError:
         return None
     sizes = [page for page in pages if page is not None]
@@ -210,8 +234,7 @@ def page_count(handle: BinaryIO) -> int | None:
     if fmt is None:
         return None
     if fmt is Format.TIFF:
-        pages = list(_tiff_pages(handle, header))
-        return None if not pages or None in pages else len(pages)
+        return _tiff_page_count(_reader(handle), header)
     if fmt is Format.PDF:
         return _pdf_pages(handle)
     return 1
@@ -221,7 +244,8 @@ def file_page_count(path: str) -> int | None:
     """``page_count`` of the regular file at ``path``; ``None`` for anything else, or when
     it cannot be read. Opened without blocking and checked before any read: opening a
     FIFO would block, and reading it eat its data. A pool runs this for every job
-    submitted, so a single-image format is told from its first bytes, with no file object."""
+    submitted, so it reads with ``pread`` and no file object: a single-image format is
+    told from its first bytes, a one-page TIFF in one more read."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -229,8 +253,11 @@ def file_page_count(path: str) -> int | None:
     try:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             return None
-        fmt = sniff(os.pread(descriptor, HEADER_BYTES, 0))
-        if fmt is not Format.TIFF and fmt is not Format.PDF:
+        header = os.pread(descriptor, HEADER_BYTES, 0)
+        fmt = sniff(header)
+        if fmt is Format.TIFF:
+            return _tiff_page_count(lambda at, size: os.pread(descriptor, size, at), header)
+        if fmt is not Format.PDF:
             return None if fmt is None else 1
         with os.fdopen(os.dup(descriptor), "rb") as handle:
             return page_count(handle)

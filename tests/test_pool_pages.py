@@ -58,6 +58,31 @@ def test_file_page_count_reads_regular_files_only(tmp_path: Path) -> None:
     assert file_page_count(str(fifo)) is None  # did not block
 
 
+@pytest.mark.parametrize(("mode", "byte_order"), [("L", b"II"), ("I;16B", b"MM")])
+def test_tiff_pages_are_counted_as_pillow_counts_them_and_a_cut_file_is_unknown(
+    tmp_path: Path, mode: str, byte_order: bytes
+) -> None:
+    from PIL import Image, TiffImagePlugin
+
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    for tag in range(65000, 65060):  # 60 private tags: directories longer than one read
+        info[tag] = f"tag {tag}"
+    frames = [Image.new(mode, (40 + n, 30), 255) for n in range(5)]
+    path = tmp_path / "doc.tif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], tiffinfo=info)
+    with Image.open(path) as image:
+        expected = image.n_frames
+    data = path.read_bytes()
+    assert data.startswith(byte_order)
+    assert file_page_count(str(path)) == expected == 5
+    with open(path, "rb") as handle:
+        assert page_count(handle) == expected
+    first = int.from_bytes(data[4:8], "little" if byte_order == b"II" else "big")
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(data[: first + 2 + 12])  # the first directory cut before the page size
+    assert file_page_count(str(cut)) is None
+
+
 def test_a_plan_splits_long_documents_only(tmp_path: Path) -> None:
     jobs = PageJobs(pages_per_job=2, min_pages=4)
     doc = make_document(tmp_path / "doc.tif", 5)
