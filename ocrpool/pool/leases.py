@@ -246,37 +246,44 @@ class LeaseBook(Generic[Holder]):
         """End a job with what its holder answered (or the error that ends it)."""
         if attempt is not None:
             lease.attempts.append(attempt)
-        self.finish_with(
-            lease,
-            OcrResult(
-                input=lease.label,
-                pages=() if recognition is None else recognition.pages,
-                error=error,
-                worker_pid=pid,
-                rss_mb=rss_mb,
-                evaluation_mode=recognition is not None and recognition.evaluation_mode,
-                exports=() if recognition is None else recognition.exports,
-            ),
-        )
+        if self._close(lease):
+            self._settle(
+                lease,
+                OcrResult(
+                    input=lease.label,
+                    pages=() if recognition is None else recognition.pages,
+                    error=error,
+                    attempts=tuple(lease.attempts),
+                    worker_pid=pid,
+                    elapsed_s=self._clock() - lease.submitted_at,
+                    rss_mb=rss_mb,
+                    evaluation_mode=recognition is not None and recognition.evaluation_mode,
+                    exports=() if recognition is None else recognition.exports,
+                ),
+            )
 
     def finish_with(self, lease: Lease, result: OcrResult) -> None:
         """End a job with a result built elsewhere (a remote pool's): the book puts its
         own attempts first and counts the time since ``submit``."""
+        if self._close(lease):
+            attempts = (*lease.attempts, *result.attempts)
+            elapsed_s = self._clock() - lease.submitted_at
+            self._settle(lease, replace(result, attempts=attempts, elapsed_s=elapsed_s))
+
+    def _close(self, lease: Lease) -> bool:
+        """Take a job out of the book; whether its future is still there to resolve."""
         if lease.state is LeaseState.DONE:
             log.error("%s was finished twice; the second result is dropped", lease.label)
-            return
+            return False
         self._drop_from_holder(lease)
         if lease.state is LeaseState.QUEUED:
             self._queue.remove(lease)
         lease.state = LeaseState.DONE
         self._open.pop(lease.job_id, None)
-        if not (lease.future.running() or lease.future.set_running_or_notify_cancel()):
-            return  # cancelled while queued: its waiters were just told
-        result = replace(
-            result,
-            attempts=(*lease.attempts, *result.attempts),
-            elapsed_s=self._clock() - lease.submitted_at,
-        )
+        # False: cancelled while queued, and its waiters were just told
+        return lease.future.running() or lease.future.set_running_or_notify_cancel()
+
+    def _settle(self, lease: Lease, result: OcrResult) -> None:
         if result.error is None:
             self.completed += 1
         else:
