@@ -333,7 +333,7 @@ def test_pool_options_map_onto_ocrpool(tmp_path: Path) -> None:
         "hard_rss_mb": None,
         "job_timeout": 5.0,
         "retries": 0,
-        "spares": 1,
+        "spares": None,
         "engine": "aspose",
         "pages_per_job": 1,
         "split_min_pages": 4,

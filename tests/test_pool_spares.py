@@ -11,7 +11,7 @@ import pytest
 from fakes import fake_pool, make_inputs
 
 from ocrpool import PoolConfig, WorkerExit, WorkerState
-from ocrpool.pool import policies
+from ocrpool.pool import config as config_module, policies
 
 
 def worker(**facts: Any) -> Any:
@@ -63,6 +63,46 @@ def test_spares_wanted_are_one_per_worker_nearing_its_end_up_to_spares() -> None
     assert policies.spares_wanted([near, near, near], config, 2.0) == 2
     always = PoolConfig(engine="fake", workers=3, spares=2, warm_spares=True)
     assert policies.spares_wanted([far, far, far], always, 2.0) == 2
+
+
+@pytest.mark.parametrize(
+    ("settings", "spares"),
+    [
+        ({"workers": 3}, 1),  # a core is left free to warm it
+        ({"workers": 4}, 0),  # every core serves jobs: a spare would only take their CPU
+        ({"workers": 6}, 0),
+        ({"workers": 4, "warm_spares": True}, 1),  # asked to keep one warm
+        ({"workers": 4, "spares": 2}, 2),  # as given
+        ({"workers": 3, "spares": 0}, 0),
+    ],
+)
+def test_by_default_a_spare_warms_only_on_a_core_the_workers_leave_free(
+    monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any], spares: int
+) -> None:
+    monkeypatch.setattr(config_module, "_usable_cores", lambda: 4)
+    config = PoolConfig(engine="fake", **settings)
+    assert config.effective_spares == spares
+    near = worker(quota=11)
+    assert policies.spares_wanted([near] * config.workers, config, 2.0) == spares
+    assert config.window == 3 * (config.workers + spares)
+
+
+LEAVING = (WorkerState.RETIRING, WorkerState.KILLING)
+
+
+def test_a_default_pool_on_busy_cores_replaces_a_worker_only_after_it_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_module, "_usable_cores", lambda: 2)
+    paths = make_inputs(tmp_path, [f"page-{i}.png" for i in range(12)])
+    most = 0
+    with fake_pool(workers=2, max_jobs_per_worker=3) as pool:
+        for path in paths:
+            assert pool.recognize(path).ok
+            staying = [w for w in pool.stats().workers if w.state not in LEAVING]
+            most = max(most, len(staying))
+        assert pool.stats().exits.get("max_jobs", 0) >= 2
+    assert most == 2  # a replacement starts as its worker leaves, never ahead of it
 
 
 def test_a_pool_that_never_recycles_never_starts_a_spare(tmp_path: Path) -> None:

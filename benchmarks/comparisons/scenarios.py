@@ -146,11 +146,11 @@ def standard_scenarios(max_jobs: int, rss_limit_mb: float) -> tuple[Scenario, ..
             pool_options={"max_jobs_per_worker": max_jobs},
         ),
         Scenario(
-            "ocrpool-nospare",
+            "ocrpool-spare",
             Kind.OCRPOOL,
-            "ocrpool-jobs breaking before making (spares=0): a worker is replaced only "
-            "after it exited, as the peers do",
-            pool_options={"max_jobs_per_worker": max_jobs, "spares": 0},
+            "ocrpool-jobs making before breaking (spares=1): a spare warms ahead of each "
+            "recycle even where every core serves jobs (the default then is none)",
+            pool_options={"max_jobs_per_worker": max_jobs, "spares": 1},
         ),
         Scenario(
             "ocrpool-steady",

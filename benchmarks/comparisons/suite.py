@@ -91,7 +91,7 @@ ASPOSE = Workload(
         "inprocess-tuned",
         "inprocess-dotnet",
         "ocrpool-jobs",
-        "ocrpool-nospare",
+        "ocrpool-spare",
         "ocrpool-steady",
         "pebble",
         "cf-ppe",

@@ -54,7 +54,14 @@ _POOL_FLAGS: tuple[SettingFlag, ...] = (  # OcrPool arguments
     ),
     ("--timeout", "job_timeout", float, "SECONDS", "stop a job running longer (0 = no limit)"),
     ("--retries", "retries", int, "N", "retries of a job whose worker died"),
-    ("--spares", "spares", int, "N", "replacements warmed ahead of a recycle"),
+    (
+        "--spares",
+        "spares",
+        int,
+        "N",
+        "replacements warmed ahead of a recycle (default: 1 if the workers leave a core "
+        "free, else 0)",
+    ),
     ("--engine", "engine", str, "NAME", "aspose, tesseract, fake or package.module:Class"),
     ("--pages-per-job", "pages_per_job", int, "N", "pages in one page job of a split document"),
     (

@@ -17,11 +17,15 @@ from ocrpool.merge import MERGEABLE
 from ocrpool.pool.documents import PageJobs
 
 
+def _usable_cores() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
+
+
 def _default_workers() -> int:
     """One single-threaded engine per core: in the tuning study 2 workers kept 1.93 of 2
     cores busy and 3 workers 1.94, for 480 MB more (benchmarks/results/tuning.md)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores or 1
+    return _usable_cores()
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,13 @@ class PoolConfig:
     """A job running longer fails with ``JobTimeout``; its worker is stopped."""
     retries: int = 1
     """Retries, on fresh workers, of a job whose worker died (crash, kill, hard limit)."""
-    spares: int = 1
+    spares: int | None = None
     """Replacements beyond ``workers`` warmed ahead of a recycle, ready to take a retiring
     worker's slot at once: each is started when a worker nears its quota or its soft
     limit (a warm-up's worth of its jobs ahead), so its engine is held only around a
-    recycle."""
+    recycle. ``None`` (the default): 1 when the workers leave a CPU core free to warm
+    it (or with ``warm_spares``), else 0: with every core serving jobs, a warming spare
+    only takes CPU from them and holds one more engine (``effective_spares``)."""
     warm_spares: bool = False
     """Keep the ``spares`` warm at all times instead: a replacement ready at once after an
     unplanned death too, for one more engine's memory all the time."""
@@ -93,7 +99,7 @@ class PoolConfig:
 
     def __post_init__(self) -> None:
         _require(self.workers >= 1, "workers must be at least 1")
-        _require(self.spares >= 0, "spares must be 0 or more")
+        _require(self.spares is None or self.spares >= 0, "spares must be 0 or more")
         _require(self.retries >= 0, "retries must be 0 or more")
         _require(self.prefetch_below_s >= 0, "prefetch_below_s must be 0 or more")
         _require(0 <= self.warm_nice <= 19, "warm_nice must be in [0, 19]")
@@ -137,6 +143,15 @@ class PoolConfig:
         return None if self.max_rss_mb is None else 2 * self.max_rss_mb
 
     @property
+    def effective_spares(self) -> int:
+        """The spares: as given, else 1 with ``warm_spares`` or a core the workers leave
+        free, else 0. With 2 workers on 2 cores a spare changed neither images/s nor p99
+        while recycling and cost 13% more peak memory (docs/benchmarks.md)."""
+        if self.spares is not None:
+            return self.spares
+        return 1 if self.warm_spares or self.workers < _usable_cores() else 0
+
+    @property
     def page_jobs(self) -> PageJobs | None:
         """How this pool splits documents; ``None``: it does not (turned off, an engine
         that cannot read page spans, or an export that cannot be merged)."""
@@ -161,7 +176,7 @@ class PoolConfig:
     @property
     def window(self) -> int:
         """How many jobs ``imap`` keeps submitted at once."""
-        return self.max_in_flight or 3 * (self.workers + self.spares)
+        return self.max_in_flight or 3 * (self.workers + self.effective_spares)
 
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

@@ -125,9 +125,9 @@ def spares_wanted(workers: list[WorkerHandle], config: PoolConfig, warmup_s: flo
     default one per worker nearing its end, up to ``spares``, so a spare's engine is
     held only around a recycle."""
     if config.warm_spares:
-        return config.spares
+        return config.effective_spares
     nearing = sum(nearing_end(worker, config, warmup_s) for worker in workers)
-    return min(config.spares, nearing)
+    return min(config.effective_spares, nearing)
 
 
 def promote_spares(workers: list[WorkerHandle], slots: int) -> int:

@@ -110,7 +110,9 @@ class RayOcrPool(PoolFront):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         settings = {**settings, "workers": workers or max(1, cpus // actors)}
         config = PoolConfig(**settings)
-        memory_mb = (config.workers + config.spares) * (config.max_rss_mb or MEMORY_PER_WORKER_MB)
+        # the node hosting it decides ``spares=None`` by its own cores: count the spare
+        spares = 1 if config.spares is None else config.spares
+        memory_mb = (config.workers + spares) * (config.max_rss_mb or MEMORY_PER_WORKER_MB)
         demand = {"CPU": config.workers, "memory": memory_mb * MB}
         not_ready: Any = dict(actors=actors, num_cpus=config.workers, memory_mb=memory_mb)
         if not any(_fits(node["Resources"], demand) for node in nodes):
