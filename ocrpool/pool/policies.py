@@ -127,7 +127,7 @@ def spares_wanted(workers: list[WorkerHandle], config: PoolConfig, warmup_s: flo
     if config.warm_spares:
         return config.effective_spares
     nearing = sum(nearing_end(worker, config, warmup_s) for worker in workers)
-    return min(config.effective_spares, nearing)
+    return min(config.effective_spares, nearing) if nearing else 0
 
 
 def promote_spares(workers: list[WorkerHandle], slots: int) -> int:
