@@ -196,6 +196,38 @@ def test_worker_killed_before_it_reads_its_start_data_is_replaced_not_a_start_fa
     assert str(exits[0]).startswith("a worker lost while forked exited: killed")
 
 
+def test_a_fork_server_killed_before_it_told_the_childs_pid_is_not_a_start_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork server took the request and died before writing the child's pid (SIGKILL
+    of the fork server mid-fork): multiprocessing raises EOFError in the supervisor."""
+    connect = forkserver.connect_to_new_process
+    unread: list[int] = []
+
+    def the_fork_server_dies_first(fds: list[int]) -> tuple[int, int]:
+        if unread:
+            return connect(fds)
+        status_r, status_w = os.pipe()
+        data_r, data_w = os.pipe()
+        os.close(status_w)  # no pid will ever come
+        unread.append(data_r)  # where the dead server would have read what to run
+        return status_r, data_w
+
+    monkeypatch.setattr(forkserver, "connect_to_new_process", the_fork_server_dies_first)
+    (image,) = make_inputs(tmp_path, ["a.png"])
+    exits: list[WorkerExit] = []
+    try:
+        settings = dict(workers=1, spares=0, max_start_failures=1, on_worker_exit=exits.append)
+        with fake_pool(**settings) as pool:
+            assert pool.recognize(image).ok  # served by the next worker
+            stats = pool.stats()
+    finally:
+        os.close(unread[0])
+    assert stats.state.value == "running"
+    assert stats.exits == {"killed": 1}
+    assert [(e.pid, e.cause) for e in exits[:1]] == [(None, ExitCause.KILLED)]
+
+
 @pytest.mark.slow
 def test_sigkill_at_any_lease_state_ends_every_job_exactly_once(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"j{i}.png" for i in range(200)])

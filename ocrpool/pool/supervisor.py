@@ -473,7 +473,9 @@ class Supervisor:
         quota = policies.quota(config, self._spawned, self._rng)
         try:
             worker = WorkerHandle(self._context, spec, quota, self._clock)
-        except BrokenPipeError:
+        except (ConnectionError, EOFError):
+            # the fork server or the child died mid-request (a broken pipe, or EOF where
+            # the server tells the child's pid): an outside kill, never the engine's
             self._on_lost_at_fork(now)
             return
         except Exception as error:
