@@ -43,12 +43,15 @@ def _recognise(documents: list[str], **settings: object) -> list[OcrResult]:
 def test_split_documents_read_exactly_as_whole_ones(documents: list[str]) -> None:
     split = _recognise(documents, workers=2, split_min_pages=2)
     whole = _recognise(documents, workers=1, split_pages=False)
+    # The first document's first two pages go to the two idle workers; every later page
+    # goes to whichever worker is free first, so the second document's pages may all run
+    # on one while the other reads a slow page of the first (seen in CI).
+    assert len({attempt.worker_pid for attempt in split[0].attempts}) == 2
     for parts, one in zip(split, whole, strict=True):
         assert parts.ok and one.ok
         assert len(parts.pages) == 3
         assert [page.text for page in parts.pages] == [page.text for page in one.pages]
         assert len(parts.attempts) == 3 and len(one.attempts) == 1
-        assert len({attempt.worker_pid for attempt in parts.attempts}) == 2
         assert "This is a lot of 12 point text" in parts.pages[0].text
         reader = PdfReader(io.BytesIO(parts.export("pdf")))
         assert len(reader.pages) == 3
