@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import signal
 import threading
 from collections import Counter
 from multiprocessing import forkserver
 from pathlib import Path
 
+import psutil
 import pytest
 from fakes import fake_pool, make_inputs, worker_processes
 
@@ -226,6 +229,44 @@ def test_a_fork_server_killed_before_it_told_the_childs_pid_is_not_a_start_failu
     assert stats.state.value == "running"
     assert stats.exits == {"killed": 1}
     assert [(e.pid, e.cause) for e in exits[:1]] == [(None, ExitCause.KILLED)]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:resource_tracker:UserWarning")
+def test_sigkills_of_any_child_fork_server_included_never_break_the_pool(
+    tmp_path: Path,
+) -> None:
+    """Several SIGKILLs a second at random children of the pool (workers at every step,
+    the fork server, the resource tracker) while it recycles every 5 jobs: each costs at
+    most the job its worker held, never the pool (this once broke it as a failed start)."""
+    paths = make_inputs(tmp_path, [f"j{i}.png" for i in range(300)])
+    rng = random.Random(3)  # a seed that broke the pool before the fix
+    me = psutil.Process()
+    done = threading.Event()
+    kills = 0
+
+    def chaos() -> None:
+        nonlocal kills
+        while not done.wait(rng.uniform(0.02, 0.3)):
+            children = me.children(recursive=True)
+            if children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(rng.choice(children).pid, signal.SIGKILL)
+                    kills += 1
+
+    killer = threading.Thread(target=chaos)
+    settings = dict(workers=2, max_jobs_per_worker=5, retries=3, engine_options={"delay": 0.03})
+    with fake_pool(**settings) as pool:
+        killer.start()
+        try:
+            errors = Counter(type(f.exception(timeout=120)) for f in map(pool.submit, paths))
+        finally:
+            done.set()
+            killer.join()
+        stats = pool.stats()
+    assert kills >= 10
+    assert stats.state.value == "running" and stats.completed + stats.failed == 300
+    assert set(errors) <= {type(None), WorkerCrashed}  # lost with its worker, if at all
 
 
 @pytest.mark.slow
