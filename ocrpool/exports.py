@@ -41,7 +41,7 @@ def parse_formats(names: str | Iterable[str]) -> tuple[ExportFormat, ...]:
     formats: list[ExportFormat] = []
     for name in names.split(",") if isinstance(names, str) else names:
         try:
-            fmt = ExportFormat(str(name).strip().lower())
+            fmt = name if isinstance(name, ExportFormat) else ExportFormat(name.strip().lower())
         except ValueError:
             choices = ", ".join(f.value for f in ExportFormat)
             raise ValueError(f"unknown export format {name!r}; choose from: {choices}") from None

@@ -17,8 +17,8 @@ from ocrpool.stats import ExitCause
 KILL, SEGV, TERM = -signal.SIGKILL, -signal.SIGSEGV, -signal.SIGTERM
 C = ExitCause
 
-# (end cause the pool recorded, exit code, pool sent SIGKILL, warm, started a job, frozen)
-#   -> (cause, blamed, cost)
+# (end cause the pool recorded, exit code, pool sent SIGKILL, warm, started a job, frozen
+#  [, the stop was aimed at a job that ended before it landed]) -> (cause, blamed, cost)
 ROWS = {
     "retired by quota": (
         (C.MAX_JOBS, 0, False, True, False, False),
@@ -54,7 +54,15 @@ ROWS = {
     ),
     "fork server lost during a job": (
         (None, 255, False, True, True, False),
-        (C.KILLED, "input", "attempt"),
+        (C.KILLED, "outside", "none"),
+    ),
+    "timeout that landed on the job started after the one it meant": (
+        (C.TIMEOUT, TERM, False, True, True, False, True),
+        (C.TIMEOUT, "nobody", "none"),
+    ),
+    "cancel that landed on the job started after the one it meant": (
+        (C.CANCELLED, KILL, True, True, True, False, True),
+        (C.CANCELLED, "nobody", "none"),
     ),
     "crash with nothing started": (
         (None, SEGV, False, True, False, False),
@@ -88,8 +96,7 @@ ROWS = {
 @pytest.mark.parametrize("row", ROWS, ids=list(ROWS))
 def test_every_row_of_the_blame_table(row: str) -> None:
     facts, (cause, blamed, cost) = ROWS[row]
-    end_cause, exitcode, sent_kill, warm, started_job, frozen = facts
-    verdict = judge(Death(end_cause, exitcode, sent_kill, warm, started_job, frozen))
+    verdict = judge(Death(*facts))
     assert (verdict.cause, verdict.blamed, verdict.cost) == (cause, Blamed(blamed), Cost(cost))
     assert verdict.start_failure == (blamed == "engine")
 

@@ -11,9 +11,10 @@ import pytest
 from fakes import make_inputs
 
 from ocrpool.errors import JobCancelled, JobTimeout, MemoryLimitExceeded, WorkerCrashed
+from ocrpool.pool.blame import Blamed, Cost, judge
 from ocrpool.pool.exits import lost_job_error, start_failure_error
 from ocrpool.pool.handle import Ask, WorkerHandle, process_context
-from ocrpool.pool.protocol import Ack, Job, Ready, WorkerSpec
+from ocrpool.pool.protocol import Ack, Job, Outcome, Ready, WorkerSpec
 from ocrpool.stats import ExitCause, WorkerState
 
 
@@ -87,4 +88,28 @@ def test_a_worker_killed_before_its_handle_sees_it_is_an_ordinary_exit(
     worker = WorkerHandle(process_context("forkserver"), spec, quota=None)
     assert worker.reap() == -signal.SIGKILL
     assert worker.sample_rss() is None
+    worker.release()
+
+
+@pytest.mark.parametrize("cause", [ExitCause.TIMEOUT, ExitCause.CANCELLED])
+def test_a_stop_that_lands_after_its_job_ended_costs_the_next_job_nothing(
+    tmp_path: Path, cause: ExitCause
+) -> None:
+    """The pool stops a worker for job 1 (its deadline, a cancel) in the moment the
+    worker answered job 1 and started the prefetched job 2: job 2 is not to pay."""
+    first, second = make_inputs(tmp_path, ["first.png", "second.png"])
+    spec = WorkerSpec("fake", {"delay": 0.3}, str(tmp_path / "worker.log"))
+    worker = WorkerHandle(process_context("forkserver"), spec, quota=None)
+    assert isinstance(worker.conn.recv(), Ready)
+    worker.state = WorkerState.BUSY
+    assert worker._send(Job(1, first)) and worker._send(Job(2, second))
+    messages: list[object] = []
+    while not any(isinstance(m, Outcome) for m in messages) and worker.conn.poll(10):
+        messages += worker.receive_ready()
+    assert [type(m) for m in messages] == [Ack, Outcome] and messages[1].started == 2
+    worker.stop(cause, Ask.NOTHING, 0.0, aimed_at=1)  # aimed at job 1, which has ended
+    verdict = judge(worker.death(worker.reap(), started_job=2))
+    assert (verdict.blamed, verdict.cost) == (Blamed.NOBODY, Cost.NONE)
+    aimed_right = judge(worker.death(worker.reap(), started_job=1))
+    assert aimed_right.cost is Cost.FAIL
     worker.release()

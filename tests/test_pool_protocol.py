@@ -11,7 +11,7 @@ from multiprocessing.connection import Connection
 
 import pytest
 
-from ocrpool.pool.protocol import Ack, Frames, Outcome
+from ocrpool.pool.protocol import Ack, Frames, Garbled, Outcome
 
 
 @pytest.fixture
@@ -83,3 +83,18 @@ def test_the_end_of_the_stream_mid_message_is_an_eof(
     assert frames.read() == [Ack(1)]
     with pytest.raises(EOFError):
         frames.read()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"\x00\x00\x00\x08garbage!", b"\xff\xff\xff\xf0junk"],
+    ids=["bytes that do not unpickle", "a negative length"],
+)
+def test_garbage_after_messages_keeps_the_messages_before_it(
+    pipe: tuple[Connection, Connection], garbage: bytes
+) -> None:
+    reader, writer = pipe
+    os.write(writer.fileno(), _framed(Ack(1)) + garbage + _framed(Ack(2)))
+    with pytest.raises(Garbled) as caught:
+        Frames(reader.fileno()).read()
+    assert caught.value.messages == [Ack(1)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ocrpool.exports import ExportFormat
+from ocrpool.exports import ExportFormat, parse_formats
 from ocrpool.results import Recognition
 
 
@@ -39,6 +39,21 @@ class JobOptions:
     spellcheck: str | None = None
     """A spell-check language; ``""`` turns off the engine's own spell-check."""
     exports: tuple[ExportFormat, ...] | None = None
+    """Export formats (``ExportFormat`` members or their names); ``()``: none."""
+
+    def __post_init__(self) -> None:
+        """Checked in the caller's thread: these travel to a worker process, where a value
+        of another type would fail (or fail to pickle) far from its cause."""
+        for name, kind in (("language", str), ("rotate_pages", bool), ("spellcheck", str)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(f"{name} must be a {kind.__name__} or None, not {value!r}")
+            if isinstance(value, str) and type(value) is not str:
+                object.__setattr__(self, name, str(value))
+        if self.exports is not None:
+            if isinstance(self.exports, str) or not isinstance(self.exports, (tuple, list)):
+                raise TypeError(f"exports must be a tuple of formats, not {self.exports!r}")
+            object.__setattr__(self, "exports", parse_formats(self.exports))
 
 
 @runtime_checkable

@@ -19,6 +19,9 @@ job past ``job_timeout``, worker stopped   outside      an attempt; the job is r
 job never acknowledged past the timeout    outside      none: the job is queued again
 hard memory limit during a job             input        an attempt (``MemoryLimitExceeded``)
 crash or outside SIGKILL, job started      input        an attempt (``WorkerCrashed``)
+fork server died (its workers with it)     outside      none: the job is queued again
+timeout or cancel that landed after its    nobody       none: the job started after it
+  job ended                                             is queued again
 crash or outside SIGKILL, nothing started  outside      none: the worker is replaced
 outside SIGKILL or SIGSTOP while starting  outside      none: the worker is replaced
                                                         (deaths from outside in a row
@@ -27,7 +30,8 @@ start failed or timed out                  engine       a start failure; ``max_s
                                                         in a row break the pool
 =========================================  ===========  ==================================
 
-A job the worker held but never started (SENT) always goes back to the queue unblamed.
+A job the worker held but never started (SENT) always goes back to the queue unblamed, and
+so does a started one whose cost is none.
 """
 
 from __future__ import annotations
@@ -83,6 +87,9 @@ class Death:
     """It held a job it had acknowledged: that input was in the engine's hands."""
     frozen: bool = False
     """It was stopped (SIGSTOP, a debugger) when the pool gave up waiting for it."""
+    aimed_elsewhere: bool = False
+    """The pool stopped it for a job (a timeout, a cancel) that ended before the signal
+    landed: the job it had started since is not the one the stop meant."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ def judge(death: Death) -> Verdict:
         if cause in RETIREMENTS:
             return Verdict(cause, Blamed.NOBODY, Cost.NONE)
         return Verdict(cause, Blamed.CALLER, Cost.FAIL)
+    if cause in (ExitCause.CANCELLED, ExitCause.TIMEOUT) and death.aimed_elsewhere:
+        return Verdict(cause, Blamed.NOBODY, Cost.NONE)
     if cause is ExitCause.CANCELLED:
         return Verdict(cause, Blamed.CALLER, Cost.FAIL)
     if cause is ExitCause.START_FAILED:
@@ -121,7 +130,7 @@ def judge(death: Death) -> Verdict:
         if death.frozen:
             return Verdict(cause, Blamed.OUTSIDE, Cost.ATTEMPT)
         return Verdict(cause, Blamed.INPUT, Cost.FAIL)
-    if cause is ExitCause.KILLED and not death.warm:
+    if cause is ExitCause.KILLED and (not death.warm or death.exitcode == LOST_STATUS):
         return Verdict(cause, Blamed.OUTSIDE, Cost.NONE)
     if death.started_job:  # a crash, an outside kill or the hard limit during a job
         return Verdict(cause, Blamed.INPUT, Cost.ATTEMPT)

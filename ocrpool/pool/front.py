@@ -229,10 +229,15 @@ def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:
     """The source as a pool sends it (a path string, bytes, or a page span another pool
     split off) and the label results carry."""
     if isinstance(source, PageSpan):
-        return source, label or span_label(source.path, source)
+        span = PageSpan(str(source.path), int(source.start), int(source.count))
+        return span, label or span_label(span.path, span)
+    # plain str and bytes even for subclasses: a subclass pickles by reference to its
+    # class, which a worker may not be able to import
     if isinstance(source, bytes):
-        return source, label or f"<{len(source)} bytes>"
+        return bytes(source), label or f"<{len(source)} bytes>"
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        return path, label or path
+        if not isinstance(path, str):
+            raise TypeError(f"expected a path as str, not {type(path).__name__}")
+        return str(path), label or str(path)
     raise TypeError(f"expected a path or bytes, not {type(source).__name__}")

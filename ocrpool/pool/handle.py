@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import multiprocessing
 import os
 import signal
@@ -30,6 +31,7 @@ from ocrpool.pool.blame import Death
 from ocrpool.pool.protocol import (
     Frames,
     FromWorker,
+    Garbled,
     Job,
     Outcome,
     Spilled,
@@ -40,6 +42,8 @@ from ocrpool.pool.protocol import (
 from ocrpool.pool.worker import worker_main
 from ocrpool.processes import MB, read_tail
 from ocrpool.stats import ExitCause, WorkerInfo, WorkerState
+
+log = logging.getLogger("ocrpool")
 
 _ALLOWED = {
     WorkerState.STARTING: {WorkerState.SPARE, WorkerState.KILLING},
@@ -131,6 +135,9 @@ class WorkerHandle:
         """It was stopped (SIGSTOP) when the supervisor gave up waiting for it."""
         self.start_error: str | None = None
         self.kill_deadline: float | None = None
+        self.aimed_at: int | None = None
+        """The job a stop for its timeout or its cancel was aimed at: one that started
+        after it, in the moment before the signal landed, is not to pay for it."""
         self.readable = True
         """False once reading the pipe hit EOF: everything the worker wrote has been read."""
         self.writable = True
@@ -214,13 +221,23 @@ class WorkerHandle:
         if self.state is WorkerState.BUSY and empty:
             self._become(WorkerState.IDLE)
 
-    def stop(self, cause: ExitCause, ask: Ask, grace: float, reason: str | None = None) -> None:
+    def stop(
+        self,
+        cause: ExitCause,
+        ask: Ask,
+        grace: float,
+        reason: str | None = None,
+        *,
+        aimed_at: int | None = None,
+    ) -> None:
         """End the worker: ask as ``ask`` says, SIGKILL after ``grace`` seconds. A stop
         for a timeout first notes whether someone else had frozen it (SIGSTOP)."""
         if self.end_cause is not None and ask is not Ask.NOTHING:
             return  # already on its way out; only a harder stop may overtake
         if self.end_cause is None and cause in (ExitCause.TIMEOUT, ExitCause.START_FAILED):
             self.frozen = self._is_stopped()
+        if self.end_cause is None:
+            self.aimed_at = aimed_at
         self.end_cause = cause
         self.start_error = self.start_error or reason
         if ask is Ask.MESSAGE:
@@ -260,15 +277,17 @@ class WorkerHandle:
             return None
         return exitcode
 
-    def death(self, exitcode: int | None, started_job: bool) -> Death:
-        """The facts of its end, for ``blame.judge``."""
+    def death(self, exitcode: int | None, started_job: int | None) -> Death:
+        """The facts of its end, for ``blame.judge``; ``started_job``: the id of the job it
+        had started, if any."""
         return Death(
             end_cause=self.end_cause,
             exitcode=exitcode,
             sent_kill=self.sent_kill,
             warm=self.warm,
-            started_job=started_job,
+            started_job=started_job is not None,
             frozen=self.frozen,
+            aimed_elsewhere=self.aimed_at not in (None, started_job),
         )
 
     def release(self) -> None:
@@ -310,12 +329,18 @@ class WorkerHandle:
         """The messages complete after one read of the pipe, once it is known to be
         readable; an incomplete one waits for the next (never for a frozen worker).
 
-        A message that cannot be read (the worker died mid-write, or wrote garbage) ends
-        the reading: the worker's exit tells the rest.
+        Bytes that are not a message end the reading and the worker, which can no longer
+        be understood: its end is judged as a crash. The worker's exit tells the rest.
         """
         try:
             return self._frames.read()
-        except Exception:
+        except Garbled as garbled:
+            log.error("worker %d: %s; killing it", self.pid, garbled)
+            self.readable = False
+            cause = ExitCause.CRASH if self.warm else ExitCause.START_FAILED
+            self.stop(cause, Ask.NOTHING, 0.0, str(garbled))
+            return garbled.messages
+        except (OSError, EOFError):
             self.readable = False
             return []
 
@@ -325,7 +350,10 @@ class WorkerHandle:
         try:
             while self.readable and self.conn.poll():
                 messages += self._frames.read()
-        except Exception:
+        except Garbled as garbled:
+            messages += garbled.messages
+            self.readable = False
+        except (OSError, EOFError):
             self.readable = False
         return messages
 
@@ -362,5 +390,5 @@ def _probe(pid: int) -> psutil.Process | None:
     its fork): its exit is then the supervisor's next event, like any other."""
     try:
         return psutil.Process(pid)
-    except psutil.Error:
+    except (psutil.Error, OSError):  # OSError: out of descriptors, say
         return None

@@ -152,9 +152,12 @@ class LeaseBook(Generic[Holder]):
         hand = self._in_hand.get(holder)
         return hand[0] if hand else None
 
-    def started(self, holder: Holder) -> bool:
-        """Whether ``holder`` holds a job that started (an acknowledged one)."""
-        return any(lease.state is LeaseState.ACKED for lease in self._in_hand.get(holder, ()))
+    def started(self, holder: Holder) -> int | None:
+        """The id of the job ``holder`` started (an acknowledged one), if it holds one."""
+        for lease in self._in_hand.get(holder, ()):
+            if lease.state is LeaseState.ACKED:
+                return lease.job_id
+        return None
 
     def acked(self, holder: Holder, job_id: int) -> Lease | None:
         """The holder started the job at the head of its hands (a worker starts in order)."""
@@ -246,21 +249,21 @@ class LeaseBook(Generic[Holder]):
         """End a job with what its holder answered (or the error that ends it)."""
         if attempt is not None:
             lease.attempts.append(attempt)
+        # built before the lease leaves the book: should building it fail, the owner's
+        # failure path still finds the lease open and fails it
+        result = OcrResult(
+            input=lease.label,
+            pages=() if recognition is None else recognition.pages,
+            error=error,
+            attempts=tuple(lease.attempts),
+            worker_pid=pid,
+            elapsed_s=self._clock() - lease.submitted_at,
+            rss_mb=rss_mb,
+            evaluation_mode=recognition is not None and recognition.evaluation_mode,
+            exports=() if recognition is None else recognition.exports,
+        )
         if self._close(lease):
-            self._settle(
-                lease,
-                OcrResult(
-                    input=lease.label,
-                    pages=() if recognition is None else recognition.pages,
-                    error=error,
-                    attempts=tuple(lease.attempts),
-                    worker_pid=pid,
-                    elapsed_s=self._clock() - lease.submitted_at,
-                    rss_mb=rss_mb,
-                    evaluation_mode=recognition is not None and recognition.evaluation_mode,
-                    exports=() if recognition is None else recognition.exports,
-                ),
-            )
+            self._settle(lease, result)
 
     def finish_with(self, lease: Lease, result: OcrResult) -> None:
         """End a job with a result built elsewhere (a remote pool's): the book puts its
@@ -346,9 +349,10 @@ def resolve(future: Future[OcrResult], result: OcrResult, *, raises: bool) -> No
 
 def call_all(callbacks: list[Callable[[], None]]) -> None:
     """Resolve futures and call user callbacks, outside the owner's lock (they may call
-    back in, e.g. for ``stats()``); one that raises is logged, the rest still run."""
+    back in, e.g. for ``stats()``); one that raises is logged, the rest still run. Even
+    ``SystemExit`` from a user's callback is only logged: it ends no pool thread."""
     for callback in callbacks:
         try:
             callback()
-        except Exception:
+        except BaseException:
             log.exception("ocrpool callback failed")

@@ -51,7 +51,7 @@ def enforce_deadlines(
                 lease.state.value,
                 config.job_timeout,
             )
-            worker.stop(ExitCause.TIMEOUT, Ask.SIGTERM, config.kill_grace)
+            worker.stop(ExitCause.TIMEOUT, Ask.SIGTERM, config.kill_grace, aimed_at=lease.job_id)
         elif (
             worker.state is WorkerState.STARTING and now - worker.started_at >= config.start_timeout
         ):

@@ -111,6 +111,15 @@ def pending_bytes(conn: Connection) -> int:
     return int.from_bytes(raw, sys.byteorder)
 
 
+class Garbled(Exception):
+    """The pipe held bytes that are not a message (a native library writing to the wrong
+    descriptor, a worker dying mid-write): what was read before them is in ``messages``."""
+
+    def __init__(self, messages: list[Any], cause: BaseException) -> None:
+        super().__init__(f"unreadable message from a worker: {type(cause).__name__}: {cause}")
+        self.messages = messages
+
+
 _SIZE = struct.Struct("!i")
 _LONG_SIZE = struct.Struct("!Q")
 
@@ -127,6 +136,9 @@ class Frames:
     """
 
     CHUNK = 1 << 16
+    MAX_READ = 1 << 26
+    """``os.read`` allocates what it is asked for: a length that garbage made huge must
+    not cost gigabytes."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -135,8 +147,9 @@ class Frames:
 
     def read(self) -> list[Any]:
         """One read's complete messages (maybe none); ``EOFError`` at the end of the
-        stream. Call it only when the descriptor is readable, or it waits for a byte."""
-        chunk = os.read(self._fd, max(self.CHUNK, self._wanted))
+        stream, ``Garbled`` past bytes that do not decode. Call it only when the
+        descriptor is readable, or it waits for a byte."""
+        chunk = os.read(self._fd, min(max(self.CHUNK, self._wanted), self.MAX_READ))
         if not chunk:
             raise EOFError("the other end closed the pipe")
         data = self._rest + chunk if self._rest else chunk
@@ -150,10 +163,15 @@ class Frames:
                     break
                 (size,) = _LONG_SIZE.unpack_from(data, head)
                 head += _LONG_SIZE.size
+            if size < 0:
+                raise Garbled(messages, ValueError(f"a message of {size} bytes"))
             if head + size > end:
                 self._wanted = head + size - end
                 break
-            messages.append(pickle.loads(data[head : head + size]))
+            try:
+                messages.append(pickle.loads(data[head : head + size]))
+            except Exception as exc:
+                raise Garbled(messages, exc) from exc
             start = head + size
         else:
             self._wanted = 0

@@ -29,6 +29,7 @@ released. Time comes from the clock passed in.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -56,6 +57,9 @@ from ocrpool.results import Attempt, OcrResult
 from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit
 
 log = logging.getLogger("ocrpool")
+
+_SHORT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN})
+"""Why a fork can fail for want of a resource this process may get back."""
 
 
 class Supervisor:
@@ -132,7 +136,8 @@ class Supervisor:
                 return False
             worker, lease = found
             if lease.state is LeaseState.ACKED:
-                self._kill_for_cancel(worker)
+                self._kill_for_cancel(worker, lease)
+                self._readiness.wake()  # its grace period is a deadline the loop must see
             return True  # a job still in the pipe is stopped when it starts
 
     def wait_ready(self, timeout: float | None = None) -> None:
@@ -277,7 +282,7 @@ class Supervisor:
     def _on_started(self, worker: WorkerHandle, job_id: int) -> None:
         lease = self._book.acked(worker, job_id)
         if lease is not None and self._book.to_be_stopped(lease):
-            self._kill_for_cancel(worker)
+            self._kill_for_cancel(worker, lease)
 
     def _on_outcome(self, worker: WorkerHandle, outcome: Outcome) -> None:
         lease = self._book.settle(worker, outcome.job_id)
@@ -375,12 +380,14 @@ class Supervisor:
         now: float,
     ) -> None:
         """What a job held by an ended worker gets: a never-started one goes back to the
-        queue; a started one pays the verdict's cost."""
+        queue, and so does a started one the verdict charges nothing; any other pays the
+        verdict's cost."""
         book = self._book
-        if lease.state is not LeaseState.ACKED:
+        cancelled = book.to_be_stopped(lease)
+        if lease.state is not LeaseState.ACKED or (verdict.cost is Cost.NONE and not cancelled):
             self._put_back(lease)
             return
-        cause = ExitCause.CANCELLED if book.to_be_stopped(lease) else verdict.cause
+        cause = ExitCause.CANCELLED if cancelled else verdict.cause
         error = lost_job_error(
             cause,
             lease.label,
@@ -404,8 +411,10 @@ class Supervisor:
         else:
             self._book.finish(lease, error=self._life.refusal())
 
-    def _kill_for_cancel(self, worker: WorkerHandle) -> None:
-        worker.stop(ExitCause.CANCELLED, Ask.SIGTERM, self._config.kill_grace)
+    def _kill_for_cancel(self, worker: WorkerHandle, lease: Lease) -> None:
+        worker.stop(
+            ExitCause.CANCELLED, Ask.SIGTERM, self._config.kill_grace, aimed_at=lease.job_id
+        )
 
     def _abort_all(self, error: OcrPoolError) -> None:
         """The loop itself failed: every open job fails at once, every worker is killed."""
@@ -458,8 +467,9 @@ class Supervisor:
         return 0
 
     def _start_worker(self, now: float) -> None:
-        """Fork a worker; a fork that fails (the fork server gone, no memory) is a failed
-        start like any other."""
+        """Fork a worker. A fork the fork server's death cut short is an outside kill; one
+        this process lacks descriptors or memory for waits and tries again; any other
+        failure is a failed start."""
         self._spawned += 1
         config = self._config
         spec = WorkerSpec(
@@ -479,6 +489,13 @@ class Supervisor:
             self._on_lost_at_fork(now)
             return
         except Exception as error:
+            if isinstance(error, OSError) and error.errno in _SHORT_OF:
+                # this process is out of descriptors or memory: not the engine's fault,
+                # and it may pass; try again after a pause, as after an outside kill
+                log.warning("could not start a worker process: %s; trying again", error)
+                self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
+                self._readiness.wake()  # no exit will wake the loop to try again
+                return
             detail = f"could not start a worker process: {type(error).__name__}: {error}"
             self._on_start_failure(None, detail, None, "", now)
             return

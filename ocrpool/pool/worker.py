@@ -17,6 +17,7 @@ it back).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import faulthandler
 import os
 import signal
@@ -120,8 +121,22 @@ def _serve(conn: Connection, engine: Engine, own_rss: OwnRss, limit: float | Non
         over_limit = limit is not None and rss >= limit
         waiting = conn.recv() if not over_limit and pending_bytes(conn) else None
         following = waiting.job_id if isinstance(waiting, Job) else None
-        conn.send(Outcome(job.job_id, recognition, error, rss, elapsed, over_limit, following))
+        outcome = Outcome(job.job_id, recognition, error, rss, elapsed, over_limit, following)
+        _send_outcome(conn, outcome)
         message, acked = waiting, following is not None
+
+
+def _send_outcome(conn: Connection, outcome: Outcome) -> None:
+    """Send ``outcome``; one that cannot be pickled (an engine's result or error holding
+    something that does not pickle) goes as that job's ``EngineError`` instead.
+    ``Connection.send`` pickles before it writes, so the failed one left nothing behind."""
+    try:
+        conn.send(outcome)
+    except (OSError, EOFError):
+        raise
+    except Exception as exc:
+        error = EngineError(f"the job's result could not be sent: {type(exc).__name__}: {exc}")
+        conn.send(dataclasses.replace(outcome, recognition=None, error=error))
 
 
 def _run(engine: Engine, job: Job) -> tuple[Recognition | None, OcrPoolError | None, float]:
@@ -129,7 +144,11 @@ def _run(engine: Engine, job: Job) -> tuple[Recognition | None, OcrPoolError | N
     started = time.monotonic()
     recognition, error = None, None
     try:
-        recognition = _recognize(engine, _unspilled(job.source), job.options)
+        result = _recognize(engine, _unspilled(job.source), job.options)
+        if not isinstance(result, Recognition):
+            kind = type(result).__name__
+            raise EngineError(f"the engine returned a {kind}, not an ocrpool Recognition")
+        recognition = result
     except OcrPoolError as exc:
         error = exc
     except Exception as exc:

@@ -1,0 +1,194 @@
+"""What callers, engines and native libraries hand the pool that it cannot carry as it
+is (a source of a class a worker cannot import, a result that is not a ``Recognition``
+or does not pickle, bytes on the pipe that are not a message, a callback that raises
+``SystemExit``) costs one job at most, never the supervisor."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import threading
+from concurrent.futures import Future
+from multiprocessing import forkserver
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import fake_pool, make_inputs
+
+from ocrpool import (
+    EngineError,
+    JobCancelled,
+    JobOptions,
+    OcrResult,
+    PoolState,
+    WorkerCrashed,
+)
+from ocrpool.engines.base import Source
+from ocrpool.engines.fake import FakeEngine
+from ocrpool.exports import ExportFormat
+from ocrpool.pool import supervisor as supervisor_module
+from ocrpool.results import Recognition
+from ocrpool.stats import WorkerInfo, WorkerState
+from tests.support.served import wait_until
+
+
+class OddEngine(FakeEngine):
+    """The fake engine, misbehaving on inputs whose names ask for it."""
+
+    def recognize(self, source: Source, options: JobOptions | None = None) -> Recognition:
+        name = os.path.basename(source) if isinstance(source, str) else ""
+        if "dict" in name:
+            return {"text": "not a Recognition"}  # type: ignore[return-value]
+        if "unpicklable" in name:
+            error = EngineError("an error carrying a lock")
+            error.lock = threading.Lock()  # type: ignore[attr-defined]
+            raise error
+        if "garble" in name:
+            _write_garbage_to_sockets()
+        return super().recognize(source, options)
+
+
+def _write_garbage_to_sockets() -> None:
+    """What a native library writing to a descriptor it does not own does: bytes that are
+    not a message, on every socket of this process (the worker's pipe is one)."""
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                os.write(fd, b"\x00\x00\x00\x08garbage!")
+        except OSError:
+            pass
+
+
+ODD = "test_pool_bad_data:OddEngine"
+
+
+def test_a_source_of_a_class_no_worker_can_import_is_sent_as_a_plain_path(
+    tmp_path: Path,
+) -> None:
+    class LocalPath(str):  # pickles by reference to a local class: it cannot be sent
+        pass
+
+    class LocalBytes(bytes):
+        pass
+
+    (path,) = make_inputs(tmp_path, ["scan.png"])
+    with fake_pool(workers=1, spares=0) as pool:
+        assert pool.recognize(LocalPath(path)).text == "scan"
+        plain = pool.recognize(b"fake image").text
+        assert pool.recognize(LocalBytes(b"fake image")).text == plain
+        assert pool.stats().exits == {}
+
+
+def test_job_options_are_checked_where_they_are_made() -> None:
+    with pytest.raises(TypeError, match="language"):
+        JobOptions(language=threading.Lock())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="rotate_pages"):
+        JobOptions(rotate_pages="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="exports"):
+        JobOptions(exports="pdf")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown export format"):
+        JobOptions(exports=("tiff",))  # type: ignore[arg-type]
+    options = JobOptions(exports=[ExportFormat.PDF, "hocr"])  # type: ignore[arg-type]
+    assert options.exports == (ExportFormat.PDF, ExportFormat.HOCR)
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [("dict.png", "returned a dict"), ("unpicklable.png", "could not be sent")],
+    ids=["a result that is not a Recognition", "an error that cannot be pickled"],
+)
+def test_what_an_engine_returns_that_cannot_be_carried_fails_its_job_alone(
+    tmp_path: Path, name: str, error: str
+) -> None:
+    odd, good = make_inputs(tmp_path, [name, "good.png"])
+    with fake_pool(workers=1, spares=0, engine=ODD) as pool:
+        with pytest.raises(EngineError, match=error):
+            pool.recognize(odd)
+        assert pool.recognize(good).text == "good"
+        assert pool.stats().exits == {}
+
+
+def test_a_worker_writing_garbage_to_its_pipe_is_a_crash_its_job_pays_for(
+    tmp_path: Path,
+) -> None:
+    odd, good = make_inputs(tmp_path, ["garble.png", "good.png"])
+    with fake_pool(workers=1, spares=0, engine=ODD, retries=1) as pool:
+        with pytest.raises(WorkerCrashed):
+            pool.recognize(odd)
+        assert pool.recognize(good).text == "good"
+        stats = pool.stats()
+    assert stats.exits == {"crash": 2}
+    assert stats.quarantined == (odd,)
+    assert stats.state is PoolState.RUNNING
+
+
+def test_a_callback_raising_system_exit_ends_no_pool_thread(tmp_path: Path) -> None:
+    first, second = make_inputs(tmp_path, ["first.png", "second.png"])
+    reported: list[object] = []
+
+    def leave(record: object) -> None:
+        reported.append(record)
+        sys.exit("a user's callback asked to exit")
+
+    with fake_pool(workers=1, spares=0, on_worker_exit=leave, max_jobs_per_worker=1) as pool:
+        future = pool.submit(first)
+        future.add_done_callback(leave)
+        assert future.result().text == "first"
+        assert pool.recognize(second).text == "second"
+        wait_until(lambda: len(reported) >= 2, 10, "a worker's exit reported too")
+        assert pool.stats().state is PoolState.RUNNING
+
+
+@pytest.mark.slow
+def test_cancel_with_kill_stops_a_job_deaf_to_signals_within_its_grace(tmp_path: Path) -> None:
+    (hang,) = make_inputs(tmp_path, ["x-hang.png"])
+    with fake_pool(workers=1, spares=0, job_timeout=None) as pool:
+        future = pool.submit(hang)
+        wait_until(lambda: pool.stats().workers[0].state.value == "busy", 10, "the job")
+        assert pool.cancel(future, kill=True)
+        # the supervisor slept with no deadline: only a wake lets it see the grace period
+        # end and SIGKILL the worker (before, this waited for the next unrelated event)
+        assert isinstance(future.exception(timeout=20), JobCancelled)
+        assert pool.stats().exits == {"cancelled": 1}
+
+
+@pytest.mark.slow
+def test_jobs_running_when_the_fork_server_dies_are_queued_again_untried(
+    tmp_path: Path,
+) -> None:
+    inputs = make_inputs(tmp_path, ["a.png", "b.png"])
+    with fake_pool(workers=2, spares=0, retries=0, engine_options={"delay": 2.0}) as pool:
+        futures: list[Future[OcrResult]] = [pool.submit_result(path) for path in inputs]
+        wait_until(lambda: _both_busy(pool.stats().workers), 10, "both jobs running")
+        server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+        os.kill(server, 9)
+        results = [future.result(timeout=60) for future in futures]
+        stats = pool.stats()
+    # with retries=0 one attempt charged would have failed them: none was
+    assert [r.text for r in results] == ["a", "b"]
+    assert all(r.ok and not any(a.outcome == "WorkerCrashed" for a in r.attempts) for r in results)
+    assert stats.retries == 0 and stats.exits.get("killed", 0) >= 2
+
+
+def test_a_fork_short_of_descriptors_waits_and_tries_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = supervisor_module.WorkerHandle
+    failures = iter([True] * 4)
+
+    def handle(*args: Any, **kwargs: Any) -> Any:
+        if next(failures, False):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(supervisor_module, "WorkerHandle", handle)
+    (path,) = make_inputs(tmp_path, ["late.png"])
+    with fake_pool(workers=1, spares=0, max_start_failures=2) as pool:
+        assert pool.recognize(path).text == "late"
+        assert pool.stats().state is PoolState.RUNNING
+
+
+def _both_busy(workers: tuple[WorkerInfo, ...]) -> bool:
+    return len(workers) == 2 and all(w.state is WorkerState.BUSY for w in workers)
