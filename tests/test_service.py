@@ -15,6 +15,7 @@ from fakes import make_document
 from test_batch_admission import png_header
 
 from ocrpool.batch.records import InputFile, Record
+from ocrpool.cli import main
 from ocrpool.results import OcrResult
 from ocrpool.service.backpressure import MAX_RETRY_AFTER_S
 from tests.support.served import HttpReply, ServiceProcess, wait_until
@@ -333,6 +334,15 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:
             assert served.process.wait(60) == 2
             assert "ocrpool serve: error:" in served.log_tail()
+
+
+@pytest.mark.parametrize("flag", ["--drain-timeout", "--max-body-mb", "--max-results-mb"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_numbers_that_are_not_finite_are_usage_errors(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--engine", "fake", flag, value]) == 2
+    assert "must be a finite number" in capsys.readouterr().err
 
 
 @pytest.mark.aspose

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
@@ -38,6 +39,9 @@ class ServiceSettings:
     """Browser origins allowed to call the service (CORS); none by default."""
 
     def __post_init__(self) -> None:
+        for name in (f.name for f in fields(self) if f.type == "float"):
+            if not math.isfinite(getattr(self, name)):  # a byte count or a deadline: no inf
+                raise ValueError(f"{name} must be a finite number")
         for name in ("max_body_mb", "result_ttl_s", "max_results_mb", "unhealthy_after_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
