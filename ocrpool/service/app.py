@@ -81,7 +81,7 @@ from ocrpool.service.jobs import Job, JobState, JobTable
 from ocrpool.service.lifecycle import PoolLifecycle
 from ocrpool.service.metrics import ServiceMetrics
 from ocrpool.service.outputs import BODY_TYPES, Output, choose, record_reply
-from ocrpool.service.replies import Reply, error_reply, json_reply
+from ocrpool.service.replies import Reply, error_reply, json_reply, log_private
 from ocrpool.service.security import BearerToken, PathPolicy
 from ocrpool.service.settings import ServiceSettings
 
@@ -396,10 +396,12 @@ class Service:
         self, done: Sequence[asyncio.Future[OcrResult]], inputs: Inputs, output: Output
     ) -> Reply:
         """A settled job's reply: a lone input's error is the answer's status; a batch
-        answers 200 with a record per input, failed ones too."""
+        answers 200 with a record per input, failed ones too. What a worker wrote is
+        logged, never answered (``PRIVATE_FIELDS``)."""
         records: list[tuple[Record, OcrResult]] = []
         for future, upload in zip(done, inputs.uploads, strict=True):
             result, error = self._outcome(future, upload)
+            log_private(result)
             if error is not None and not inputs.batch:
                 return error_reply(error, self.lifecycle.retry_after_s())
             records.append((Record(upload.input, upload.format.value, result), result))
