@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakes import make_document
+from jsonschema import Draft202012Validator
 from test_batch_admission import png_header
 
 from ocrpool.batch.records import InputFile, Record
@@ -177,6 +178,24 @@ def test_a_crash_is_502_and_a_hang_is_504(server: ServiceProcess, files: Path) -
     hang = server.request("POST", f"/v1/ocr?path={files / 'allowed' / 'hang.png'}")
     error_of(hang, 504, "JobTimeout")
     assert server.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
+
+
+@pytest.mark.slow
+def test_a_failed_job_fetched_later_is_answered_as_the_schema_says(
+    server: ServiceProcess, files: Path
+) -> None:
+    """GET /v1/jobs/{id} answers with the job's stored reply: a crash is 502, and the
+    OpenAPI document lists it for that route, with the body it has."""
+    created = server.request("POST", f"/v1/jobs?path={files / 'allowed' / 'crash.png'}")
+    fetched = server.request("GET", f"/v1/jobs/{created.json()['id']}?wait=60")
+    error_of(fetched, 502, "WorkerCrashed")
+    document = server.request("GET", "/openapi.json").json()
+    responses = document["paths"]["/v1/jobs/{id}"]["get"]["responses"]
+    assert "502" in responses, sorted(responses)
+    body_schema = responses["502"]["content"]["application/json"]["schema"]
+    Draft202012Validator({**body_schema, "components": document["components"]}).validate(
+        fetched.json()
+    )
 
 
 def test_a_body_over_the_limit_is_413(server: ServiceProcess) -> None:

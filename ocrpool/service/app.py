@@ -97,10 +97,13 @@ _INTERNAL = "internal error; see the service's log"
 _INTERNAL_ERROR = error_reply(InternalError(_INTERNAL))
 """A bug's answer: its details go to the log, never to the client."""
 
-_JOB_ERRORS = (InvalidInput, EngineError, JobTimeout, WorkerCrashed, JobCancelled)
-"""What a job's own failure answers with (a broken or stopping pool is in ``_REFUSED``)."""
 _REFUSED = (BadRequest, InternalError, NotReady, EngineStartError, PoolClosed)
 """What any request may be refused with."""
+_UPLOAD_REFUSED = (PathRefused, BodyTooLarge, QueueFull, InvalidInput)
+"""What a request that brings inputs may be refused with besides."""
+_JOB_ERRORS = (InvalidInput, EngineError, JobTimeout, WorkerCrashed, JobCancelled)
+"""What a job's own failure answers with (a broken or stopping pool is in ``_REFUSED``):
+``POST /v1/ocr`` and ``GET /v1/jobs/{id}`` answer with a job's reply, so both list them."""
 
 _TINY_PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
@@ -231,7 +234,7 @@ class Service:
         refused: tuple[type[OcrPoolError], ...] = _REFUSED
         if self._token is not None:
             guarded, refused = [Depends(_authorize(self._token))], (*_REFUSED, Unauthorized)
-        asking = (*refused, PathRefused, BodyTooLarge, QueueFull, InvalidInput)
+        asking = (*refused, *_UPLOAD_REFUSED)
         add = app.add_api_route
         add(
             "/v1/ocr",
@@ -258,7 +261,11 @@ class Service:
             methods=["GET"],
             dependencies=guarded,
             summary="A job's result, as POST /v1/ocr answers it; 202 while pending",
-            responses={**_ANSWER, **_ACCEPTED, **schema.error_responses(*refused, JobNotFound)},
+            responses={
+                **_ANSWER,
+                **_ACCEPTED,
+                **schema.error_responses(*refused, JobNotFound, *_JOB_ERRORS),
+            },
         )
         add(
             "/v1/jobs/{id}",
@@ -277,14 +284,22 @@ class Service:
             self._healthz,
             methods=["GET"],
             summary="Liveness: 503 once the pool has been broken past --unhealthy-after",
-            responses={200: {"model": schema.Health}, 503: {"model": schema.Health}},
+            responses={
+                200: {"model": schema.Health},
+                503: {"model": schema.Health},
+                **schema.error_responses(InternalError),
+            },
         )
         add(
             "/readyz",
             self._readyz,
             methods=["GET"],
             summary="Readiness: 200 once a worker is warm and the pool runs",
-            responses={200: {"model": schema.Readiness}, 503: {"model": schema.Readiness}},
+            responses={
+                200: {"model": schema.Readiness},
+                503: {"model": schema.Readiness},
+                **schema.error_responses(InternalError),
+            },
         )
         add(
             "/metrics",
