@@ -48,6 +48,7 @@ from ocrpool.service.errors import (
     NotReady,
     PathRefused,
     QueueFull,
+    RequestTimeout,
     ServiceError,
     Unauthorized,
 )
@@ -118,6 +119,7 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     JobNotFound: Answer(None, 404),
     NotFound: Answer(None, 404),
     MethodNotAllowed: Answer(None, 405),
+    RequestTimeout: Answer(None, 408),
     NotCancellable: Answer(None, 409),
     BodyTooLarge: Answer(None, 413),
     QueueFull: Answer(None, 429),

@@ -304,6 +304,23 @@ def test_queue_full_is_429_and_a_queued_job_can_be_cancelled(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+def test_a_stalled_upload_is_408_and_gives_its_queue_slot_back(tmp_path: Path) -> None:
+    """A client that sends headers and then nothing holds the only slot until
+    ``--body-timeout``; then it gets 408 and the next request is served."""
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--max-queue", "1"]
+    with ServiceProcess([*args, "--body-timeout", "1"], tmp_path / "log") as served:
+        served.start()
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as stalled:
+            stalled.sendall(b"POST /v1/ocr HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+            answer = stalled.makefile("rb").read()  # the service closes the connection
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), answer
+        error_of(HttpReply(408, {"content-type": "application/json"}, body), 408, "RequestTimeout")
+        assert served.metric("ocrpool_queue_slots_used") == 0
+        assert served.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
+
+
+@pytest.mark.slow
 def test_a_queued_job_is_cancelled_when_its_client_hangs_up(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--engine-option", "delay=2"]
     with ServiceProcess(args, tmp_path / "log") as served:

@@ -43,6 +43,14 @@ _SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
         "let requests name server-side files inside DIR with ?path= (default: bytes only)",
     ),
     ("--max-body-mb", "max_body_mb", float, "MB", "refuse larger request bodies with 413"),
+    (
+        "--body-timeout",
+        "body_timeout_s",
+        float,
+        "SECONDS",
+        "answer 408 to a request whose body has not all arrived in this time (it holds a "
+        "queue slot meanwhile)",
+    ),
     ("--max-queue", "max_queue", int, "N", "jobs accepted and unfinished; more get 429"),
     ("--result-ttl", "result_ttl_s", float, "SECONDS", "keep a finished job's result this long"),
     (

@@ -74,6 +74,7 @@ from ocrpool.service.errors import (
     NotReady,
     PathRefused,
     QueueFull,
+    RequestTimeout,
     Unauthorized,
 )
 from ocrpool.service.inputs import InputRules, Inputs, Upload, read_inputs
@@ -99,7 +100,7 @@ _INTERNAL_ERROR = error_reply(InternalError(_INTERNAL))
 
 _REFUSED = (BadRequest, InternalError, NotReady, EngineStartError, PoolClosed)
 """What any request may be refused with."""
-_UPLOAD_REFUSED = (PathRefused, BodyTooLarge, QueueFull, InvalidInput)
+_UPLOAD_REFUSED = (PathRefused, BodyTooLarge, RequestTimeout, QueueFull, InvalidInput)
 """What a request that brings inputs may be refused with besides."""
 _JOB_ERRORS = (InvalidInput, EngineError, JobTimeout, WorkerCrashed, JobCancelled)
 """What a job's own failure answers with (a broken or stopping pool is in ``_REFUSED``):
@@ -213,6 +214,7 @@ class Service:
         self.metrics = ServiceMetrics(self.lifecycle, self.jobs, self.slots)
         self._rules = InputRules(
             settings.max_body_bytes,
+            settings.body_timeout_s,
             settings.max_pixels,
             PathPolicy(settings.allow_path_prefix),
             max_files=settings.max_queue,

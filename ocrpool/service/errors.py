@@ -53,6 +53,16 @@ class BodyTooLarge(ServiceError):
     limit_bytes: int = 0
 
 
+class RequestTimeout(ServiceError):
+    """The body did not arrive within ``--body-timeout``: a stalled upload gives its queue
+    slot back rather than hold it; the connection is closed."""
+
+    timeout_s: float = 0.0
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
+
+
 class NotFound(ServiceError):
     """No such route."""
 
