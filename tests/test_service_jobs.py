@@ -107,6 +107,29 @@ def _cancelled() -> Reply:
     return Reply(410, b"x" * 30)
 
 
+def test_a_batch_with_a_running_input_is_cancelled_whole_or_not_at_all() -> None:
+    """DELETE without kill decides first: an input already running refuses the whole
+    job and leaves the queued ones queued; with kill every input is stopped. A client
+    gone cancels what is still queued."""
+
+    async def scenario() -> None:
+        table = JobTable(ttl_s=10, max_results=10, max_bytes=1000)
+        running: Future[OcrResult] = Future()
+        queued: Future[OcrResult] = Future()
+        assert running.set_running_or_notify_cancel()
+        job = table.add([running, queued], _reply, _stop)
+        assert not job.cancel() and not queued.cancelled()
+        assert job.cancel(kill=True) is False and queued.cancelled()  # _stop cannot kill
+
+        left: Future[OcrResult] = Future()
+        assert left.set_running_or_notify_cancel()
+        waiting: Future[OcrResult] = Future()
+        table.remove(table.add([left, waiting], _reply, _stop))
+        assert waiting.cancelled() and left.running()
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [

@@ -379,7 +379,9 @@ class Service:
             return Response(status_code=204)
         if not job.cancel(kill):
             raise NotCancellable(
-                "the job is already running on a worker (DELETE ?kill=true stops it)", id=job.id
+                "the job (an input of it) already runs on a worker; nothing was cancelled "
+                "(DELETE ?kill=true stops it all)",
+                id=job.id,
             )
         await job.settled.wait()
         return json_reply(200, {"id": job.id, "state": job.state.value}).response()

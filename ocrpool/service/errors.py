@@ -42,7 +42,8 @@ class JobNotFound(ServiceError):
 
 
 class NotCancellable(ServiceError):
-    """The job already runs on a worker: it can no longer be cancelled."""
+    """The job, or one input of a batch, already runs on a worker: nothing of it was
+    cancelled (``?kill=true`` stops it all)."""
 
     id: str = ""
 
