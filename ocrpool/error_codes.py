@@ -40,6 +40,7 @@ from ocrpool.scaleout.errors import (
 from ocrpool.service.errors import (
     BadRequest,
     BodyTooLarge,
+    CannotListen,
     InternalError,
     JobNotFound,
     MethodNotAllowed,
@@ -125,6 +126,7 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     QueueFull: Answer(None, 429),
     InternalError: Answer(None, 500),
     NotReady: Answer(None, 503),
+    CannotListen: Answer(_E.USAGE, None),
 }
 
 RETRY_AFTER_S = 1

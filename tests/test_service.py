@@ -366,10 +366,13 @@ def test_an_engine_that_cannot_start_is_503(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    for args in (["--max-queue", "0"], ["--allow-path-prefix", str(tmp_path / "none")]):
-        with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:
-            assert served.process.wait(60) == 2
-            assert "ocrpool serve: error:" in served.log_tail()
+    """Bad settings, and a port that cannot be had (uvicorn's own exit was 3)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        in_use = ["--port", str(taken.getsockname()[1])]
+        for args in (["--max-queue", "0"], ["--allow-path-prefix", str(tmp_path / "none")], in_use):
+            with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:
+                assert served.process.wait(60) == 2
+                assert "ocrpool serve: error:" in served.log_tail()
 
 
 @pytest.mark.parametrize("flag", ["--drain-timeout", "--max-body-mb", "--max-results-mb"])

@@ -127,6 +127,7 @@ def register(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     try:
         from ocrpool.service import serve
+        from ocrpool.service.errors import CannotListen
     except ImportError as error:
         return _usage(f"{error.name} is missing: install ocrpool[serve]")
     given = {name: getattr(args, name) for name in (*_NAMES, "access_log")}
@@ -148,7 +149,10 @@ def _serve(args: argparse.Namespace) -> int:
         f"ocrpool serve: http://{host}:{settings.port} (GET /readyz says when workers are warm)",
         file=sys.stderr,
     )
-    serve(settings)
+    try:
+        serve(settings)
+    except CannotListen as error:
+        return _usage(error.message)
     return ExitCode.OK
 
 

@@ -90,5 +90,14 @@ class NotReady(ServiceError):
     """The workers are still warming up; ``GET /readyz`` says when they are ready."""
 
 
+class CannotListen(ServiceError):
+    """``ocrpool serve`` cannot listen on its ``--host`` and ``--port`` (in use, not an
+    address of this machine, a privileged port): a usage error, found before the pool
+    starts."""
+
+    host: str = ""
+    port: int = 0
+
+
 class InternalError(ServiceError):
     """A bug in the service; the details are in its log, not in the response."""
