@@ -40,6 +40,7 @@ from ocrpool.scaleout.errors import (
 from ocrpool.service.errors import (
     BadRequest,
     BodyTooLarge,
+    CannotListen,
     InternalError,
     JobNotFound,
     MethodNotAllowed,
@@ -48,6 +49,7 @@ from ocrpool.service.errors import (
     NotReady,
     PathRefused,
     QueueFull,
+    RequestTimeout,
     ServiceError,
     Unauthorized,
 )
@@ -118,11 +120,13 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     JobNotFound: Answer(None, 404),
     NotFound: Answer(None, 404),
     MethodNotAllowed: Answer(None, 405),
+    RequestTimeout: Answer(None, 408),
     NotCancellable: Answer(None, 409),
     BodyTooLarge: Answer(None, 413),
     QueueFull: Answer(None, 429),
     InternalError: Answer(None, 500),
     NotReady: Answer(None, 503),
+    CannotListen: Answer(_E.USAGE, None),
 }
 
 RETRY_AFTER_S = 1

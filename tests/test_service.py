@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from fakes import make_document
+from jsonschema import Draft202012Validator
 from test_batch_admission import png_header
 
 from ocrpool.batch.records import InputFile, Record
+from ocrpool.cli import main
 from ocrpool.results import OcrResult
 from ocrpool.service.backpressure import MAX_RETRY_AFTER_S
 from tests.support.served import HttpReply, ServiceProcess, wait_until
@@ -178,6 +180,24 @@ def test_a_crash_is_502_and_a_hang_is_504(server: ServiceProcess, files: Path) -
     assert server.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
 
 
+@pytest.mark.slow
+def test_a_failed_job_fetched_later_is_answered_as_the_schema_says(
+    server: ServiceProcess, files: Path
+) -> None:
+    """GET /v1/jobs/{id} answers with the job's stored reply: a crash is 502, and the
+    OpenAPI document lists it for that route, with the body it has."""
+    created = server.request("POST", f"/v1/jobs?path={files / 'allowed' / 'crash.png'}")
+    fetched = server.request("GET", f"/v1/jobs/{created.json()['id']}?wait=60")
+    error_of(fetched, 502, "WorkerCrashed")
+    document = server.request("GET", "/openapi.json").json()
+    responses = document["paths"]["/v1/jobs/{id}"]["get"]["responses"]
+    assert "502" in responses, sorted(responses)
+    body_schema = responses["502"]["content"]["application/json"]["schema"]
+    Draft202012Validator({**body_schema, "components": document["components"]}).validate(
+        fetched.json()
+    )
+
+
 def test_a_body_over_the_limit_is_413(server: ServiceProcess) -> None:
     too_big = b"\0" * (MAX_BODY_MB * 1024 * 1024 + 1)
     error_of(server.request("POST", "/v1/ocr", too_big), 413, "BodyTooLarge")
@@ -284,6 +304,23 @@ def test_queue_full_is_429_and_a_queued_job_can_be_cancelled(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+def test_a_stalled_upload_is_408_and_gives_its_queue_slot_back(tmp_path: Path) -> None:
+    """A client that sends headers and then nothing holds the only slot until
+    ``--body-timeout``; then it gets 408 and the next request is served."""
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--max-queue", "1"]
+    with ServiceProcess([*args, "--body-timeout", "1"], tmp_path / "log") as served:
+        served.start()
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as stalled:
+            stalled.sendall(b"POST /v1/ocr HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+            answer = stalled.makefile("rb").read()  # the service closes the connection
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), answer
+        error_of(HttpReply(408, {"content-type": "application/json"}, body), 408, "RequestTimeout")
+        assert served.metric("ocrpool_queue_slots_used") == 0
+        assert served.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
+
+
+@pytest.mark.slow
 def test_a_queued_job_is_cancelled_when_its_client_hangs_up(tmp_path: Path) -> None:
     args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--engine-option", "delay=2"]
     with ServiceProcess(args, tmp_path / "log") as served:
@@ -329,10 +366,22 @@ def test_an_engine_that_cannot_start_is_503(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    for args in (["--max-queue", "0"], ["--allow-path-prefix", str(tmp_path / "none")]):
-        with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:
-            assert served.process.wait(60) == 2
-            assert "ocrpool serve: error:" in served.log_tail()
+    """Bad settings, and a port that cannot be had (uvicorn's own exit was 3)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        in_use = ["--port", str(taken.getsockname()[1])]
+        for args in (["--max-queue", "0"], ["--allow-path-prefix", str(tmp_path / "none")], in_use):
+            with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:
+                assert served.process.wait(60) == 2
+                assert "ocrpool serve: error:" in served.log_tail()
+
+
+@pytest.mark.parametrize("flag", ["--drain-timeout", "--max-body-mb", "--max-results-mb"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_numbers_that_are_not_finite_are_usage_errors(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--engine", "fake", flag, value]) == 2
+    assert "must be a finite number" in capsys.readouterr().err
 
 
 @pytest.mark.aspose

@@ -22,7 +22,18 @@ from pypdf import PdfReader
 from test_batch_admission import png_header
 
 from ocrpool.error_codes import http_status_of
-from ocrpool.errors import OcrPoolError
+from ocrpool.errors import (
+    EngineError,
+    ImageTooLarge,
+    JobCancelled,
+    JobTimeout,
+    LicenseRejected,
+    MemoryLimitExceeded,
+    OcrPoolError,
+    PoolClosed,
+    ResourceUnavailable,
+    WorkerCrashed,
+)
 from ocrpool.service.app import Service
 from ocrpool.service.backpressure import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S, Slots
 from ocrpool.service.errors import QueueFull
@@ -77,6 +88,16 @@ def test_the_schema_is_valid_openapi_3_1_with_every_error_under_its_status() -> 
     assert "stderr_tail" not in models["WorkerCrashed"]["properties"]
     assert responses["429"]["headers"].keys() == {"Retry-After"}
     assert {"application/pdf", "text/html", "application/json"} <= set(responses["200"]["content"])
+
+
+def test_every_answer_a_stored_job_can_have_is_documented_where_it_is_fetched() -> None:
+    """GET /v1/jobs/{id} answers with the job's reply, as POST /v1/ocr does: every job
+    error is under its status there too (503 has ResourceUnavailable, LicenseRejected)."""
+    document = Service(ServiceSettings(pool={"engine": "fake"})).asgi().openapi()
+    fetch = document["paths"]["/v1/jobs/{id}"]["get"]["responses"]
+    kinds = (EngineError, ResourceUnavailable, LicenseRejected, JobTimeout, WorkerCrashed)
+    for kind in (*kinds, MemoryLimitExceeded, JobCancelled, ImageTooLarge, PoolClosed):
+        assert kind.__name__ in fetch[str(http_status_of(kind))]["description"], kind
 
 
 def _error_class(name: str) -> type[OcrPoolError] | None:

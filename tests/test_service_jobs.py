@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from concurrent.futures import Future
 
 import pytest
 
+from ocrpool.batch.records import InputFile, Record
 from ocrpool.error_codes import http_status_of
 from ocrpool.errors import (
     EngineError,
@@ -20,14 +22,16 @@ from ocrpool.errors import (
     JobTimeout,
     MemoryLimitExceeded,
     OcrPoolError,
+    PagesFailed,
     PoolClosed,
     ResourceUnavailable,
     WorkerCrashed,
 )
-from ocrpool.results import OcrResult
+from ocrpool.results import OcrResult, Page
 from ocrpool.service.errors import JobNotFound, QueueFull
 from ocrpool.service.jobs import JobState, JobTable
-from ocrpool.service.replies import Reply, error_reply
+from ocrpool.service.outputs import Output, record_reply
+from ocrpool.service.replies import Reply, error_reply, log_private
 
 
 class Clock:
@@ -103,6 +107,29 @@ def _cancelled() -> Reply:
     return Reply(410, b"x" * 30)
 
 
+def test_a_batch_with_a_running_input_is_cancelled_whole_or_not_at_all() -> None:
+    """DELETE without kill decides first: an input already running refuses the whole
+    job and leaves the queued ones queued; with kill every input is stopped. A client
+    gone cancels what is still queued."""
+
+    async def scenario() -> None:
+        table = JobTable(ttl_s=10, max_results=10, max_bytes=1000)
+        running: Future[OcrResult] = Future()
+        queued: Future[OcrResult] = Future()
+        assert running.set_running_or_notify_cancel()
+        job = table.add([running, queued], _reply, _stop)
+        assert not job.cancel() and not queued.cancelled()
+        assert job.cancel(kill=True) is False and queued.cancelled()  # _stop cannot kill
+
+        left: Future[OcrResult] = Future()
+        assert left.set_running_or_notify_cancel()
+        waiting: Future[OcrResult] = Future()
+        table.remove(table.add([left, waiting], _reply, _stop))
+        assert waiting.cancelled() and left.running()
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [
@@ -126,3 +153,38 @@ def test_every_error_has_its_status_and_no_private_field(error: OcrPoolError, st
     assert reply.status == status and body["type"] == type(error).__name__
     assert "stderr_tail" not in body
     assert (status in (429, 503)) == ("Retry-After" in dict(reply.headers)), reply.headers
+
+
+def test_records_answered_carry_no_worker_output_and_the_log_gets_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A partial document's failed page and a batch's failed input hold a ``stderr_tail``
+    (``ocrpool run`` writes it in its records): the answer leaves it out, the log has it."""
+    dump = "Fatal Python error: Segmentation fault"
+    crashed = WorkerCrashed("page 2 died", signal="SIGSEGV", stderr_tail=dump)
+    partial = OcrResult(
+        "doc.tif",
+        pages=(Page("p1"), Page("", error=crashed)),
+        error=PagesFailed("1 of 2 pages failed: 2", pages=[2], total=2),
+    )
+    failed = OcrResult("b.png", error=JobTimeout("slow", timeout=3.0, stderr_tail=dump))
+    records = [
+        (Record(InputFile(result.input, 1, None), "tiff", result), result)
+        for result in (partial, failed)
+    ]
+    for batch in (False, True):
+        reply = record_reply(records[: 1 + batch], Output(), batch)
+        assert (
+            reply.status == 200 and b"stderr_tail" not in reply.body and b"Fatal" not in reply.body
+        )
+    crashed_page = json.loads(record_reply(records, Output(), True).body)[0]["pages"][1]
+    assert crashed_page["error"] == {
+        "type": "WorkerCrashed",
+        "message": "page 2 died",
+        "exitcode": None,
+        "signal": "SIGSEGV",
+    }
+    with caplog.at_level(logging.WARNING, logger="ocrpool"):
+        for result in (partial, failed):
+            log_private(result)
+    assert [dump in message for message in caplog.messages] == [True, True]

@@ -61,6 +61,23 @@ def test_sigterm_drains_accepted_jobs_then_exits_0(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_sigterm_while_the_workers_warm_up_stops_within_the_drain_timeout(
+    tmp_path: Path,
+) -> None:
+    """A pool still starting holds no job: stopping shuts it down at once rather than
+    wait for its engines (a minute here) past ``--drain-timeout``."""
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--drain-timeout", "1"]
+    with ServiceProcess([*args, "--engine-option", "start_delay=60"], tmp_path / "log") as served:
+        served.start(ready=False)
+        wait_until(lambda: bool(served.workers()), 30, "a worker starts")
+        children = psutil.Process(served.pid).children(recursive=True)
+        served.process.send_signal(signal.SIGTERM)
+        assert served.process.wait(20) == 0, served.log_tail()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+
+
+@pytest.mark.slow
 def test_past_the_drain_timeout_jobs_fail_with_pool_closed(tmp_path: Path) -> None:
     statuses, bodies = _stop_with_requests_in_flight(
         tmp_path, delay_s=120.0, drain_timeout_s=0.5, requests=2

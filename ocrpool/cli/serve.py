@@ -43,6 +43,14 @@ _SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
         "let requests name server-side files inside DIR with ?path= (default: bytes only)",
     ),
     ("--max-body-mb", "max_body_mb", float, "MB", "refuse larger request bodies with 413"),
+    (
+        "--body-timeout",
+        "body_timeout_s",
+        float,
+        "SECONDS",
+        "answer 408 to a request whose body has not all arrived in this time (it holds a "
+        "queue slot meanwhile)",
+    ),
     ("--max-queue", "max_queue", int, "N", "jobs accepted and unfinished; more get 429"),
     ("--result-ttl", "result_ttl_s", float, "SECONDS", "keep a finished job's result this long"),
     (
@@ -119,6 +127,7 @@ def register(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     try:
         from ocrpool.service import serve
+        from ocrpool.service.errors import CannotListen
     except ImportError as error:
         return _usage(f"{error.name} is missing: install ocrpool[serve]")
     given = {name: getattr(args, name) for name in (*_NAMES, "access_log")}
@@ -140,7 +149,10 @@ def _serve(args: argparse.Namespace) -> int:
         f"ocrpool serve: http://{host}:{settings.port} (GET /readyz says when workers are warm)",
         file=sys.stderr,
     )
-    serve(settings)
+    try:
+        serve(settings)
+    except CannotListen as error:
+        return _usage(error.message)
     return ExitCode.OK
 
 

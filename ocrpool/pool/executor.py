@@ -25,7 +25,9 @@ class OcrPool(PoolFront):
     Settings are ``PoolConfig``'s fields, given as keywords (``workers`` may also be the
     first argument) or as a ``config`` that keywords override. The constructor returns
     once ``workers`` engines are warm, or raises ``EngineStartError`` after
-    ``max_start_failures`` failed starts in a row. ``on_worker_exit`` is called (from
+    ``max_start_failures`` failed starts in a row; with ``wait_ready=False`` it returns at
+    once, and ``wait_ready()`` waits (a caller can then ``shutdown`` a pool still starting,
+    as a service stopping does). ``on_worker_exit`` is called (from
     the supervisor thread) with a ``WorkerExit`` for every worker that ends.
     """
 
@@ -35,6 +37,7 @@ class OcrPool(PoolFront):
         *,
         config: PoolConfig | None = None,
         on_worker_exit: Callable[[WorkerExit], None] | None = None,
+        wait_ready: bool = True,
         **overrides: Any,
     ) -> None:
         super().__init__()
@@ -45,6 +48,12 @@ class OcrPool(PoolFront):
         self.config = dataclasses.replace(config or PoolConfig(), **overrides)
         self._split, self._exports = self.config.page_jobs, self.config.merged_exports
         self._supervisor = Supervisor(self.config, on_worker_exit)
+        if wait_ready:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Return once ``workers`` engines are warm or the pool is shut down; raise
+        ``EngineStartError`` (the pool stopped) if they cannot start."""
         try:
             self._supervisor.wait_ready(self.config.start_timeout * self.config.max_start_failures)
         except BaseException:

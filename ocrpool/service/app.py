@@ -74,6 +74,7 @@ from ocrpool.service.errors import (
     NotReady,
     PathRefused,
     QueueFull,
+    RequestTimeout,
     Unauthorized,
 )
 from ocrpool.service.inputs import InputRules, Inputs, Upload, read_inputs
@@ -81,7 +82,7 @@ from ocrpool.service.jobs import Job, JobState, JobTable
 from ocrpool.service.lifecycle import PoolLifecycle
 from ocrpool.service.metrics import ServiceMetrics
 from ocrpool.service.outputs import BODY_TYPES, Output, choose, record_reply
-from ocrpool.service.replies import Reply, error_reply, json_reply
+from ocrpool.service.replies import Reply, error_reply, json_reply, log_private
 from ocrpool.service.security import BearerToken, PathPolicy
 from ocrpool.service.settings import ServiceSettings
 
@@ -97,10 +98,13 @@ _INTERNAL = "internal error; see the service's log"
 _INTERNAL_ERROR = error_reply(InternalError(_INTERNAL))
 """A bug's answer: its details go to the log, never to the client."""
 
-_JOB_ERRORS = (InvalidInput, EngineError, JobTimeout, WorkerCrashed, JobCancelled)
-"""What a job's own failure answers with (a broken or stopping pool is in ``_REFUSED``)."""
 _REFUSED = (BadRequest, InternalError, NotReady, EngineStartError, PoolClosed)
 """What any request may be refused with."""
+_UPLOAD_REFUSED = (PathRefused, BodyTooLarge, RequestTimeout, QueueFull, InvalidInput)
+"""What a request that brings inputs may be refused with besides."""
+_JOB_ERRORS = (InvalidInput, EngineError, JobTimeout, WorkerCrashed, JobCancelled)
+"""What a job's own failure answers with (a broken or stopping pool is in ``_REFUSED``):
+``POST /v1/ocr`` and ``GET /v1/jobs/{id}`` answer with a job's reply, so both list them."""
 
 _TINY_PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
@@ -210,6 +214,7 @@ class Service:
         self.metrics = ServiceMetrics(self.lifecycle, self.jobs, self.slots)
         self._rules = InputRules(
             settings.max_body_bytes,
+            settings.body_timeout_s,
             settings.max_pixels,
             PathPolicy(settings.allow_path_prefix),
             max_files=settings.max_queue,
@@ -231,7 +236,7 @@ class Service:
         refused: tuple[type[OcrPoolError], ...] = _REFUSED
         if self._token is not None:
             guarded, refused = [Depends(_authorize(self._token))], (*_REFUSED, Unauthorized)
-        asking = (*refused, PathRefused, BodyTooLarge, QueueFull, InvalidInput)
+        asking = (*refused, *_UPLOAD_REFUSED)
         add = app.add_api_route
         add(
             "/v1/ocr",
@@ -258,7 +263,11 @@ class Service:
             methods=["GET"],
             dependencies=guarded,
             summary="A job's result, as POST /v1/ocr answers it; 202 while pending",
-            responses={**_ANSWER, **_ACCEPTED, **schema.error_responses(*refused, JobNotFound)},
+            responses={
+                **_ANSWER,
+                **_ACCEPTED,
+                **schema.error_responses(*refused, JobNotFound, *_JOB_ERRORS),
+            },
         )
         add(
             "/v1/jobs/{id}",
@@ -277,14 +286,22 @@ class Service:
             self._healthz,
             methods=["GET"],
             summary="Liveness: 503 once the pool has been broken past --unhealthy-after",
-            responses={200: {"model": schema.Health}, 503: {"model": schema.Health}},
+            responses={
+                200: {"model": schema.Health},
+                503: {"model": schema.Health},
+                **schema.error_responses(InternalError),
+            },
         )
         add(
             "/readyz",
             self._readyz,
             methods=["GET"],
             summary="Readiness: 200 once a worker is warm and the pool runs",
-            responses={200: {"model": schema.Readiness}, 503: {"model": schema.Readiness}},
+            responses={
+                200: {"model": schema.Readiness},
+                503: {"model": schema.Readiness},
+                **schema.error_responses(InternalError),
+            },
         )
         add(
             "/metrics",
@@ -362,7 +379,9 @@ class Service:
             return Response(status_code=204)
         if not job.cancel(kill):
             raise NotCancellable(
-                "the job is already running on a worker (DELETE ?kill=true stops it)", id=job.id
+                "the job (an input of it) already runs on a worker; nothing was cancelled "
+                "(DELETE ?kill=true stops it all)",
+                id=job.id,
             )
         await job.settled.wait()
         return json_reply(200, {"id": job.id, "state": job.state.value}).response()
@@ -396,10 +415,12 @@ class Service:
         self, done: Sequence[asyncio.Future[OcrResult]], inputs: Inputs, output: Output
     ) -> Reply:
         """A settled job's reply: a lone input's error is the answer's status; a batch
-        answers 200 with a record per input, failed ones too."""
+        answers 200 with a record per input, failed ones too. What a worker wrote is
+        logged, never answered (``PRIVATE_FIELDS``)."""
         records: list[tuple[Record, OcrResult]] = []
         for future, upload in zip(done, inputs.uploads, strict=True):
             result, error = self._outcome(future, upload)
+            log_private(result)
             if error is not None and not inputs.batch:
                 return error_reply(error, self.lifecycle.retry_after_s())
             records.append((Record(upload.input, upload.format.value, result), result))

@@ -1,7 +1,8 @@
 """Queue slots: the bound on jobs the service holds, from the first byte of upload to the end.
 
 A request takes a slot before its body is read, so a full queue answers 429 at once and
-uploads in progress count too: memory is bounded by ``limit`` bodies, never by clients.
+uploads in progress count too: memory is bounded by ``limit`` bodies, never by clients,
+and an upload holds its slot no longer than ``--body-timeout``.
 A batch takes one slot per input. A refusal says when to try again from how fast slots
 have been freed lately (the queue's drain rate): about the time one slot takes to free.
 """

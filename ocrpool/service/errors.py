@@ -42,7 +42,8 @@ class JobNotFound(ServiceError):
 
 
 class NotCancellable(ServiceError):
-    """The job already runs on a worker: it can no longer be cancelled."""
+    """The job, or one input of a batch, already runs on a worker: nothing of it was
+    cancelled (``?kill=true`` stops it all)."""
 
     id: str = ""
 
@@ -51,6 +52,16 @@ class BodyTooLarge(ServiceError):
     """The request body is over ``--max-body-mb``."""
 
     limit_bytes: int = 0
+
+
+class RequestTimeout(ServiceError):
+    """The body did not arrive within ``--body-timeout``: a stalled upload gives its queue
+    slot back rather than hold it; the connection is closed."""
+
+    timeout_s: float = 0.0
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
 
 
 class NotFound(ServiceError):
@@ -77,6 +88,15 @@ class QueueFull(ServiceError):
 
 class NotReady(ServiceError):
     """The workers are still warming up; ``GET /readyz`` says when they are ready."""
+
+
+class CannotListen(ServiceError):
+    """``ocrpool serve`` cannot listen on its ``--host`` and ``--port`` (in use, not an
+    address of this machine, a privileged port): a usage error, found before the pool
+    starts."""
+
+    host: str = ""
+    port: int = 0
 
 
 class InternalError(ServiceError):

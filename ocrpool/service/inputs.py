@@ -9,6 +9,7 @@ inputs are bounded by the queue slots they take.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import AsyncGenerator
@@ -25,7 +26,7 @@ from ocrpool.batch.scan import Skipped
 from ocrpool.engines.base import Source
 from ocrpool.errors import InvalidInput
 from ocrpool.formats import Format
-from ocrpool.service.errors import BadRequest, BodyTooLarge
+from ocrpool.service.errors import BadRequest, BodyTooLarge, RequestTimeout
 from ocrpool.service.schema import Base64Input
 from ocrpool.service.security import PathPolicy
 
@@ -47,6 +48,7 @@ class Upload:
 @dataclass(frozen=True)
 class InputRules:
     max_body_bytes: int
+    body_timeout_s: float
     max_pixels: int | None
     paths: PathPolicy
     max_files: int
@@ -67,7 +69,7 @@ async def read_inputs(
 ) -> Inputs:
     """The request's inputs: ``path`` names a server-side file, else the body holds them
     (raw bytes labelled ``name``, a ``multipart/form-data`` form's file parts, or JSON)."""
-    body = await _read_body(request, rules.max_body_bytes)
+    body = await _read_body(request, rules.max_body_bytes, rules.body_timeout_s)
     if path is not None:
         if body:
             raise BadRequest("give either ?path= or a body, not both")
@@ -96,7 +98,19 @@ def _admitted(files: list[tuple[str | None, bytes]], max_pixels: int | None) -> 
     return tuple(uploads)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The whole body, refused if it has not all come within ``timeout_s``: a client that
+    sends headers, then nothing, would hold its queue slot for ever."""
+    try:
+        return await asyncio.wait_for(_bounded_body(request, limit), timeout_s)
+    except asyncio.TimeoutError:  # not TimeoutError itself before Python 3.11
+        raise RequestTimeout(
+            f"the request body did not all arrive within {timeout_s:g} s (--body-timeout)",
+            timeout_s=timeout_s,
+        ) from None
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
     """The whole body, refused as soon as it is known to pass ``limit``: from its declared
     Content-Length before any byte is read, else while it streams in."""
     declared = request.headers.get("content-length", "")

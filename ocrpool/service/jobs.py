@@ -52,10 +52,19 @@ class Job:
         self._stop = stop
 
     def cancel(self, kill: bool = False) -> bool:
-        """Cancel every input still queued in the pool (``kill``: stop running ones too);
-        whether all of them were."""
-        stopped = [self._stop(future, kill) for future in self._futures if not future.done()]
-        return bool(stopped) and all(stopped)
+        """Cancel the whole job, whether it was: every input left (``kill``: running ones
+        stopped too); without ``kill``, none if any already runs, so a refusal (409) leaves
+        the job as it was rather than half cancelled."""
+        left = [future for future in self._futures if not future.done()]
+        if not left or (not kill and any(future.running() for future in left)):
+            return False
+        return all([self._stop(future, kill) for future in left])
+
+    def cancel_queued(self) -> None:
+        """Cancel the inputs still queued; running ones finish (nobody waits for them)."""
+        for future in self._futures:
+            if not future.done():
+                self._stop(future, False)
 
     def settle(self, state: JobState, reply: Reply, at: float) -> None:
         self.state, self.reply, self.finished_at = state, reply, at
@@ -126,10 +135,10 @@ class JobTable:
         return job
 
     def remove(self, job: Job) -> None:
-        """Forget ``job``: a pending one is cancelled if it is still queued, and its result,
-        if it comes, is dropped."""
+        """Forget ``job``: a pending one's queued inputs are cancelled, and its result, if
+        it comes, is dropped."""
         if self._pending.pop(job.id, None) is not None:
-            job.cancel()
+            job.cancel_queued()
         elif self._finished.pop(job.id, None) is not None and job.reply is not None:
             self._bytes -= len(job.reply.body)
 

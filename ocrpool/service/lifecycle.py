@@ -19,7 +19,7 @@ waiting 1 s before the first attempt and twice as long after each failed one (at
 process managers look: ``healthy()`` (``GET /healthz``) turns false, so one that restarts
 unhealthy services restarts it. ``begin_drain`` (SIGTERM) refuses new jobs and lets the
 pool finish what it holds; past ``drain_timeout_s`` it fails the rest with ``PoolClosed``
-and stops the workers.
+and stops the workers. A pool still being built holds no job: it is stopped at once.
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ class PoolLifecycle:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._keeper: asyncio.Task[None] | None = None
         """Builds the pool: at start, and again and again while it is broken."""
+        self._starting: OcrPool | None = None
+        """A pool being built: stopping shuts it down at once (it holds no job)."""
         self._draining: asyncio.Task[None] | None = None
         self._drain_begun = asyncio.Event()
         """Ends a rebuild's back-off wait early."""
@@ -158,6 +160,8 @@ class PoolLifecycle:
             log.info("draining: finishing accepted jobs within %g s", self._drain_timeout_s)
             self.state = ServiceState.DRAINING
             self._drain_begun.set()
+            if self._starting is not None:
+                self._starting.shutdown(wait=False, cancel_pending=True)
             self._draining = asyncio.create_task(self._drain())
 
     async def stop(self) -> None:
@@ -200,7 +204,7 @@ class PoolLifecycle:
         if self.state not in (ServiceState.STARTING, ServiceState.BROKEN):
             return True
         try:
-            pool = await asyncio.to_thread(OcrPool, on_worker_exit=self._exited, **self._options)
+            pool = await asyncio.to_thread(self._warm_up)
         except Exception as error:
             if self.state not in (ServiceState.STARTING, ServiceState.BROKEN):
                 return True
@@ -219,6 +223,18 @@ class PoolLifecycle:
         self._rebuild_delay_s = FIRST_REBUILD_DELAY_S
         log.info("serving: %d workers warm", pool.stats().ready)
         return True
+
+    def _warm_up(self) -> OcrPool:
+        """From a thread: a new pool, once warm; ``_starting`` while it warms up."""
+        pool = OcrPool(on_worker_exit=self._exited, wait_ready=False, **self._options)
+        self._starting = pool
+        if self.state is ServiceState.DRAINING:  # it began before ``_starting`` was set
+            pool.shutdown(wait=False, cancel_pending=True)
+        try:
+            pool.wait_ready()
+        finally:
+            self._starting = None
+        return pool
 
     def _exited(self, exit: WorkerExit) -> None:
         """From the supervisor thread: a failed start may have broken the pool."""

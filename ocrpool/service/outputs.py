@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ocrpool.batch.records import Record
 from ocrpool.exports import ExportFormat
 from ocrpool.results import OcrResult
-from ocrpool.service.replies import Reply, json_reply
+from ocrpool.service.replies import Reply, json_reply, public
 
 MEDIA_TYPES: dict[ExportFormat, str] = {
     ExportFormat.PDF: "application/pdf",
@@ -73,7 +73,11 @@ def record_reply(records: Sequence[tuple[Record, OcrResult]], output: Output, ba
 
 
 def _record_dict(record: Record, result: OcrResult, output: Output) -> dict[str, object]:
+    """``ocrpool run``'s record, its errors and its pages' as a client may see them."""
     data = record.to_dict(detail=output.detail)
+    for holder in (data, *data["pages"]):
+        if holder.get("error") is not None:
+            holder["error"] = public(holder["error"])
     data["exports"] = {
         export.format.value: base64.b64encode(export.data).decode()
         for export in result.exports

@@ -17,6 +17,7 @@ from types import FrameType
 import uvicorn
 
 from ocrpool.service.app import Service
+from ocrpool.service.errors import CannotListen
 from ocrpool.service.lifecycle import PoolLifecycle
 from ocrpool.service.settings import ServiceSettings
 
@@ -46,7 +47,9 @@ class _DrainingServer(uvicorn.Server):
 
 
 def serve(settings: ServiceSettings) -> None:
-    """Serve until stopped; returns once every worker has exited."""
+    """Serve until stopped; returns once every worker has exited. ``CannotListen`` if the
+    address cannot be had, before the pool starts."""
+    listener = _listen(settings.host, settings.port)
     if settings.token is None and not _is_loopback(settings.host):
         log.warning(
             "listening on %s without a token: anyone who can reach it can use it", settings.host
@@ -66,7 +69,21 @@ def serve(settings: ServiceSettings) -> None:
     for stop in (signal.SIGTERM, signal.SIGINT):
         # uvicorn raises the signal again after a graceful stop: let it find a no-op.
         signal.signal(stop, _already_handled)
-    _DrainingServer(config, service.lifecycle).run()
+    _DrainingServer(config, service.lifecycle).run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here rather than by uvicorn, which binds it only after
+    the pool began to start and then exits with its own code (3)."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        return socket.create_server(address, family=family)
+    except OSError as error:
+        raise CannotListen(
+            f"cannot listen on {host} port {port}: {error.strerror or error}", host=host, port=port
+        ) from None
 
 
 def _already_handled(sig: int, frame: FrameType | None) -> None:

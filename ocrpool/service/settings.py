@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
@@ -21,6 +22,8 @@ class ServiceSettings:
     allow_path_prefix: str | None = None
     """Requests may name server-side files inside it (``?path=``); ``None``: bytes only."""
     max_body_mb: float = 32.0
+    body_timeout_s: float = 60.0
+    """How long a request's body may take to arrive: its queue slot is held meanwhile."""
     max_queue: int = 64
     """Jobs accepted and unfinished (uploading, queued or running); more get 429."""
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -38,7 +41,16 @@ class ServiceSettings:
     """Browser origins allowed to call the service (CORS); none by default."""
 
     def __post_init__(self) -> None:
-        for name in ("max_body_mb", "result_ttl_s", "max_results_mb", "unhealthy_after_s"):
+        for name in (f.name for f in fields(self) if f.type == "float"):
+            if not math.isfinite(getattr(self, name)):  # a byte count or a deadline: no inf
+                raise ValueError(f"{name} must be a finite number")
+        for name in (
+            "max_body_mb",
+            "body_timeout_s",
+            "result_ttl_s",
+            "max_results_mb",
+            "unhealthy_after_s",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         for name in ("max_queue", "max_results"):
