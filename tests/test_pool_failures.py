@@ -363,3 +363,23 @@ def test_a_prefetched_job_acknowledged_in_the_outcome_before_it_pays_for_its_cra
     assert isinstance(results[1].error, WorkerCrashed)
     assert [a.outcome for a in results[1].attempts] == ["WorkerCrashed"]
     assert stats.exits.get("crash") == 1
+
+
+@pytest.mark.slow
+def test_a_stopped_fork_server_is_killed_so_the_pool_goes_on(tmp_path: Path) -> None:
+    """SIGSTOP the fork server: the next worker start would wait for it for ever, under
+    the supervisor's lock; it is killed instead, and a new one forks the replacement."""
+    paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(6)])
+    with fake_pool(workers=1, spares=0, max_jobs_per_worker=1) as pool:
+        assert pool.recognize(paths[0]).text == "p0"
+        server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+        os.kill(server, signal.SIGSTOP)
+        try:
+            results = [pool.submit(path) for path in paths[1:]]
+            texts = [future.result(timeout=60).text for future in results]
+        finally:
+            with contextlib.suppress(OSError):
+                os.kill(server, signal.SIGCONT)
+        assert texts == [f"p{i}" for i in range(1, 6)]
+        assert not psutil.pid_exists(server) or psutil.Process(server).status() == "zombie"
+        assert pool.stats().state.value == "running"

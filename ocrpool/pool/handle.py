@@ -21,8 +21,10 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
 
 import psutil
@@ -106,7 +108,8 @@ class WorkerHandle:
             target=worker_main, args=(child_conn, spec), name="ocrpool-worker", daemon=True
         )
         try:
-            self.process.start()  # the fork server may be gone: this raises, nothing started
+            with _thawing_fork_server(context):
+                self.process.start()  # the fork server may be gone: this raises
         except BaseException:
             self.conn.close()
             raise
@@ -367,11 +370,7 @@ class WorkerHandle:
         return self.rss_mb
 
     def _is_stopped(self) -> bool:
-        try:
-            status = self._psutil.status() if self._psutil else ""
-        except psutil.Error:
-            return False
-        return status in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+        return _stopped(self._psutil)
 
     def stderr_tail(self) -> str:
         return read_tail(self.stderr_path)
@@ -383,6 +382,50 @@ class WorkerHandle:
         self.sent_kill = self.sent_kill or signum is signal.SIGKILL
         with contextlib.suppress(OSError):
             os.kill(self.pid, signum)
+
+
+FORK_CHECK_S = 1.0
+"""How often a start that waits on the fork server checks that it is not stopped."""
+
+
+@contextlib.contextmanager
+def _thawing_fork_server(context: BaseContext) -> Iterator[None]:
+    """While a worker starts, SIGKILL the fork server if it is stopped (SIGSTOP).
+
+    ``Process.start`` blocks until the fork server tells the child's pid, under the
+    supervisor's lock: a frozen server would freeze the pool. Killed, it ends the wait
+    with EOF (a worker lost while forked) and multiprocessing starts a new one; its
+    workers die with it, which costs their jobs nothing (``blame.py``). A server that is
+    merely slow is left alone.
+    """
+    if context.get_start_method() != "forkserver":
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(FORK_CHECK_S):
+            pid = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+            if pid is not None and _stopped(_probe(pid)):
+                log.error("the fork server %d is stopped; killing it", pid)
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+    watcher = threading.Thread(target=watch, name="ocrpool-fork-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def _stopped(process: psutil.Process | None) -> bool:
+    """Whether ``process`` is stopped (SIGSTOP, a debugger); False once it is gone."""
+    try:
+        status = process.status() if process else ""
+    except (psutil.Error, OSError):
+        return False
+    return status in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
 
 def _probe(pid: int) -> psutil.Process | None:
