@@ -39,9 +39,14 @@ def redirect_stdio(path: str) -> IO[str]:
     """Send fds 1 and 2 and Python's streams to ``path``.
 
     Both levels: native code writes to the fds, and a spawned child may have inherited
-    Python-level stream objects that write elsewhere (pytest's capture, say).
+    Python-level stream objects that write elsewhere (pytest's capture, say). A ``path``
+    that cannot be opened (its folder removed under us) gives ``os.devnull``: the
+    process runs on without its log.
     """
-    log = open(path, "a", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    try:
+        log = open(path, "a", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    except OSError:
+        log = open(os.devnull, "a", encoding="utf-8")  # noqa: SIM115
     for fd in (1, 2):
         os.dup2(log.fileno(), fd)
     sys.stdout = sys.stderr = log

@@ -4,10 +4,13 @@ next pool when a killed one left it."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from fakes import fake_pool, make_inputs
 
 from ocrpool.pool.scratch import LOCK, PoolFolder, sweep_stale
 
@@ -53,3 +56,25 @@ def test_a_killed_pools_folder_is_swept_and_no_live_one_is(tmp_path: Path) -> No
         alive.wait(timeout=10)
         ours.remove()
     assert sweep_stale(str(tmp_path)) == [alive_path]  # its process ended without removing it
+
+
+def test_a_folder_removed_under_a_live_pool_is_made_again_with_its_lock(tmp_path: Path) -> None:
+    folder = PoolFolder(str(tmp_path))
+    shutil.rmtree(folder.path)  # a temp cleaner
+    folder.ensure()
+    assert os.path.isdir(folder.path)
+    assert sweep_stale(str(tmp_path)) == []  # locked again: no sweeper takes it
+    folder.remove()
+    assert sweep_stale(str(tmp_path)) == [] and not os.path.exists(folder.path)
+
+
+def test_a_pool_whose_folder_a_temp_cleaner_removed_goes_on_recycling(tmp_path: Path) -> None:
+    paths = make_inputs(tmp_path / "in", [f"p{i}.png" for i in range(8)])
+    with fake_pool(workers=1, spares=0, max_jobs_per_worker=2) as pool:
+        assert pool.recognize(paths[0]).text == "p0"
+        shutil.rmtree(pool._supervisor.folder)
+        # each recycle's worker opens its log there: without it, starts failed and broke
+        # the pool after max_start_failures
+        assert [pool.recognize(path).text for path in paths[1:]] == [f"p{i}" for i in range(1, 8)]
+        exits = pool.stats().exits
+    assert set(exits) == {"max_jobs"} and exits["max_jobs"] >= 3  # 3 recycles, no failed start

@@ -34,16 +34,36 @@ class PoolFolder:
         root = root or tempfile.gettempdir()
         sweep_stale(root)
         self.path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root)
-        locking = os.path.join(self.path, LOCK + ".new")
-        self._lock = os.open(locking, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
-        os.rename(locking, os.path.join(self.path, LOCK))
+        self._lock = _locked(self.path)
+
+    def ensure(self) -> None:
+        """Make the folder again if something removed it (a temp cleaner): a worker that
+        cannot open its log there cannot start, and starts that fail break the pool."""
+        if os.path.isdir(self.path):
+            return
+        try:
+            os.mkdir(self.path, 0o700)
+            lock, self._lock = self._lock, _locked(self.path)
+        except OSError as error:
+            log.warning("could not make the pool's folder %s again: %s", self.path, error)
+            return
+        os.close(lock)
+        log.warning("made the pool's folder %s again: something removed it", self.path)
 
     def remove(self) -> None:
         """Remove the folder and everything in it; then let go of its lock."""
         shutil.rmtree(self.path, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.close(self._lock)
+
+
+def _locked(path: str) -> int:
+    """A descriptor holding the lock of the folder ``path``, its ``.lock`` in place."""
+    locking = os.path.join(path, LOCK + ".new")
+    lock = os.open(locking, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    os.rename(locking, os.path.join(path, LOCK))
+    return lock
 
 
 def sweep_stale(root: str) -> list[str]:

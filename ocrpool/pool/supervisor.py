@@ -471,6 +471,7 @@ class Supervisor:
         this process lacks descriptors or memory for waits and tries again; any other
         failure is a failed start."""
         self._spawned += 1
+        self._folder.ensure()
         config = self._config
         spec = WorkerSpec(
             engine=config.engine,
