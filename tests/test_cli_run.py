@@ -10,6 +10,7 @@ import json
 import os
 import random
 import re
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -640,3 +641,28 @@ def test_aspose_multipage_tiff_with_detail_into_sqlite(tmp_path: Path) -> None:
     first_line = pages[0]["lines"][0]
     assert first_line["text"].startswith("This is a lot of 12 point text")
     assert len(first_line["box"]) == 4
+
+
+@pytest.mark.slow
+def test_stdout_at_the_file_size_limit_keeps_what_the_file_held(
+    images: Path, tmp_path: Path
+) -> None:
+    """``ocrpool run ... -o - >> log`` under ``ulimit -f``: exit 3, earlier lines kept."""
+    log = tmp_path / "log"
+    earlier = b"x" * 3000 + b"\n"
+    log.write_bytes(earlier)
+    limit = len(earlier) + 100  # room for no whole record
+
+    def at_the_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    with log.open("ab") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-m", "ocrpool", "run", str(images), "--out", "-", *FAST, "-q"],
+            cwd=REPO,
+            stdout=stdout,
+            preexec_fn=at_the_limit,
+            check=False,
+        )
+    assert done.returncode == ExitCode.OUTPUT_FAILED
+    assert log.read_bytes() == earlier
