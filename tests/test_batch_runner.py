@@ -19,6 +19,7 @@ from ocrpool.batch import BatchOptions, OutputFormat, OutputRefused, run_batch
 from ocrpool.batch.errors import InputNotFound
 from ocrpool.batch.ledger import Verdict
 from ocrpool.batch.summary import Outcome
+from ocrpool.batch.txt import RECORDS_NAME
 from ocrpool.errors import EngineStartError, OcrPoolError, WorkerCrashed
 from ocrpool.exports import Export, ExportFormat
 from ocrpool.results import OcrResult, Page
@@ -284,6 +285,50 @@ def test_a_rerun_asking_for_another_format_redoes_the_inputs_without_it(
     assert len(list(folder.rglob("*.hocr"))) == 3
     summary = run_batch(options, InlinePool)  # pdf alone again: every record has it
     assert summary.tally.earlier[Verdict.DONE] == 3
+
+
+@pytest.mark.parametrize("fmt", [OutputFormat.TXT, OutputFormat.JSONL])
+def test_an_output_name_the_system_refuses_fails_that_input_alone(
+    images: Path, tmp_path: Path, fmt: OutputFormat
+) -> None:
+    """A mirrored name too long with ``.part`` (a text file or an export), a folder where
+    a file goes, a file where a folder goes: each is one input's fault, never the run's."""
+    long = images / ("x" * (255 - len(".png.txt.part") + 1) + ".png")
+    write_png(long)
+    out = tmp_path / "out"
+    folder = tmp_path / "exports"
+    (images / "sub" / "d.png").write_bytes((images / "a.png").read_bytes())
+    mirrored = {OutputFormat.TXT: out, OutputFormat.JSONL: folder}[fmt]
+    suffix = {OutputFormat.TXT: ".txt", OutputFormat.JSONL: ".pdf"}[fmt]
+    (mirrored / str(images / "a.png").lstrip("/")).with_name("a.png" + suffix).mkdir(parents=True)
+    (mirrored / str(images / "sub").lstrip("/")).write_text("a file where a folder goes")
+    options = BatchOptions(
+        str(tmp_path / "r.jsonl") if fmt is OutputFormat.JSONL else str(out),
+        (str(images),),
+        format=fmt,
+        exports=(ExportFormat.PDF,),
+        export_dir=str(folder),
+    )
+    summary = run_batch(options, lambda: InlinePool(exports=(ExportFormat.PDF,)))
+    records = out / RECORDS_NAME if fmt is OutputFormat.TXT else tmp_path / "r.jsonl"
+    by_path = {Path(r["path"]).name: r for r in _records(records)}
+    assert by_path["b.png"]["ok"]
+    refused = {name: r["error"] for name, r in by_path.items() if not r["ok"]}
+    assert set(refused) == {long.name, "a.png", "c.png", "d.png", "crash.png"}
+    reasons = {name: e["reason"] for name, e in refused.items() if name != "crash.png"}
+    in_the_way = f"{mirrored / str(images / 'sub').lstrip('/')} is a file, not a folder"
+    assert reasons == {
+        long.name: "File name too long",
+        "a.png": "Is a directory",
+        "c.png": in_the_way,
+        "d.png": in_the_way,
+    }
+    assert all(e["type"] == "OutputNameRefused" for n, e in refused.items() if n != "crash.png")
+    assert by_path["a.png"]["exports"] == {} and by_path["a.png"]["pages"]
+    assert summary.outcome is Outcome.SOME_FAILED
+    rerun = InlinePool()
+    run_batch(options, lambda: rerun)
+    assert rerun.sent == []  # recorded as failed: --retry-failed retries them
 
 
 def test_pages_without_text_are_counted_and_strict_fails_them(images: Path, tmp_path: Path) -> None:

@@ -44,7 +44,8 @@ def mirror_path(folder: str, source: str, suffix: str) -> str:
 def make_parents(folder: str, target: str) -> None:
     """Create the folders from ``folder`` down to ``target`` (a ``mirror_path``), never
     through a symlink: a link inside the output folder, planted or left by another
-    program, would lead the write outside it. ``OSError`` names the link."""
+    program, would lead the write outside it. ``OSError`` names the link (``ELOOP``) or
+    the file in the way (``ENOTDIR``)."""
     os.makedirs(folder, exist_ok=True)
     current = folder
     for part in os.path.relpath(os.path.dirname(target), folder).split(os.sep):
@@ -54,11 +55,12 @@ def make_parents(folder: str, target: str) -> None:
         try:
             os.mkdir(current)
         except FileExistsError:
-            if os.path.islink(current) or not os.path.isdir(current):
+            if os.path.islink(current):
                 raise OSError(
-                    errno.ELOOP,
-                    f"{current} is a symlink or a file; nothing is written outside {folder}",
+                    errno.ELOOP, f"{current} is a symlink; nothing is written outside {folder}"
                 ) from None
+            if not os.path.isdir(current):
+                raise OSError(errno.ENOTDIR, f"{current} is a file, not a folder") from None
 
 
 def excluded_paths(out: str, suffixes: Iterable[str]) -> frozenset[str]:

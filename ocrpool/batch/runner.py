@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
-from ocrpool.batch.errors import InputNotFound, OutputFailed, OutputRefused
+from ocrpool.batch.errors import InputNotFound, OutputFailed, OutputNameRefused, OutputRefused
 from ocrpool.batch.exports import ExportFolder, default_export_dir
 from ocrpool.batch.ledger import Ledger
 from ocrpool.batch.outpath import check_output, excluded_paths
@@ -41,7 +41,7 @@ from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.scan import Discovery, Skipped, is_pattern, scan_arguments, scan_list
 from ocrpool.batch.sinks import STDOUT, OutputFormat, Sink, open_sink, sidecars
 from ocrpool.batch.summary import Summary, Tally
-from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, PoolClosed
+from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, OcrPoolError, PoolClosed
 from ocrpool.exports import ExportFormat
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
@@ -297,24 +297,33 @@ class _Run:
         if not (self.options.strict and record.ok and empty):
             return record
         numbers = ", ".join(map(str, empty))
-        error = EmptyPages(f"no text on page {numbers} (--strict)", pages=empty)
-        return dataclasses.replace(record, result=dataclasses.replace(record.result, error=error))
+        return _failed(record, EmptyPages(f"no text on page {numbers} (--strict)", pages=empty))
 
     def _record(self, record: Record) -> None:
         """Write ``record``, after its exports when it is OK or partial (a failed page is
-        its original image in a merged PDF); a stop waits for both."""
-        exports = record.result.exports
+        its original image in a merged PDF); a stop waits for both. An input whose own
+        file's name the system refuses is recorded as failed with ``OutputNameRefused``."""
         with self.guard():
-            if (record.ok or record.partial) and exports and self.export_folder is not None:
-                written = self.export_folder.write(record.input.path, exports)
-                record = dataclasses.replace(record, exports=written)
-            self.sink.write(record)
+            try:
+                record = self._export(record)
+                self.sink.write(record)
+            except OutputNameRefused as error:
+                record = _failed(dataclasses.replace(record, exports={}), error)
+                self.sink.write(record)
             self.tally.add(record)
         self.progress.update(self.tally)
         self.failures_in_a_row = 0 if record.ok else self.failures_in_a_row + 1
         limit = self.options.max_failures
         if limit is not None and self.failures_in_a_row >= limit:
             raise _TooManyFailures(self.failures_in_a_row)
+
+    def _export(self, record: Record) -> Record:
+        """``record`` listing its exports, once they are written."""
+        exports = record.result.exports
+        if not ((record.ok or record.partial) and exports and self.export_folder is not None):
+            return record
+        written = self.export_folder.write(record.input.path, exports)
+        return dataclasses.replace(record, exports=written)
 
     def _tick(self, pool: Pool) -> None:
         """No result for a while (a long document's pages are running): its pages show."""
@@ -339,6 +348,11 @@ class _TooManyFailures(Exception):
     def __init__(self, failures: int) -> None:
         super().__init__(f"{failures} inputs in a row failed")
         self.failures = failures
+
+
+def _failed(record: Record, error: OcrPoolError) -> Record:
+    """``record`` failed with ``error``; the pages that came back stay in it."""
+    return dataclasses.replace(record, result=dataclasses.replace(record.result, error=error))
 
 
 def _open_list(path: str | int) -> TextIO:
