@@ -331,6 +331,35 @@ def test_an_output_name_the_system_refuses_fails_that_input_alone(
     assert rerun.sent == []  # recorded as failed: --retry-failed retries them
 
 
+def test_the_runs_own_folders_are_never_inputs_however_listed(images: Path, tmp_path: Path) -> None:
+    """Files under the text folder or the export folder, and the records file, from a
+    list (by name or through a symlink) or a glob, are passed over like the walk does."""
+    out, folder = tmp_path / "texts", tmp_path / "exports"
+    options = BatchOptions(
+        str(out),
+        format=OutputFormat.TXT,
+        exports=(ExportFormat.PDF,),
+        export_dir=str(folder),
+        strict=True,
+        allow_out_inside_input=True,
+    )
+    pdf = (ExportFormat.PDF,)
+    run_batch(dataclasses.replace(options, inputs=(str(images),)), lambda: InlinePool(exports=pdf))
+    write_png(out / "planted.png")
+    write_png(folder / "planted.png")
+    (tmp_path / "link").symlink_to(folder)
+    own = sorted(str(p) for p in [*out.rglob("*"), *folder.rglob("*")] if p.is_file())
+    listing = "\n".join([*own, str(tmp_path / "link" / "planted.png")]) + "\n"
+    assert str(out / RECORDS_NAME) in own and len(own) == 9
+    records = (out / RECORDS_NAME).read_bytes()
+    pool = InlinePool()
+    listed = dataclasses.replace(options, from_list="-", inputs=(f"{tmp_path}/**",))
+    summary = run_batch(listed, lambda: pool, stdin=io.StringIO(listing))
+    assert pool.sent == []
+    assert (out / RECORDS_NAME).read_bytes() == records
+    assert summary.tally.earlier[Verdict.DONE] == 3
+
+
 def test_pages_without_text_are_counted_and_strict_fails_them(images: Path, tmp_path: Path) -> None:
     write_png(images / "blank.png")
     out = tmp_path / "r.jsonl"

@@ -35,7 +35,7 @@ from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
 from ocrpool.batch.errors import InputNotFound, OutputFailed, OutputNameRefused, OutputRefused
 from ocrpool.batch.exports import ExportFolder, default_export_dir
 from ocrpool.batch.ledger import Ledger
-from ocrpool.batch.outpath import check_output, excluded_paths
+from ocrpool.batch.outpath import check_output, own_paths, under_any
 from ocrpool.batch.progress import Clock, Progress, Silent
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.scan import Discovery, Skipped, is_pattern, scan_arguments, scan_list
@@ -135,14 +135,15 @@ def run_batch(
     else:
         allowed = options.allow_out_inside_input
         check_output(options.out, options.inputs, allow_inside_input=allowed)
-        excluded = excluded_paths(options.out, sidecars(options.format))
+        excluded = own_paths(options.out, sidecars(options.format))
     export_dir = options.export_folder
     if export_dir is not None:
         allowed = options.allow_out_inside_input
         check_output(export_dir, options.inputs, allow_inside_input=allowed)
-        excluded |= excluded_paths(export_dir, ())
+        excluded |= own_paths(export_dir)
+    exclude = under_any(excluded)
     with contextlib.ExitStack() as stack:
-        discoveries: Iterable[Discovery] = scan_arguments(options.inputs, excluded.__contains__)
+        discoveries: Iterable[Discovery] = scan_arguments(options.inputs, exclude)
         if options.from_list is not None:
             if options.from_list != "-":
                 lines: Iterable[str] = stack.enter_context(_open_list(options.from_list))
@@ -151,7 +152,7 @@ def run_batch(
                 lines = stack.enter_context(_open_list(sys.stdin.fileno()))
             else:
                 lines = stdin or sys.stdin
-            listed = scan_list(lines, excluded.__contains__, separator=options.list_separator)
+            listed = scan_list(lines, exclude, separator=options.list_separator)
             discoveries = itertools.chain(discoveries, listed)
         sink = open_sink(
             options.format, options.out, detail=options.detail, options=_run_options(options)
