@@ -5,8 +5,10 @@ covered end to end in test_cli_run.py."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import json
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 from test_batch_admission import write_png
 
-from ocrpool.batch import BatchOptions, OutputFormat, OutputRefused, run_batch
+from ocrpool.batch import BatchOptions, OutputFormat, OutputRefused, outpath, run_batch
 from ocrpool.batch.errors import InputNotFound
 from ocrpool.batch.ledger import Verdict
 from ocrpool.batch.summary import Outcome
@@ -239,6 +241,22 @@ def test_missing_inputs_and_overwriting_an_input_are_refused(images: Path, tmp_p
         run_batch(BatchOptions(str(images / "a.png"), (str(images / "a.png"),)), InlinePool)
     with pytest.raises(OutputRefused, match="it is an image or PDF"):
         run_batch(BatchOptions(str(images / "b.png"), (str(images / "a.png"),)), InlinePool)
+
+
+def test_an_output_that_cannot_be_read_is_refused(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An existing output this user may not read (``chmod 000``) is refused, not a
+    traceback: root reads anything, so the refusal to read is injected."""
+
+    def denied(path: str) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
+    out = tmp_path / "r.jsonl"
+    out.write_text("")
+    monkeypatch.setattr(outpath, "sniff_file", denied)
+    with pytest.raises(OutputRefused, match=r"cannot open .*: Permission denied"):
+        run_batch(BatchOptions(str(out), (str(images),)), InlinePool)
 
 
 # ---- exports and pages without text ---------------------------------------------------

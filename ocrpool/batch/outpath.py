@@ -30,7 +30,11 @@ def check_output(out: str, arguments: Iterable[str], *, allow_inside_input: bool
                 f"refusing to write {out} inside the input folder {root}: "
                 "a later run would scan it; choose another place or pass --allow-out-inside-input"
             )
-    if os.path.isfile(out) and sniff_file(out) is not None:
+    try:
+        image = os.path.isfile(out) and sniff_file(out) is not None
+    except OSError as exc:
+        raise OutputRefused(f"cannot open {out}: {exc.strerror or exc}") from None
+    if image:
         raise OutputRefused(f"refusing to write {out}: it is an image or PDF (an input?)")
 
 
