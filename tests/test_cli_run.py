@@ -415,6 +415,23 @@ def test_progress_lines_off_a_terminal(
     assert re.fullmatch(r"  peak worker RSS: \d+ MB", lines[-1])
 
 
+class ClosedPipe(io.StringIO):
+    """Standard error piped into ``head -1``, which has exited: every write fails."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_progress_into_a_closed_pipe_goes_quiet_and_the_run_finishes(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ocrpool run ... 2>&1 | head -1``: a BrokenPipeError killed the batch with exit 1."""
+    out = tmp_path / "r.jsonl"
+    monkeypatch.setattr(sys, "stderr", ClosedPipe())
+    assert run(str(images), "--out", str(out), *FAST, "--progress-interval", "0") == ExitCode.OK
+    assert len(records(out)) == 3
+
+
 def test_quiet_prints_nothing(
     images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
