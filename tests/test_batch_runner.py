@@ -9,6 +9,7 @@ import errno
 import io
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -216,6 +217,35 @@ def test_paths_from_a_list(images: Path, tmp_path: Path) -> None:
     assert sorted((r["path"], r["ok"]) for r in _records(out)) == expected
     with pytest.raises(InputNotFound, match="cannot read the list"):
         run_batch(BatchOptions(str(out), from_list=str(tmp_path / "nope.txt")), InlinePool)
+
+
+def test_a_nul_separated_list_is_read_as_it_comes(images: Path, tmp_path: Path) -> None:
+    """``find -print0 | ocrpool run --from-list - -0``: the first name reaches the pool
+    while the list is still being written (the whole list was read first)."""
+    read_end, write_end = os.pipe()
+    first_sent = threading.Event()
+    in_time: list[bool] = []
+
+    def find() -> None:
+        with open(write_end, "wb", buffering=0) as pipe:
+            pipe.write(f"{images / 'a.png'}\0".encode())
+            in_time.append(first_sent.wait(timeout=10))
+            pipe.write(f"{images / 'b.png'}\0".encode())
+
+    class Watching(InlinePool):
+        def imap(self, sources: Iterable[str], **_: object) -> Iterator[OcrResult]:
+            for result in super().imap(sources):
+                first_sent.set()
+                yield result
+
+    writer = threading.Thread(target=find)
+    writer.start()
+    options = BatchOptions(str(tmp_path / "r.jsonl"), from_list=f"/dev/fd/{read_end}")
+    run_batch(dataclasses.replace(options, list_separator="\0"), Watching)
+    writer.join()
+    os.close(read_end)
+    assert in_time == [True]
+    assert len(_records(tmp_path / "r.jsonl")) == 2
 
 
 @pytest.mark.parametrize("fmt", list(OutputFormat))

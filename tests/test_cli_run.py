@@ -135,12 +135,20 @@ def test_retry_failed_supersedes_the_failed_record(images: Path, tmp_path: Path)
 
 
 def test_paths_from_stdin(images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_png(images / "name with spaces.png")
+    """Read as bytes, as a list file is: a name that is not UTF-8 passes even when the
+    locale would decode standard input strictly (it was a UnicodeDecodeError traceback)."""
+    odd = os.fsdecode(b"caf\xe9.png")
+    for name in ("name with spaces.png", odd):
+        write_png(images / name)
     listing = f"{images / 'a.png'}\n\n{images / 'name with spaces.png'}\n{images / 'sub'}\n"
-    monkeypatch.setattr(sys, "stdin", io.StringIO(listing))
+    (tmp_path / "list").write_bytes(os.fsencode(listing + f"{images / odd}\r\n"))
+    stdin = (tmp_path / "list").open(encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdin", stdin)
     out = tmp_path / "results.jsonl"
     assert run("--from-list", "-", "--out", str(out), *FAST) == ExitCode.OK
-    assert set(last_by_path(out)) == _paths(images, "a.png", "name with spaces.png", "sub/c.png")
+    stdin.close()
+    expected = _paths(images, "a.png", "name with spaces.png", "sub/c.png", odd)
+    assert set(last_by_path(out)) == expected
 
 
 def test_max_failures_stops_the_run_and_the_same_command_goes_on(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import os
 import sys
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import Any, BinaryIO, Protocol, TextIO
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
 from ocrpool.batch.errors import InputNotFound, OutputFailed, OutputNameRefused, OutputRefused
@@ -38,7 +39,15 @@ from ocrpool.batch.ledger import Ledger
 from ocrpool.batch.outpath import check_output, own_paths, under_any
 from ocrpool.batch.progress import Clock, Progress, Silent
 from ocrpool.batch.records import InputFile, Record
-from ocrpool.batch.scan import Discovery, Skipped, is_pattern, scan_arguments, scan_list
+from ocrpool.batch.scan import (
+    LIST_CHUNK,
+    Discovery,
+    Skipped,
+    is_pattern,
+    read_list,
+    scan_arguments,
+    scan_list,
+)
 from ocrpool.batch.sinks import STDOUT, OutputFormat, Sink, open_sink, sidecars
 from ocrpool.batch.summary import Summary, Tally
 from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, OcrPoolError, PoolClosed
@@ -145,14 +154,12 @@ def run_batch(
     with contextlib.ExitStack() as stack:
         discoveries: Iterable[Discovery] = scan_arguments(options.inputs, exclude)
         if options.from_list is not None:
-            if options.from_list != "-":
-                lines: Iterable[str] = stack.enter_context(_open_list(options.from_list))
-            elif stdin is None and options.list_separator != "\n":
-                # Names as they are: sys.stdin would turn a \r in one into \n.
-                lines = stack.enter_context(_open_list(sys.stdin.fileno()))
+            if stdin is not None and options.from_list == "-":
+                chunks: Iterable[str] = iter(functools.partial(stdin.read, LIST_CHUNK), "")
             else:
-                lines = stdin or sys.stdin
-            listed = scan_list(lines, exclude, separator=options.list_separator)
+                name = sys.stdin.fileno() if options.from_list == "-" else options.from_list
+                chunks = read_list(stack.enter_context(_open_list(name)))
+            listed = scan_list(chunks, exclude, separator=options.list_separator)
             discoveries = itertools.chain(discoveries, listed)
         sink = open_sink(
             options.format, options.out, detail=options.detail, options=_run_options(options)
@@ -356,15 +363,10 @@ def _failed(record: Record, error: OcrPoolError) -> Record:
     return dataclasses.replace(record, result=dataclasses.replace(record.result, error=error))
 
 
-def _open_list(path: str | int) -> TextIO:
+def _open_list(path: str | int) -> BinaryIO:
+    """The list's bytes, each read as soon as it comes (a pipe from a slow ``find``)."""
     try:
-        return open(
-            path,
-            encoding="utf-8",
-            errors="surrogateescape",
-            newline="\n",
-            closefd=isinstance(path, str),
-        )
+        return open(path, "rb", buffering=0, closefd=isinstance(path, str))
     except OSError as exc:
         raise InputNotFound(f"cannot read the list {path}: {exc.strerror}") from None
 

@@ -8,12 +8,14 @@ what records and resume compare.
 
 from __future__ import annotations
 
+import codecs
 import enum
 import fnmatch
 import glob
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 
 class SkipReason(str, enum.Enum):
@@ -125,17 +127,29 @@ def _hidden(name: str, pattern: str) -> bool:
 
 
 def scan_list(
-    lines: Iterable[str], exclude: Exclude = _never, *, separator: str = "\n"
+    chunks: Iterable[str], exclude: Exclude = _never, *, separator: str = "\n"
 ) -> Iterator[Discovery]:
-    """Paths one per line, taken literally (no glob expansion); blank lines are ignored.
-    With another ``separator`` (``"\\0"`` for ``find -print0``) the text is split at it
-    alone, so a name may hold any other character, newlines included."""
-    names = (
-        (line.rstrip("\r\n") for line in lines) if separator == "\n" else _split(lines, separator)
-    )
-    for path in names:
+    """Paths one per line, taken literally (no glob expansion), from text read in chunks
+    of any size; blank lines are ignored, and so is a ``\\r`` before a newline. With
+    another ``separator`` (``"\\0"`` for ``find -print0``) the text is split at it alone,
+    so a name may hold any other character, newlines included."""
+    for path in _split(chunks, separator):
+        if separator == "\n":
+            path = path.rstrip("\r")
         if path:
             yield from scan_path(path, exclude)
+
+
+LIST_CHUNK = 65536
+
+
+def read_list(stream: BinaryIO) -> Iterator[str]:
+    """The text of a list of paths as it comes (one ``read`` each: a pipe gives what it
+    has), decoded as the names are: UTF-8, other bytes kept as surrogates."""
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    while chunk := stream.read(LIST_CHUNK):
+        yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)
 
 
 def _split(chunks: Iterable[str], separator: str) -> Iterator[str]:
