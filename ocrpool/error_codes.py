@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ocrpool.batch.errors import BatchError, OutputFailed
+from ocrpool.batch.errors import BatchError, OutputFailed, OutputNameRefused
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
 from ocrpool.errors import (
     EmptyPages,
@@ -112,6 +112,7 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     ScaleOutError: Answer(_E.USAGE, None),
     RayNotInstalled: Answer(_E.USAGE, None),
     OutputFailed: Answer(_E.OUTPUT_FAILED, None),
+    OutputNameRefused: Answer(_E.SOME_FAILED, None),  # one input's own file: recorded
     # The service's own refusals.
     ServiceError: Answer(None, 500),
     BadRequest: Answer(None, 400),

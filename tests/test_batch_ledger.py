@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import pytest
+
+from ocrpool.batch.errors import OutputFailed
 from ocrpool.batch.ledger import Entry, Ledger, Verdict
 from ocrpool.batch.records import InputFile
 
@@ -57,3 +62,21 @@ def test_names_that_are_not_utf8_are_kept_exactly() -> None:
     ledger = _ledger([Entry(name, 1, 1.0, True)])
     assert ledger.claim(InputFile(name, 1, 1.0)) is Verdict.DONE
     assert ledger.claim(InputFile(other, 1, 1.0)) is Verdict.NEW
+
+
+def test_the_ledgers_disk_failing_is_an_output_failure() -> None:
+    """A full ``$TMPDIR`` under SQLite's temporary file ended the run in a traceback."""
+
+    class FullDisk:
+        def execute(self, *args: object) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def close(self) -> None:
+            pass
+
+    ledger = Ledger()
+    ledger._db = FullDisk()  # type: ignore[assignment]
+    with pytest.raises(OutputFailed, match="the temporary ledger: database or disk is full"):
+        ledger.load([Entry("/a.png", 10, 1.5, True)])
+    with pytest.raises(OutputFailed):
+        ledger.claim(InputFile("/a.png", 10, 1.5))

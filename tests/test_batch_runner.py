@@ -5,8 +5,11 @@ covered end to end in test_cli_run.py."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import json
+import os
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,10 +18,11 @@ from typing import Any
 import pytest
 from test_batch_admission import write_png
 
-from ocrpool.batch import BatchOptions, OutputFormat, OutputRefused, run_batch
+from ocrpool.batch import BatchOptions, OutputFormat, OutputRefused, outpath, run_batch
 from ocrpool.batch.errors import InputNotFound
 from ocrpool.batch.ledger import Verdict
 from ocrpool.batch.summary import Outcome
+from ocrpool.batch.txt import RECORDS_NAME
 from ocrpool.errors import EngineStartError, OcrPoolError, WorkerCrashed
 from ocrpool.exports import Export, ExportFormat
 from ocrpool.results import OcrResult, Page
@@ -215,6 +219,35 @@ def test_paths_from_a_list(images: Path, tmp_path: Path) -> None:
         run_batch(BatchOptions(str(out), from_list=str(tmp_path / "nope.txt")), InlinePool)
 
 
+def test_a_nul_separated_list_is_read_as_it_comes(images: Path, tmp_path: Path) -> None:
+    """``find -print0 | ocrpool run --from-list - -0``: the first name reaches the pool
+    while the list is still being written (the whole list was read first)."""
+    read_end, write_end = os.pipe()
+    first_sent = threading.Event()
+    in_time: list[bool] = []
+
+    def find() -> None:
+        with open(write_end, "wb", buffering=0) as pipe:
+            pipe.write(f"{images / 'a.png'}\0".encode())
+            in_time.append(first_sent.wait(timeout=10))
+            pipe.write(f"{images / 'b.png'}\0".encode())
+
+    class Watching(InlinePool):
+        def imap(self, sources: Iterable[str], **_: object) -> Iterator[OcrResult]:
+            for result in super().imap(sources):
+                first_sent.set()
+                yield result
+
+    writer = threading.Thread(target=find)
+    writer.start()
+    options = BatchOptions(str(tmp_path / "r.jsonl"), from_list=f"/dev/fd/{read_end}")
+    run_batch(dataclasses.replace(options, list_separator="\0"), Watching)
+    writer.join()
+    os.close(read_end)
+    assert in_time == [True]
+    assert len(_records(tmp_path / "r.jsonl")) == 2
+
+
 @pytest.mark.parametrize("fmt", list(OutputFormat))
 def test_output_inside_an_input_folder_needs_permission(images: Path, fmt: OutputFormat) -> None:
     out = images / "results"
@@ -238,6 +271,22 @@ def test_missing_inputs_and_overwriting_an_input_are_refused(images: Path, tmp_p
         run_batch(BatchOptions(str(images / "a.png"), (str(images / "a.png"),)), InlinePool)
     with pytest.raises(OutputRefused, match="it is an image or PDF"):
         run_batch(BatchOptions(str(images / "b.png"), (str(images / "a.png"),)), InlinePool)
+
+
+def test_an_output_that_cannot_be_read_is_refused(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An existing output this user may not read (``chmod 000``) is refused, not a
+    traceback: root reads anything, so the refusal to read is injected."""
+
+    def denied(path: str) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
+    out = tmp_path / "r.jsonl"
+    out.write_text("")
+    monkeypatch.setattr(outpath, "sniff_file", denied)
+    with pytest.raises(OutputRefused, match=r"cannot open .*: Permission denied"):
+        run_batch(BatchOptions(str(out), (str(images),)), InlinePool)
 
 
 # ---- exports and pages without text ---------------------------------------------------
@@ -283,6 +332,79 @@ def test_a_rerun_asking_for_another_format_redoes_the_inputs_without_it(
     assert sorted(pool.sent) == sorted(str(images / n) for n in ("a.png", "b.png", "sub/c.png"))
     assert len(list(folder.rglob("*.hocr"))) == 3
     summary = run_batch(options, InlinePool)  # pdf alone again: every record has it
+    assert summary.tally.earlier[Verdict.DONE] == 3
+
+
+@pytest.mark.parametrize("fmt", [OutputFormat.TXT, OutputFormat.JSONL])
+def test_an_output_name_the_system_refuses_fails_that_input_alone(
+    images: Path, tmp_path: Path, fmt: OutputFormat
+) -> None:
+    """A mirrored name too long with ``.part`` (a text file or an export), a folder where
+    a file goes, a file where a folder goes: each is one input's fault, never the run's."""
+    long = images / ("x" * (255 - len(".png.txt.part") + 1) + ".png")
+    write_png(long)
+    out = tmp_path / "out"
+    folder = tmp_path / "exports"
+    (images / "sub" / "d.png").write_bytes((images / "a.png").read_bytes())
+    mirrored = {OutputFormat.TXT: out, OutputFormat.JSONL: folder}[fmt]
+    suffix = {OutputFormat.TXT: ".txt", OutputFormat.JSONL: ".pdf"}[fmt]
+    (mirrored / str(images / "a.png").lstrip("/")).with_name("a.png" + suffix).mkdir(parents=True)
+    (mirrored / str(images / "sub").lstrip("/")).write_text("a file where a folder goes")
+    options = BatchOptions(
+        str(tmp_path / "r.jsonl") if fmt is OutputFormat.JSONL else str(out),
+        (str(images),),
+        format=fmt,
+        exports=(ExportFormat.PDF,),
+        export_dir=str(folder),
+    )
+    summary = run_batch(options, lambda: InlinePool(exports=(ExportFormat.PDF,)))
+    records = out / RECORDS_NAME if fmt is OutputFormat.TXT else tmp_path / "r.jsonl"
+    by_path = {Path(r["path"]).name: r for r in _records(records)}
+    assert by_path["b.png"]["ok"]
+    refused = {name: r["error"] for name, r in by_path.items() if not r["ok"]}
+    assert set(refused) == {long.name, "a.png", "c.png", "d.png", "crash.png"}
+    reasons = {name: e["reason"] for name, e in refused.items() if name != "crash.png"}
+    in_the_way = f"{mirrored / str(images / 'sub').lstrip('/')} is a file, not a folder"
+    assert reasons == {
+        long.name: "File name too long",
+        "a.png": "Is a directory",
+        "c.png": in_the_way,
+        "d.png": in_the_way,
+    }
+    assert all(e["type"] == "OutputNameRefused" for n, e in refused.items() if n != "crash.png")
+    assert by_path["a.png"]["exports"] == {} and by_path["a.png"]["pages"]
+    assert summary.outcome is Outcome.SOME_FAILED
+    rerun = InlinePool()
+    run_batch(options, lambda: rerun)
+    assert rerun.sent == []  # recorded as failed: --retry-failed retries them
+
+
+def test_the_runs_own_folders_are_never_inputs_however_listed(images: Path, tmp_path: Path) -> None:
+    """Files under the text folder or the export folder, and the records file, from a
+    list (by name or through a symlink) or a glob, are passed over like the walk does."""
+    out, folder = tmp_path / "texts", tmp_path / "exports"
+    options = BatchOptions(
+        str(out),
+        format=OutputFormat.TXT,
+        exports=(ExportFormat.PDF,),
+        export_dir=str(folder),
+        strict=True,
+        allow_out_inside_input=True,
+    )
+    pdf = (ExportFormat.PDF,)
+    run_batch(dataclasses.replace(options, inputs=(str(images),)), lambda: InlinePool(exports=pdf))
+    write_png(out / "planted.png")
+    write_png(folder / "planted.png")
+    (tmp_path / "link").symlink_to(folder)
+    own = sorted(str(p) for p in [*out.rglob("*"), *folder.rglob("*")] if p.is_file())
+    listing = "\n".join([*own, str(tmp_path / "link" / "planted.png")]) + "\n"
+    assert str(out / RECORDS_NAME) in own and len(own) == 9
+    records = (out / RECORDS_NAME).read_bytes()
+    pool = InlinePool()
+    listed = dataclasses.replace(options, from_list="-", inputs=(f"{tmp_path}/**",))
+    summary = run_batch(listed, lambda: pool, stdin=io.StringIO(listing))
+    assert pool.sent == []
+    assert (out / RECORDS_NAME).read_bytes() == records
     assert summary.tally.earlier[Verdict.DONE] == 3
 
 

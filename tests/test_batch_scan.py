@@ -56,6 +56,30 @@ def test_glob_patterns_expand_and_recurse(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("**/*.png", ["a.png", "name with spaces.png", "ü.png", "sub/b.png", "sub/deeper/c.png"]),
+        ("**", ["a.png", "name with spaces.png", "ü.png", "sub/b.png", "sub/deeper/c.png"]),
+        ("**/deeper", ["sub/deeper/c.png"]),
+        ("s*/**/c.png", ["sub/deeper/c.png"]),
+    ],
+)
+def test_a_recursive_glob_lists_each_file_once_through_symlink_loops(
+    tmp_path: Path, pattern: str, expected: list[str]
+) -> None:
+    """``glob.iglob`` gave ~40 copies of each file past ``loop -> .`` and never ended with
+    a second loop; the pattern's folder is walked as a folder input is."""
+    _tree(tmp_path)
+    (tmp_path / "loop").symlink_to(".")
+    (tmp_path / "sub" / "deeper" / "up").symlink_to("../..")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "h.png").write_bytes(b"x")
+    found = [item.path for item in scan_arguments([f"{tmp_path}/{pattern}"])]
+    files = [path for path in found if Path(path).is_file()]
+    assert sorted(files) == sorted(str(tmp_path / name) for name in expected)
+
+
 def test_an_existing_name_with_wildcards_is_taken_literally(tmp_path: Path) -> None:
     (tmp_path / "[draft].png").write_bytes(b"x")
     assert _found(scan_arguments([str(tmp_path / "[draft].png")])) == {

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ocrpool.batch.errors import OutputLocked, OutputRefused
-from ocrpool.batch.jsonl import JsonlSink
+from ocrpool.batch.errors import OutputFailed, OutputLocked, OutputRefused
+from ocrpool.batch.jsonl import JsonlSink, JsonlStdout
 from ocrpool.batch.ledger import Entry
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.sinks import OutputFormat, open_sink
@@ -196,3 +199,52 @@ def test_txt_writes_a_text_file_per_ok_input_and_records_every_input(tmp_path: P
     assert (out / "in/sub/a.png.txt").read_text() == "hello\fpage 2\f"
     assert not (out / "in/b.png.txt").exists()
     assert len((out / RECORDS_NAME).read_text().splitlines()) == 2
+
+
+def _failing_writes(monkeypatch: pytest.MonkeyPatch, fd: int) -> None:
+    """From now on, a write to ``fd`` puts down 5 bytes and fails as at the file size limit."""
+    write = os.write
+
+    def short_then_efbig(target: int, data: Any) -> int:
+        if target != fd:
+            return write(target, data)
+        write(target, bytes(data[:5]))
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+    monkeypatch.setattr(os, "write", short_then_efbig)
+
+
+@pytest.mark.parametrize("mode", [os.O_APPEND, 0], ids=[">>", "> after earlier output"])
+def test_a_failed_write_to_stdout_takes_back_only_this_runs_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+) -> None:
+    """``ocrpool run -o - >> log`` at the file size limit: the user's earlier lines stay."""
+    log = tmp_path / "log"
+    log.write_bytes(b"earlier output\n")
+    fd = os.open(log, os.O_WRONLY | mode)
+    os.lseek(fd, 0, os.SEEK_END)
+    sink = JsonlStdout(fd=fd)
+    sink.write(_ok("/in/a.png"))
+    kept = log.read_bytes()
+    _failing_writes(monkeypatch, fd)
+    with pytest.raises(OutputFailed, match="File too large"):
+        sink.write(_ok("/in/b.png"))
+    os.close(fd)
+    assert log.read_bytes() == kept
+    assert kept.startswith(b"earlier output\n{")
+
+
+def test_a_failed_write_to_a_pipe_cuts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a regular file (a pipe, a terminal): nothing to take back, never truncated."""
+    read_end, write_end = os.pipe()
+    truncated: list[int] = []
+    monkeypatch.setattr(os, "ftruncate", lambda fd, size: truncated.append(fd))
+    sink = JsonlStdout(fd=write_end)
+    _failing_writes(monkeypatch, write_end)
+    with pytest.raises(OutputFailed):
+        sink.write(_ok("/in/a.png"))
+    os.close(read_end)
+    os.close(write_end)
+    assert truncated == []

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import re
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -134,12 +135,20 @@ def test_retry_failed_supersedes_the_failed_record(images: Path, tmp_path: Path)
 
 
 def test_paths_from_stdin(images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_png(images / "name with spaces.png")
+    """Read as bytes, as a list file is: a name that is not UTF-8 passes even when the
+    locale would decode standard input strictly (it was a UnicodeDecodeError traceback)."""
+    odd = os.fsdecode(b"caf\xe9.png")
+    for name in ("name with spaces.png", odd):
+        write_png(images / name)
     listing = f"{images / 'a.png'}\n\n{images / 'name with spaces.png'}\n{images / 'sub'}\n"
-    monkeypatch.setattr(sys, "stdin", io.StringIO(listing))
+    (tmp_path / "list").write_bytes(os.fsencode(listing + f"{images / odd}\r\n"))
+    stdin = (tmp_path / "list").open(encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdin", stdin)
     out = tmp_path / "results.jsonl"
     assert run("--from-list", "-", "--out", str(out), *FAST) == ExitCode.OK
-    assert set(last_by_path(out)) == _paths(images, "a.png", "name with spaces.png", "sub/c.png")
+    stdin.close()
+    expected = _paths(images, "a.png", "name with spaces.png", "sub/c.png", odd)
+    assert set(last_by_path(out)) == expected
 
 
 def test_max_failures_stops_the_run_and_the_same_command_goes_on(
@@ -414,6 +423,23 @@ def test_progress_lines_off_a_terminal(
     assert re.fullmatch(r"  peak worker RSS: \d+ MB", lines[-1])
 
 
+class ClosedPipe(io.StringIO):
+    """Standard error piped into ``head -1``, which has exited: every write fails."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_progress_into_a_closed_pipe_goes_quiet_and_the_run_finishes(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ocrpool run ... 2>&1 | head -1``: a BrokenPipeError killed the batch with exit 1."""
+    out = tmp_path / "r.jsonl"
+    monkeypatch.setattr(sys, "stderr", ClosedPipe())
+    assert run(str(images), "--out", str(out), *FAST, "--progress-interval", "0") == ExitCode.OK
+    assert len(records(out)) == 3
+
+
 def test_quiet_prints_nothing(
     images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -640,3 +666,28 @@ def test_aspose_multipage_tiff_with_detail_into_sqlite(tmp_path: Path) -> None:
     first_line = pages[0]["lines"][0]
     assert first_line["text"].startswith("This is a lot of 12 point text")
     assert len(first_line["box"]) == 4
+
+
+@pytest.mark.slow
+def test_stdout_at_the_file_size_limit_keeps_what_the_file_held(
+    images: Path, tmp_path: Path
+) -> None:
+    """``ocrpool run ... -o - >> log`` under ``ulimit -f``: exit 3, earlier lines kept."""
+    log = tmp_path / "log"
+    earlier = b"x" * 3000 + b"\n"
+    log.write_bytes(earlier)
+    limit = len(earlier) + 100  # room for no whole record
+
+    def at_the_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    with log.open("ab") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-m", "ocrpool", "run", str(images), "--out", "-", *FAST, "-q"],
+            cwd=REPO,
+            stdout=stdout,
+            preexec_fn=at_the_limit,
+            check=False,
+        )
+    assert done.returncode == ExitCode.OUTPUT_FAILED
+    assert log.read_bytes() == earlier

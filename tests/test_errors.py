@@ -19,7 +19,7 @@ import ocrpool.batch.errors
 import ocrpool.engines.aspose.runtime
 import ocrpool.scaleout.errors
 import ocrpool.service.errors
-from ocrpool.batch.errors import OutputFailed, OutputRefused
+from ocrpool.batch.errors import OutputFailed, OutputNameRefused, OutputRefused
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
 from ocrpool.error_codes import ExitCode, exit_code_of, http_status_of, listed_base
 from ocrpool.errors import (
@@ -179,6 +179,7 @@ def test_every_public_error_has_an_entry_in_the_table(kind: type[OcrPoolError]) 
         (MemoryLimitExceeded("big"), ExitCode.SOME_FAILED, 502),
         (OutputRefused("inside"), ExitCode.USAGE, 500),
         (OutputFailed("full"), ExitCode.OUTPUT_FAILED, 500),
+        (OutputNameRefused("too long"), ExitCode.SOME_FAILED, 500),
         (RayNotInstalled("no ray"), ExitCode.USAGE, 500),
         (QueueFull("full"), ExitCode.SOME_FAILED, 429),
     ],

@@ -12,6 +12,7 @@ from ocrpool.batch.errors import (
     InputNotFound,
     OutputFailed,
     OutputLocked,
+    OutputNameRefused,
     OutputRefused,
 )
 from ocrpool.batch.interrupts import Interrupted, StopSignals
@@ -32,6 +33,7 @@ __all__ = [
     "OutputFailed",
     "OutputFormat",
     "OutputLocked",
+    "OutputNameRefused",
     "OutputRefused",
     "Record",
     "StopSignals",

@@ -1,6 +1,9 @@
-"""Why a batch run cannot start (the command exits 2, having written nothing)."""
+"""Why a batch run cannot start (the command exits 2, having written nothing), cannot go
+on (its output failed), or could not write one input's own files."""
 
 from __future__ import annotations
+
+import errno
 
 from ocrpool.errors import OcrPoolError
 
@@ -37,5 +40,32 @@ class OutputFailed(OcrPoolError):
 
     @classmethod
     def of(cls, path: str, error: Exception) -> OutputFailed:
-        reason = (error.strerror if isinstance(error, OSError) else None) or str(error)
+        reason = _reason(error)
         return cls(f"cannot write {path}: {reason}", path=path, reason=reason)
+
+
+class OutputNameRefused(OcrPoolError):
+    """The system refused the name of one input's own file (its text file or an export):
+    too long, or a folder or a file in the way. That input fails; the run goes on, as
+    the fault is in that name, not in the output."""
+
+    path: str = ""
+    """The file that could not be written."""
+    reason: str = ""
+    """What the system said (``File name too long``)."""
+
+
+_NAME_ERRORS = frozenset({errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR})
+
+
+def write_error(path: str, error: OSError) -> OutputNameRefused | OutputFailed:
+    """What writing ``path``, one input's own file, failing with ``error`` means: a
+    refused name fails that input alone; anything else (a full disk) ends the run."""
+    if error.errno in _NAME_ERRORS:
+        reason = _reason(error)
+        return OutputNameRefused(f"cannot write {path}: {reason}", path=path, reason=reason)
+    return OutputFailed.of(path, error)
+
+
+def _reason(error: Exception) -> str:
+    return (error.strerror if isinstance(error, OSError) else None) or str(error)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from ocrpool.batch.errors import OutputFailed, OutputRefused
+from ocrpool.batch.errors import OutputRefused, write_error
 from ocrpool.batch.outpath import make_parents, mirror_path
 from ocrpool.exports import Export
 
@@ -42,6 +42,6 @@ class ExportFolder:
                 make_parents(self.folder, target)
                 export.save(target)
             except OSError as exc:
-                raise OutputFailed.of(target, exc) from None
+                raise write_error(target, exc) from None
             written[export.format.value] = target
         return written

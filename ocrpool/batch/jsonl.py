@@ -10,9 +10,11 @@ earlier one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,8 +50,9 @@ class JsonlSink:
                 path,
                 self.repaired_bytes,
             )
-        self._end = os.fstat(self._fd).st_size
-        """Where the last whole record ends: this sink is the file's only writer (flock)."""
+        self._end: int | None = os.fstat(self._fd).st_size
+        """Where the last whole record ends: this sink is the file's only writer (flock).
+        ``None``: a failed write cannot be taken back."""
 
     def replay(self) -> Iterator[Entry]:
         """Every record already in the file, in file order; unreadable lines are logged."""
@@ -73,10 +76,13 @@ class JsonlSink:
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._end)
+            if self._end is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._end)
+                    os.lseek(self._fd, self._end, os.SEEK_SET)
             raise OutputFailed.of(self.path, exc) from None
-        self._end += len(line)
+        if self._end is not None:
+            self._end += len(line)
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         try:
@@ -94,17 +100,30 @@ class JsonlStdout(JsonlSink):
     """Records to standard output (``--out -``), for a pipe. Nothing is read back, so
     there is no ledger: every input is done, and a rerun does them all again."""
 
-    def __init__(self, *, detail: bool = False) -> None:
+    def __init__(self, *, detail: bool = False, fd: int = STDOUT_FD) -> None:
         self.path = "standard output"
         self.detail = detail
-        self._fd = STDOUT_FD
-        self._end = 0
+        self._fd = fd
+        self._end = _append_point(fd)
 
     def replay(self) -> Iterator[Entry]:
         return iter(())
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         """Standard output stays open (and a pipe cannot be synced)."""
+
+
+def _append_point(fd: int) -> int | None:
+    """Where this run starts writing to ``fd``, if a failed write may be cut back to it:
+    only a regular file we write at the end of (``>>`` or ``>``), so that what it held
+    before (earlier runs, a shell's other output) is never cut."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+        return info.st_size
+    offset = os.lseek(fd, 0, os.SEEK_CUR)
+    return offset if offset == info.st_size else None
 
 
 def parse_entry(line: bytes) -> Entry | None:

@@ -9,12 +9,14 @@ run sends, so nothing is done twice.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
+from ocrpool.batch.errors import OutputFailed
 from ocrpool.batch.records import InputFile
 
 
@@ -67,12 +69,17 @@ class Ledger:
         self.exports = exports
         # "" is a private, temporary on-disk database: its cache is bounded, it spills to disk.
         self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute(_SCHEMA)
+        with _failing_as_output():
+            self._db.execute("PRAGMA journal_mode=OFF")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute(_SCHEMA)
 
     def load(self, entries: Iterable[Entry]) -> None:
         """Index earlier records; a later entry for the same path replaces an earlier one."""
+        with _failing_as_output():
+            self._load(entries)
+
+    def _load(self, entries: Iterable[Entry]) -> None:
         self._db.execute("BEGIN")
         self._db.executemany(
             "INSERT INTO entries (path, size, mtime, ok, exports) VALUES (?, ?, ?, ?, ?) "
@@ -87,6 +94,10 @@ class Ledger:
 
     def claim(self, source: InputFile) -> Verdict:
         """What to do with ``source``; when the answer is to OCR it, it is taken for this run."""
+        with _failing_as_output():
+            return self._claim(source)
+
+    def _claim(self, source: InputFile) -> Verdict:
         key = sql_path(source.path)
         row = self._db.execute(
             "SELECT claimed, size IS ? AND mtime IS ?, ok, exports FROM entries WHERE path = ?",
@@ -103,6 +114,20 @@ class Ledger:
 
     def close(self) -> None:
         self._db.close()
+
+
+LEDGER_NAME = "the temporary ledger"
+"""What an ``OutputFailed`` of the ledger names: SQLite's own temporary file (in
+``$SQLITE_TMPDIR`` or ``$TMPDIR``), which holds the index of what the output holds."""
+
+
+@contextlib.contextmanager
+def _failing_as_output() -> Iterator[None]:
+    """The ledger's disk failing (full, an I/O error) stops the run as the output's does."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise OutputFailed.of(LEDGER_NAME, exc) from None
 
 
 def _verdict(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import glob
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ocrpool.batch.errors import OutputLocked, OutputRefused
-from ocrpool.batch.scan import is_pattern
+from ocrpool.batch.scan import glob_root, is_pattern
 from ocrpool.formats import sniff_file
 
 
@@ -22,7 +21,7 @@ def check_output(out: str, arguments: Iterable[str], *, allow_inside_input: bool
     """
     target = os.path.realpath(out)
     for argument in arguments:
-        root = _glob_root(argument) if is_pattern(argument) else argument
+        root = glob_root(argument) if is_pattern(argument) else argument
         real = os.path.realpath(root)
         if target == real and not os.path.isdir(real):
             raise OutputRefused(f"refusing to write {out}: it is an input (would overwrite it)")
@@ -31,7 +30,11 @@ def check_output(out: str, arguments: Iterable[str], *, allow_inside_input: bool
                 f"refusing to write {out} inside the input folder {root}: "
                 "a later run would scan it; choose another place or pass --allow-out-inside-input"
             )
-    if os.path.isfile(out) and sniff_file(out) is not None:
+    try:
+        image = os.path.isfile(out) and sniff_file(out) is not None
+    except OSError as exc:
+        raise OutputRefused(f"cannot open {out}: {exc.strerror or exc}") from None
+    if image:
         raise OutputRefused(f"refusing to write {out}: it is an image or PDF (an input?)")
 
 
@@ -44,7 +47,8 @@ def mirror_path(folder: str, source: str, suffix: str) -> str:
 def make_parents(folder: str, target: str) -> None:
     """Create the folders from ``folder`` down to ``target`` (a ``mirror_path``), never
     through a symlink: a link inside the output folder, planted or left by another
-    program, would lead the write outside it. ``OSError`` names the link."""
+    program, would lead the write outside it. ``OSError`` names the link (``ELOOP``) or
+    the file in the way (``ENOTDIR``)."""
     os.makedirs(folder, exist_ok=True)
     current = folder
     for part in os.path.relpath(os.path.dirname(target), folder).split(os.sep):
@@ -54,18 +58,26 @@ def make_parents(folder: str, target: str) -> None:
         try:
             os.mkdir(current)
         except FileExistsError:
-            if os.path.islink(current) or not os.path.isdir(current):
+            if os.path.islink(current):
                 raise OSError(
-                    errno.ELOOP,
-                    f"{current} is a symlink or a file; nothing is written outside {folder}",
+                    errno.ELOOP, f"{current} is a symlink; nothing is written outside {folder}"
                 ) from None
+            if not os.path.isdir(current):
+                raise OSError(errno.ENOTDIR, f"{current} is a file, not a folder") from None
 
 
-def excluded_paths(out: str, suffixes: Iterable[str]) -> frozenset[str]:
-    """The absolute paths of the output (with the given sidecar suffixes) that a scan skips."""
+def own_paths(out: str, suffixes: Iterable[str] = ()) -> frozenset[str]:
+    """The absolute paths, symlinks kept and resolved, of an output (a file, with the given
+    sidecar suffixes, or a folder) that a scan passes over."""
     base = os.path.abspath(out)
     real = os.path.realpath(out)
     return frozenset(path + suffix for path in (base, real) for suffix in ("", *suffixes))
+
+
+def under_any(paths: frozenset[str]) -> Callable[[str], bool]:
+    """Tells whether a path is one of ``paths`` or lies below one (an output folder's files)."""
+    folders = tuple(path.rstrip(os.sep) + os.sep for path in paths)
+    return lambda path: path in paths or path.startswith(folders)
 
 
 def lock_output(fd: int, path: str) -> None:
@@ -79,15 +91,6 @@ def lock_output(fd: int, path: str) -> None:
     except BlockingIOError:
         os.close(fd)
         raise OutputLocked(f"another ocrpool run is writing {path}") from None
-
-
-def _glob_root(pattern: str) -> str:
-    parts: list[str] = []
-    for part in pattern.split(os.sep):
-        if glob.has_magic(part):
-            break
-        parts.append(part)
-    return os.sep.join(parts) or os.curdir
 
 
 def _within(path: str, folder: str) -> bool:

@@ -55,7 +55,7 @@ class LogLines:
     """
 
     def __init__(self, stream: TextIO, clock: Clock, interval_s: float) -> None:
-        self.stream = stream
+        self.stream: TextIO | None = stream
         self.clock = clock
         self.interval_s = interval_s
         self.started = clock()
@@ -71,16 +71,26 @@ class LogLines:
         self._line(tally, self.clock())
 
     def _line(self, tally: Tally, now: float) -> None:
+        """Write one line; a stream that fails (``2>&1 | head -1`` closed the pipe) is
+        given up, and the run goes on without progress."""
+        if self.stream is None:
+            return
+        try:
+            self._write(tally, now, self.stream)
+        except OSError:
+            self.stream = None
+
+    def _write(self, tally: Tally, now: float, stream: TextIO) -> None:
         elapsed = now - self.started
         rate = tally.work_done / elapsed if elapsed > 0 else 0.0
         left = tally.work_queued - tally.work_done
         eta = "-" if tally.scanning or rate == 0 else tqdm.format_interval(left / rate)
         unit = "pages" if tally.split.documents else "images"
-        self.stream.write(
+        stream.write(
             f"ocrpool: {_counts(tally)}, {rate:.1f} {unit}/s, "
             f"ETA {eta}, {tally.failures} failed, {tally.recycles} recycles\n"
         )
-        self.stream.flush()
+        stream.flush()
 
 
 def _counts(tally: Tally) -> str:

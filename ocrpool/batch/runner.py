@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import os
 import sys
@@ -29,19 +30,27 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import Any, BinaryIO, Protocol, TextIO
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
-from ocrpool.batch.errors import InputNotFound, OutputFailed, OutputRefused
+from ocrpool.batch.errors import InputNotFound, OutputFailed, OutputNameRefused, OutputRefused
 from ocrpool.batch.exports import ExportFolder, default_export_dir
 from ocrpool.batch.ledger import Ledger
-from ocrpool.batch.outpath import check_output, excluded_paths
+from ocrpool.batch.outpath import check_output, own_paths, under_any
 from ocrpool.batch.progress import Clock, Progress, Silent
 from ocrpool.batch.records import InputFile, Record
-from ocrpool.batch.scan import Discovery, Skipped, is_pattern, scan_arguments, scan_list
+from ocrpool.batch.scan import (
+    LIST_CHUNK,
+    Discovery,
+    Skipped,
+    is_pattern,
+    read_list,
+    scan_arguments,
+    scan_list,
+)
 from ocrpool.batch.sinks import STDOUT, OutputFormat, Sink, open_sink, sidecars
 from ocrpool.batch.summary import Summary, Tally
-from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, PoolClosed
+from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, OcrPoolError, PoolClosed
 from ocrpool.exports import ExportFormat
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
@@ -135,23 +144,22 @@ def run_batch(
     else:
         allowed = options.allow_out_inside_input
         check_output(options.out, options.inputs, allow_inside_input=allowed)
-        excluded = excluded_paths(options.out, sidecars(options.format))
+        excluded = own_paths(options.out, sidecars(options.format))
     export_dir = options.export_folder
     if export_dir is not None:
         allowed = options.allow_out_inside_input
         check_output(export_dir, options.inputs, allow_inside_input=allowed)
-        excluded |= excluded_paths(export_dir, ())
+        excluded |= own_paths(export_dir)
+    exclude = under_any(excluded)
     with contextlib.ExitStack() as stack:
-        discoveries: Iterable[Discovery] = scan_arguments(options.inputs, excluded.__contains__)
+        discoveries: Iterable[Discovery] = scan_arguments(options.inputs, exclude)
         if options.from_list is not None:
-            if options.from_list != "-":
-                lines: Iterable[str] = stack.enter_context(_open_list(options.from_list))
-            elif stdin is None and options.list_separator != "\n":
-                # Names as they are: sys.stdin would turn a \r in one into \n.
-                lines = stack.enter_context(_open_list(sys.stdin.fileno()))
+            if stdin is not None and options.from_list == "-":
+                chunks: Iterable[str] = iter(functools.partial(stdin.read, LIST_CHUNK), "")
             else:
-                lines = stdin or sys.stdin
-            listed = scan_list(lines, excluded.__contains__, separator=options.list_separator)
+                name = sys.stdin.fileno() if options.from_list == "-" else options.from_list
+                chunks = read_list(stack.enter_context(_open_list(name)))
+            listed = scan_list(chunks, exclude, separator=options.list_separator)
             discoveries = itertools.chain(discoveries, listed)
         sink = open_sink(
             options.format, options.out, detail=options.detail, options=_run_options(options)
@@ -297,24 +305,33 @@ class _Run:
         if not (self.options.strict and record.ok and empty):
             return record
         numbers = ", ".join(map(str, empty))
-        error = EmptyPages(f"no text on page {numbers} (--strict)", pages=empty)
-        return dataclasses.replace(record, result=dataclasses.replace(record.result, error=error))
+        return _failed(record, EmptyPages(f"no text on page {numbers} (--strict)", pages=empty))
 
     def _record(self, record: Record) -> None:
         """Write ``record``, after its exports when it is OK or partial (a failed page is
-        its original image in a merged PDF); a stop waits for both."""
-        exports = record.result.exports
+        its original image in a merged PDF); a stop waits for both. An input whose own
+        file's name the system refuses is recorded as failed with ``OutputNameRefused``."""
         with self.guard():
-            if (record.ok or record.partial) and exports and self.export_folder is not None:
-                written = self.export_folder.write(record.input.path, exports)
-                record = dataclasses.replace(record, exports=written)
-            self.sink.write(record)
+            try:
+                record = self._export(record)
+                self.sink.write(record)
+            except OutputNameRefused as error:
+                record = _failed(dataclasses.replace(record, exports={}), error)
+                self.sink.write(record)
             self.tally.add(record)
         self.progress.update(self.tally)
         self.failures_in_a_row = 0 if record.ok else self.failures_in_a_row + 1
         limit = self.options.max_failures
         if limit is not None and self.failures_in_a_row >= limit:
             raise _TooManyFailures(self.failures_in_a_row)
+
+    def _export(self, record: Record) -> Record:
+        """``record`` listing its exports, once they are written."""
+        exports = record.result.exports
+        if not ((record.ok or record.partial) and exports and self.export_folder is not None):
+            return record
+        written = self.export_folder.write(record.input.path, exports)
+        return dataclasses.replace(record, exports=written)
 
     def _tick(self, pool: Pool) -> None:
         """No result for a while (a long document's pages are running): its pages show."""
@@ -341,15 +358,15 @@ class _TooManyFailures(Exception):
         self.failures = failures
 
 
-def _open_list(path: str | int) -> TextIO:
+def _failed(record: Record, error: OcrPoolError) -> Record:
+    """``record`` failed with ``error``; the pages that came back stay in it."""
+    return dataclasses.replace(record, result=dataclasses.replace(record.result, error=error))
+
+
+def _open_list(path: str | int) -> BinaryIO:
+    """The list's bytes, each read as soon as it comes (a pipe from a slow ``find``)."""
     try:
-        return open(
-            path,
-            encoding="utf-8",
-            errors="surrogateescape",
-            newline="\n",
-            closefd=isinstance(path, str),
-        )
+        return open(path, "rb", buffering=0, closefd=isinstance(path, str))
     except OSError as exc:
         raise InputNotFound(f"cannot read the list {path}: {exc.strerror}") from None
 

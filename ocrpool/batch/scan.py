@@ -8,11 +8,14 @@ what records and resume compare.
 
 from __future__ import annotations
 
+import codecs
 import enum
+import fnmatch
 import glob
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 
 class SkipReason(str, enum.Enum):
@@ -45,7 +48,7 @@ class Skipped:
 
 Discovery = Found | Skipped
 Exclude = Callable[[str], bool]
-"""Tells the walk to pass over a path silently (the run's own output)."""
+"""Tells the scan to pass over a path silently (the run's own output and what is under it)."""
 
 
 def _never(path: str) -> bool:
@@ -61,25 +64,92 @@ def scan_arguments(arguments: Iterable[str], exclude: Exclude = _never) -> Itera
     """Expand command-line inputs: an existing path as is, otherwise a glob pattern
     (``**`` recurses); a path that is neither comes out as ``Found`` and fails later."""
     for argument in arguments:
-        if is_pattern(argument):
-            for match in glob.iglob(argument, recursive=True):
-                yield from scan_path(match, exclude)
-        else:
+        if not is_pattern(argument):
             yield from scan_path(argument, exclude)
+        elif RECURSIVE in argument.split(os.sep):
+            yield from _scan_recursive(argument, exclude)
+        else:
+            for match in glob.iglob(argument):
+                yield from scan_path(match, exclude)
+
+
+RECURSIVE = "**"
+
+
+def glob_root(pattern: str) -> str:
+    """The folder a pattern starts from: its part before the first wildcard."""
+    parts: list[str] = []
+    for part in pattern.split(os.sep):
+        if glob.has_magic(part):
+            break
+        parts.append(part)
+    return os.sep.join(parts) or os.curdir
+
+
+def _scan_recursive(pattern: str, exclude: Exclude) -> Iterator[Discovery]:
+    """What ``glob.iglob(pattern, recursive=True)`` and a walk of each folder it matches
+    give, each file once: ``iglob`` follows a symlink back to an ancestor forever, so the
+    folder the pattern starts from is walked as a folder input is (loops skipped) and each
+    file is kept when it, or a folder above it, matches the pattern."""
+    root = glob_root(pattern)
+    wanted = pattern.split(os.sep)[len(root.split(os.sep)) if root != os.curdir else 0 :]
+    start = os.path.abspath(root)
+    if exclude(start) or not os.path.isdir(start):
+        return
+    for item in _walk(start, exclude):
+        parts = os.path.relpath(item.path, start).split(os.sep)
+        if any(_matches(parts[:depth], wanted) for depth in range(1, len(parts) + 1)):
+            yield item
+
+
+def _matches(parts: list[str], pattern: list[str]) -> bool:
+    """Path parts against pattern parts as ``glob`` matches them: ``**`` stands for any
+    number of folders, and a wildcard matches a hidden name only when it starts with a dot."""
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == RECURSIVE:
+        return any(
+            _matches(parts[skip:], rest)
+            for skip in range(len(parts) + 1)
+            if not any(_hidden(part, head) for part in parts[:skip])
+        )
+    return (
+        bool(parts)
+        and not _hidden(parts[0], head)
+        and fnmatch.fnmatchcase(parts[0], head)
+        and _matches(parts[1:], rest)
+    )
+
+
+def _hidden(name: str, pattern: str) -> bool:
+    return name.startswith(".") and not pattern.startswith(".")
 
 
 def scan_list(
-    lines: Iterable[str], exclude: Exclude = _never, *, separator: str = "\n"
+    chunks: Iterable[str], exclude: Exclude = _never, *, separator: str = "\n"
 ) -> Iterator[Discovery]:
-    """Paths one per line, taken literally (no glob expansion); blank lines are ignored.
-    With another ``separator`` (``"\\0"`` for ``find -print0``) the text is split at it
-    alone, so a name may hold any other character, newlines included."""
-    names = (
-        (line.rstrip("\r\n") for line in lines) if separator == "\n" else _split(lines, separator)
-    )
-    for path in names:
+    """Paths one per line, taken literally (no glob expansion), from text read in chunks
+    of any size; blank lines are ignored, and so is a ``\\r`` before a newline. With
+    another ``separator`` (``"\\0"`` for ``find -print0``) the text is split at it alone,
+    so a name may hold any other character, newlines included."""
+    for path in _split(chunks, separator):
+        if separator == "\n":
+            path = path.rstrip("\r")
         if path:
             yield from scan_path(path, exclude)
+
+
+LIST_CHUNK = 65536
+
+
+def read_list(stream: BinaryIO) -> Iterator[str]:
+    """The text of a list of paths as it comes (one ``read`` each: a pipe gives what it
+    has), decoded as the names are: UTF-8, other bytes kept as surrogates."""
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    while chunk := stream.read(LIST_CHUNK):
+        yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)
 
 
 def _split(chunks: Iterable[str], separator: str) -> Iterator[str]:
@@ -92,9 +162,10 @@ def _split(chunks: Iterable[str], separator: str) -> Iterator[str]:
 
 
 def scan_path(path: str, exclude: Exclude = _never) -> Iterator[Discovery]:
-    """``path`` itself if it is not a folder, else every file below it."""
+    """``path`` itself if it is not a folder, else every file below it; nothing when it
+    is excluded under its name or, through symlinks, under the path it resolves to."""
     path = os.path.abspath(path)
-    if exclude(path):
+    if exclude(path) or exclude(os.path.realpath(path)):
         return
     if os.path.isdir(path):
         yield from _walk(path, exclude)
@@ -114,7 +185,8 @@ def _walk(root: str, exclude: Exclude) -> Iterator[Discovery]:
                     if exclude(entry.path):
                         continue
                     if _is_dir(entry):
-                        subfolders.append(entry.path)
+                        if not exclude(os.path.realpath(entry.path)):  # a link to the output
+                            subfolders.append(entry.path)
                     else:
                         yield Found(entry.path)
         except OSError as exc:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ocrpool.batch.errors import OutputFailed, OutputRefused
+from ocrpool.batch.errors import OutputRefused, write_error
 from ocrpool.batch.jsonl import JsonlSink
 from ocrpool.batch.ledger import Entry
 from ocrpool.batch.outpath import make_parents, mirror_path
@@ -45,7 +45,7 @@ class TxtSink:
                 make_parents(self.folder, target)
                 write_atomically(target, record.text.encode("utf-8", errors="surrogateescape"))
             except OSError as exc:
-                raise OutputFailed.of(target, exc) from None
+                raise write_error(target, exc) from None
         self._records.write(record)
 
     def close(self, summary: dict[str, Any] | None = None) -> None:

@@ -7,6 +7,7 @@ Parses and prints only; the run itself is ``ocrpool.batch.run_batch``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -203,12 +204,19 @@ def _run(args: argparse.Namespace) -> int:
         except OcrPoolError as error:
             return _failed(error, args.out)
         except KeyboardInterrupt:  # before the run began: nothing was sent
-            print("ocrpool run: interrupted", file=sys.stderr)
+            _tell("ocrpool run: interrupted")
             return ExitCode.INTERRUPTED
         stop.finish()  # every record is written: a stop now changes nothing
         if not args.quiet:
-            print("\n".join(summary.lines()), file=sys.stderr)
+            _tell("\n".join(summary.lines()))
     return _EXIT_CODES[summary.outcome]
+
+
+def _tell(text: str) -> None:
+    """Print to standard error, unless nobody reads it any more (``2>&1 | head -1``):
+    the records are written, so a closed pipe must not change the exit code."""
+    with contextlib.suppress(BrokenPipeError):
+        print(text, file=sys.stderr)
 
 
 def _failed(error: OcrPoolError, out: str) -> int:
@@ -218,10 +226,7 @@ def _failed(error: OcrPoolError, out: str) -> int:
     if code in _ADVICE:
         left, resume = _ADVICE[code]
         advice = f"; {left}, and {_NO_RESUME if out == STDOUT else resume}"
-    print(
-        f"ocrpool run: error: {error.message}{advice}",
-        file=sys.stderr,
-    )
+    _tell(f"ocrpool run: error: {error.message}{advice}")
     return code
 
 
