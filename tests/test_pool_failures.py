@@ -24,6 +24,8 @@ from ocrpool import (
     WorkerCrashed,
     WorkerExit,
 )
+from ocrpool.pool.handle import WorkerHandle
+from ocrpool.stats import WorkerState
 from tests.support.served import wait_until
 
 
@@ -344,6 +346,27 @@ def test_a_frozen_worker_never_blocks_the_supervisor_on_a_large_input(tmp_path: 
     assert result.ok and result.worker_pid != frozen
     assert result.text == second.text == f"{len(data)} bytes"
     assert [a.outcome for a in result.attempts] == ["ok"]
+
+
+@pytest.mark.slow
+def test_large_bytes_that_cannot_be_spilled_wait_for_an_idle_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no file to go through (a full disk), large bytes prefetched to a busy worker
+    would wait in its pipe behind a job that may never end, the supervisor blocked in
+    ``send`` under its lock: they go to an idle worker instead."""
+    monkeypatch.setattr(WorkerHandle, "_spill", lambda *_: None)
+    short = make_inputs(tmp_path, [f"s{i}.png" for i in range(3)])
+    (hang,) = make_inputs(tmp_path, ["x-hang.png"])
+    data = b"fake image" + os.urandom(2 * 1024 * 1024)
+    with fake_pool(workers=1, spares=0, job_timeout=2.0, prefetch_below_s=10.0) as pool:
+        for path in short:  # short jobs: the worker's next job is prefetched
+            pool.recognize(path)
+        hung = pool.submit_result(hang)
+        wait_until(lambda: pool.stats().workers[0].state is WorkerState.BUSY, 10, "the hang")
+        big = pool.submit(data, label="big")
+        assert isinstance(hung.result(timeout=30).error, JobTimeout)  # the deadline fired
+        assert big.result(timeout=30).text == f"{len(data)} bytes"
 
 
 def test_a_prefetched_job_acknowledged_in_the_outcome_before_it_pays_for_its_crash(

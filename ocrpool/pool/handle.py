@@ -194,7 +194,10 @@ class WorkerHandle:
         """Send ``job``; False if the worker is gone (the job is not in its hands). Bytes
         larger than a pipe holds go through a file, so this never blocks."""
         if isinstance(job.source, bytes) and spills(job.source):
-            job = Job(job.job_id, self._spill(job.job_id, job.source), job.options)
+            spilled = self._spill(job.job_id, job.source)
+            if spilled is None and self.state is WorkerState.BUSY:
+                return False  # in the pipe they would wait behind a job that may not end
+            job = Job(job.job_id, spilled or job.source, job.options)
         if not self._send(job):
             return False
         self.taken += 1
@@ -308,16 +311,19 @@ class WorkerHandle:
         sentinel: int = self.process.sentinel
         return sentinel
 
-    def _spill(self, job_id: int, data: bytes) -> Spilled | bytes:
-        """Write ``data`` next to the worker logs (the pool's own folder) for the worker
-        to read; the bytes themselves if that fails (a full disk: the send may wait)."""
-        path = os.path.join(os.path.dirname(self.stderr_path), f"job-{job_id}.bin")
+    def _spill(self, job_id: int, data: bytes) -> Spilled | None:
+        """Write ``data`` next to the worker logs (the pool's own folder, made again if a
+        temp cleaner removed it) for the worker to read; ``None`` if that fails (a full
+        disk: the bytes then go through the pipe to an idle worker, which reads them)."""
+        folder = os.path.dirname(self.stderr_path)
+        path = os.path.join(folder, f"job-{job_id}.bin")
         try:
+            os.makedirs(folder, 0o700, exist_ok=True)
             with open(path + ".part", "wb") as handle:
                 handle.write(data)
             os.replace(path + ".part", path)
         except OSError:
-            return data
+            return None
         return Spilled(path)
 
     def _send(self, message: ToWorker) -> bool:

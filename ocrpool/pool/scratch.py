@@ -37,12 +37,13 @@ class PoolFolder:
         self._lock = _locked(self.path)
 
     def ensure(self) -> None:
-        """Make the folder again if something removed it (a temp cleaner): a worker that
-        cannot open its log there cannot start, and starts that fail break the pool."""
-        if os.path.isdir(self.path):
+        """Make the folder and its lock again if something removed them (a temp cleaner):
+        a worker that cannot open its log there cannot start, and starts that fail break
+        the pool; a folder without its lock would outlive a killed pool."""
+        if os.path.exists(os.path.join(self.path, LOCK)):
             return
         try:
-            os.mkdir(self.path, 0o700)
+            os.makedirs(self.path, 0o700, exist_ok=True)
             lock, self._lock = self._lock, _locked(self.path)
         except OSError as error:
             log.warning("could not make the pool's folder %s again: %s", self.path, error)
