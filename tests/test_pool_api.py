@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from ocrpool import (
     JobTimeout,
     MemoryLimitExceeded,
     OcrResult,
+    PoolClosed,
     WorkerCrashed,
 )
 
@@ -174,3 +176,22 @@ def test_the_package_loads_names_on_first_use() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["True", "[]"]
+
+
+def test_a_forked_child_is_refused_rather_than_left_waiting(tmp_path: Path) -> None:
+    """A server that makes its pool, then forks (a preloaded app): the child has the
+    pool's object but not its thread or workers, so its jobs would wait for ever."""
+    (path,) = make_inputs(tmp_path, ["a.png"])
+    with fake_pool(workers=1, spares=0) as pool:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through its exit status
+            try:
+                pool.submit(path)
+            except PoolClosed as error:
+                os._exit(0 if "belongs to process" in str(error) else 2)
+            except BaseException:
+                os._exit(3)
+            os._exit(1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert pool.recognize(path).text == "a"  # the parent's pool is untouched

@@ -8,7 +8,7 @@ import random
 import signal
 import threading
 from collections import Counter
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 
 import psutil
@@ -266,6 +266,7 @@ def test_sigkills_of_any_child_fork_server_included_never_break_the_pool(
             done.set()
             killer.join()
         stats = pool.stats()
+    resource_tracker.ensure_running()  # its "died" warning here, not in the next test
     assert kills >= 10
     assert stats.state.value == "running" and stats.completed + stats.failed == 300
     assert set(errors) <= {type(None), WorkerCrashed}  # lost with its worker, if at all

@@ -70,6 +70,7 @@ class Supervisor:
         clock: Clock = time.monotonic,
     ) -> None:
         self._config = config
+        self._pid = os.getpid()
         self._on_worker_exit = on_worker_exit
         self._clock = clock
         self._context = process_context(config.start_method)
@@ -108,6 +109,12 @@ class Supervisor:
     def submit(
         self, source: Source, label: str, raises: bool, options: JobOptions | None = None
     ) -> Future[OcrResult]:
+        if os.getpid() != self._pid:
+            # a forked child (a server that preloads its app, then forks) has this object
+            # but not its thread or workers: its jobs would wait for ever
+            raise PoolClosed(
+                f"this pool belongs to process {self._pid}; a forked child needs its own"
+            )
         with self._lock:
             if not self._life.accepting:
                 raise self._life.refusal()
