@@ -155,6 +155,8 @@ class Supervisor:
                 raise self._life.refusal()
 
     def shutdown(self, cancel_pending: bool, wait_for_exit: bool) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked child's copy: nothing of the pool runs here (see submit)
         with self._lock:
             if cancel_pending and self._life.state is not PoolState.STOPPING:
                 if self._life.serving:
