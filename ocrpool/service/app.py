@@ -405,7 +405,8 @@ class Service:
             if len(inputs.uploads) > 1:
                 slot.grow(len(inputs.uploads) - 1)
             for upload in inputs.uploads:
-                futures.append(self.lifecycle.submit(upload.source, upload.label, asked.options))
+                job = await self.lifecycle.submit(upload.source, upload.label, asked.options)
+                futures.append(job)
         except BaseException:
             for future in futures:
                 self.lifecycle.stop_job(future, kill=True)
