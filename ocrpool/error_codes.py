@@ -51,6 +51,7 @@ from ocrpool.service.errors import (
     QueueFull,
     RequestTimeout,
     ServiceError,
+    TooManyPages,
     Unauthorized,
 )
 
@@ -124,6 +125,7 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     RequestTimeout: Answer(None, 408),
     NotCancellable: Answer(None, 409),
     BodyTooLarge: Answer(None, 413),
+    TooManyPages: Answer(None, 413),
     QueueFull: Answer(None, 429),
     InternalError: Answer(None, 500),
     NotReady: Answer(None, 503),

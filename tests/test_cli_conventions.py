@@ -163,7 +163,7 @@ def test_help_names_the_variable_of_each_setting_flag(
 ) -> None:
     text = " ".join(_help(capsys, command).split())
     pool = ["workers", "max_jobs_per_worker", "max_rss_mb", "job_timeout", "engine", "max_pixels"]
-    service = ["host", "port", "token", "max_queue", "result_ttl_s", "access_log"]
+    service = ["host", "port", "token", "max_queue", "max_pages", "result_ttl_s", "access_log"]
     for name in pool + (service if command == "serve" else []):
         assert f"${env_name(name)}" in text
 
@@ -261,6 +261,7 @@ def test_serve_reads_every_setting_from_the_environment_and_a_flag_wins(
         "MAX_BODY_MB": "8",
         "BODY_TIMEOUT_S": "30",
         "MAX_QUEUE": "5",
+        "MAX_PAGES": "50",
         "MAX_PIXELS": "none",
         "RESULT_TTL_S": "60",
         "MAX_RESULTS": "10",
@@ -288,6 +289,7 @@ def test_serve_reads_every_setting_from_the_environment_and_a_flag_wins(
         "max_body_mb": 8.0,
         "body_timeout_s": 30.0,
         "max_queue": 6,
+        "max_pages": 50,
         "max_pixels": None,
         "result_ttl_s": 60.0,
         "max_results": 10,

@@ -41,6 +41,8 @@ from ocrpool.service.settings import ServiceSettings
 from tests.support.served import ServiceProcess, wait_until
 
 TOKEN = "t0ken"
+MAX_PAGES = 4
+"""The server's --max-pages: the batch test's inputs hold exactly this many pages."""
 ORIGIN = "https://app.example"
 DASHBOARD = Path(__file__).parent.parent / "deploy" / "grafana" / "ocrpool-dashboard.json"
 
@@ -50,6 +52,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]
     log = tmp_path_factory.mktemp("http") / "server.log"
     args = ["--engine", "fake", "--workers", "2", "--spares", "0", "--access-log"]
     args += ["--cors-origin", ORIGIN, "--timeout", "30", "--split-min-pages", "2"]
+    args += ["--max-pages", str(MAX_PAGES)]
     with ServiceProcess(args, log, env={"OCRPOOL_TOKEN": TOKEN}, token=TOKEN) as served:
         yield served.start()
 
@@ -83,7 +86,10 @@ def test_the_schema_is_valid_openapi_3_1_with_every_error_under_its_status() -> 
             kind = _error_class(name)
             if kind is not None:
                 assert str(http_status_of(kind)) == status, name
-    assert {"QueueFull", "BodyTooLarge", "WorkerCrashed", "Unauthorized"} <= set(models)
+    assert {"QueueFull", "BodyTooLarge", "TooManyPages", "WorkerCrashed"} <= set(models)
+    assert set(models["TooManyPages"]["required"]) >= {"type", "message", "pages", "limit"}
+    for route in ("/v1/ocr", "/v1/jobs"):
+        assert "TooManyPages" in document["paths"][route]["post"]["responses"]["413"]["description"]
     assert set(models["ImageTooLarge"]["required"]) >= {"type", "message", "width", "height"}
     assert "stderr_tail" not in models["WorkerCrashed"]["properties"]
     assert responses["429"]["headers"].keys() == {"Retry-After"}
@@ -195,6 +201,37 @@ def test_a_multipart_batch_is_answered_in_input_order(
     body, headers = _multipart([("a.png", png_header(8, 8)), ("notes.txt", b"plain text")])
     refused = server.request("POST", "/v1/ocr", body, headers)
     assert refused.status == 422 and refused.json()["input"] == "notes.txt"
+
+
+def test_inputs_over_max_pages_in_all_are_refused_before_any_job_is_queued(
+    server: ServiceProcess, tmp_path: Path
+) -> None:
+    """Each page is a job while the queue counts inputs: a long document (or a batch of
+    them) is refused whole with 413, nothing queued; one at the limit is served."""
+    over = Path(make_document(tmp_path / "over.tif", MAX_PAGES + 1)).read_bytes()
+    three = Path(make_document(tmp_path / "three.tif", 3)).read_bytes()
+    batch, headers = _multipart([("a.tif", three), ("b.tif", three)])
+    refused = server.metric("ocrpool_requests_refused_total", reason="TooManyPages")
+    for path, body, form, pages in (
+        ("/v1/ocr", over, {}, MAX_PAGES + 1),
+        ("/v1/jobs", over, {}, MAX_PAGES + 1),
+        ("/v1/jobs", batch, headers, 6),
+    ):
+        reply = server.request("POST", path, body, form)
+        assert reply.status == 413, reply.body
+        assert reply.json() == {
+            "type": "TooManyPages",
+            "message": f"the request's inputs hold {pages} pages, over the limit of "
+            f"{MAX_PAGES} pages a request (--max-pages)",
+            "pages": pages,
+            "limit": MAX_PAGES,
+        }
+        assert server.metric("ocrpool_queue_depth") == 0
+        assert server.metric("ocrpool_queue_slots_used") == 0
+    assert server.metric("ocrpool_requests_refused_total", reason="TooManyPages") == refused + 3
+    at_limit = Path(make_document(tmp_path / "at.tif", MAX_PAGES)).read_bytes()
+    record = server.request("POST", "/v1/ocr", at_limit).json()
+    assert record["ok"] and len(record["pages"]) == MAX_PAGES
 
 
 # ---- HTTP details ---------------------------------------------------------------------

@@ -52,6 +52,16 @@ _SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
         "queue slot meanwhile)",
     ),
     ("--max-queue", "max_queue", int, "N", "jobs accepted and unfinished; more get 429"),
+    (
+        "--max-pages",
+        "max_pages",
+        int,
+        "N",
+        "refuse with 413, before queueing any job, a request whose inputs hold more pages in "
+        "all: each page is a job of its own while --max-queue counts inputs (1000 fits a "
+        "long book yet keeps one request from queueing the 100,000 pages a small TIFF "
+        "can claim)",
+    ),
     ("--result-ttl", "result_ttl_s", float, "SECONDS", "keep a finished job's result this long"),
     (
         "--max-results",

@@ -75,7 +75,7 @@ def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Pl
     cannot be written (the pool closed and its folder gone), they run as one job too."""
     if jobs is None or isinstance(source, PageSpan):
         return None
-    total = page_count(io.BytesIO(source)) if isinstance(source, bytes) else file_page_count(source)
+    total = source_page_count(source)
     if total is None or total < jobs.min_pages:
         return None
     temp_path = None
@@ -89,6 +89,12 @@ def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Pl
     size = jobs.pages_per_job
     spans = tuple(PageSpan(path, at, min(size, total - at)) for at in range(0, total, size))
     return Plan(spans, temp_path)
+
+
+def source_page_count(source: bytes | str) -> int | None:
+    """The pages of bytes or of the file at a path, as ``plan`` counts them (``None``: it
+    cannot say, and the document runs as one job)."""
+    return page_count(io.BytesIO(source)) if isinstance(source, bytes) else file_page_count(source)
 
 
 def _written(data: bytes, folder: str | None) -> str | None:

@@ -75,6 +75,7 @@ from ocrpool.service.errors import (
     PathRefused,
     QueueFull,
     RequestTimeout,
+    TooManyPages,
     Unauthorized,
 )
 from ocrpool.service.inputs import InputRules, Inputs, Upload, read_inputs
@@ -100,7 +101,14 @@ _INTERNAL_ERROR = error_reply(InternalError(_INTERNAL))
 
 _REFUSED = (BadRequest, InternalError, NotReady, EngineStartError, PoolClosed)
 """What any request may be refused with."""
-_UPLOAD_REFUSED = (PathRefused, BodyTooLarge, RequestTimeout, QueueFull, InvalidInput)
+_UPLOAD_REFUSED = (
+    PathRefused,
+    BodyTooLarge,
+    TooManyPages,
+    RequestTimeout,
+    QueueFull,
+    InvalidInput,
+)
 """What a request that brings inputs may be refused with besides."""
 _JOB_ERRORS = (InvalidInput, EngineError, JobTimeout, WorkerCrashed, JobCancelled)
 """What a job's own failure answers with (a broken or stopping pool is in ``_REFUSED``):
@@ -218,6 +226,7 @@ class Service:
             settings.max_pixels,
             PathPolicy(settings.allow_path_prefix),
             max_files=settings.max_queue,
+            max_pages=settings.max_pages,
         )
         self._token = None if settings.token is None else BearerToken(settings.token)
 
@@ -396,7 +405,8 @@ class Service:
             if len(inputs.uploads) > 1:
                 slot.grow(len(inputs.uploads) - 1)
             for upload in inputs.uploads:
-                futures.append(self.lifecycle.submit(upload.source, upload.label, asked.options))
+                job = await self.lifecycle.submit(upload.source, upload.label, asked.options)
+                futures.append(job)
         except BaseException:
             for future in futures:
                 self.lifecycle.stop_job(future, kill=True)

@@ -54,6 +54,14 @@ class BodyTooLarge(ServiceError):
     limit_bytes: int = 0
 
 
+class TooManyPages(ServiceError):
+    """The request's inputs hold more than ``--max-pages`` pages in all: each page is a job
+    of its own, so a long document would queue thousands behind one queue slot."""
+
+    pages: int = 0
+    limit: int = 0
+
+
 class RequestTimeout(ServiceError):
     """The body did not arrive within ``--body-timeout``: a stalled upload gives its queue
     slot back rather than hold it; the connection is closed."""

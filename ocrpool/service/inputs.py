@@ -3,8 +3,10 @@ form of one or more files, or JSON with base64), or a server-side path.
 
 Every input passes the same admission as ``ocrpool run`` (content sniffing and the
 ``--max-pixels`` decompression-bomb rule) before it takes a worker's time, whichever
-form it came in: the body is bounded before it is parsed, and a form's or a JSON list's
-inputs are bounded by the queue slots they take.
+form it came in: the body is bounded before it is parsed, a form's or a JSON list's
+inputs are bounded by the queue slots they take, and their pages (each a job of the pool)
+by ``--max-pages``. Admission and page counting read the whole input (a TIFF's directory
+chain, a PDF's page tree), so they run in a thread, not on the event loop.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from ocrpool.batch.scan import Skipped
 from ocrpool.engines.base import Source
 from ocrpool.errors import InvalidInput
 from ocrpool.formats import Format
-from ocrpool.service.errors import BadRequest, BodyTooLarge, RequestTimeout
+from ocrpool.pool.documents import source_page_count
+from ocrpool.service.errors import BadRequest, BodyTooLarge, RequestTimeout, TooManyPages
 from ocrpool.service.schema import Base64Input
 from ocrpool.service.security import PathPolicy
 
@@ -43,6 +46,9 @@ class Upload:
     label: str
     input: InputFile
     format: Format
+    pages: int
+    """As the pool counts them to split it into page jobs; 1 when it cannot say (it then
+    runs as one job)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class InputRules:
     paths: PathPolicy
     max_files: int
     """The most inputs one request may carry (the queue's bound: each takes a slot)."""
+    max_pages: int
+    """The most pages one request's inputs may hold in all."""
 
 
 @dataclass(frozen=True)
@@ -73,15 +81,32 @@ async def read_inputs(
     if path is not None:
         if body:
             raise BadRequest("give either ?path= or a body, not both")
-        return Inputs((_admit_path(rules.paths.resolve(path), rules.max_pixels),), batch=False)
+        resolved = rules.paths.resolve(path)
+        upload = await asyncio.to_thread(_admit_path, resolved, rules.max_pixels)
+        return _within_pages(Inputs((upload,), batch=False), rules.max_pages)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        files = await _file_parts(request.headers, body, rules.max_files)
-        return Inputs(_admitted(files, rules.max_pixels), batch=True)
-    if content_type == "application/json":
+        files, batch = await _file_parts(request.headers, body, rules.max_files), True
+    elif content_type == "application/json":
         files, batch = _json_inputs(body, rules.max_files)
-        return Inputs(_admitted(files, rules.max_pixels), batch=batch)
-    return Inputs(_admitted([(name, body)], rules.max_pixels), batch=False)
+    else:
+        files, batch = [(name, body)], False
+    uploads = await asyncio.to_thread(_admitted, files, rules.max_pixels)
+    return _within_pages(Inputs(uploads, batch), rules.max_pages)
+
+
+def _within_pages(inputs: Inputs, limit: int) -> Inputs:
+    """``inputs``, or ``TooManyPages`` if they hold more than ``limit`` pages in all:
+    refused before any is queued."""
+    pages = sum(upload.pages for upload in inputs.uploads)
+    if pages > limit:
+        raise TooManyPages(
+            f"the request's inputs hold {pages} pages, over the limit of {limit} pages a "
+            "request (--max-pages)",
+            pages=pages,
+            limit=limit,
+        )
+    return inputs
 
 
 def _admitted(files: list[tuple[str | None, bytes]], max_pixels: int | None) -> tuple[Upload, ...]:
@@ -94,7 +119,8 @@ def _admitted(files: list[tuple[str | None, bytes]], max_pixels: int | None) -> 
             if error.input is None:
                 error.input = label
             raise
-        uploads.append(Upload(data, label, InputFile(label, len(data), None), fmt))
+        pages = source_page_count(data) or 1
+        uploads.append(Upload(data, label, InputFile(label, len(data), None), fmt, pages))
     return tuple(uploads)
 
 
@@ -187,4 +213,5 @@ def _admit_path(path: str, max_pixels: int | None) -> Upload:
     fmt = admit(path, info, max_pixels=max_pixels)
     if isinstance(fmt, Skipped):
         raise InvalidInput(fmt.message, input=path)
-    return Upload(path, path, InputFile(path, info.st_size, info.st_mtime), fmt)
+    pages = source_page_count(path) or 1
+    return Upload(path, path, InputFile(path, info.st_size, info.st_mtime), fmt, pages)

@@ -89,10 +89,13 @@ class PoolLifecycle:
         self._loop = asyncio.get_running_loop()
         self._keeper = asyncio.create_task(self._keep(first=True))
 
-    def submit(
+    async def submit(
         self, source: Source, label: str, options: JobOptions | None = None
     ) -> Future[OcrResult]:
-        """Hand one input to the pool, or raise why it cannot take jobs now."""
+        """Hand one input to the pool, or raise why it cannot take jobs now. From a thread:
+        the pool counts a document's pages again (pypdf reads a 1000-page PDF's page tree
+        in about half a second) and writes its bytes to a file: on the event loop, that
+        would stall every request and probe."""
         if self.state is ServiceState.STARTING:
             raise NotReady("the workers are warming up; GET /readyz says when they are ready")
         if self.state is ServiceState.BROKEN and self._fault is not None:
@@ -100,10 +103,17 @@ class PoolLifecycle:
             raise copy.copy(self._fault)
         if self.pool is None or self.state is not ServiceState.SERVING:
             raise PoolClosed("the service is stopping")
+        pool = self.pool
+        submitting = asyncio.ensure_future(
+            asyncio.to_thread(pool.submit, source, label=label, options=options)
+        )
         try:
-            return self.pool.submit(source, label=label, options=options)
+            return await asyncio.shield(submitting)
         except OcrPoolError as error:
             self.check(error)
+            raise
+        except asyncio.CancelledError:  # nobody will track the job: it must not run
+            submitting.add_done_callback(lambda done: _drop(pool, done))
             raise
 
     def stop_job(self, future: Future[OcrResult], kill: bool) -> bool:
@@ -256,3 +266,9 @@ class PoolLifecycle:
             await closing
         self.state = ServiceState.STOPPED
         log.info("stopped: every worker has exited")
+
+
+def _drop(pool: OcrPool, submitted: asyncio.Future[Future[OcrResult]]) -> None:
+    """Stop the job a cancelled ``submit`` handed to ``pool`` after all."""
+    if not submitted.cancelled() and submitted.exception() is None:
+        pool.cancel(submitted.result(), kill=True)

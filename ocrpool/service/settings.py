@@ -26,6 +26,9 @@ class ServiceSettings:
     """How long a request's body may take to arrive: its queue slot is held meanwhile."""
     max_queue: int = 64
     """Jobs accepted and unfinished (uploading, queued or running); more get 429."""
+    max_pages: int = 1000
+    """Pages one request's inputs may hold in all; more get 413 before any job is queued
+    (each page is a job of its own, and the queue counts inputs)."""
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     result_ttl_s: float = 600.0
     """How long a finished job's result is kept for ``GET /v1/jobs/{id}``."""
@@ -53,7 +56,7 @@ class ServiceSettings:
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("max_queue", "max_results"):
+        for name in ("max_queue", "max_pages", "max_results"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.drain_timeout_s < 0:
