@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ocrpool.batch.errors import BatchError, OutputFailed, OutputNameRefused
+from ocrpool.engines.aspose.models import ModelDirUnusable
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
 from ocrpool.errors import (
     EmptyPages,
@@ -114,6 +115,7 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     RayNotInstalled: Answer(_E.USAGE, None),
     OutputFailed: Answer(_E.OUTPUT_FAILED, None),
     OutputNameRefused: Answer(_E.SOME_FAILED, None),  # one input's own file: recorded
+    ModelDirUnusable: Answer(_E.USAGE, None),
     # The service's own refusals.
     ServiceError: Answer(None, 500),
     BadRequest: Answer(None, 400),

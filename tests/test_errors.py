@@ -16,6 +16,7 @@ import pytest
 
 import ocrpool
 import ocrpool.batch.errors
+import ocrpool.engines.aspose.models
 import ocrpool.engines.aspose.runtime
 import ocrpool.scaleout.errors
 import ocrpool.service.errors
@@ -39,6 +40,7 @@ ERROR_MODULES: tuple[ModuleType, ...] = (
     ocrpool.service.errors,
     ocrpool.batch.errors,
     ocrpool.scaleout.errors,
+    ocrpool.engines.aspose.models,
     ocrpool.engines.aspose.runtime,
 )
 

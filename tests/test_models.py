@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import errno
 import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,7 +124,10 @@ def test_symlink_escapes_are_refused(model_dir: Path, tmp_path: Path) -> None:
     inventory = models.merge(view_of(model_dir))
     report = models.prune(inventory, dry_run=False)
     assert names(report.deleted) == ["old_fr_ocr_v1.bin"]
-    assert [(r.model.name, r.reason) for r in report.refused] == [("old_link.bin", "a symlink")]
+    assert [(r.model.name, r.reason) for r in report.refused] == [
+        ("old_dir", "a symlink"),
+        ("old_link.bin", "a symlink"),
+    ]
     assert (tmp_path / "outside.bin").read_bytes() == b"keep me"
     assert (model_dir / "old_link.bin").is_symlink()
 
@@ -141,10 +148,14 @@ def test_a_file_reached_through_a_symlinked_directory_is_refused(
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "old_x.bin").write_bytes(b"x")
     (model_dir / "sub").symlink_to(tmp_path / "real", target_is_directory=True)
-    model = models.ModelFile("sub/old_x.bin", model_dir / "sub/old_x.bin", EntryKind.FILE, 1)
-    assert models.refusal_reason(model_dir, model) == (
-        "outside the model directory (through a symlinked directory)"
-    )
+    report = models.prune(models.merge(view_of(model_dir, ("sub/old_x.bin",))), dry_run=False)
+    assert [(r.model.name, r.reason) for r in report.refused] == [
+        (
+            "sub/old_x.bin",
+            "outside the model directory (a folder on its way is a symlink or not a folder)",
+        )
+    ]
+    assert (tmp_path / "real" / "old_x.bin").exists()
 
 
 def test_an_empty_prefix_is_refused(model_dir: Path) -> None:
@@ -193,3 +204,169 @@ def test_aspose_default_directory_is_absolute_and_may_be_missing(
     assert inventory.aspose_model_dir == inventory.model_dir
     assert inventory.models == ()
     assert os.listdir(tmp_path) == []  # asking Aspose left nothing behind
+
+
+@pytest.mark.parametrize("linked", ["models", "Aspose.AI.LLM"])
+def test_a_symlinked_model_directory_is_refused(tmp_path: Path, linked: str) -> None:
+    """The models folder, or Aspose.AI.LLM, a symlink: nothing in its target is touched."""
+    real = tmp_path / "real" / "Aspose.AI.LLM" / "models"
+    real.mkdir(parents=True)
+    (real / "old_x.bin").write_bytes(b"x")
+    model_dir = tmp_path / "home" / "Aspose.AI.LLM" / "models"
+    link = model_dir if linked == "models" else model_dir.parent
+    link.parent.mkdir(parents=True)
+    link.symlink_to(real if linked == "models" else real.parent, target_is_directory=True)
+    with pytest.raises(models.ModelDirUnusable, match=f"{link} is a symlink"):
+        models.merge(view_of(model_dir))
+    scanned = models.merge(view_of(real))
+    inventory = dataclasses.replace(scanned, model_dir=model_dir)
+    with pytest.raises(models.ModelDirUnusable):
+        models.prune(inventory, dry_run=False)
+    assert os.listdir(real) == ["old_x.bin"]
+
+
+def test_a_folder_swapped_for_a_symlink_before_the_unlink_leads_nowhere(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race of a check by path, then an unlink by path: the folder is replaced right
+    before the unlink, and only the file that was checked goes."""
+    (model_dir / "sub").mkdir()
+    (model_dir / "sub" / "old_x.bin").write_bytes(b"x")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "old_x.bin").write_bytes(b"keep me")
+    inventory = models.merge(view_of(model_dir))
+    unlink = os.unlink
+
+    def swap_then_unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+        if os.fspath(path).endswith("old_x.bin"):
+            (model_dir / "sub").rename(tmp_path / "moved")
+            (model_dir / "sub").symlink_to(tmp_path / "outside", target_is_directory=True)
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", swap_then_unlink)
+    report = models.prune(inventory, dry_run=False)
+    monkeypatch.undo()
+    assert (tmp_path / "outside" / "old_x.bin").read_bytes() == b"keep me"
+    assert "sub/old_x.bin" in names(report.deleted)
+    assert not (tmp_path / "moved" / "old_x.bin").exists()
+
+
+def test_a_folder_swapped_for_a_symlink_after_the_scan_is_refused(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    (model_dir / "sub").mkdir()
+    (model_dir / "sub" / "old_x.bin").write_bytes(b"x")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "old_x.bin").write_bytes(b"keep me")
+    inventory = models.merge(view_of(model_dir))
+    (model_dir / "sub").rename(tmp_path / "moved")
+    (model_dir / "sub").symlink_to(tmp_path / "outside", target_is_directory=True)
+    report = models.prune(inventory, dry_run=False)
+    assert [r.model.name for r in report.refused] == ["sub/old_x.bin"]
+    assert (tmp_path / "outside" / "old_x.bin").read_bytes() == b"keep me"
+
+
+def test_a_file_vanishing_during_the_scan_is_reported(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scandir = os.scandir
+
+    def listed_then_vanished(path: Any) -> Any:
+        with scandir(path) as entries:
+            listing = list(entries)
+        os.unlink(model_dir / "old_fr_ocr_v1.bin")
+        return contextlib.nullcontext(iter(listing))
+
+    monkeypatch.setattr(os, "scandir", listed_then_vanished)
+    inventory = models.merge(view_of(model_dir))
+    monkeypatch.undo()
+    assert names(inventory.models) == ["en_ocr_v1.bin"]
+    assert [(u.name, u.reason) for u in inventory.unreadable] == [
+        ("old_fr_ocr_v1.bin", "No such file or directory")
+    ]
+
+
+def test_a_folder_changing_before_the_prune_is_reported_and_the_rest_goes(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (model_dir / "sub").mkdir()
+    (model_dir / "sub" / "old_x.bin").write_bytes(b"x")
+    (model_dir / "old_busy.bin").write_bytes(b"b")
+    inventory = models.merge(view_of(model_dir))
+    (model_dir / "sub" / "old_x.bin").unlink()
+    (model_dir / "sub").rmdir()
+    (model_dir / "sub").write_bytes(b"now a file")
+    unlink = os.unlink
+
+    def busy(path: Any, *args: Any, **kwargs: Any) -> None:
+        if os.fspath(path).endswith("old_busy.bin"):
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", busy)
+    report = models.prune(inventory, dry_run=False)
+    monkeypatch.undo()
+    assert names(report.deleted) == ["old_fr_ocr_v1.bin"]
+    assert [(r.model.name, r.reason) for r in report.failed] == [
+        ("old_busy.bin", "Device or resource busy")
+    ]
+    assert names(r.model for r in report.refused) == ["sub/old_x.bin"]
+
+
+def test_symlinks_to_folders_are_listed_and_never_followed(model_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "old_y.bin").write_bytes(b"y")
+    (model_dir / "old_dir").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    inventory = models.merge(view_of(model_dir))
+    assert {m.name: m.kind for m in inventory.models}["old_dir"] is EntryKind.SYMLINK
+    report = models.prune(inventory, dry_run=False)
+    assert ("old_dir", "a symlink") in [(r.model.name, r.reason) for r in report.refused]
+    assert (tmp_path / "elsewhere" / "old_y.bin").exists()
+
+
+@pytest.mark.parametrize("keep", ["./old_fr_ocr_v1.bin", "sub/../old_fr_ocr_v1.bin", "ABS"])
+def test_keep_names_are_normalised(model_dir: Path, keep: str) -> None:
+    keep = str(model_dir / "old_fr_ocr_v1.bin") if keep == "ABS" else keep
+    report = models.prune(models.merge(view_of(model_dir)), keep=[keep], dry_run=False)
+    assert names(report.kept) == ["old_fr_ocr_v1.bin"]
+    assert report.unknown_keep == ()
+    assert (model_dir / "old_fr_ocr_v1.bin").exists()
+
+
+def test_a_keep_name_that_matches_nothing_is_reported(model_dir: Path) -> None:
+    report = models.prune(models.merge(view_of(model_dir)), keep=["old_typo.bin", "en_ocr_v1.bin"])
+    assert report.unknown_keep == ("old_typo.bin",)
+
+
+def test_a_model_directory_with_dot_dot_is_the_same_directory(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "x").mkdir()
+    roundabout = tmp_path / "x" / ".." / "Aspose.AI.LLM" / "models"
+    assert models.data_home_of(roundabout) == tmp_path
+    inventory = models.merge(view_of(model_dir, ("en_ocr_v1.bin",)), roundabout)
+    assert inventory.model_dir == inventory.aspose_model_dir == model_dir
+    assert [m.name for m in inventory.models if m.listed_by_aspose] == ["en_ocr_v1.bin"]
+
+
+def test_the_cli_warns_of_unknown_keep_names_and_refuses_a_symlinked_directory(
+    model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Aspose's answer stood in for: the directory it would report is ``model_dir``."""
+    monkeypatch.setattr(
+        models, "inventory", lambda path, timeout: models.merge(view_of(model_dir), path)
+    )
+    prune = ["models", "prune", "--model-dir", str(model_dir), "--yes"]
+    assert main([*prune, "--keep", "./old_fr_ocr_v1.bin", "--keep", "old_typo.bin"]) == 0
+    out, err = capsys.readouterr()
+    assert "old_fr_ocr_v1.bin  (--keep)" in out
+    assert err == "ocrpool models prune: warning: --keep old_typo.bin matches no model\n"
+    linked = tmp_path / "linked" / "Aspose.AI.LLM"
+    linked.parent.mkdir()
+    linked.symlink_to(model_dir.parent, target_is_directory=True)
+    assert main(["models", "list", "--model-dir", str(linked / "models")]) == 2
+    assert f"{linked} is a symlink" in capsys.readouterr().err
+    assert (model_dir / "old_fr_ocr_v1.bin").exists()

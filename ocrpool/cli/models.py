@@ -12,11 +12,12 @@ from typing import Any
 from ocrpool.cli.conventions import add_command
 from ocrpool.engines.aspose import models
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
-from ocrpool.error_codes import ExitCode
+from ocrpool.error_codes import ExitCode, exit_code_of
 from ocrpool.errors import OcrPoolError
 
 _CODES = (ExitCode.OK, ExitCode.SOME_FAILED, ExitCode.USAGE, ExitCode.ENGINE_UNAVAILABLE)
-"""Every ``models`` action's: 1 when ``prune`` could not delete a file."""
+"""Every ``models`` action's: 1 when ``prune`` could not delete a file, 2 for a model
+directory that is a symlink (or below one) inside the data home."""
 _EXAMPLES = (
     ("ocrpool models list", "the model files and their sizes"),
     ("ocrpool models prune", "what pruning would delete (a dry run)"),
@@ -32,7 +33,7 @@ def register(commands: Any) -> None:
         codes=_CODES,
         help="list, locate, audit and prune the model files Aspose keeps on disk",
         description="Aspose is asked in a throwaway process, which exits before any file "
-        "is touched.",
+        "is touched. Symlinks are listed, never followed, and never pruned.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
@@ -80,7 +81,8 @@ def register(commands: Any) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="never delete this model (repeatable)",
+        help="never delete this model: its name in the model directory, its file name or "
+        "its path (repeatable; a NAME that matches no model is warned about)",
     )
     pruning.set_defaults(handler=_guarded(_prune))
 
@@ -95,6 +97,9 @@ def _guarded(action: Any) -> Any:
         except ValueError as exc:
             print(f"ocrpool models: {exc}", file=sys.stderr)
             return ExitCode.USAGE
+        except models.ModelDirUnusable as exc:
+            print(f"ocrpool models: {exc.message}", file=sys.stderr)
+            return exit_code_of(exc)
         except OcrPoolError as exc:
             remedy = exc.remedy if isinstance(exc, RuntimeSetupError) else ""
             remedy = remedy or "run `ocrpool doctor`"
@@ -105,6 +110,10 @@ def _guarded(action: Any) -> Any:
                 f"ocrpool models: note: {inventory.model_dir.parents[1]} does not exist, so "
                 f"Aspose would use {inventory.aspose_model_dir} instead",
                 file=sys.stderr,
+            )
+        for entry in inventory.unreadable:
+            print(
+                f"ocrpool models: note: cannot read {entry.name}: {entry.reason}", file=sys.stderr
             )
         code: int = action(inventory, args)
         return code
@@ -156,6 +165,11 @@ def _prune(inventory: models.Inventory, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"ocrpool models prune: {exc}", file=sys.stderr)
         return ExitCode.USAGE
+    except models.ModelDirUnusable as exc:
+        print(f"ocrpool models prune: {exc.message}", file=sys.stderr)
+        return exit_code_of(exc)
+    for name in report.unknown_keep:
+        print(f"ocrpool models prune: warning: --keep {name} matches no model", file=sys.stderr)
     if args.json:
         _print_json(report)
     else:

@@ -13,6 +13,12 @@ application data folder): with no such folder (no ``XDG_DATA_HOME``, no
 ``XDG_DATA_HOME=<data home>``, and what Aspose sees moves with it (``AsposeAI``'s own
 argument is only a debug flag). The llama.cpp runtimes Aspose's AI post-processors load
 live next to the models, in ``Aspose.AI.LLM/runtimes/``.
+
+The model directory is read and pruned through folder descriptors, each opened without
+following a symlink, and a file is deleted by name in its own folder's descriptor: no path
+is looked up twice, so swapping a folder for a symlink between the check and the deletion
+leads nowhere. The data home may be a symlink; the folders below it, up to ``models``,
+may not (``ModelDirUnusable``).
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ import contextlib
 import ctypes
 import dataclasses
 import enum
+import errno
 import os
 import stat
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path, PurePosixPath
 
 from ocrpool.engines.aspose.child import run_in_child
 from ocrpool.engines.aspose.runtime import prepare_process
+from ocrpool.errors import OcrPoolError
 
 DEFAULT_OLD_PREFIX = "old_"
 DEFAULT_TIMEOUT_S = 60.0
@@ -43,6 +51,20 @@ llama.cpp release tag and platform (Aspose.OCR 26.10 asks for ``b6451`` and, e.g
 ``linux-x64-noavx``, ``linux-x64-avx2`` or ``linux-x64-cuda13.0``)."""
 LIBDL = "libdl.so"
 """The name AsposeAI asks the dynamic loader for (Debian 12 ships only libdl.so.2)."""
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_NOT_A_FOLDER = frozenset({errno.ENOTDIR, errno.ELOOP})
+"""What opening a symlink (Linux: ``ENOTDIR``) or a file with ``O_NOFOLLOW|O_DIRECTORY`` gives."""
+_VANISHED = "no such file"
+_THROUGH_A_LINK = "outside the model directory (a folder on its way is a symlink or not a folder)"
+
+
+class ModelDirUnusable(OcrPoolError):
+    """The model directory cannot be read or pruned safely: a symlink among its folders
+    below the data home (what it points to is not the model directory's to delete), or
+    the system would not open it. Nothing was touched."""
+
+    path: str = ""
+    reason: str = ""
 
 
 class ModelStatus(str, enum.Enum):
@@ -81,6 +103,14 @@ class Resource:
 
 
 @dataclasses.dataclass(frozen=True)
+class Unreadable:
+    """An entry the scan could not look at: it vanished, or the system refused."""
+
+    name: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
 class AsposeView:
     """What the engine reports, taken in the child; paths are absolute."""
 
@@ -99,6 +129,7 @@ class Inventory:
     aspose_model_dir: Path
     """Where Aspose itself looks: ``model_dir`` unless the data home of an overriding
     ``model_dir`` does not exist (Aspose then falls back to the working directory)."""
+    unreadable: tuple[Unreadable, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +154,8 @@ class Refusal:
 @dataclasses.dataclass(frozen=True)
 class PruneReport:
     """``to_delete`` is the plan; ``deleted`` what was done (nothing on a dry run);
-    ``refused`` what was not safe to delete; ``failed`` what the system would not delete."""
+    ``refused`` what was not safe to delete (or was gone); ``failed`` what the system would
+    not delete; ``unknown_keep`` the ``keep`` names that matched no model."""
 
     model_dir: Path
     prefix: str
@@ -133,6 +165,7 @@ class PruneReport:
     kept: tuple[ModelFile, ...]
     refused: tuple[Refusal, ...]
     failed: tuple[Refusal, ...]
+    unknown_keep: tuple[str, ...]
 
 
 def aspose_view(data_home: str | None = None) -> AsposeView:
@@ -178,7 +211,7 @@ def inventory(
 
 def data_home_of(model_dir: str | os.PathLike[str]) -> Path:
     """The ``XDG_DATA_HOME`` under which Aspose's model directory is ``model_dir``."""
-    path = Path(model_dir).absolute()
+    path = _absolute(model_dir)
     if path.parts[-len(MODEL_SUBDIR.parts) :] != MODEL_SUBDIR.parts:
         raise ValueError(
             f"{model_dir}: Aspose keeps its models in <data home>/{MODEL_SUBDIR} "
@@ -190,8 +223,8 @@ def data_home_of(model_dir: str | os.PathLike[str]) -> Path:
 
 def merge(view: AsposeView, model_dir: str | os.PathLike[str] | None = None) -> Inventory:
     """The inventory of ``model_dir`` (default: Aspose's), given what Aspose reported."""
-    root = Path(model_dir if model_dir is not None else view.model_dir).absolute()
-    aspose_root = Path(view.model_dir)
+    root = _absolute(model_dir if model_dir is not None else view.model_dir)
+    aspose_root = _absolute(view.model_dir)
     listed = view.listed_models if root == aspose_root else ()
     resource_dir = Path(view.resource_dir)
     resources = tuple(
@@ -199,7 +232,8 @@ def merge(view: AsposeView, model_dir: str | os.PathLike[str] | None = None) -> 
         for name in view.resources
         for path in [resource_dir / f"{name}{RESOURCE_SUFFIX}"]
     )
-    return Inventory(root, scan(root, listed), resource_dir, resources, aspose_root)
+    found, unreadable = scan(root, listed)
+    return Inventory(root, found, resource_dir, resources, aspose_root, unreadable)
 
 
 def ai_runtime(model_dir: Path) -> AiRuntime:
@@ -217,19 +251,24 @@ def ai_runtime(model_dir: Path) -> AiRuntime:
     return AiRuntime(libdl_loads, runtimes, models)
 
 
-def scan(root: Path, listed: Iterable[str] = ()) -> tuple[ModelFile, ...]:
-    """Every file and symlink under ``root`` (not following links), plus what Aspose
-    listed that is not among them, sorted by name."""
+def scan(
+    root: Path, listed: Iterable[str] = ()
+) -> tuple[tuple[ModelFile, ...], tuple[Unreadable, ...]]:
+    """Every file and symlink under ``root`` (a symlink, to a folder too, is listed, never
+    followed), plus what Aspose listed that is not among them, sorted by name; and what
+    could not be read, so that one entry changing under the scan does not end it."""
     entries: dict[str, ModelFile] = {}
-    for directory, _, files in os.walk(root):
-        for filename in files:
-            path = Path(directory) / filename
-            name = path.relative_to(root).as_posix()
-            info = path.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                entries[name] = ModelFile(name, path, EntryKind.SYMLINK, None)
-            elif stat.S_ISREG(info.st_mode):
-                entries[name] = ModelFile(name, path, EntryKind.FILE, info.st_size)
+    unreadable: list[Unreadable] = []
+    root_fd = _open_model_dir(root)
+    if root_fd is not None:
+        try:
+            for entry in _walk(root_fd, root, ""):
+                if isinstance(entry, Unreadable):
+                    unreadable.append(entry)
+                else:
+                    entries[entry.name] = entry
+        finally:
+            os.close(root_fd)
     for item in listed:
         path = Path(item) if os.path.isabs(item) else root / item
         name = _relative_name(root, path) or item
@@ -239,7 +278,36 @@ def scan(root: Path, listed: Iterable[str] = ()) -> tuple[ModelFile, ...]:
             if known is not None
             else ModelFile(name, path, EntryKind.NOT_ON_DISK, None, listed_by_aspose=True)
         )
-    return tuple(entries[name] for name in sorted(entries))
+    return tuple(entries[name] for name in sorted(entries)), tuple(unreadable)
+
+
+def _walk(folder_fd: int, root: Path, prefix: str) -> Iterator[ModelFile | Unreadable]:
+    """The files and symlinks of the folder ``folder_fd`` (``prefix`` below ``root``) and
+    of its subfolders, each opened from its parent's descriptor without following links."""
+    try:
+        with os.scandir(folder_fd) as listing:
+            found = list(listing)
+    except OSError as exc:
+        yield Unreadable(prefix.rstrip("/") or ".", _why(exc))
+        return
+    for entry in found:
+        name = prefix + entry.name
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                sub_fd = _open_folder([entry.name], folder_fd)
+                try:
+                    yield from _walk(sub_fd, root, f"{name}/")
+                finally:
+                    os.close(sub_fd)
+                continue
+            info = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            yield Unreadable(name, _why(exc))
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            yield ModelFile(name, root / name, EntryKind.SYMLINK, None)
+        elif stat.S_ISREG(info.st_mode):
+            yield ModelFile(name, root / name, EntryKind.FILE, info.st_size)
 
 
 def prune(
@@ -251,33 +319,43 @@ def prune(
 ) -> PruneReport:
     """Delete the OLD models (name starts with ``prefix``) of an inventory.
 
-    Only regular files inside the model directory are deleted, each re-checked right
-    before its deletion; symlinks, anything reached through a symlinked directory and
-    names with ``..`` are refused. ``keep`` names (relative names or file names) are
-    never deleted. A dry run (the default) deletes nothing.
+    Only regular files inside the model directory are deleted, each checked and deleted
+    through its own folder's descriptor; symlinks (to folders too), anything reached
+    through a symlinked folder and names with ``..`` are refused. ``keep`` names (relative
+    names, file names or paths; ``./name`` is ``name``) are never deleted. A dry run (the
+    default) deletes nothing. An error on one file is reported and the others go on.
     """
     if not prefix or "/" in prefix:
         raise ValueError(f"prefix must be a non-empty file-name prefix, not {prefix!r}")
-    whitelist = set(keep)
+    wanted = {name: _keep_name(inventory.model_dir, name) for name in keep}
+    whitelist = set(wanted.values())
+    matched: set[str] = set()
     to_delete, deleted, kept, refused, failed = [], [], [], [], []
-    for model in inventory.models:
-        if model.status(prefix) is not ModelStatus.OLD:
-            continue
-        if model.name in whitelist or Path(model.name).name in whitelist:
-            kept.append(model)
-            continue
-        reason = refusal_reason(inventory.model_dir, model)
-        if reason is not None:
-            refused.append(Refusal(model, reason))
-            continue
-        to_delete.append(model)
-        if not dry_run:
+    root_fd = _open_model_dir(inventory.model_dir)
+    try:
+        for model in inventory.models:
+            hits = whitelist & {model.name, PurePosixPath(model.name).name}
+            matched |= hits
+            if model.status(prefix) is not ModelStatus.OLD:
+                continue
+            if hits:
+                kept.append(model)
+                continue
             try:
-                (inventory.model_dir / model.name).unlink()
+                reason = _delete(root_fd, model, dry_run)
             except OSError as exc:
-                failed.append(Refusal(model, exc.strerror or str(exc)))
-            else:
+                to_delete.append(model)
+                failed.append(Refusal(model, _why(exc)))
+                continue
+            if reason is not None:
+                refused.append(Refusal(model, reason))
+                continue
+            to_delete.append(model)
+            if not dry_run:
                 deleted.append(model)
+    finally:
+        if root_fd is not None:
+            os.close(root_fd)
     return PruneReport(
         inventory.model_dir,
         prefix,
@@ -287,26 +365,104 @@ def prune(
         tuple(kept),
         tuple(refused),
         tuple(failed),
+        tuple(given for given, name in wanted.items() if name not in matched),
     )
 
 
-def refusal_reason(root: Path, model: ModelFile) -> str | None:
-    """Why ``model`` must not be deleted, or ``None`` when it is a plain file inside."""
-    relative = Path(model.name)
+def _delete(root_fd: int | None, model: ModelFile, dry_run: bool) -> str | None:
+    """Why ``model`` is not to be deleted, or ``None`` once it is (unless ``dry_run``).
+    Raises the ``OSError`` of a deletion the system refused."""
+    relative = PurePosixPath(model.name)
     if relative.is_absolute() or ".." in relative.parts:
         return "outside the model directory"
-    path = root / relative
+    if root_fd is None:
+        return _VANISHED
     try:
-        info = path.lstat()
+        folder_fd = _open_folder(relative.parent.parts, root_fd)
     except FileNotFoundError:
-        return "no such file"
-    if stat.S_ISLNK(info.st_mode):
-        return "a symlink"
-    if not stat.S_ISREG(info.st_mode):
-        return "not a regular file"
-    if _relative_name(root.resolve(), path.parent.resolve() / path.name) != model.name:
-        return "outside the model directory (through a symlinked directory)"
+        return _VANISHED
+    except OSError as exc:
+        if exc.errno in _NOT_A_FOLDER:
+            return _THROUGH_A_LINK
+        raise
+    try:
+        info = os.stat(relative.name, dir_fd=folder_fd, follow_symlinks=False)
+        if stat.S_ISLNK(info.st_mode):
+            return "a symlink"
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file"
+        if not dry_run:
+            os.unlink(relative.name, dir_fd=folder_fd)
+    except FileNotFoundError:
+        return _VANISHED
+    finally:
+        os.close(folder_fd)
     return None
+
+
+def _open_model_dir(root: Path) -> int | None:
+    """A descriptor of ``root``, or ``None`` when it does not exist. The data home is
+    followed if a symlink; the folders below it are not (``ModelDirUnusable``)."""
+    try:
+        home = data_home_of(root)
+    except ValueError:
+        home = root.parent
+    inside = root.relative_to(home).parts
+    try:
+        home_fd = os.open(home, _FOLDER_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ModelDirUnusable(f"{root}: {_why(exc)}", path=str(root), reason=_why(exc)) from exc
+    try:
+        return _open_folder(inside, home_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        links = [path for path in _ancestors(home, inside) if path.is_symlink()]
+        reason = _why(exc)
+        if links and exc.errno in _NOT_A_FOLDER:
+            reason = (
+                f"{links[0]} is a symlink, and ocrpool models never works through one: pass "
+                "the folder it leads to as --model-dir (it must end in "
+                f"{MODEL_SUBDIR})"
+            )
+        raise ModelDirUnusable(f"{root}: {reason}", path=str(root), reason=reason) from exc
+    finally:
+        os.close(home_fd)
+
+
+def _open_folder(parts: Sequence[str], folder_fd: int) -> int:
+    """A new descriptor of the folder ``parts`` below ``folder_fd``, no part followed if it
+    is a symlink (``OSError`` then, as for a part that is not a folder)."""
+    fd = os.open(".", _FOLDER_FLAGS, dir_fd=folder_fd)
+    try:
+        for part in parts:
+            fd, parent = os.open(part, _FOLDER_FLAGS | os.O_NOFOLLOW, dir_fd=fd), fd
+            os.close(parent)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _ancestors(home: Path, inside: Sequence[str]) -> Iterator[Path]:
+    for depth in range(1, len(inside) + 1):
+        yield home.joinpath(*inside[:depth])
+
+
+def _keep_name(root: Path, name: str) -> str:
+    """A ``keep`` name as a model's name: ``./x``, ``sub/../x`` and ``<root>/x`` are ``x``."""
+    return _relative_name(root, _absolute(root / name)) or name
+
+
+def _absolute(path: str | os.PathLike[str]) -> Path:
+    """``path`` absolute, with ``.`` and ``..`` resolved as Aspose does (by name)."""
+    return Path(os.path.abspath(path))
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 def _relative_name(root: Path, path: Path) -> str | None:
