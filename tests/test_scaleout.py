@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from ocrpool.batch import BatchOptions, Summary, run_batch
 from ocrpool.batch.summary import Tally
 from ocrpool.cli import main
 from ocrpool.error_codes import ExitCode
-from ocrpool.scaleout import ACTOR_LOST, ActorState, RayOcrPool
+from ocrpool.scaleout import ACTOR_LOST, ActorLost, ActorState, RayOcrPool
 
 pytestmark = [pytest.mark.usefixtures("ray_address"), pytest.mark.slow]  # Ray: 2-5 s each
 
@@ -365,3 +366,57 @@ def test_a_shipped_file_removed_before_its_dispatch_fails_alone(tmp_path: Path) 
     finally:
         pool.shutdown(cancel_pending=True)
         _kill_leftover_actors(pool)
+
+
+def test_jobs_in_the_hands_of_the_last_actor_to_die_fail_rather_than_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The only actor is killed with two calls in flight and jobs queued, and Ray tells
+    of its death before the second call's failure (it guarantees no order): the pool
+    breaks, and every job fails with ActorLost. The late call's job used to be queued
+    again, for no actor to take: it waited for ever, and so did close()."""
+    from ocrpool.scaleout.dispatch import Dispatcher
+
+    answered = Dispatcher._answered
+    let_through: list[object] = []
+
+    def death_notice_first(self: Dispatcher, message: Any) -> None:
+        failed = message.call.exception() is not None
+        if failed and let_through and self._life.state is not PoolState.BROKEN:
+            time.sleep(0.01)
+            self._inbox.put(message)  # after the actor's death is known
+            return
+        if failed:
+            let_through.append(message)  # the first: the dispatcher greets the actor
+        answered(self, message)
+
+    monkeypatch.setattr(Dispatcher, "_answered", death_notice_first)
+    paths = make_inputs(tmp_path, [f"{i}.png" for i in range(6)])
+    pool = RayOcrPool(2, actors=1, spares=0, **{**FAST, "engine_options": {"delay": 5}})
+    try:
+        futures = [pool.submit_result(path) for path in paths]
+        _wait_for(lambda: pool.actors()[0].in_flight >= 2)
+        ray.kill(ray.get_actor(pool.actors()[0].name), no_restart=True)
+        results = [future.result(timeout=60) for future in futures]
+        assert all(isinstance(r.error, ActorLost) for r in results), [r.error for r in results]
+        assert pool.stats().state is PoolState.BROKEN
+    finally:
+        pool.shutdown()
+
+
+def test_a_forked_child_is_refused_and_leaves_the_parents_ray_alone(tmp_path: Path) -> None:
+    (path,) = make_inputs(tmp_path, ["a.png"])
+    with RayOcrPool(1, actors=1, spares=0, **FAST) as pool:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through its exit status
+            try:
+                pool.submit(path)
+            except PoolClosed:
+                pool.shutdown()  # must stop nothing of the parent's
+                os._exit(0)
+            except BaseException:
+                os._exit(3)
+            os._exit(1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert pool.recognize(path).text == "a"

@@ -12,6 +12,7 @@ actor is gone, or the pool's own thread failed. An illegal change raises.
 from __future__ import annotations
 
 import copy
+import os
 
 from ocrpool.errors import OcrPoolError, PoolClosed
 from ocrpool.stats import PoolState
@@ -34,6 +35,17 @@ class PoolLife:
         self.state = state
         self.fault: OcrPoolError | None = None
         """Why the pool is BROKEN."""
+        self.pid = os.getpid()
+        """The process the pool runs in: a forked child has a copy of this object, but not
+        the pool's thread, workers or actors."""
+
+    def forked_refusal(self) -> PoolClosed | None:
+        """In a forked child (a server that preloads its app, then forks), the error its
+        calls raise: there its jobs would wait for ever. Checked before any lock, which
+        the fork may have copied held."""
+        if os.getpid() == self.pid:
+            return None
+        return PoolClosed(f"this pool belongs to process {self.pid}; a forked child needs its own")
 
     def become(self, state: PoolState) -> None:
         if state not in _ALLOWED[self.state]:

@@ -70,7 +70,6 @@ class Supervisor:
         clock: Clock = time.monotonic,
     ) -> None:
         self._config = config
-        self._pid = os.getpid()
         self._on_worker_exit = on_worker_exit
         self._clock = clock
         self._context = process_context(config.start_method)
@@ -109,12 +108,8 @@ class Supervisor:
     def submit(
         self, source: Source, label: str, raises: bool, options: JobOptions | None = None
     ) -> Future[OcrResult]:
-        if os.getpid() != self._pid:
-            # a forked child (a server that preloads its app, then forks) has this object
-            # but not its thread or workers: its jobs would wait for ever
-            raise PoolClosed(
-                f"this pool belongs to process {self._pid}; a forked child needs its own"
-            )
+        if (forked := self._life.forked_refusal()) is not None:
+            raise forked
         with self._lock:
             if not self._life.accepting:
                 raise self._life.refusal()
@@ -155,8 +150,8 @@ class Supervisor:
                 raise self._life.refusal()
 
     def shutdown(self, cancel_pending: bool, wait_for_exit: bool) -> None:
-        if os.getpid() != self._pid:
-            return  # a forked child's copy: nothing of the pool runs here (see submit)
+        if self._life.forked_refusal() is not None:
+            return  # a forked child's copy: nothing of the pool runs here
         with self._lock:
             if cancel_pending and self._life.state is not PoolState.STOPPING:
                 if self._life.serving:

@@ -150,6 +150,8 @@ class Dispatcher:
     def submit(
         self, source: Source, label: str, raises: bool, options: JobOptions | None
     ) -> Future[OcrResult]:
+        if (forked := self._life.forked_refusal()) is not None:
+            raise forked
         with self._lock:
             if not self._life.accepting:
                 raise self._life.refusal()
@@ -157,7 +159,11 @@ class Dispatcher:
         self._inbox.put(_Submitted())
         return lease.future
 
-    def stop(self, cancel: bool, wait: bool) -> None:
+    def stop(self, cancel: bool, wait: bool) -> bool:
+        """Stop dispatching; False in a forked child's copy of the pool, which stops
+        nothing (the pool, and the Ray it may have started, run in its parent)."""
+        if self._life.forked_refusal() is not None:
+            return False
         with self._lock:
             if self._life.state is PoolState.RUNNING:
                 self._life.become(PoolState.CLOSING)
@@ -166,6 +172,7 @@ class Dispatcher:
             self._inbox.put(_Stop())
         if wait:
             self._thread.join()
+        return True
 
     def stats(self) -> PoolStats:
         with self._lock:
@@ -351,7 +358,9 @@ class Dispatcher:
             self._book.finish(lease, error=PoolClosed("cancelled"), attempt=attempt)
             return
         failure = ActorLost(cause, attempts=len(lease.attempts) + 1, cause=cause)
-        if self._book.charge(lease, attempt, failure, retry=True):
+        # a broken pool (every actor gone) sends nothing more: queued again, it would wait
+        # for ever
+        if self._book.charge(lease, attempt, failure, retry=self._life.serving):
             log.warning("%s: dispatched again (%s)", lease.label, cause)
 
     def _lost(self, slot: Slot, incarnation: int, error: Exception) -> None:

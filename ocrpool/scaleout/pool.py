@@ -196,8 +196,7 @@ class RayOcrPool(PoolFront):
     def shutdown(self, wait: bool = True, *, cancel_pending: bool = False) -> None:
         """Stop the pool; ``cancel_pending`` fails queued jobs with ``PoolClosed`` and
         cancels the running ones in every actor's pool."""
-        self._dispatcher.stop(cancel=cancel_pending, wait=wait)
-        if wait:
+        if self._dispatcher.stop(cancel=cancel_pending, wait=wait) and wait:
             self._stop_ray()
 
     def _kill_actors(self) -> None:
