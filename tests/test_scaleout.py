@@ -420,3 +420,43 @@ def test_a_forked_child_is_refused_and_leaves_the_parents_ray_alone(tmp_path: Pa
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert pool.recognize(path).text == "a"
+
+
+class _RefusingHandle:
+    """An actor handle whose ``recognize`` Ray refuses for inputs named ``refused``, as
+    it does when its object store is full and cannot spill."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self.recognize = self
+
+    def remote(self, payload: object, label: str, options: object) -> Any:
+        if "refused" in label:
+            raise ray.exceptions.ObjectStoreFullError("the object store is full")
+        return self._handle.recognize.remote(payload, label, options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+
+def test_a_call_ray_refuses_costs_its_job_never_the_pool(tmp_path: Path) -> None:
+    refused, fine = make_inputs(tmp_path, ["refused.png", "fine.png"])
+    with RayOcrPool(1, actors=1, spares=0, **FAST) as pool:
+        (slot,) = pool._dispatcher._slots
+        actor, slot.handle = slot.handle, _RefusingHandle(slot.handle)
+        failed = pool.submit_result(refused).result(timeout=30)
+        assert pool.recognize(fine).text == "fine"
+        assert pool.stats().state is PoolState.RUNNING
+        slot.handle = actor  # for the pool's close, which kills it
+    assert isinstance(failed.error, ActorLost) and "ObjectStoreFullError" in failed.error.cause
+    assert {a.outcome for a in failed.attempts} == {"ObjectStoreFullError"}  # each retry
+
+
+def test_a_fifo_given_to_ship_bytes_fails_alone_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    (fine,) = make_inputs(tmp_path, ["fine.png"])
+    with RayOcrPool(1, actors=1, spares=0, ship_bytes=True, **FAST) as pool:
+        result = pool.submit_result(str(fifo)).result(timeout=30)  # opening it waited
+        assert isinstance(result.error, InvalidInput) and "regular" in result.error.message
+        assert pool.recognize(fine).ok

@@ -31,6 +31,7 @@ import itertools
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -314,7 +315,12 @@ class Dispatcher:
         if not self._ship_bytes:
             return os.path.abspath(lease.source)
         try:
-            with open(lease.source, "rb") as handle:
+            # non-blocking: opening a FIFO would wait for a writer, in this thread
+            descriptor = os.open(lease.source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(descriptor, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                    message = f"{lease.label}: not a regular file"
+                    raise InvalidInput(message, input=lease.label)
                 return handle.read()
         except OSError as exc:
             message = f"{lease.label}: cannot read: {exc.strerror}"
@@ -326,9 +332,15 @@ class Dispatcher:
         self._bytes_in_flight += size
         slot.turn = next(self._turns)
         incarnation = slot.incarnation
-        call: Future[Reply] = slot.handle.recognize.remote(
-            payload, lease.label, lease.options
-        ).future()
+        try:
+            call: Future[Reply] = slot.handle.recognize.remote(
+                payload, lease.label, lease.options
+            ).future()
+        except Exception as error:  # Ray refused the call (its object store full, say)
+            self._bytes_in_flight -= self._sizes.pop(lease.job_id, 0)
+            self._book.settle(slot, lease.job_id)
+            self._again(lease, slot, error)
+            return
         call.add_done_callback(
             lambda future: self._inbox.put(_Answered(lease, slot, incarnation, future))
         )
