@@ -7,7 +7,7 @@ import os
 import stat
 import struct
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 
 class Format(str, enum.Enum):
@@ -171,16 +171,20 @@ _IFD_READ = 512
 entries, which covers ordinary scans) its entries and the next directory's offset."""
 
 
+_TIFF_STRUCTS = {
+    byte_order: tuple(struct.Struct(sign + code) for code in ("H", "I", "HH4x4s"))
+    for byte_order, sign in ((b"II", "<"), (b"MM", ">"))
+}
+"""A TIFF's SHORT, LONG and directory entry (tag, type, value) in each byte order."""
+
+
 def _tiff_pages(read_at: ReadAt, header: bytes) -> Iterator[tuple[int, int] | None]:
     """Each page's size, following the chain of image file directories (``None`` for a
-    page whose directory is cut short or has no size; the walk stops there)."""
-    order: Literal["little", "big"] = "little" if header.startswith(b"II") else "big"
-
-    def number(data: bytes) -> int:
-        return int.from_bytes(data, order)
-
-    entry = struct.Struct(("<" if order == "little" else ">") + "HH4x4s")
-    offset = number(header[4:8])
+    page whose directory is cut short or has no size; the walk stops there). A pool runs
+    this for every TIFF submitted: precompiled structs, and a directory's entries read
+    only until both sizes are found."""
+    short, long, entry = _TIFF_STRUCTS[header[:2]]
+    offset = long.unpack_from(header, 4)[0]
     seen: set[int] = set()
     while offset and offset not in seen and len(seen) < _MAX_TIFF_PAGES:
         seen.add(offset)
@@ -188,19 +192,21 @@ def _tiff_pages(read_at: ReadAt, header: bytes) -> Iterator[tuple[int, int] | No
         if len(block) < 2:
             yield None
             return
-        end = 2 + 12 * number(block[:2])
+        end = 2 + 12 * short.unpack_from(block)[0]
         if len(block) == _IFD_READ and len(block) < end + 4:
             block = read_at(offset, end + 4)
-        entries = block[2:end]
-        tags: dict[int, int] = {}
-        for tag, kind, value in entry.iter_unpack(entries[: len(entries) // 12 * 12]):
-            if tag == 256 or tag == 257:  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
-                tags[tag] = number(value[:2] if kind == 3 else value)
-        page = _positive(tags.get(256, 0), tags.get(257, 0))
+        size = {256: 0, 257: 0}  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
+        for at in range(2, min(end, len(block) - 11), 12):
+            tag, kind, value = entry.unpack_from(block, at)
+            if tag in size:
+                size[tag] = (short if kind == 3 else long).unpack_from(value)[0]
+                if size[256] and size[257]:
+                    break
+        page = _positive(size[256], size[257])
         yield page
-        if page is None:
+        if page is None or len(block) < end + 4:
             return
-        offset = number(block[end : end + 4])
+        offset = long.unpack_from(block, end)[0]
 
 
 def _tiff_page_count(read_at: ReadAt, header: bytes) -> int | None:
