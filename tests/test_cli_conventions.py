@@ -252,7 +252,9 @@ def test_serve_reads_every_setting_from_the_environment_and_a_flag_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served: list[ServiceSettings] = []
-    monkeypatch.setattr(ocrpool.service.server, "serve", served.append)
+    monkeypatch.setattr(
+        ocrpool.service.server, "serve", lambda settings, on_listening: served.append(settings)
+    )
     environment = {
         "HOST": "::1",
         "PORT": "9100",

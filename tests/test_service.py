@@ -373,6 +373,22 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
             with ServiceProcess(["--engine", "fake", *args], tmp_path / "log") as served:
                 assert served.process.wait(60) == 2
                 assert "ocrpool serve: error:" in served.log_tail()
+                assert "ocrpool serve: http" not in served.log_tail()  # never said it served
+
+
+@pytest.mark.slow
+def test_port_0_serves_on_the_port_the_system_chose_and_says_which(tmp_path: Path) -> None:
+    with ServiceProcess(
+        ["--engine", "fake", "--workers", "1", "--port", "0"], tmp_path / "log"
+    ) as served:
+        wait_until(lambda: "ocrpool serve: http" in served.log_tail(), 60, "the banner")
+        found = re.search(r"ocrpool serve: http://127\.0\.0\.1:(\d+) ", served.log_tail())
+        assert found is not None, served.log_tail()
+        served.port = int(found[1])
+        assert served.port != 0
+        served.start()
+        assert served.request("GET", "/readyz").json()["state"] == "serving"
+        assert served.stop() == 0
 
 
 @pytest.mark.parametrize("flag", ["--drain-timeout", "--max-body-mb", "--max-results-mb"])

@@ -26,7 +26,7 @@ from ocrpool.service.settings import ServiceSettings
 
 _SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
     ("--host", "host", str, "HOST", "address to listen on"),
-    ("--port", "port", int, "PORT", "port"),
+    ("--port", "port", int, "PORT", "port (0: one the system chooses, named in the first line)"),
     (
         "--token",
         "token",
@@ -154,16 +154,15 @@ def _serve(args: argparse.Namespace) -> int:
         return _usage(str(error))
     if settings.allow_path_prefix is not None and not os.path.isdir(settings.allow_path_prefix):
         return _usage(f"--allow-path-prefix {settings.allow_path_prefix}: not a directory")
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    print(
-        f"ocrpool serve: http://{host}:{settings.port} (GET /readyz says when workers are warm)",
-        file=sys.stderr,
-    )
     try:
-        serve(settings)
+        serve(settings, on_listening=_announce)
     except CannotListen as error:
         return _usage(error.message)
     return ExitCode.OK
+
+
+def _announce(url: str) -> None:
+    print(f"ocrpool serve: {url} (GET /readyz says when workers are warm)", file=sys.stderr)
 
 
 def _usage(message: str) -> int:

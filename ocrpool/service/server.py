@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -46,10 +47,14 @@ class _DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(settings: ServiceSettings) -> None:
+def serve(settings: ServiceSettings, on_listening: Callable[[str], None] | None = None) -> None:
     """Serve until stopped; returns once every worker has exited. ``CannotListen`` if the
-    address cannot be had, before the pool starts."""
+    address cannot be had, before the pool starts; else ``on_listening`` gets the URL, with
+    the port bound (the one the system chose for port 0)."""
     listener = _listen(settings.host, settings.port)
+    if on_listening is not None:
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        on_listening(f"http://{host}:{listener.getsockname()[1]}")
     if settings.token is None and not _is_loopback(settings.host):
         log.warning(
             "listening on %s without a token: anyone who can reach it can use it", settings.host
