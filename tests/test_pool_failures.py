@@ -172,6 +172,37 @@ def test_worker_killed_while_starting_is_replaced_not_a_start_failure() -> None:
     assert stats.state.value == "running"
 
 
+def test_the_constructor_returns_a_warm_pool_when_starts_cut_short_outlast_its_bounds(
+    tmp_path: Path,
+) -> None:
+    """A start killed from outside is not a failed start, so ``start_timeout`` x
+    ``max_start_failures`` (5 s here) does not bound the wait: the first worker is killed
+    2.5 s into its 3 s start, and its replacement is warm at about 5.7 s. The bound
+    returned the pool still STARTING, as if it were warm."""
+    killed: list[int] = []
+
+    def kill_the_first_worker_late_in_its_warm_up() -> None:
+        wait_until(lambda: bool(worker_processes()), 30, "the first worker")
+        first = worker_processes()[0]
+        threading.Event().wait(2.5)
+        first.kill()
+        killed.append(first.pid)
+
+    killer = threading.Thread(target=kill_the_first_worker_late_in_its_warm_up)
+    killer.start()
+    (image,) = make_inputs(tmp_path, ["a.png"])
+    slow = {"start_delay": 3.0}
+    with fake_pool(
+        workers=1, spares=0, engine_options=slow, start_timeout=5.0, max_start_failures=1
+    ) as pool:
+        state = pool.stats().state
+        killer.join()
+        assert pool.recognize(image).ok
+        stats = pool.stats()
+    assert state.value == "running", "the constructor returned before a worker was warm"
+    assert killed and stats.exits == {"killed": 1}
+
+
 def test_worker_killed_before_it_reads_its_start_data_is_replaced_not_a_start_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

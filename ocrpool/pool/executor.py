@@ -55,7 +55,7 @@ class OcrPool(PoolFront):
         """Return once ``workers`` engines are warm or the pool is shut down; raise
         ``EngineStartError`` (the pool stopped) if they cannot start."""
         try:
-            self._supervisor.wait_ready(self.config.start_timeout * self.config.max_start_failures)
+            self._supervisor.wait_ready()
         except BaseException:
             self._supervisor.shutdown(cancel_pending=True, wait_for_exit=True)
             raise

@@ -142,10 +142,14 @@ class Supervisor:
                 self._readiness.wake()  # its grace period is a deadline the loop must see
             return True  # a job still in the pipe is stopped when it starts
 
-    def wait_ready(self, timeout: float | None = None) -> None:
-        """Block until ``workers`` workers are warm; raise ``EngineStartError`` if they can't be."""
+    def wait_ready(self) -> None:
+        """Block until ``workers`` workers are warm or the pool is shut down; raise
+        ``EngineStartError`` if they can't be. No timeout of its own: the loop decides, by
+        ``start_timeout`` and ``max_start_failures``; starts the outside cut short do not
+        count, so no sum of those bounds the wait, and a bound returned a pool still
+        starting as if it were warm."""
         with self._lock:
-            self._changed.wait_for(lambda: self._life.state is not PoolState.STARTING, timeout)
+            self._changed.wait_for(lambda: self._life.state is not PoolState.STARTING)
             if self._life.fault is not None:
                 raise self._life.refusal()
 
