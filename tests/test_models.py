@@ -7,6 +7,8 @@ import dataclasses
 import errno
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,42 @@ def test_keep_is_honoured(model_dir: Path) -> None:
     assert names(report.kept) == ["old_fr_ocr_v1.bin"]
     assert names(report.deleted) == ["old_de_ocr_v1.bin"]
     assert sorted(os.listdir(model_dir)) == ["en_ocr_v1.bin", "old_fr_ocr_v1.bin"]
+
+
+def test_a_file_another_process_is_writing_is_refused_and_one_it_reads_is_not(
+    model_dir: Path,
+) -> None:
+    """A copy under way (here a child process holding the file open for writing) would
+    lose its file to the unlink; a process only reading a model does not stop the prune."""
+    (model_dir / "old_de_ocr_v1.bin").write_bytes(b"d")
+    script = (
+        "import sys; w = open(sys.argv[1], 'ab'); r = open(sys.argv[2], 'rb'); "
+        "print('open', flush=True); sys.stdin.read()"
+    )
+    writing, reading = model_dir / "old_fr_ocr_v1.bin", model_dir / "old_de_ocr_v1.bin"
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(writing), str(reading)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "open\n"
+        report = models.prune(models.merge(view_of(model_dir)), dry_run=False)
+    finally:
+        child.communicate("")
+    assert names(report.deleted) == ["old_de_ocr_v1.bin"]
+    assert [(r.model.name, r.reason) for r in report.refused] == [
+        (
+            "old_fr_ocr_v1.bin",
+            "open for writing by a running process (a copy or download under way)",
+        )
+    ]
+    assert sorted(os.listdir(model_dir)) == ["en_ocr_v1.bin", "old_fr_ocr_v1.bin"]
+    # once the writer is done, the next prune takes it
+    assert names(models.prune(models.merge(view_of(model_dir)), dry_run=False).deleted) == [
+        "old_fr_ocr_v1.bin"
+    ]
 
 
 def test_symlink_escapes_are_refused(model_dir: Path, tmp_path: Path) -> None:

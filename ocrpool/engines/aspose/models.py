@@ -55,6 +55,7 @@ _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NOT_A_FOLDER = frozenset({errno.ENOTDIR, errno.ELOOP})
 """What opening a symlink (Linux: ``ENOTDIR``) or a file with ``O_NOFOLLOW|O_DIRECTORY`` gives."""
 _VANISHED = "no such file"
+_BEING_WRITTEN = "open for writing by a running process (a copy or download under way)"
 _THROUGH_A_LINK = "outside the model directory (a folder on its way is a symlink or not a folder)"
 
 
@@ -321,7 +322,8 @@ def prune(
 
     Only regular files inside the model directory are deleted, each checked and deleted
     through its own folder's descriptor; symlinks (to folders too), anything reached
-    through a symlinked folder and names with ``..`` are refused. ``keep`` names (relative
+    through a symlinked folder and names with ``..`` are refused, and so are files a running
+    process has open for writing when the prune starts. ``keep`` names (relative
     names, file names or paths; ``./name`` is ``name``) are never deleted. A dry run (the
     default) deletes nothing. An error on one file is reported and the others go on.
     """
@@ -333,6 +335,7 @@ def prune(
     to_delete, deleted, kept, refused, failed = [], [], [], [], []
     root_fd = _open_model_dir(inventory.model_dir)
     try:
+        writing = set() if root_fd is None else _open_for_writing(os.fstat(root_fd).st_dev)
         for model in inventory.models:
             hits = whitelist & {model.name, PurePosixPath(model.name).name}
             matched |= hits
@@ -342,7 +345,7 @@ def prune(
                 kept.append(model)
                 continue
             try:
-                reason = _delete(root_fd, model, dry_run)
+                reason = _delete(root_fd, model, dry_run, writing)
             except OSError as exc:
                 to_delete.append(model)
                 failed.append(Refusal(model, _why(exc)))
@@ -369,7 +372,9 @@ def prune(
     )
 
 
-def _delete(root_fd: int | None, model: ModelFile, dry_run: bool) -> str | None:
+def _delete(
+    root_fd: int | None, model: ModelFile, dry_run: bool, writing: set[tuple[int, int]]
+) -> str | None:
     """Why ``model`` is not to be deleted, or ``None`` once it is (unless ``dry_run``).
     Raises the ``OSError`` of a deletion the system refused."""
     relative = PurePosixPath(model.name)
@@ -391,6 +396,8 @@ def _delete(root_fd: int | None, model: ModelFile, dry_run: bool) -> str | None:
             return "a symlink"
         if not stat.S_ISREG(info.st_mode):
             return "not a regular file"
+        if (info.st_dev, info.st_ino) in writing:
+            return _BEING_WRITTEN
         if not dry_run:
             os.unlink(relative.name, dir_fd=folder_fd)
     except FileNotFoundError:
@@ -398,6 +405,40 @@ def _delete(root_fd: int | None, model: ModelFile, dry_run: bool) -> str | None:
     finally:
         os.close(folder_fd)
     return None
+
+
+def _open_for_writing(device: int) -> set[tuple[int, int]]:
+    """``(device, inode)`` of the regular files on ``device`` that a process this one may
+    look at (all of them, for root) has open for writing: a copy or a download still under
+    way, which deleting would lose. Linux's ``/proc``; elsewhere, nothing is known."""
+    found: set[tuple[int, int]] = set()
+    with contextlib.suppress(OSError), os.scandir("/proc") as processes:
+        for process in processes:
+            if process.name.isdigit():
+                found |= _written_by(f"/proc/{process.name}", device)
+    return found
+
+
+def _written_by(process: str, device: int) -> set[tuple[int, int]]:
+    found: set[tuple[int, int]] = set()
+    try:
+        descriptors = os.listdir(f"{process}/fd")
+    except OSError:  # gone, or not ours to see
+        return found
+    for fd in descriptors:
+        try:
+            info = os.stat(f"{process}/fd/{fd}")  # the open file itself
+            if info.st_dev != device or not stat.S_ISREG(info.st_mode):
+                continue
+            with open(f"{process}/fdinfo/{fd}") as fdinfo:
+                flags = next(
+                    int(line.split()[1], 8) for line in fdinfo if line.startswith("flags:")
+                )
+        except (OSError, StopIteration, ValueError, IndexError):
+            continue
+        if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
+            found.add((info.st_dev, info.st_ino))
+    return found
 
 
 def _open_model_dir(root: Path) -> int | None:
