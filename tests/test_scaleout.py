@@ -404,6 +404,31 @@ def test_jobs_in_the_hands_of_the_last_actor_to_die_fail_rather_than_wait(
         pool.shutdown()
 
 
+def test_an_actor_ray_never_brings_back_is_given_up_and_its_jobs_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray restarts a lost actor where it fits; when nowhere does (its node gone, the rest
+    full), the restart never ends. Here the restarted actor's hello is never heard: after
+    start_timeout x max_start_failures the actor is given up, and, as it was the last one,
+    every job fails with ActorLost. They used to wait for ever, and close() with them."""
+    from ocrpool.scaleout.dispatch import Dispatcher
+
+    monkeypatch.setattr(Dispatcher, "_greeted", lambda self, message: None)
+    paths = make_inputs(tmp_path, [f"{i}.png" for i in range(4)])
+    settings = {**FAST, "engine_options": {"delay": 5}, "start_timeout": 4, "max_start_failures": 1}
+    pool = RayOcrPool(2, actors=1, spares=0, **settings)
+    try:
+        futures = [pool.submit_result(path) for path in paths]
+        _wait_for(lambda: pool.actors()[0].in_flight >= 2)
+        ray.kill(ray.get_actor(pool.actors()[0].name), no_restart=False)  # Ray restarts it
+        results = [future.result(timeout=60) for future in futures]
+        assert all(isinstance(r.error, ActorLost) for r in results), [r.error for r in results]
+        assert pool.stats().state is PoolState.BROKEN
+        assert pool.actors()[0].state is ActorState.DEAD
+    finally:
+        pool.shutdown()
+
+
 def test_a_forked_child_is_refused_and_leaves_the_parents_ray_alone(tmp_path: Path) -> None:
     (path,) = make_inputs(tmp_path, ["a.png"])
     with RayOcrPool(1, actors=1, spares=0, **FAST) as pool:

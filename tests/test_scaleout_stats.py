@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ocrpool import PoolState, PoolStats, WorkerInfo, WorkerState
 from ocrpool.scaleout import ACTOR_LOST
-from ocrpool.scaleout.stats import DriverCounts, aggregate
+from ocrpool.scaleout.stats import DriverCounts, Reports, Snapshot, aggregate
 
 
 def _report(exits: dict[str, int], workers: int, retries: int, *quarantined: str) -> PoolStats:
@@ -33,3 +33,21 @@ def test_gone_incarnations_keep_their_exits_and_only_live_ones_their_workers() -
     assert stats.quarantined == ("lost.png", "crash.png", "abort.png")
     assert (stats.submitted, stats.completed, stats.failed) == (10, 6, 1)  # the driver's
     assert stats.recycles == 5
+
+
+def test_a_reply_older_than_the_kept_snapshot_never_takes_its_place() -> None:
+    """An actor answers from several threads, so its replies arrive in any order; keeping
+    the last to arrive made its exits and retries go backwards."""
+    reports = Reports()
+    older = Snapshot(4, _report({"max_jobs": 1}, 2, 0))
+    newer = Snapshot(5, _report({"max_jobs": 1, "crash": 1}, 2, 1, "crash.png"))
+    restarted = Snapshot(1, _report({}, 2, 0))
+    reports.keep(("a", 10), newer)
+    reports.keep(("a", 10), older)  # taken first, arrived last
+    reports.keep(("a", 11), restarted)  # a new incarnation numbers its own from 1
+    assert reports.get(("a", 10)) is newer.stats
+    assert reports.get(("a", 11)) is restarted.stats and reports.get(("b", 12)) is None
+    driver = DriverCounts(PoolState.RUNNING, 10, 6, 1, 0, 0, 1, ())
+    stats = aggregate(driver, reports.all(), [restarted.stats])
+    assert stats.exits == {ACTOR_LOST: 1, "max_jobs": 1, "crash": 1}
+    assert stats.retries == 1 and stats.quarantined == ("crash.png",)

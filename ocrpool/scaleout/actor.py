@@ -10,8 +10,10 @@ pool's workers do), and this module does not import Ray: the driver wraps the cl
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,7 @@ from ocrpool.engines.base import JobOptions, Source
 from ocrpool.errors import OcrPoolError
 from ocrpool.pool.executor import OcrPool
 from ocrpool.results import OcrResult
-from ocrpool.stats import PoolStats
+from ocrpool.scaleout.stats import Snapshot
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Reply:
     is a new incarnation: Ray restarted the actor)."""
 
     result: OcrResult
-    stats: PoolStats
+    snapshot: Snapshot
     pid: int
     node: str
 
@@ -54,6 +56,8 @@ class PoolActor:
         _spawn_without_main_script()
         self._pool: OcrPool | None = None
         self._error: OcrPoolError | None = None
+        self._snapshots = itertools.count(1)
+        self._snapshot_lock = threading.Lock()  # calls run in threads of their own
         try:
             self._pool = OcrPool(**settings)
         except OcrPoolError as error:  # EngineStartError: reported by ``hello``, not raised,
@@ -65,13 +69,18 @@ class PoolActor:
     def recognize(self, source: Source, label: str, options: JobOptions | None = None) -> Reply:
         pool = self._running()
         result = pool.submit_result(source, label=label, options=options).result()
-        return Reply(result, pool.stats(), os.getpid(), self._node)
+        return Reply(result, self._snapshot(pool), os.getpid(), self._node)
 
-    def close(self, cancel_pending: bool) -> PoolStats:
+    def close(self, cancel_pending: bool) -> Snapshot:
         """Stop the pool (finishing or cancelling what it holds); its final stats."""
         pool = self._running()
         pool.shutdown(cancel_pending=cancel_pending)
-        return pool.stats()
+        return self._snapshot(pool)
+
+    def _snapshot(self, pool: OcrPool) -> Snapshot:
+        """The pool's stats, numbered in the order they were taken."""
+        with self._snapshot_lock:
+            return Snapshot(next(self._snapshots), pool.stats())
 
     def _running(self) -> OcrPool:
         if self._pool is None:  # the driver never calls a pool that did not start

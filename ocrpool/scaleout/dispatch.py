@@ -49,7 +49,7 @@ from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.results import Attempt, OcrResult
 from ocrpool.scaleout.actor import Hello, Reply
 from ocrpool.scaleout.errors import ActorLost
-from ocrpool.scaleout.stats import ActorInfo, ActorState, DriverCounts, aggregate
+from ocrpool.scaleout.stats import ActorInfo, ActorState, DriverCounts, Reports, aggregate
 from ocrpool.stats import PoolState, PoolStats
 
 log = logging.getLogger("ocrpool")
@@ -74,6 +74,9 @@ class Slot:
     turn: int = -1
     """When it was last sent a job: of two actors as loaded, the one that waited longer."""
     restarts: int = 0
+    back_by: float | None = None
+    """When a RECOVERING actor must have said hello: Ray may never place it again (its
+    node gone and no room elsewhere), and its restart would otherwise be awaited for ever."""
     pids: set[int] = field(default_factory=set)
     """Every incarnation's pid: a reply from another pid means Ray restarted the actor."""
 
@@ -113,7 +116,8 @@ _Message = _Submitted | _Answered | _Greeted | _Stop
 class Dispatcher:
     """Started with actors that have all said hello; ``retries``: how many more times an
     input whose actor was lost is dispatched; ``max_bytes``: the bytes in flight when
-    ``ship_bytes`` (one input at a time may exceed it)."""
+    ``ship_bytes`` (one input at a time may exceed it); ``back_within_s``: how long an
+    actor Ray restarts may take to say hello before it is given up (DEAD)."""
 
     def __init__(
         self,
@@ -122,9 +126,11 @@ class Dispatcher:
         retries: int,
         ship_bytes: bool,
         max_bytes: int,
+        back_within_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._slots = slots
+        self._back_within_s = back_within_s
         self._ship_bytes = ship_bytes
         self._max_bytes = max_bytes
         self._clock = clock
@@ -138,8 +144,7 @@ class Dispatcher:
         self._read: tuple[Lease, Source] | None = None
         """A job read and waiting for the bytes in flight to allow it (this thread's)."""
         self._actors_lost = 0
-        self._reports: dict[tuple[str, int | None], PoolStats] = {}
-        """The last stats of every actor incarnation heard from, by (name, pid)."""
+        self._reports = Reports()
         self._turns = itertools.count()
         self._thread = threading.Thread(
             target=self._run, name="ocrpool-ray-dispatcher", daemon=True
@@ -189,12 +194,12 @@ class Dispatcher:
                 lost_inputs=tuple(book.quarantined),
             )
             live = [
-                self._reports[slot.incarnation_key]
+                stats
                 for slot in self._slots
                 if slot.state in (ActorState.READY, ActorState.CLOSED)
-                and slot.incarnation_key in self._reports
+                and (stats := self._reports.get(slot.incarnation_key)) is not None
             ]
-            return aggregate(counts, self._reports.values(), live)
+            return aggregate(counts, self._reports.all(), live)
 
     def actors(self) -> tuple[ActorInfo, ...]:
         with self._lock:
@@ -217,9 +222,11 @@ class Dispatcher:
         try:
             drained = False
             while not drained:
-                message = self._inbox.get()
+                message = self._next_message()
                 with self._lock:
-                    self._handle(message)
+                    if message is not None:
+                        self._handle(message)
+                    self._give_up_late_actors()
                 self._dispatch()
                 with self._lock:
                     drained = self._drained()
@@ -252,7 +259,7 @@ class Dispatcher:
                 log.warning("actor %s did not close cleanly: %s", slot.name, _first_line(error))
                 continue
             with self._lock:
-                self._reports[slot.incarnation_key] = final
+                self._reports.keep(slot.incarnation_key, final)
         for slot in self._slots:
             if slot.state is not ActorState.DEAD:
                 ray.kill(slot.handle, no_restart=True)
@@ -262,6 +269,29 @@ class Dispatcher:
                     slot.state = ActorState.CLOSED
             if self._life.state is not PoolState.BROKEN:
                 self._life.become(PoolState.CLOSED)
+
+    def _next_message(self) -> _Message | None:
+        """The next message, or ``None`` when a RECOVERING actor's time is up first."""
+        due = [slot.back_by for slot in self._slots if slot.back_by is not None]
+        try:
+            if not due:
+                return self._inbox.get()
+            return self._inbox.get(timeout=max(0.0, min(due) - self._clock()))
+        except queue.Empty:
+            return None
+
+    def _give_up_late_actors(self) -> None:
+        now = self._clock()
+        for slot in self._slots:
+            if slot.back_by is not None and now >= slot.back_by:
+                log.error(
+                    "actor %s not back %g s after it was lost: given up",
+                    slot.name,
+                    self._back_within_s,
+                )
+                with contextlib.suppress(Exception):
+                    ray.kill(slot.handle, no_restart=True)
+                self._dead(slot)
 
     def _handle(self, message: _Message) -> None:
         if isinstance(message, _Answered):
@@ -356,7 +386,7 @@ class Dispatcher:
             self._lost(slot, message.incarnation, error)
             self._again(lease, slot, error)
             return
-        self._reports[(slot.name, reply.pid)] = reply.stats
+        self._reports.keep((slot.name, reply.pid), reply.snapshot)
         if reply.pid not in slot.pids:  # restarted between two calls: none of them was lost
             self._actors_lost += 1
             self._restarted(slot, reply.pid, reply.node)
@@ -384,6 +414,7 @@ class Dispatcher:
         log.warning("actor %s (pid %s) lost: %s", slot.name, slot.pid, _first_line(error))
         self._actors_lost += 1
         slot.state = ActorState.RECOVERING
+        slot.back_by = self._clock() + self._back_within_s
         self._greet(slot)
 
     def _greet(self, slot: Slot) -> None:
@@ -415,7 +446,7 @@ class Dispatcher:
             ray.kill(slot.handle, no_restart=True)
             self._dead(slot)
             return
-        slot.state = ActorState.READY
+        slot.state, slot.back_by = ActorState.READY, None
 
     def _restarted(self, slot: Slot, pid: int, node: str) -> None:
         log.warning("actor %s restarted by Ray: pid %s on node %s", slot.name, pid, node)
@@ -426,7 +457,7 @@ class Dispatcher:
     def _dead(self, slot: Slot) -> None:
         """An actor is gone for good; with none left, the pool is BROKEN and what waits
         fails with ``ActorLost``."""
-        slot.state = ActorState.DEAD
+        slot.state, slot.back_by = ActorState.DEAD, None
         if any(s.state in (ActorState.READY, ActorState.RECOVERING) for s in self._slots):
             return
         book = self._book

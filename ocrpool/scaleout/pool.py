@@ -93,6 +93,7 @@ class RayOcrPool(PoolFront):
             retries=actor_retries,
             ship_bytes=ship_bytes,
             max_bytes=int(max_in_flight_mb * MB),
+            back_within_s=_ready_within_s(config),
         )
 
     def _start(
@@ -140,7 +141,7 @@ class RayOcrPool(PoolFront):
         self._slots = [
             Slot(name, handle, config.window) for name, handle in zip(names, handles, strict=True)
         ]
-        waited = config.start_timeout * config.max_start_failures
+        waited = _ready_within_s(config)
         started = time.monotonic()
         try:
             hellos: list[Hello] = ray.get([h.hello.remote() for h in handles], timeout=waited)
@@ -226,3 +227,9 @@ def _init_keeping_sigterm(ray: Any, address: str | None) -> None:
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _ready_within_s(config: PoolConfig) -> float:
+    """How long an actor may take to say hello, first or after Ray restarted it: its
+    pool's failed starts in a row, each up to ``start_timeout``."""
+    return config.start_timeout * config.max_start_failures

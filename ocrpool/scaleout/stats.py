@@ -45,6 +45,36 @@ class ActorInfo:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """An actor's pool stats, and their place among the ones its incarnation took."""
+
+    taken: int
+    stats: PoolStats
+
+
+class Reports:
+    """The last stats of every actor incarnation heard from, by (name, pid). An actor
+    answers its calls from several threads, so their replies reach the driver in any
+    order: a snapshot older than the one kept is dropped, or exits, retries and
+    quarantines would go backwards."""
+
+    def __init__(self) -> None:
+        self._latest: dict[tuple[str, int | None], Snapshot] = {}
+
+    def keep(self, key: tuple[str, int | None], snapshot: Snapshot) -> None:
+        kept = self._latest.get(key)
+        if kept is None or snapshot.taken > kept.taken:
+            self._latest[key] = snapshot
+
+    def get(self, key: tuple[str, int | None]) -> PoolStats | None:
+        kept = self._latest.get(key)
+        return None if kept is None else kept.stats
+
+    def all(self) -> list[PoolStats]:
+        return [snapshot.stats for snapshot in self._latest.values()]
+
+
+@dataclass(frozen=True)
 class DriverCounts:
     """What only the driver knows: jobs as its callers see them, re-dispatches after a
     lost actor, actors lost, and inputs failed because their actor was lost too often."""
