@@ -184,6 +184,9 @@ def _tiff_pages(read_at: ReadAt, header: bytes) -> Iterator[tuple[int, int] | No
     this for every TIFF submitted: precompiled structs, and a directory's entries read
     only until both sizes are found."""
     short, long, entry = _TIFF_STRUCTS[header[:2]]
+    if len(header) < 8:  # the signature, but no first directory's offset: cut short
+        yield None
+        return
     offset = long.unpack_from(header, 4)[0]
     seen: set[int] = set()
     while offset and offset not in seen and len(seen) < _MAX_TIFF_PAGES:

@@ -26,7 +26,7 @@ from ocrpool import (
     WorkerState,
 )
 from ocrpool.exports import Export, ExportFormat
-from ocrpool.formats import file_page_count, page_count
+from ocrpool.formats import file_page_count, image_size, page_count, page_sizes
 from ocrpool.merge import merge_exports
 from ocrpool.pool.documents import PageJobs, plan
 
@@ -56,6 +56,27 @@ def test_file_page_count_reads_regular_files_only(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.tif"
     os.mkfifo(fifo)
     assert file_page_count(str(fifo)) is None  # did not block
+
+
+@pytest.mark.parametrize("byte_order", [b"II*\x00", b"MM\x00*"])
+def test_a_tiff_cut_inside_its_header_is_unknown_and_goes_to_the_engine_whole(
+    tmp_path: Path, byte_order: bytes
+) -> None:
+    whole = byte_order + (8).to_bytes(4, "little" if byte_order == b"II*\x00" else "big")
+    cuts = []
+    for size in range(4, 8):  # the signature, and part of the first directory's offset
+        cut = tmp_path / f"cut{size}.tif"
+        cut.write_bytes(whole[:size])
+        cuts.append(str(cut))
+        assert file_page_count(str(cut)) is None
+        assert page_count(io.BytesIO(whole[:size])) is None
+        assert image_size(str(cut)) is None
+        assert page_sizes(str(cut)) is None
+    with fake_pool(workers=1) as pool:
+        results = list(pool.imap([*cuts, "examples/images/phototest.tif"]))
+    # Not split, not refused by the caller's process: the engine says what is wrong (the
+    # fake engine reads any file).
+    assert [result.text for result in results] == ["cut4", "cut5", "cut6", "cut7", "phototest"]
 
 
 @pytest.mark.parametrize(("mode", "byte_order"), [("L", b"II"), ("I;16B", b"MM")])
