@@ -86,6 +86,8 @@ def test_job_options_are_checked_where_they_are_made() -> None:
         JobOptions(language=threading.Lock())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="rotate_pages"):
         JobOptions(rotate_pages="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="spellcheck must be a name of 64"):
+        JobOptions(spellcheck="x" * 100_000)
     with pytest.raises(TypeError, match="exports"):
         JobOptions(exports="pdf")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown export format"):

@@ -94,6 +94,27 @@ def test_hang_with_signals_masked_is_killed_at_its_deadline(tmp_path: Path) -> N
     assert (exits[0].cause, exits[0].exitcode) == (ExitCause.TIMEOUT, -signal.SIGKILL)
 
 
+def test_a_path_too_long_to_open_fails_alone_while_its_worker_holds_a_hung_job(
+    tmp_path: Path,
+) -> None:
+    """Its message would not fit the busy worker's pipe: sent, it blocked the pool."""
+    hang, good = make_inputs(tmp_path, ["hang.png", "after.png"])
+    long_path = "/" + "x" * 300_000
+    with fake_pool(workers=1, spares=0, job_timeout=3) as pool:
+        for _ in range(3):  # fast jobs: the worker is given its next job before it is done
+            assert pool.recognize(good).ok
+        hung = pool.submit(hang)
+        wait_until(lambda: pool.stats().workers[0].state is WorkerState.BUSY, 10, "the hang")
+        with pytest.raises(InvalidInput, match="path too long") as caught:
+            pool.submit(long_path).result(timeout=5)
+        assert caught.value.input == long_path
+        assert pool.submit_result(long_path, label="long").result().error is not None
+        assert not next(pool.imap([long_path])).ok
+        with pytest.raises(JobTimeout):
+            hung.result(timeout=30)
+        assert pool.recognize(good).ok
+
+
 def test_timeout_attaches_the_workers_python_stack(tmp_path: Path) -> None:
     (slow,) = make_inputs(tmp_path, ["slow.png"])
     pool = fake_pool(workers=1, spares=0, job_timeout=1, engine_options={"delay": 60})

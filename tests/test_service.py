@@ -249,6 +249,15 @@ def test_ocr_with_a_bounded_wait_answers_202_with_a_job(server: ServiceProcess) 
         )
 
 
+def test_a_language_name_too_long_to_be_one_is_a_bad_request(server: ServiceProcess) -> None:
+    for query in ("language", "spellcheck"):
+        error_of(
+            server.request("POST", f"/v1/ocr?{query}={'x' * 1_000}", png_header(8, 8)),
+            400,
+            "BadRequest",
+        )
+
+
 def test_metrics_in_prometheus_format(server: ServiceProcess) -> None:
     assert server.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
     error_of(server.client(token="").request("GET", "/metrics"), 401, "Unauthorized")

@@ -29,6 +29,10 @@ Source = str | bytes | PageSpan
 """A path to an image file, the file's bytes, or some pages of a multi-page file."""
 
 
+MAX_NAME = 64
+"""The longest language or spell-check name a job may give (real ones are a few letters)."""
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """One job's own recognition settings, over the engine's options for this job only
@@ -48,6 +52,8 @@ class JobOptions:
             value = getattr(self, name)
             if value is not None and not isinstance(value, kind):
                 raise TypeError(f"{name} must be a {kind.__name__} or None, not {value!r}")
+            if isinstance(value, str) and len(value) > MAX_NAME:  # it travels in a pipe
+                raise ValueError(f"{name} must be a name of {MAX_NAME} characters at most")
             if isinstance(value, str) and type(value) is not str:
                 object.__setattr__(self, name, str(value))
         if self.exports is not None:

@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TypeVar
 
 from ocrpool.engines.base import JobOptions, PageSpan, Source
-from ocrpool.errors import OcrPoolError
+from ocrpool.errors import InvalidInput, OcrPoolError
 from ocrpool.exports import ExportFormat
 from ocrpool.merge import MERGEABLE
 from ocrpool.pool.documents import Document, PageJobs, PageTally, plan, span_label
@@ -27,6 +27,10 @@ from ocrpool.stats import PoolStats
 
 PathOrSource = Source | os.PathLike[str]
 WAITING_S = 0.5
+PATH_MAX = 4096
+"""Bytes in the longest path Linux opens, its NUL included. A longer one is refused in the
+caller's process: it could not be read anyway, and its message could fill the pipe of a
+worker busy with a hung job, and block the pool."""
 """How often ``imap`` calls its ``waiting`` while no result comes."""
 _Pool = TypeVar("_Pool", bound="PoolFront")
 
@@ -80,6 +84,12 @@ class PoolFront(ABC):
         """One job, or a document of page jobs each through ``_submit`` (so the lease
         book, retries, quarantine and quotas count pages). A job's own exports are merged
         like the engine's; one that cannot be merged keeps its document in one job."""
+        path = source.path if isinstance(source, PageSpan) else source
+        if isinstance(path, str) and len(path.encode(errors="surrogatepass")) >= PATH_MAX:
+            error = InvalidInput(
+                f"path too long: the system opens {PATH_MAX - 1} bytes at most", input=label
+            )
+            return _settled(error, label, raises)
         exports = self._export_formats()
         jobs = self._page_jobs(source)
         if options is not None and options.exports is not None:
@@ -115,9 +125,7 @@ class PoolFront(ABC):
         try:
             return self._submit_document(data, name, raises=False, options=options)
         except OcrPoolError as error:
-            future: Future[OcrResult] = Future()
-            future.set_result(OcrResult(input=name, error=error))
-            return future
+            return _settled(error, name, raises=False)
 
     def stats(self) -> PoolStats:
         """The pool's counts, with the pages of the documents it split (``pages``)."""
@@ -223,6 +231,16 @@ async def _atake(pending: deque[asyncio.Future[OcrResult]], ordered: bool) -> Oc
                 pending.remove(future)
                 return future.result()
     return await pending.popleft()
+
+
+def _settled(error: OcrPoolError, label: str, raises: bool) -> Future[OcrResult]:
+    """A job's future that already holds its error, for a job that never reaches a worker."""
+    future: Future[OcrResult] = Future()
+    if raises:
+        future.set_exception(error)
+    else:
+        future.set_result(OcrResult(input=label, error=error))
+    return future
 
 
 def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:

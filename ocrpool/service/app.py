@@ -47,7 +47,7 @@ from starlette.types import Receive
 
 from ocrpool import __version__
 from ocrpool.batch.records import Record
-from ocrpool.engines.base import JobOptions
+from ocrpool.engines.base import MAX_NAME, JobOptions
 from ocrpool.errors import (
     EngineError,
     EngineStartError,
@@ -183,10 +183,13 @@ async def _asked(
         str | None, Query(description="A server-side file (with --allow-path-prefix).")
     ] = None,
     detail: Annotated[bool, Query(description="Add each page's lines and boxes.")] = False,
-    language: Annotated[str | None, Query(description="The engine's language name.")] = None,
+    language: Annotated[
+        str | None, Query(description="The engine's language name.", max_length=MAX_NAME)
+    ] = None,
     rotate_pages: Annotated[bool | None, Query(description="Recognise pages upright.")] = None,
     spellcheck: Annotated[
-        str | None, Query(description="A spell-check language; empty turns it off.")
+        str | None,
+        Query(description="A spell-check language; empty turns it off.", max_length=MAX_NAME),
     ] = None,
     exports: Annotated[
         list[ExportFormat] | None,
