@@ -25,10 +25,15 @@ def _refuses_connections(port: int) -> bool:
 
 
 def _stop_with_requests_in_flight(
-    tmp_path: Path, delay_s: float, drain_timeout_s: float, requests: int
+    tmp_path: Path,
+    delay_s: float,
+    drain_timeout_s: float,
+    requests: int,
+    stops: tuple[signal.Signals, ...] = (signal.SIGTERM,),
 ) -> tuple[list[int], list[dict[str, object]]]:
-    """Start a one-worker server, send ``requests`` sync requests, SIGTERM it once all are
-    accepted; the statuses and bodies they got. Checks exit 0 and that no child is left."""
+    """Start a one-worker server, send ``requests`` sync requests, send it ``stops`` once
+    all are accepted (each after the last has closed the listener); the statuses and bodies
+    they got. Checks exit 0 and that no child is left."""
     args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--timeout", "0"]
     args += ["--engine-option", f"delay={delay_s}", "--drain-timeout", str(drain_timeout_s)]
     with ServiceProcess(args, tmp_path / "log") as served, ThreadPoolExecutor(requests) as pool:
@@ -42,8 +47,9 @@ def _stop_with_requests_in_flight(
         wait_until(
             lambda: served.metric("ocrpool_queue_slots_used") == requests, 30, "all accepted"
         )
-        served.process.send_signal(signal.SIGTERM)
-        wait_until(lambda: _refuses_connections(served.port), 30, "listener closed")
+        for stop in stops:
+            served.process.send_signal(stop)
+            wait_until(lambda: _refuses_connections(served.port), 30, "listener closed")
         answers = [reply.result(timeout=60) for reply in replies]
         assert served.process.wait(60) == 0, served.log_tail()
     _, alive = psutil.wait_procs(children, timeout=10)
@@ -84,3 +90,26 @@ def test_past_the_drain_timeout_jobs_fail_with_pool_closed(tmp_path: Path) -> No
     )
     assert statuses == [503, 503]
     assert {body["type"] for body in bodies} == {"PoolClosed"}
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_signal_fails_the_jobs_left_at_once_and_exits_0(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Without waiting for the drain timeout or the jobs (uvicorn's own second Ctrl-C cut
+    the requests off with a 500 and left the process waiting on the pool)."""
+    statuses, bodies = _stop_with_requests_in_flight(
+        tmp_path, delay_s=600.0, drain_timeout_s=600, requests=2, stops=(stop, stop)
+    )
+    assert statuses == [503, 503]
+    assert {body["type"] for body in bodies} == {"PoolClosed"}
+
+
+def test_a_sigterm_as_soon_as_the_url_is_printed_is_not_lost(tmp_path: Path) -> None:
+    """It may come before uvicorn handles signals: it is kept for it, not ignored."""
+    for attempt in range(3):
+        log = tmp_path / f"log{attempt}"
+        with ServiceProcess(["--engine", "fake", "--workers", "1"], log) as served:
+            wait_until(lambda: b"ocrpool serve: http" in served.log.read_bytes(), 60, "the URL")
+            served.process.send_signal(signal.SIGTERM)
+            assert served.process.wait(30) == 0, served.log_tail()

@@ -18,8 +18,9 @@ waiting 1 s before the first attempt and twice as long after each failed one (at
 30 s). Once it has been broken for longer than ``unhealthy_after_s`` it says so where
 process managers look: ``healthy()`` (``GET /healthz``) turns false, so one that restarts
 unhealthy services restarts it. ``begin_drain`` (SIGTERM) refuses new jobs and lets the
-pool finish what it holds; past ``drain_timeout_s`` it fails the rest with ``PoolClosed``
-and stops the workers. A pool still being built holds no job: it is stopped at once.
+pool finish what it holds; past ``drain_timeout_s``, or at once on ``stop_now`` (a second
+signal), it fails the rest with ``PoolClosed`` and stops the workers. A pool still being
+built holds no job: it is stopped at once.
 """
 
 from __future__ import annotations
@@ -173,6 +174,14 @@ class PoolLifecycle:
             if self._starting is not None:
                 self._starting.shutdown(wait=False, cancel_pending=True)
             self._draining = asyncio.create_task(self._drain())
+
+    def stop_now(self) -> None:
+        """``begin_drain``, then fail the jobs left with ``PoolClosed`` at once (running ones
+        killed) instead of at the drain deadline: a second stop signal."""
+        self.begin_drain()
+        if self.pool is not None:
+            log.warning("stopping now: failing the jobs left with PoolClosed")
+            self.pool.shutdown(wait=False, cancel_pending=True)
 
     async def stop(self) -> None:
         """``begin_drain`` and wait until every worker has exited."""

@@ -2,17 +2,19 @@
 
 On the first signal uvicorn stops accepting connections and waits for the open ones while
 the pool drains (``--drain-timeout``); requests still waiting for a job then get its
-result, or ``PoolClosed`` at the deadline. The lifespan's end waits for every worker.
+result, or ``PoolClosed`` at the deadline. A second signal ends the drain at once. The
+lifespan's end waits for every worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from types import FrameType
 
 import uvicorn
@@ -29,21 +31,56 @@ ANSWER_GRACE_S = 10.0
 (running jobs are stopped with SIGTERM, then SIGKILL after ``kill_grace``)."""
 
 
-class _DrainingServer(uvicorn.Server):
-    """A uvicorn server whose first stop signal also starts draining the pool at once."""
+class _EarlyStops:
+    """SIGTERM and SIGINT's handler outside uvicorn's: a stop signal that comes once the
+    port is bound (a client may know the URL) but before uvicorn handles signals is kept
+    for it; after uvicorn has stopped, the signals it raises again are ignored."""
 
-    def __init__(self, config: uvicorn.Config, lifecycle: PoolLifecycle) -> None:
+    def __init__(self) -> None:
+        self.kept: list[int] = []
+        self._handed_over = False
+
+    def __call__(self, sig: int, frame: FrameType | None) -> None:
+        if not self._handed_over:
+            self.kept.append(sig)
+
+    def hand_over(self) -> list[int]:
+        self._handed_over = True
+        return self.kept
+
+
+class _DrainingServer(uvicorn.Server):
+    """A uvicorn server whose first stop signal also starts draining the pool at once, and
+    whose second stops it now: the jobs left fail with ``PoolClosed``, the running ones are
+    killed. (uvicorn's own second Ctrl-C skips the lifespan's end, where the workers are
+    stopped, and waits on a pool still finishing a hung job.)"""
+
+    def __init__(
+        self, config: uvicorn.Config, lifecycle: PoolLifecycle, early: _EarlyStops
+    ) -> None:
         super().__init__(config)
         self._lifecycle = lifecycle
+        self._early = early
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            for sig in self._early.hand_over():
+                self.handle_exit(sig, None)
+            yield
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not self.should_exit and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._lifecycle.begin_drain)
+        loop = self._loop
+        assert loop is not None  # set before uvicorn handles signals
+        if self.should_exit:
+            loop.call_soon_threadsafe(self._lifecycle.stop_now)
+            return
+        loop.call_soon_threadsafe(self._lifecycle.begin_drain)
         super().handle_exit(sig, frame)
 
 
@@ -52,6 +89,9 @@ def serve(settings: ServiceSettings, on_listening: Callable[[str], None] | None 
     address cannot be had, before the pool starts; else ``on_listening`` gets the URL, with
     the port bound (the one the system chose for port 0)."""
     listener = _listen(settings.host, settings.port)
+    early = _EarlyStops()
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, early)
     if on_listening is not None:
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         on_listening(f"http://{host}:{listener.getsockname()[1]}")
@@ -71,10 +111,7 @@ def serve(settings: ServiceSettings, on_listening: Callable[[str], None] | None 
         server_header=False,
         timeout_graceful_shutdown=int(settings.drain_timeout_s + ANSWER_GRACE_S),
     )
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        # uvicorn raises the signal again after a graceful stop: let it find a no-op.
-        signal.signal(stop, _already_handled)
-    _DrainingServer(config, service.lifecycle).run(sockets=[listener])
+    _DrainingServer(config, service.lifecycle, early).run(sockets=[listener])
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -89,10 +126,6 @@ def _listen(host: str, port: int) -> socket.socket:
         raise CannotListen(
             f"cannot listen on {host} port {port}: {error.strerror or error}", host=host, port=port
         ) from None
-
-
-def _already_handled(sig: int, frame: FrameType | None) -> None:
-    """The stop this signal asked for has happened."""
 
 
 def _is_loopback(host: str) -> bool:
