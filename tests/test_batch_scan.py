@@ -114,6 +114,35 @@ def test_symlinked_folders_are_followed_but_loops_are_skipped(tmp_path: Path) ->
     assert str(tmp_path / "sub/linked/e.png") in _found(items)
 
 
+LOOPS = {"up", "top", "by-name"}
+
+
+@pytest.mark.parametrize(("pattern", "loops"), [("", LOOPS), ("/**", LOOPS), ("/**/*.png", set())])
+def test_links_to_the_starts_own_ancestors_are_loops(
+    tmp_path: Path, pattern: str, loops: set[str]
+) -> None:
+    """Only loops below the start were caught: ``in/up -> ..`` and ``in/top -> ../..``
+    walked the folders above ``in``, and ``a/top.png`` came out twice. The start's
+    ancestors count by the name it is given too (``named/a`` is a symlink to ``a``); a
+    pattern lists the loops it matches."""
+    real = tmp_path / "a" / "in"
+    real.mkdir(parents=True)
+    (real / "x.png").write_bytes(b"x")
+    (tmp_path / "a" / "top.png").write_bytes(b"x")
+    (tmp_path / "named").mkdir()
+    (tmp_path / "named" / "n.png").write_bytes(b"x")
+    (tmp_path / "named" / "a").symlink_to(tmp_path / "a")
+    (real / "up").symlink_to("..")
+    (real / "top").symlink_to("../..")
+    (real / "by-name").symlink_to(tmp_path / "named")
+    start = tmp_path / "named" / "a" / "in"
+    items = list(scan_arguments([f"{start}{pattern}"]))
+    assert [item.path for item in items if isinstance(item, Found)] == [str(start / "x.png")]
+    assert {(item.path, item.reason) for item in items if isinstance(item, Skipped)} == {
+        (str(start / name), SkipReason.SYMLINK_LOOP) for name in loops
+    }
+
+
 def test_files_that_cannot_be_stat_ed_still_come_out(tmp_path: Path) -> None:
     (tmp_path / "broken.png").symlink_to(tmp_path / "nowhere")
     (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")

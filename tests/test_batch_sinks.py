@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ocrpool.batch.errors import OutputFailed, OutputLocked, OutputRefused
+from ocrpool.batch.errors import OutputFailed, OutputLocked, OutputNotAFile, OutputRefused
 from ocrpool.batch.jsonl import JsonlSink, JsonlStdout
 from ocrpool.batch.ledger import Entry
 from ocrpool.batch.records import InputFile, Record
@@ -140,6 +140,40 @@ def test_only_one_run_writes_an_output(tmp_path: Path, fmt: OutputFormat) -> Non
         open_sink(fmt, str(tmp_path / "out"))
     first.close()
     open_sink(fmt, str(tmp_path / "out")).close()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("special", "kind"), [("fifo", "FIFO"), ("null", "character device")])
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_an_output_file_must_be_a_regular_file(
+    tmp_path: Path, fmt: OutputFormat, special: str, kind: str
+) -> None:
+    """A FIFO failed the JSONL sink on its first seek (``Illegal seek``) and blocked the
+    SQLite one for ever in ``open``; ``/dev/null`` took every record and then failed the
+    final sync, exit 3. Either is refused before the run (``run_batch`` opens its sink
+    before it creates the pool)."""
+    out = tmp_path / "out"
+    target = out / RECORDS_NAME if fmt is OutputFormat.TXT else out
+    target.parent.mkdir(exist_ok=True)
+    if special == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to(os.devnull)
+    with pytest.raises(
+        OutputNotAFile, match=f"refusing to write {target}: it is a {kind}"
+    ) as refused:
+        open_sink(fmt, str(out))
+    assert (refused.value.path, refused.value.kind) == (str(target), kind)
+
+
+def test_standard_output_is_never_synced(tmp_path: Path) -> None:
+    """``--out -`` into ``/dev/null`` or a pipe, which cannot be synced (``EINVAL``),
+    ends like any other complete run."""
+    fd = os.open(os.devnull, os.O_WRONLY)
+    sink = JsonlStdout(fd=fd)
+    sink.write(_ok("/in/a.png"))
+    sink.close({"outcome": "ok"})
+    os.close(fd)
 
 
 def test_sqlite_keeps_one_row_per_path_and_the_runs(tmp_path: Path) -> None:

@@ -288,6 +288,10 @@ def test_unreadable_files_and_folders(tmp_path: Path) -> None:
 # ---- usage errors and the progress display -------------------------------------------
 
 
+NOT_A_FILE = "refusing to write /dev/null: it is a character device, not a regular file"
+"""``-o /dev/null`` OCRed every input, then exit 3 from the final sync."""
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -305,6 +309,8 @@ def test_unreadable_files_and_folders(tmp_path: Path) -> None:
             ["{images}", "--out", "{tmp}/r.jsonl", "--export-dir", "x"],
             "--export-dir needs --export",
         ),
+        (["{images}", "--out", "/dev/null"], NOT_A_FILE),
+        (["{images}", "--out", "/dev/null", "--format", "sqlite"], NOT_A_FILE),
         (
             ["{images}", "--out", "{tmp}/r.jsonl", "--export", "pdf", "--export-dir", "{images}/x"],
             "refusing to write {images}/x inside the input folder",

@@ -13,6 +13,7 @@ from ocrpool.batch.errors import (
     OutputFailed,
     OutputLocked,
     OutputNameRefused,
+    OutputNotAFile,
     OutputRefused,
 )
 from ocrpool.batch.interrupts import Interrupted, StopSignals
@@ -34,6 +35,7 @@ __all__ = [
     "OutputFormat",
     "OutputLocked",
     "OutputNameRefused",
+    "OutputNotAFile",
     "OutputRefused",
     "Record",
     "StopSignals",

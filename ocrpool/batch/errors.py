@@ -21,6 +21,16 @@ class OutputRefused(BatchError):
     append to (an image, a folder, a file of another format)."""
 
 
+class OutputNotAFile(OutputRefused):
+    """The output file exists and is not a regular file: a FIFO or a device cannot be
+    read back, resumed or synced (``--out -`` is how to write to standard output)."""
+
+    path: str = ""
+    """The output as given."""
+    kind: str = ""
+    """What it is instead (``FIFO``, ``character device``)."""
+
+
 class OutputLocked(BatchError):
     """Another run is writing the same output right now."""
 

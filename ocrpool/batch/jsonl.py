@@ -20,7 +20,7 @@ from typing import Any
 
 from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.ledger import Entry
-from ocrpool.batch.outpath import lock_output
+from ocrpool.batch.outpath import open_output
 from ocrpool.batch.records import Record
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,7 @@ class JsonlSink:
     def __init__(self, path: str, *, detail: bool = False) -> None:
         self.path = path
         self.detail = detail
-        try:
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
-        except OSError as exc:
-            raise OutputRefused(f"cannot open {path}: {exc.strerror or exc}") from None
-        lock_output(self._fd, path)
+        self._fd = open_output(path, append=True)
         if not RECORD_START.startswith(os.pread(self._fd, len(RECORD_START), 0)):
             os.close(self._fd)
             raise OutputRefused(f"refusing to append to {path}: it is not an ocrpool JSONL file")

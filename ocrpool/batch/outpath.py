@@ -5,9 +5,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 from collections.abc import Callable, Iterable
 
-from ocrpool.batch.errors import OutputLocked, OutputRefused
+from ocrpool.batch.errors import OutputLocked, OutputNotAFile, OutputRefused
 from ocrpool.batch.scan import glob_root, is_pattern
 from ocrpool.formats import sniff_file
 
@@ -78,6 +79,38 @@ def under_any(paths: frozenset[str]) -> Callable[[str], bool]:
     """Tells whether a path is one of ``paths`` or lies below one (an output folder's files)."""
     folders = tuple(path.rstrip(os.sep) + os.sep for path in paths)
     return lambda path: path in paths or path.startswith(folders)
+
+
+_KINDS = {stat.S_IFIFO: "FIFO", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device"}
+"""What an output file that opens may be instead of a regular file (a folder or a socket
+does not open for writing)."""
+
+
+def open_output(path: str, *, append: bool = False) -> int:
+    """Open (or create) the output file ``path`` for reading and writing, and lock it.
+
+    Only a regular file can be read back, resumed and synced: a FIFO or a device is
+    refused before the run starts. ``O_NONBLOCK`` keeps the open itself from waiting for
+    a FIFO's other end (or a terminal's carrier).
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags | (os.O_APPEND if append else 0), 0o666)
+    except OSError as exc:
+        raise OutputRefused(f"cannot open {path}: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = _KINDS.get(stat.S_IFMT(mode), "special file")
+        raise OutputNotAFile(
+            f"refusing to write {path}: it is a {kind}, not a regular file "
+            "(--out - writes to standard output)",
+            path=path,
+            kind=kind,
+        )
+    os.set_blocking(fd, True)
+    lock_output(fd, path)
+    return fd
 
 
 def lock_output(fd: int, path: str) -> None:

@@ -24,7 +24,8 @@ class SkipReason(str, enum.Enum):
     NOT_A_FILE = "not a regular file"
     """A FIFO, socket or device: never opened, so a FIFO cannot block the scan."""
     SYMLINK_LOOP = "symlink loop"
-    """A symlinked folder that points back to a folder being walked."""
+    """A symlinked folder that points back to a folder being walked, or to the walk's
+    start or a folder above it."""
     UNREADABLE_FOLDER = "unreadable folder"
 
 
@@ -174,8 +175,9 @@ def scan_path(path: str, exclude: Exclude = _never) -> Iterator[Discovery]:
 
 
 def _walk(root: str, exclude: Exclude) -> Iterator[Discovery]:
-    """Depth-first, following symlinked folders unless they lead back to an ancestor."""
-    pending: list[tuple[str, tuple[tuple[int, int], ...]]] = [(root, (_identity(root),))]
+    """Depth-first, following symlinked folders unless they lead back to an ancestor:
+    one of the folders walked down to, ``root`` or a folder above it."""
+    pending: list[tuple[str, tuple[tuple[int, int], ...]]] = [(root, _ancestry(root))]
     while pending:
         folder, ancestors = pending.pop()
         subfolders: list[str] = []
@@ -203,6 +205,20 @@ def _walk(root: str, exclude: Exclude) -> Iterator[Discovery]:
                 yield Skipped(subfolder, SkipReason.SYMLINK_LOOP, f"leads back to {target}")
             else:
                 pending.append((subfolder, (*ancestors, identity)))
+
+
+def _ancestry(root: str) -> tuple[tuple[int, int], ...]:
+    """``root`` and every folder above it, by the name given and resolved: a link to one
+    of them would walk the start again, or folders outside it that lead back into it."""
+    identities: dict[tuple[int, int], None] = {}
+    for path in (root, os.path.realpath(root)):
+        while True:
+            identities[_identity(path)] = None
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+    return tuple(identities)
 
 
 def _identity(path: str) -> tuple[int, int]:

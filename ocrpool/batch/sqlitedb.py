@@ -17,7 +17,7 @@ from typing import Any
 
 from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.ledger import Entry, path_from_sql, sql_path
-from ocrpool.batch.outpath import lock_output
+from ocrpool.batch.outpath import open_output
 from ocrpool.batch.records import Record
 
 SIDECARS = ("-wal", "-shm", "-journal")
@@ -70,12 +70,10 @@ class SqliteSink:
     def __init__(self, path: str, *, detail: bool = False, options: dict[str, Any]) -> None:
         self.path = path
         self.detail = detail
-        _refuse_foreign(path)
-        try:
-            lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except OSError as exc:
-            raise OutputRefused(f"cannot open {path}: {exc.strerror or exc}") from None
-        lock_output(lock_fd, path)
+        lock_fd = open_output(path)
+        if os.pread(lock_fd, len(_HEADER), 0) not in (b"", _HEADER):
+            os.close(lock_fd)
+            raise OutputRefused(f"refusing to write {path}: it is not an SQLite database")
         self._lock_fd = lock_fd
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
@@ -162,18 +160,6 @@ def sql_text(value: str) -> str:
     except UnicodeEncodeError:
         return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return value
-
-
-def _refuse_foreign(path: str) -> None:
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(len(_HEADER))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise OutputRefused(f"cannot open {path}: {exc.strerror or exc}") from None
-    if header and header != _HEADER:
-        raise OutputRefused(f"refusing to write {path}: it is not an SQLite database")
 
 
 def _now() -> str:
