@@ -6,7 +6,10 @@ import contextlib
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
@@ -113,6 +116,36 @@ def test_a_path_too_long_to_open_fails_alone_while_its_worker_holds_a_hung_job(
         with pytest.raises(JobTimeout):
             hung.result(timeout=30)
         assert pool.recognize(good).ok
+
+
+_STOPPED_CALLER = """
+import sys
+from ocrpool import OcrPool
+options = {"delay": 0.4}
+with OcrPool(2, engine="fake", engine_options=options, job_timeout=1, spares=0) as pool:
+    jobs = [pool.submit(sys.argv[1]) for _ in range(16)]
+    print("submitted", flush=True)
+    texts = {job.result(timeout=60).text for job in jobs}
+    print(texts, pool.stats().exits, flush=True)
+"""
+
+
+def test_a_caller_stopped_past_a_deadline_reads_the_answers_sent_in_time(tmp_path: Path) -> None:
+    """Ctrl-Z, then ``fg``: jobs ended while the caller's process was stopped; waking past
+    their deadlines, the supervisor reads their answers instead of killing the workers."""
+    (path,) = make_inputs(tmp_path, ["scan.png"])
+    caller = subprocess.Popen(
+        [sys.executable, "-c", _STOPPED_CALLER, path], stdout=subprocess.PIPE, text=True
+    )
+    assert caller.stdout is not None
+    assert caller.stdout.readline() == "submitted\n"
+    for _ in range(3):
+        time.sleep(0.5)
+        caller.send_signal(signal.SIGSTOP)
+        time.sleep(2.0)  # a job takes 0.4 s: its 1 s deadline passes while the caller stops
+        caller.send_signal(signal.SIGCONT)
+    assert caller.stdout.readline() == "{'scan'} {}\n"  # no worker exit: no timeout
+    assert caller.wait(30) == 0
 
 
 def test_timeout_attaches_the_workers_python_stack(tmp_path: Path) -> None:

@@ -353,6 +353,14 @@ class WorkerHandle:
             self.readable = False
             return []
 
+    def has_unread(self) -> bool:
+        """Bytes (or its end) wait in its pipe. A process stopped (SIGSTOP, Ctrl-Z) past a
+        job's deadline wakes to find the job's answer there, sent in time."""
+        try:
+            return self.readable and self.conn.poll(0)
+        except (OSError, EOFError):
+            return False
+
     def receive_rest(self) -> list[FromWorker]:
         """Every message still in the pipe of a worker that exited, up to EOF."""
         messages: list[FromWorker] = []

@@ -44,6 +44,8 @@ def enforce_deadlines(
         deadline = job_deadline(worker, book, config)
         lease = book.head(worker)
         if deadline is not None and now >= deadline and lease is not None:
+            if worker.has_unread():
+                continue  # its answer may be there: read before judging (the loop runs again)
             log.warning(
                 "worker %d: %s (%s) past its %ss deadline",
                 worker.pid,
