@@ -37,16 +37,16 @@ class _EarlyStops:
     for it; after uvicorn has stopped, the signals it raises again are ignored."""
 
     def __init__(self) -> None:
-        self.kept: list[int] = []
+        self._kept: list[int] = []
         self._handed_over = False
 
     def __call__(self, sig: int, frame: FrameType | None) -> None:
         if not self._handed_over:
-            self.kept.append(sig)
+            self._kept.append(sig)
 
     def hand_over(self) -> list[int]:
         self._handed_over = True
-        return self.kept
+        return self._kept
 
 
 class _DrainingServer(uvicorn.Server):
