@@ -69,3 +69,46 @@ def test_a_running_job_is_stopped_only_when_asked_explicitly(tmp_path: Path) -> 
         with pytest.raises((JobCancelled, concurrent.futures.CancelledError)):
             after.result(timeout=60)
     assert pool.stats().exits.get(ExitCause.CANCELLED.value, 0) >= 1
+
+
+def test_cancel_all_cancels_a_batch_whole_or_not_at_all(tmp_path: Path) -> None:
+    """Without kill, one input started or done refuses the batch and leaves the rest
+    queued; inputs all queued are all cancelled."""
+    paths = make_inputs(tmp_path, ["done.png", "occupant.png", "queued.png", "later.png"])
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 30}) as pool:
+        done = pool.submit(paths[0])
+        _wait_until_running(done)
+        assert pool.cancel(done, kill=True)  # over: it ran
+        with pytest.raises(JobCancelled):
+            done.result(timeout=60)
+        occupant = pool.submit(paths[1])
+        _wait_until_running(occupant)
+        queued, later = pool.submit(paths[2]), pool.submit(paths[3])
+        assert not pool.cancel_all([done, queued])
+        assert not queued.cancelled()
+        assert not pool.cancel_all([occupant, queued])
+        assert not queued.cancelled()
+        assert pool.cancel_all([queued, later])
+        assert queued.cancelled() and later.cancelled()
+        assert pool.cancel_all([occupant], kill=True)
+        with pytest.raises(JobCancelled):
+            occupant.result(timeout=60)
+
+
+def test_kill_ends_a_job_waiting_to_be_retried(tmp_path: Path) -> None:
+    """Its worker crashed and it waits in the queue for the replacement, which warms up
+    for seconds: no worker holds it, yet it has started; kill ends it there."""
+    [path] = make_inputs(tmp_path, ["crash.png"])
+    options = {"start_delay": 5}
+    with fake_pool(workers=1, spares=0, retries=1, engine_options=options) as pool:
+        future = pool.submit(path)
+        deadline = time.monotonic() + 30
+        while pool.stats().retries < 1:
+            assert time.monotonic() < deadline, "the job was never queued again"
+            time.sleep(0.01)
+        assert future.running() and not future.cancel()
+        assert pool.cancel(future, kill=True)
+        with pytest.raises(JobCancelled):
+            future.result(timeout=60)
+        assert pool.stats().queued == 0
+    assert pool.stats().exits.get(ExitCause.CRASH.value) == 1

@@ -6,6 +6,7 @@ import io
 import os
 import tempfile
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -17,6 +18,7 @@ from ocrpool import (
     ExitCause,
     JobTimeout,
     OcrPool,
+    OcrResult,
     PageProgress,
     PagesFailed,
     PageSpan,
@@ -28,7 +30,7 @@ from ocrpool import (
 from ocrpool.exports import Export, ExportFormat
 from ocrpool.formats import file_page_count, image_size, page_count, page_sizes
 from ocrpool.merge import merge_exports
-from ocrpool.pool.documents import PageJobs, plan
+from ocrpool.pool.documents import DocumentFuture, PageJobs, plan
 
 
 def _texts(stem: str, pages: int) -> list[str]:
@@ -305,12 +307,45 @@ def test_an_export_that_cannot_be_merged_keeps_the_document_whole(tmp_path: Path
 
 def test_a_cancelled_document_cancels_its_queued_pages(tmp_path: Path) -> None:
     doc = make_document(tmp_path / "doc.tif", 12)
+    [occupant] = make_inputs(tmp_path, ["occupant.png"])
     with fake_pool(workers=1, spares=0, engine_options={"delay": 0.2}) as pool:
+        pool.submit(occupant)  # the one worker is on it: every page waits
         future = pool.submit(doc)
         assert future.cancel()
         stats_after = pool.stats()
-    assert stats_after.submitted == 12
+    assert stats_after.submitted == 13
     assert future.cancelled()
+
+
+def test_a_document_runs_once_one_of_its_pages_runs() -> None:
+    """As one job's future: running from its first page on, and not cancelled then (its
+    other pages stay queued); done pages count as started too."""
+    document = DocumentFuture()
+    first: Future[OcrResult] = Future()
+    second: Future[OcrResult] = Future()
+    document.add_job(first)
+    document.add_job(second)
+    assert not document.running()
+    assert first.set_running_or_notify_cancel()
+    assert document.running()
+    assert not document.cancel() and not second.cancelled()
+    first.set_result(OcrResult(input="x"))
+    assert document.running() and not document.cancel()
+    assert document.cancel_jobs(lambda job: job.cancel())  # the kill path still cancels
+    assert document.cancelled() and second.cancelled() and not document.running()
+
+
+def test_without_kill_a_document_with_a_page_running_is_not_cancelled(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 4)
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 30}) as pool:
+        future = pool.submit(doc)
+        assert isinstance(future, DocumentFuture)
+        _wait_until_busy(pool, 1)
+        assert future.running()
+        assert not pool.cancel(future) and not future.cancel()
+        assert not future.done() and not any(job.cancelled() for job in future.jobs())
+        assert pool.cancel(future, kill=True)
+        assert future.cancelled()
 
 
 def _wait_until_busy(pool: OcrPool, workers: int) -> None:

@@ -8,9 +8,12 @@ import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
+from fakes import fake_pool, make_inputs
 
+from ocrpool import OcrPool
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.error_codes import http_status_of
 from ocrpool.errors import (
@@ -46,8 +49,11 @@ def _reply(done: Sequence[asyncio.Future[OcrResult]]) -> Reply:
     return Reply(410 if done[0].cancelled() else 200, b"x" * 30)
 
 
-def _stop(future: Future[OcrResult], kill: bool) -> bool:
-    return future.cancel()
+def _stop(futures: Sequence[Future[OcrResult]], kill: bool) -> bool:
+    """``OcrPool.cancel_all`` without a pool: all queued futures, or none; no kill."""
+    if any(future.running() or future.done() for future in futures):
+        return False
+    return all([future.cancel() for future in futures])
 
 
 async def _finished(table: JobTable) -> str:
@@ -109,8 +115,7 @@ def _cancelled() -> Reply:
 
 def test_a_batch_with_a_running_input_is_cancelled_whole_or_not_at_all() -> None:
     """DELETE without kill decides first: an input already running refuses the whole
-    job and leaves the queued ones queued; with kill every input is stopped. A client
-    gone cancels what is still queued."""
+    job and leaves the queued ones queued. A client gone cancels what is still queued."""
 
     async def scenario() -> None:
         table = JobTable(ttl_s=10, max_results=10, max_bytes=1000)
@@ -119,7 +124,7 @@ def test_a_batch_with_a_running_input_is_cancelled_whole_or_not_at_all() -> None
         assert running.set_running_or_notify_cancel()
         job = table.add([running, queued], _reply, _stop)
         assert not job.cancel() and not queued.cancelled()
-        assert job.cancel(kill=True) is False and queued.cancelled()  # _stop cannot kill
+        assert not job.cancelling
 
         left: Future[OcrResult] = Future()
         assert left.set_running_or_notify_cancel()
@@ -128,6 +133,35 @@ def test_a_batch_with_a_running_input_is_cancelled_whole_or_not_at_all() -> None
         assert waiting.cancelled() and left.running()
 
     asyncio.run(scenario())
+
+
+def test_a_batch_with_an_input_done_is_not_cancelled_and_one_all_queued_is(
+    tmp_path: Path,
+) -> None:
+    """Against a real pool: an input already done (none running) refuses the batch and
+    leaves the rest queued; a batch all queued is cancelled whole, as CANCELLED."""
+    paths = make_inputs(tmp_path, ["done.png", "occupant.png", "a.png", "b.png"])
+
+    async def scenario(pool: OcrPool) -> None:
+        table = JobTable(ttl_s=10, max_results=10, max_bytes=1000)
+
+        def stop(futures: Sequence[Future[OcrResult]], kill: bool) -> bool:
+            return pool.cancel_all(futures, kill=kill)
+
+        done = pool.submit(paths[0])
+        await asyncio.wrap_future(done)
+        occupant = pool.submit(paths[1])  # holds the one worker: the others stay queued
+        queued, a, b = (pool.submit(path) for path in (paths[2], paths[3], paths[3]))
+        partial = table.add([done, queued], _reply, stop)
+        assert not partial.cancel() and not queued.cancelled() and not partial.cancelling
+        whole = table.add([a, b], _reply, stop)
+        assert whole.cancel() and a.cancelled() and b.cancelled()
+        await whole.settled.wait()
+        assert whole.state is JobState.CANCELLED
+        assert pool.cancel_all([occupant, queued], kill=True)
+
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 0.5}) as pool:
+        asyncio.run(scenario(pool))
 
 
 @pytest.mark.parametrize(

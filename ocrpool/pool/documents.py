@@ -146,7 +146,9 @@ class PageTally:
 
 class DocumentFuture(Future[OcrResult]):
     """A split document's one future, which knows its page jobs: so that a pool's
-    ``cancel(future, kill=True)`` can stop the ones running, not only drop the queued."""
+    ``cancel(future, kill=True)`` can stop the ones running, not only drop the queued.
+    It keeps the ``concurrent.futures`` contract of one job: running once any page has
+    left the queue, and ``cancel()`` refused from then on."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,11 +166,22 @@ class DocumentFuture(Future[OcrResult]):
         with self._lock:
             return tuple(self._jobs)
 
+    def running(self) -> bool:
+        """Whether a page has left the queue (running, or done) and the document is not
+        done: its pages are its work, the document itself is never set running."""
+        return not self.done() and any(
+            job.running() or (job.done() and not job.cancelled()) for job in self.jobs()
+        )
+
+    def cancel(self) -> bool:
+        """Cancel the document (its queued pages with it) while no page has started; as
+        ``Future.cancel``, a running one is left to finish."""
+        return not self.running() and super().cancel()
+
     def cancel_jobs(self, stop: Callable[[Future[OcrResult]], object]) -> bool:
-        """Cancel the document (its queued pages with it), then ``stop`` each page job
-        (a pool's own cancel, which can kill a running one); whether the document was
-        still pending."""
-        if not self.cancel():
+        """Cancel the document even if pages run, then ``stop`` each page job (a pool's
+        own cancel, which kills a running one); whether the document was still pending."""
+        if not super().cancel():
             return False
         for job in self.jobs():
             stop(job)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -82,13 +82,35 @@ class OcrPool(PoolFront):
 
     def cancel(self, future: Future[OcrResult], *, kill: bool = False) -> bool:
         """Cancel a job. A queued job is cancelled as ``future.cancel()`` would; with
-        ``kill``, a running one is stopped too (its worker is ended and replaced, counted
-        as ``cancelled``) and its future ends with ``JobCancelled``. A split document's
-        future is cancelled while any page is left: its queued pages are dropped and, with
-        ``kill``, its running ones stopped the same way. Whether it was."""
-        if isinstance(future, DocumentFuture):
-            return future.cancel_jobs(lambda job: self._supervisor.cancel(job, kill))
-        return self._supervisor.cancel(future, kill)
+        ``kill``, a started one is stopped too (its worker is ended and replaced, counted
+        as ``cancelled``; or, waiting to be retried after its worker was lost, it is not
+        run again) and its future ends with ``JobCancelled``. A split document's future is
+        cancelled while none of its pages has started; with ``kill``, while any page is
+        left: its queued pages are dropped and its running ones stopped the same way.
+        Whether it was."""
+        if not isinstance(future, DocumentFuture):
+            return self._supervisor.cancel(future, kill)
+        if not kill:
+            return self.cancel_all([future])
+        return future.cancel_jobs(lambda job: self._supervisor.cancel(job, kill))
+
+    def cancel_all(self, futures: Sequence[Future[OcrResult]], *, kill: bool = False) -> bool:
+        """Cancel several jobs as one (a batch): all of them while none has started, else
+        none, so no job is left half cancelled; with ``kill``, each as ``cancel`` does.
+        Whether every one was."""
+        if kill:
+            return all([self.cancel(future, kill=True) for future in futures])
+        left = [future for future in futures if not future.cancelled()]
+        jobs = {
+            job
+            for future in left
+            for job in (future.jobs() if isinstance(future, DocumentFuture) else (future,))
+        }
+        if not self._supervisor.withdraw(jobs):
+            return False
+        for future in left:
+            future.cancel()  # out of the queue: nothing sets it running now
+        return True
 
     # ---- life cycle ---------------------------------------------------------------
 

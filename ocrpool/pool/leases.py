@@ -21,7 +21,7 @@ import enum
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
@@ -122,6 +122,28 @@ class LeaseBook(Generic[Holder]):
             lease.state = LeaseState.DONE
             del self._open[lease.job_id]
         return None
+
+    def withdraw(self, futures: Collection[Future[OcrResult]]) -> bool:
+        """Take the jobs of ``futures`` out of the queue, all of them if none has started
+        (each waits in the queue with its future pending), else none; whether it did. The
+        caller then cancels the futures: nothing will set them running any more."""
+        leases = [lease for lease in self._queue if lease.future in futures]
+        if len(leases) != len(futures) or any(lease.future.running() for lease in leases):
+            return False
+        for lease in leases:
+            self._queue.remove(lease)
+            lease.state = LeaseState.DONE
+            del self._open[lease.job_id]
+        return True
+
+    def end_queued(self, future: Future[OcrResult], error: OcrPoolError) -> bool:
+        """End the job of ``future`` with ``error`` if it waits in the queue after it
+        started (to be retried after its worker was lost); whether it did."""
+        for lease in self._queue:
+            if lease.future is future and future.running():
+                self.finish(lease, error=error)
+                return True
+        return False
 
     def put_back(self, lease: Lease) -> None:
         """A job that never started: first in line again, no attempt spent."""

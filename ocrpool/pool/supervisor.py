@@ -37,11 +37,11 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 
 from ocrpool.engines.base import JobOptions, Source
-from ocrpool.errors import OcrPoolError, PoolClosed
+from ocrpool.errors import JobCancelled, OcrPoolError, PoolClosed
 from ocrpool.pool import policies
 from ocrpool.pool.blame import LOST_STATUS, PLANNED, Cost, Death, Verdict, judge
 from ocrpool.pool.config import PoolConfig
@@ -127,20 +127,31 @@ class Supervisor:
         return lease.future
 
     def cancel(self, future: Future[OcrResult], kill: bool) -> bool:
-        """Cancel a queued job; with ``kill``, also stop the worker running it."""
+        """Cancel a queued job; with ``kill``, also a started one: stop the worker running
+        it, or end it where it waits to be retried (no worker holds it then)."""
         if future.cancel():
             return True
         if not kill:
             return False
         with self._lock:
             found = self._book.request_kill(future)
-            if found is None:
-                return False
-            worker, lease = found
-            if lease.state is LeaseState.ACKED:
-                self._kill_for_cancel(worker, lease)
-                self._readiness.wake()  # its grace period is a deadline the loop must see
-            return True  # a job still in the pipe is stopped when it starts
+            if found is not None:
+                worker, lease = found
+                if lease.state is LeaseState.ACKED:
+                    self._kill_for_cancel(worker, lease)
+                    self._readiness.wake()  # its grace period is a deadline the loop must see
+                return True  # a job still in the pipe is stopped when it starts
+            error = JobCancelled("cancelled while it waited to be retried")
+            ended = self._book.end_queued(future, error)
+            resolutions = self._book.resolutions()
+        call_all(resolutions)
+        return ended
+
+    def withdraw(self, futures: Collection[Future[OcrResult]]) -> bool:
+        """Take queued jobs out of the queue all together, or none if one has started
+        (``LeaseBook.withdraw``): atomic, as no worker can take one meanwhile."""
+        with self._lock:
+            return self._book.withdraw(futures)
 
     def wait_ready(self) -> None:
         """Block until ``workers`` workers are warm or the pool is shut down; raise

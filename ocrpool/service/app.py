@@ -5,8 +5,8 @@
     POST   /v1/ocr[?wait=S]         inputs -> 200 record(s) or export | error | 202 {id} after S s
     POST   /v1/jobs                 inputs -> 202 {id, state: pending}
     GET    /v1/jobs/{id}[?wait=S]   the job's reply (as /v1/ocr's); 202 while pending
-    DELETE /v1/jobs/{id}[?kill=true] cancel a queued job (200) or, with kill, a running one;
-                                    delete a kept result (204)
+    DELETE /v1/jobs/{id}[?kill=true] cancel a queued job (200) or, with kill, a started one;
+                                    delete a kept result (204), once settled
     GET    /healthz  /readyz  /metrics  /openapi.json  /docs
 
 The routes are FastAPI's: it is Starlette (what the service ran on before) with the
@@ -79,7 +79,7 @@ from ocrpool.service.errors import (
     Unauthorized,
 )
 from ocrpool.service.inputs import InputRules, Inputs, Upload, read_inputs
-from ocrpool.service.jobs import Job, JobState, JobTable
+from ocrpool.service.jobs import Job, JobState, JobTable, cancelled
 from ocrpool.service.lifecycle import PoolLifecycle
 from ocrpool.service.metrics import ServiceMetrics
 from ocrpool.service.outputs import BODY_TYPES, Output, choose, record_reply
@@ -241,6 +241,7 @@ class Service:
             summary="OCR over HTTP from one pool of recycled worker processes",
             lifespan=self._lifespan,
             redoc_url=None,
+            redirect_slashes=False,  # a 307 without a body; no route's answer is NotFound
         )
         app.state.service = self
         app.router.route_class = _ServiceRoute
@@ -289,7 +290,10 @@ class Service:
             summary="Cancel a job (kill=true: a running one too), or delete its kept result",
             responses={
                 200: {"model": schema.JobAccepted, "description": "Cancelled"},
-                204: {"description": "Its result is deleted"},
+                204: {
+                    "description": "Its kept result is deleted: it had settled, or settles "
+                    "first (a kill too late, another DELETE's cancel)"
+                },
                 **schema.error_responses(*refused, JobNotFound, NotCancellable),
             },
         )
@@ -386,17 +390,19 @@ class Service:
         kill: Annotated[bool, Query(description="Stop the job even if it runs.")] = False,
     ) -> Response:
         job = self.jobs.get(id)
-        if job.state is not JobState.PENDING:
-            self.jobs.remove(job)
-            return Response(status_code=204)
-        if not job.cancel(kill):
+        asked = job.state is JobState.PENDING and not job.cancelling
+        if asked and not job.cancel(kill):
             raise NotCancellable(
-                "the job (an input of it) already runs on a worker; nothing was cancelled "
-                "(DELETE ?kill=true stops it all)",
+                "the job (an input of it) already runs on a worker or has run; nothing was "
+                "cancelled (DELETE ?kill=true stops it all)",
                 id=job.id,
             )
         await job.settled.wait()
-        return json_reply(200, {"id": job.id, "state": job.state.value}).response()
+        if asked and job.state is JobState.CANCELLED:
+            return json_reply(200, {"id": job.id, "state": job.state.value}).response()
+        # settled, by this cancel (a kill that came too late) or another DELETE's
+        self.jobs.remove(job)
+        return Response(status_code=204)
 
     async def _accept(self, request: Request, asked: Asked) -> Job:
         """Take a queue slot, read and admit the inputs (a slot each), and hand them to the
@@ -411,8 +417,7 @@ class Service:
                 job = await self.lifecycle.submit(upload.source, upload.label, asked.options)
                 futures.append(job)
         except BaseException:
-            for future in futures:
-                self.lifecycle.stop_job(future, kill=True)
+            self.lifecycle.stop_job(futures, kill=True)
             slot.release()
             raise
         accepted = time.monotonic()
@@ -437,6 +442,8 @@ class Service:
             if error is not None and not inputs.batch:
                 return error_reply(error, self.lifecycle.retry_after_s())
             records.append((Record(upload.input, upload.format.value, result), result))
+        if all(map(cancelled, done)):  # a batch too: its job is CANCELLED, as a single one
+            return error_reply(JobCancelled("the job was cancelled"))
         return record_reply(records, output, inputs.batch)
 
     def _outcome(

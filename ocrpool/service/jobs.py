@@ -28,8 +28,9 @@ from ocrpool.service.replies import Reply
 Finish = Callable[[Sequence[asyncio.Future[OcrResult]]], Reply]
 """Turns a job's settled futures (each a result, an error or cancelled) into its reply."""
 
-Stop = Callable[[Future[OcrResult], bool], bool]
-"""Cancels one pool future (``kill``: a running one too, ``OcrPool.cancel``); whether it did."""
+Stop = Callable[[Sequence[Future[OcrResult]], bool], bool]
+"""Cancels pool futures, all of them while none has started, else none (``kill``:
+started ones too, ``OcrPool.cancel_all``); whether it did."""
 
 
 class JobState(str, enum.Enum):
@@ -50,21 +51,28 @@ class Job:
         self._futures: Sequence[Future[OcrResult]] = futures
         """The pool's futures, dropped once settled: the reply's bytes are what is kept."""
         self._stop = stop
+        self.cancelling = False
+        """A cancel was asked and granted: the job is settling."""
 
     def cancel(self, kill: bool = False) -> bool:
-        """Cancel the whole job, whether it was: every input left (``kill``: running ones
-        stopped too); without ``kill``, none if any already runs, so a refusal (409) leaves
-        the job as it was rather than half cancelled."""
-        left = [future for future in self._futures if not future.done()]
-        if not left or (not kill and any(future.running() for future in left)):
+        """Cancel the whole job; whether that was granted (the job then settles): with
+        ``kill`` always, every input left stopped; without, only while no input has
+        started or finished, so a refusal (409) leaves the job as it was, never half
+        cancelled."""
+        if self.state is not JobState.PENDING:
             return False
-        return all([self._stop(future, kill) for future in left])
+        if kill:
+            self._stop([future for future in self._futures if not future.done()], True)
+        elif not self._stop(self._futures, False):
+            return False
+        self.cancelling = True
+        return True
 
     def cancel_queued(self) -> None:
         """Cancel the inputs still queued; running ones finish (nobody waits for them)."""
         for future in self._futures:
             if not future.done():
-                self._stop(future, False)
+                self._stop([future], False)
 
     def settle(self, state: JobState, reply: Reply, at: float) -> None:
         self.state, self.reply, self.finished_at = state, reply, at
@@ -144,7 +152,7 @@ class JobTable:
 
     def _settle(self, job: Job, done: Sequence[asyncio.Future[OcrResult]], finish: Finish) -> None:
         reply = finish(done)
-        state = JobState.CANCELLED if all(map(_cancelled, done)) else JobState.FINISHED
+        state = JobState.CANCELLED if all(map(cancelled, done)) else JobState.FINISHED
         job.settle(state, reply, self._clock())
         if self._pending.pop(job.id, None) is None:
             return  # removed while pending: nobody will ask for it
@@ -167,6 +175,6 @@ class JobTable:
             self._bytes -= len(job.reply.body)
 
 
-def _cancelled(done: asyncio.Future[OcrResult]) -> bool:
+def cancelled(done: asyncio.Future[OcrResult]) -> bool:
     """Cancelled while queued, or stopped while running (``JobCancelled``)."""
     return done.cancelled() or isinstance(done.exception(), JobCancelled)

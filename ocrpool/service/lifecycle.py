@@ -30,7 +30,7 @@ import copy
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -117,12 +117,13 @@ class PoolLifecycle:
             submitting.add_done_callback(lambda done: _drop(pool, done))
             raise
 
-    def stop_job(self, future: Future[OcrResult], kill: bool) -> bool:
-        """Cancel a job the pool holds: a queued one, or with ``kill`` a running one too
-        (its worker is stopped and replaced: ``OcrPool.cancel``); whether it was."""
+    def stop_job(self, futures: Sequence[Future[OcrResult]], kill: bool) -> bool:
+        """Cancel a job's inputs the pool holds: all of them while none has started, else
+        none, or with ``kill`` started ones too (their workers are stopped and replaced:
+        ``OcrPool.cancel_all``); whether it did."""
         if self.pool is None:
-            return future.cancel()
-        return self.pool.cancel(future, kill=kill)
+            return all([future.cancel() for future in futures])
+        return self.pool.cancel_all(futures, kill=kill)
 
     def check(self, error: OcrPoolError | None = None) -> None:
         """Notice a pool that broke while serving (``error``: what it raised), and begin
