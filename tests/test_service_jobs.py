@@ -30,6 +30,7 @@ from ocrpool.errors import (
     ResourceUnavailable,
     WorkerCrashed,
 )
+from ocrpool.pool.documents import DocumentFuture
 from ocrpool.results import OcrResult, Page
 from ocrpool.service.errors import JobNotFound, QueueFull
 from ocrpool.service.jobs import JobState, JobTable
@@ -131,6 +132,15 @@ def test_a_batch_with_a_running_input_is_cancelled_whole_or_not_at_all() -> None
         waiting: Future[OcrResult] = Future()
         table.remove(table.add([left, waiting], _reply, _stop))
         assert waiting.cancelled() and left.running()
+
+        document = DocumentFuture()  # a split document: its queued pages are dropped
+        page_running: Future[OcrResult] = Future()
+        page_queued: Future[OcrResult] = Future()
+        for page in (page_running, page_queued):
+            document.add_job(page)
+        assert page_running.set_running_or_notify_cancel()
+        table.remove(table.add([document], _reply, _stop))
+        assert page_queued.cancelled() and page_running.running()
 
     asyncio.run(scenario())
 

@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ocrpool.errors import JobCancelled
+from ocrpool.pool.documents import DocumentFuture
 from ocrpool.results import OcrResult
 from ocrpool.service.errors import JobNotFound
 from ocrpool.service.replies import Reply
@@ -69,10 +70,11 @@ class Job:
         return True
 
     def cancel_queued(self) -> None:
-        """Cancel the inputs still queued; running ones finish (nobody waits for them)."""
+        """Cancel the inputs still queued, and a document's queued pages; running ones
+        finish (nobody waits for them)."""
         for future in self._futures:
-            if not future.done():
-                self._stop([future], False)
+            for job in future.jobs() if isinstance(future, DocumentFuture) else (future,):
+                job.cancel()
 
     def settle(self, state: JobState, reply: Reply, at: float) -> None:
         self.state, self.reply, self.finished_at = state, reply, at
