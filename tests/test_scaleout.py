@@ -429,6 +429,42 @@ def test_an_actor_ray_never_brings_back_is_given_up_and_its_jobs_fail(
         pool.shutdown()
 
 
+def test_a_frozen_actor_is_killed_for_ray_to_restart_and_its_jobs_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An actor stopped (SIGSTOP: a paused VM, a node cut off) answers neither its calls nor
+    a hello: it is killed, Ray restarts it, and its jobs are dispatched again. Its jobs,
+    close() and a run's Ctrl-C used to wait as long as it stayed frozen."""
+    from ocrpool.scaleout import dispatch
+
+    monkeypatch.setattr(dispatch, "SILENCE_S", 1.0)
+    monkeypatch.setattr(dispatch, "FROZEN_AFTER_S", 2.0)
+    paths = make_inputs(tmp_path, [f"{i}.png" for i in range(12)])
+    pool = RayOcrPool(1, actors=2, spares=0, **{**FAST, "engine_options": {"delay": 0.3}})
+    frozen = None
+    try:
+        futures = [pool.submit_result(path) for path in paths]
+        _wait_for(lambda: all(actor.in_flight for actor in pool.actors()))
+        frozen = pool.actors()[0].pid
+        assert frozen is not None
+        os.kill(frozen, signal.SIGSTOP)
+        results = [future.result(timeout=120) for future in futures]
+        assert [result.text for result in results] == [str(i) for i in range(12)]
+        assert pool.stats().exits[ACTOR_LOST] >= 1
+        _wait_for(lambda: not psutil.pid_exists(frozen) or _is_zombie(frozen))
+    finally:
+        if frozen is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(frozen, signal.SIGCONT)
+        pool.close()
+
+
+def _is_zombie(pid: int) -> bool:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    return True
+
+
 def test_a_forked_child_is_refused_and_leaves_the_parents_ray_alone(tmp_path: Path) -> None:
     (path,) = make_inputs(tmp_path, ["a.png"])
     with RayOcrPool(1, actors=1, spares=0, **FAST) as pool:

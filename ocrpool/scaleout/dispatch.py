@@ -56,6 +56,12 @@ log = logging.getLogger("ocrpool")
 
 CLOSE_TIMEOUT_S = 120.0
 """How long the actors' pools may take to finish and stop at close before they are killed."""
+SILENCE_S = 10.0
+"""An actor that holds calls and has answered nothing for this long is asked for a hello."""
+FROZEN_AFTER_S = 30.0
+"""A hello unanswered this long: the actor is frozen (its process stopped, its node cut
+off) and is killed for Ray to restart; its calls fail and are dispatched again. Without
+this, its jobs, ``close()`` and a run's Ctrl-C waited as long as it stayed frozen."""
 _FAILED = "the pool's Ray dispatcher failed; see the log"
 
 
@@ -79,6 +85,10 @@ class Slot:
     node gone and no room elsewhere), and its restart would otherwise be awaited for ever."""
     pids: set[int] = field(default_factory=set)
     """Every incarnation's pid: a reply from another pid means Ray restarted the actor."""
+    heard_at: float = 0.0
+    """When it last answered, or was sent a call: its silence is counted from then."""
+    pinged_at: float | None = None
+    """When it was asked for a hello because it was silent; ``None``: not asked."""
 
     @property
     def incarnation_key(self) -> tuple[str, int | None]:
@@ -106,11 +116,20 @@ class _Greeted:
 
 
 @dataclass(frozen=True)
+class _Pinged:
+    """A silent actor answered (or failed) the hello it was asked for."""
+
+    slot: Slot
+    incarnation: int
+    call: Future[Hello]
+
+
+@dataclass(frozen=True)
 class _Stop:
     """``stop`` was called: the state already says how (CLOSING, or STOPPING to cancel)."""
 
 
-_Message = _Submitted | _Answered | _Greeted | _Stop
+_Message = _Submitted | _Answered | _Greeted | _Pinged | _Stop
 
 
 class Dispatcher:
@@ -227,6 +246,7 @@ class Dispatcher:
                     if message is not None:
                         self._handle(message)
                     self._give_up_late_actors()
+                    self._watch_silent_actors()
                 self._dispatch()
                 with self._lock:
                     drained = self._drained()
@@ -271,8 +291,11 @@ class Dispatcher:
                 self._life.become(PoolState.CLOSED)
 
     def _next_message(self) -> _Message | None:
-        """The next message, or ``None`` when a RECOVERING actor's time is up first."""
-        due = [slot.back_by for slot in self._slots if slot.back_by is not None]
+        """The next message, or ``None`` when a RECOVERING actor's time is up first, or a
+        silent one's."""
+        with self._lock:
+            due = [slot.back_by for slot in self._slots if slot.back_by is not None]
+            due += [when for slot in self._slots if (when := self._silence_due(slot))]
         try:
             if not due:
                 return self._inbox.get()
@@ -293,11 +316,42 @@ class Dispatcher:
                     ray.kill(slot.handle, no_restart=True)
                 self._dead(slot)
 
+    def _silence_due(self, slot: Slot) -> float | None:
+        """When a silent actor holding calls is to be asked for a hello, or found frozen."""
+        if slot.state is not ActorState.READY or not self._book.holds(slot):
+            return None
+        if slot.pinged_at is None:
+            return slot.heard_at + SILENCE_S
+        return slot.pinged_at + FROZEN_AFTER_S
+
+    def _watch_silent_actors(self) -> None:
+        now = self._clock()
+        for slot in self._slots:
+            due = self._silence_due(slot)
+            if due is None or now < due:
+                continue
+            if slot.pinged_at is None:
+                slot.pinged_at = now
+                self._ping(slot)
+                continue
+            log.error(
+                "actor %s (pid %s) has answered nothing for %g s: killing it for Ray to restart",
+                slot.name,
+                slot.pid,
+                now - slot.heard_at,
+            )
+            slot.pinged_at = None
+            slot.heard_at = now  # its calls fail now; if they do not, ask again later
+            with contextlib.suppress(Exception):
+                ray.kill(slot.handle, no_restart=False)
+
     def _handle(self, message: _Message) -> None:
         if isinstance(message, _Answered):
             self._answered(message)
         elif isinstance(message, _Greeted):
             self._greeted(message)
+        elif isinstance(message, _Pinged):
+            self._pinged(message)
         elif isinstance(message, _Stop):
             self._stop()
 
@@ -357,6 +411,8 @@ class Dispatcher:
             raise InvalidInput(message, input=lease.label) from None
 
     def _send(self, lease: Lease, payload: Source, slot: Slot, size: int) -> None:
+        if not self._book.holds(slot):
+            slot.heard_at = self._clock()  # it had nothing to say until now
         self._book.assign(lease, slot, started=True)
         self._sizes[lease.job_id] = size
         self._bytes_in_flight += size
@@ -387,6 +443,7 @@ class Dispatcher:
             self._again(lease, slot, error)
             return
         self._reports.keep((slot.name, reply.pid), reply.snapshot)
+        self._heard(slot)
         if reply.pid not in slot.pids:  # restarted between two calls: none of them was lost
             self._actors_lost += 1
             self._restarted(slot, reply.pid, reply.node)
@@ -447,6 +504,21 @@ class Dispatcher:
             self._dead(slot)
             return
         slot.state, slot.back_by = ActorState.READY, None
+        self._heard(slot)
+
+    def _ping(self, slot: Slot) -> None:
+        incarnation = slot.incarnation
+        call: Future[Hello] = slot.handle.hello.remote().future()
+        call.add_done_callback(lambda future: self._inbox.put(_Pinged(slot, incarnation, future)))
+
+    def _pinged(self, message: _Pinged) -> None:
+        """A failed hello is left to the calls, which fail too (``_lost``)."""
+        slot = message.slot
+        if message.incarnation == slot.incarnation and message.call.exception() is None:
+            self._heard(slot)
+
+    def _heard(self, slot: Slot) -> None:
+        slot.heard_at, slot.pinged_at = self._clock(), None
 
     def _restarted(self, slot: Slot, pid: int, node: str) -> None:
         log.warning("actor %s restarted by Ray: pid %s on node %s", slot.name, pid, node)
