@@ -161,6 +161,15 @@ def test_excluded_paths_are_passed_over_silently(tmp_path: Path) -> None:
     }
 
 
+def test_a_line_holding_a_nul_is_skipped_not_opened(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"x")
+    found = list(scan_list([f"{tmp_path}/a\0.png\n{tmp_path}/a.png\n"]))
+    assert found == [
+        Skipped(f"{tmp_path}/a\0.png", SkipReason.NOT_A_FILE, "a path cannot hold a NUL character"),
+        Found(str(tmp_path / "a.png")),
+    ]
+
+
 def test_a_nul_separated_list_keeps_newlines_in_names(tmp_path: Path) -> None:
     for name in ("new\nline.png", "tail\r\n", " space.png"):
         (tmp_path / name).write_bytes(b"x")

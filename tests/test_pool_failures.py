@@ -97,7 +97,7 @@ def test_hang_with_signals_masked_is_killed_at_its_deadline(tmp_path: Path) -> N
     assert (exits[0].cause, exits[0].exitcode) == (ExitCause.TIMEOUT, -signal.SIGKILL)
 
 
-def test_a_path_too_long_to_open_fails_alone_while_its_worker_holds_a_hung_job(
+def test_a_path_no_system_opens_fails_alone_while_its_worker_holds_a_hung_job(
     tmp_path: Path,
 ) -> None:
     """Its message would not fit the busy worker's pipe: sent, it blocked the pool."""
@@ -113,6 +113,8 @@ def test_a_path_too_long_to_open_fails_alone_while_its_worker_holds_a_hung_job(
         assert caught.value.input == long_path
         assert pool.submit_result(long_path, label="long").result().error is not None
         assert not next(pool.imap([long_path])).ok
+        nul = next(pool.imap([f"{good}\0.png", good]))  # one input, never the rest
+        assert isinstance(nul.error, InvalidInput) and "NUL" in nul.error.message
         with pytest.raises(JobTimeout):
             hung.result(timeout=30)
         assert pool.recognize(good).ok

@@ -97,6 +97,37 @@ def test_pdf_pages_are_rendered_in_the_engine_from_a_path_or_bytes(
         assert [page.text.splitlines()[0] for page in pages] == [FIRST_LINE, "Hello Google"]
 
 
+def _pdf(objects: list[bytes]) -> bytes:
+    """A PDF of these numbered objects (the first the catalog), with a valid xref."""
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    trailer = b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+    return out + trailer % (len(objects) + 1, xref)
+
+
+def test_a_pdf_page_pdfium_cannot_load_is_invalid_input(
+    engine: TesseractEngine, tmp_path: Path
+) -> None:
+    """A page tree that loops back on itself: PDFium opens the file, not its pages."""
+    looped = tmp_path / "looped.pdf"
+    looped.write_bytes(
+        _pdf(
+            [
+                b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 2 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+            ]
+        )
+    )
+    with pytest.raises(InvalidInput, match=r"looped\.pdf: PDFium cannot load page"):
+        engine.recognize(str(looped))
+
+
 def test_rotate_pages_reads_an_upside_down_scan_and_says_by_how_much() -> None:
     engine = started(rotate_pages=True)
     try:

@@ -165,6 +165,9 @@ def _split(chunks: Iterable[str], separator: str) -> Iterator[str]:
 def scan_path(path: str, exclude: Exclude = _never) -> Iterator[Discovery]:
     """``path`` itself if it is not a folder, else every file below it; nothing when it
     is excluded under its name or, through symlinks, under the path it resolves to."""
+    if "\0" in path:  # a list's line, not a name: no system call takes it
+        yield Skipped(path, SkipReason.NOT_A_FILE, "a path cannot hold a NUL character")
+        return
     path = os.path.abspath(path)
     if exclude(path) or exclude(os.path.realpath(path)):
         return

@@ -85,11 +85,8 @@ class PoolFront(ABC):
         book, retries, quarantine and quotas count pages). A job's own exports are merged
         like the engine's; one that cannot be merged keeps its document in one job."""
         path = source.path if isinstance(source, PageSpan) else source
-        if isinstance(path, str) and len(path.encode(errors="surrogatepass")) >= PATH_MAX:
-            error = InvalidInput(
-                f"path too long: the system opens {PATH_MAX - 1} bytes at most", input=label
-            )
-            return _settled(error, label, raises)
+        if isinstance(path, str) and (refusal := _unopenable(path)) is not None:
+            return _settled(InvalidInput(refusal, input=label), label, raises)
         exports = self._export_formats()
         jobs = self._page_jobs(source)
         if options is not None and options.exports is not None:
@@ -231,6 +228,15 @@ async def _atake(pending: deque[asyncio.Future[OcrResult]], ordered: bool) -> Oc
                 pending.remove(future)
                 return future.result()
     return await pending.popleft()
+
+
+def _unopenable(path: str) -> str | None:
+    """Why the system could not open ``path`` whatever the file system holds, if so."""
+    if "\0" in path:
+        return "a path cannot hold a NUL character"
+    if len(path.encode(errors="surrogatepass")) >= PATH_MAX:
+        return f"path too long: the system opens {PATH_MAX - 1} bytes at most"
+    return None
 
 
 def _settled(error: OcrPoolError, label: str, raises: bool) -> Future[OcrResult]:

@@ -82,7 +82,12 @@ def _pdf_pages(
         raise InvalidInput(f"{label}: PDFium cannot open it ({exc})", input=label) from None
     try:
         for index in _within(range(len(document)), span):
-            page = document[index]
+            try:
+                page = document[index]
+            except pdfium.PdfiumError as exc:  # a page tree that loops, or nests too deep
+                raise InvalidInput(
+                    f"{label}: PDFium cannot load page {index + 1} ({exc})", input=label
+                ) from None
             try:
                 bitmap = page.render(scale=dpi / _POINTS_PER_INCH, grayscale=True)
                 yield PageImage(bitmap.to_pil(), dpi)
