@@ -50,6 +50,17 @@ def write_bad_inputs(directory: Path) -> dict[str, Path]:
     return inputs
 
 
+def write_bad_pdfs(directory: Path, image: Path) -> dict[str, Path]:
+    """PDFs that pass the header check but hold nothing Aspose can read, keyed by kind."""
+    whole = io.BytesIO()
+    Image.open(image).save(whole, format="PDF")
+    inputs = {"cut-pdf": directory / "cut.pdf", "no-pages-pdf": directory / "none.pdf"}
+    inputs["cut-pdf"].write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
+    with inputs["no-pages-pdf"].open("wb") as out:
+        pypdf.PdfWriter().write(out)
+    return inputs
+
+
 # ----------------------------------------------------------------- without Aspose
 
 
@@ -135,6 +146,19 @@ def test_open_errors_name_the_input_not_the_temporary_file() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("InvalidPdfFileFormatException", "Startxref not found"),
+        ("InvalidPasswordException", "Invalid password"),
+    ],
+)
+def test_a_pdf_aspose_cannot_read_is_invalid_input(kind: str, text: str) -> None:
+    error = translate_error(f"Proxy error({kind}): {text}", "/in/a.pdf", "/in/a.pdf")
+    assert isinstance(error, InvalidInput)
+    assert error.message == f"/in/a.pdf: Aspose cannot read it ({kind}): {text}"
+
+
 def test_other_failures_are_engine_errors() -> None:
     error = translate_error("Proxy error(OutOfMemoryException): boom", "/a.png", "/a.png")
     assert type(error) is EngineError
@@ -183,6 +207,8 @@ def play_scenarios(workdir: str) -> dict[str, Any]:
     for kind, path in bad.items():
         attempt(kind, lambda path=path: engine.recognize(str(path)))
     attempt("corrupt-bytes", lambda: engine.recognize(bad["corrupt"].read_bytes()))
+    for kind, path in write_bad_pdfs(directory, image).items():
+        attempt(kind, lambda path=path: engine.recognize(str(path)))
     engine.close()
 
     formula = AsposeEngine(detect_areas="formula", warmup=False)
@@ -290,6 +316,18 @@ def test_multi_page_tiff_gives_one_page_per_page(session: dict[str, Any]) -> Non
 @pytest.mark.aspose
 @pytest.mark.parametrize("kind", ["missing", "empty", "corrupt", "text"])
 def test_bad_input_is_invalid_input_naming_the_file(session: dict[str, Any], kind: str) -> None:
+    error = session[kind]
+    assert isinstance(error, InvalidInput), error
+    assert str(session["workdir"]) in error.message
+
+
+@pytest.mark.aspose
+@pytest.mark.parametrize("kind", ["cut-pdf", "no-pages-pdf"])
+def test_a_pdf_cut_short_or_of_no_pages_is_invalid_input(
+    session: dict[str, Any], kind: str
+) -> None:
+    """Aspose raised for the first (an ``EngineError``) and read nothing from the second
+    (a success of no pages)."""
     error = session[kind]
     assert isinstance(error, InvalidInput), error
     assert str(session["workdir"]) in error.message

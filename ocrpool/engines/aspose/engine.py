@@ -27,7 +27,7 @@ from ocrpool.engines.inputs import (
     bytes_label,
     check_file,
 )
-from ocrpool.errors import EngineError, LicenseRejected
+from ocrpool.errors import EngineError, InvalidInput, LicenseRejected
 from ocrpool.exports import ExportFormat, parse_formats
 from ocrpool.formats import Format
 from ocrpool.results import Line, Page, Recognition
@@ -201,9 +201,12 @@ class AsposeEngine:
         whole = source.path if isinstance(source, PageSpan) else source
         with _input_file(whole) as (path, label, fmt):
             try:
-                return self._recognize_file(path, label, fmt, job, span)
+                recognition = self._recognize_file(path, label, fmt, job, span)
             except RuntimeError as exc:
                 raise translate_error(str(exc), path, label) from None
+        if not recognition.pages:  # a PDF of no pages: nothing was read
+            raise InvalidInput(f"{label}: no pages", input=label)
+        return recognition
 
     def _job(self, options: JobOptions) -> _JobSettings:
         """The engine's settings with a job's own over them (settings of its own for

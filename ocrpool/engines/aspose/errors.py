@@ -13,6 +13,10 @@ from ocrpool.errors import EngineError, InvalidInput, OcrPoolError, ResourceUnav
 
 _PROXY_PREFIX = re.compile(r"^Proxy error\(.*?\):\s*", re.DOTALL)
 _MISSING_RESOURCE = re.compile(r"(?:Please install the|Automatic download of) '([^']+)'")
+_KIND = re.compile(r"^Proxy error\((\w+)\)")
+_INPUT_FAULTS = frozenset({"InvalidPdfFileFormatException", "InvalidPasswordException"})
+"""The .NET exceptions Aspose raises for a PDF it cannot read: corrupt, cut short, or
+encrypted."""
 
 
 def detail(message: str) -> str:
@@ -32,6 +36,11 @@ def translate_error(message: str, path: str, label: str) -> OcrPoolError:
             "resource_dir, or set allow_downloads=True where the internet is reachable.",
             resource=resource,
             input=label,
+        )
+    kind = _KIND.match(message)
+    if kind is not None and kind.group(1) in _INPUT_FAULTS:
+        return InvalidInput(
+            f"{label}: Aspose cannot read it ({kind.group(1)}): {text}", input=label
         )
     if "Error during open file" in text:
         cause = text.rpartition("--->")[2].strip()
