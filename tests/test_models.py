@@ -304,6 +304,24 @@ def test_a_folder_swapped_for_a_symlink_after_the_scan_is_refused(
     assert (tmp_path / "outside" / "old_x.bin").read_bytes() == b"keep me"
 
 
+def test_folders_past_the_depth_limit_are_reported_not_walked(model_dir: Path) -> None:
+    """A thousand levels used to end the command with a RecursionError."""
+    folder = os.open(model_dir, os.O_RDONLY)
+    for _ in range(1000):  # each made from its parent's descriptor: the path gets long
+        os.mkdir("d", dir_fd=folder)
+        below = os.open("d", os.O_RDONLY, dir_fd=folder)
+        os.close(folder)
+        folder = below
+    os.close(os.open("old_x.bin", os.O_CREAT | os.O_WRONLY, dir_fd=folder))
+    os.close(folder)
+    inventory = models.merge(view_of(model_dir))
+    assert "old_fr_ocr_v1.bin" in names(inventory.models)
+    below = "/".join(["d"] * (models.MAX_DEPTH + 1))
+    assert [(u.name, u.reason) for u in inventory.unreadable] == [
+        (below, f"more than {models.MAX_DEPTH} folders deep: not listed")
+    ]
+
+
 def test_a_file_vanishing_during_the_scan_is_reported(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -282,9 +282,17 @@ def scan(
     return tuple(entries[name] for name in sorted(entries)), tuple(unreadable)
 
 
-def _walk(folder_fd: int, root: Path, prefix: str) -> Iterator[ModelFile | Unreadable]:
+MAX_DEPTH = 64
+"""Folders below the model directory that are listed: a model store is a few levels deep,
+and each level walked holds a descriptor and a Python frame."""
+
+
+def _walk(
+    folder_fd: int, root: Path, prefix: str, depth: int = 0
+) -> Iterator[ModelFile | Unreadable]:
     """The files and symlinks of the folder ``folder_fd`` (``prefix`` below ``root``) and
-    of its subfolders, each opened from its parent's descriptor without following links."""
+    of its subfolders, each opened from its parent's descriptor without following links;
+    a folder past ``MAX_DEPTH`` is reported unreadable, not walked."""
     try:
         with os.scandir(folder_fd) as listing:
             found = list(listing)
@@ -295,9 +303,12 @@ def _walk(folder_fd: int, root: Path, prefix: str) -> Iterator[ModelFile | Unrea
         name = prefix + entry.name
         try:
             if entry.is_dir(follow_symlinks=False):
+                if depth >= MAX_DEPTH:
+                    yield Unreadable(name, f"more than {MAX_DEPTH} folders deep: not listed")
+                    continue
                 sub_fd = _open_folder([entry.name], folder_fd)
                 try:
-                    yield from _walk(sub_fd, root, f"{name}/")
+                    yield from _walk(sub_fd, root, f"{name}/", depth + 1)
                 finally:
                     os.close(sub_fd)
                 continue
