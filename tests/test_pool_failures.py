@@ -150,6 +150,13 @@ def test_a_caller_stopped_past_a_deadline_reads_the_answers_sent_in_time(tmp_pat
     assert caller.wait(30) == 0
 
 
+def test_a_hard_memory_limit_below_a_warm_engine_fails_the_start_not_the_inputs() -> None:
+    """Every worker was killed in its first job, and each input blamed and quarantined
+    for memory it never used."""
+    with pytest.raises(EngineStartError, match="past the hard memory limit of 10 MB"):
+        fake_pool(workers=1, spares=0, max_rss_mb=5, hard_rss_mb=10, max_start_failures=2)
+
+
 def test_timeout_attaches_the_workers_python_stack(tmp_path: Path) -> None:
     (slow,) = make_inputs(tmp_path, ["slow.png"])
     pool = fake_pool(workers=1, spares=0, job_timeout=1, engine_options={"delay": 60})

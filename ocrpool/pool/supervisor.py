@@ -285,7 +285,15 @@ class Supervisor:
                     worker.declined(empty=not book.holds(worker))
                     self._put_back(lease)
             elif isinstance(message, Ready):
-                if worker.ready(message.rss_mb):
+                hard = self._config.effective_hard_rss_mb
+                if hard is not None and not self._config.rss_relative and message.rss_mb >= hard:
+                    # it would be killed in its first job, and the job blamed for it
+                    reason = (
+                        f"its engine holds {message.rss_mb:.0f} MB once warm, past the hard "
+                        f"memory limit of {hard:.0f} MB: raise max_rss_mb (or hard_rss_mb)"
+                    )
+                    worker.stop(ExitCause.START_FAILED, Ask.NOTHING, 0.0, reason)
+                elif worker.ready(message.rss_mb):
                     self._start_failures = 0
                     self._warmup_s = message.startup_s
                     log.info(
