@@ -208,6 +208,16 @@ def test_a_model_directory_aspose_cannot_use_is_a_usage_error(
     assert "a model directory must end in Aspose.AI.LLM/models" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "soon"])
+def test_a_timeout_that_is_not_some_seconds_is_a_usage_error(
+    timeout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["models", "list", "--timeout", timeout])
+    assert stopped.value.code == 2
+    assert "--timeout" in capsys.readouterr().err
+
+
 @pytest.mark.aspose
 def test_cli_against_aspose(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "path", "--model-dir", str(model_dir)]) == 0
@@ -305,15 +315,11 @@ def test_a_folder_swapped_for_a_symlink_after_the_scan_is_refused(
 
 
 def test_folders_past_the_depth_limit_are_reported_not_walked(model_dir: Path) -> None:
-    """A thousand levels used to end the command with a RecursionError."""
-    folder = os.open(model_dir, os.O_RDONLY)
-    for _ in range(1000):  # each made from its parent's descriptor: the path gets long
-        os.mkdir("d", dir_fd=folder)
-        below = os.open("d", os.O_RDONLY, dir_fd=folder)
-        os.close(folder)
-        folder = below
-    os.close(os.open("old_x.bin", os.O_CREAT | os.O_WRONLY, dir_fd=folder))
-    os.close(folder)
+    """About a thousand levels ended the command with a RecursionError (not built here:
+    pytest's own clean-up of old temporary folders recurses as deep)."""
+    deep = model_dir.joinpath(*["d"] * (models.MAX_DEPTH + 5))
+    deep.mkdir(parents=True)
+    (deep / "old_x.bin").write_bytes(b"x")
     inventory = models.merge(view_of(model_dir))
     assert "old_fr_ocr_v1.bin" in names(inventory.models)
     below = "/".join(["d"] * (models.MAX_DEPTH + 1))

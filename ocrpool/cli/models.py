@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def register(commands: Any) -> None:
     )
     common.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=models.DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
         help="give up on the Aspose process after this long "
@@ -224,3 +225,14 @@ def _size(size_bytes: int | None) -> str:
             return f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds above 0 (0 or ``nan`` would mean no limit, or none)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
