@@ -42,6 +42,27 @@ def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().out
 
 
+_INTERRUPTED_WHILE_LOADING = """
+import sys
+
+class Interrupt:  # Ctrl-C as the command's modules load
+    def find_spec(self, name, path=None, target=None):
+        if name == "ocrpool.cli":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, Interrupt())
+from ocrpool.__main__ import entry_point
+
+entry_point()
+"""
+
+
+def test_a_ctrl_c_while_the_command_loads_exits_130_without_a_traceback() -> None:
+    command = [sys.executable, "-c", _INTERRUPTED_WHILE_LOADING, "run", "x", "--out", "r.jsonl"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (ExitCode.INTERRUPTED, "ocrpool: interrupted\n")
+
+
 def test_version_prints_the_package_version_and_exits_0(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
