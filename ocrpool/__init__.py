@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from ocrpool.engines.base import JobOptions as JobOptions, PageSpan as PageSpan
     from ocrpool.errors import (
         EmptyPages as EmptyPages,
+        EngineConfigError as EngineConfigError,
         EngineError as EngineError,
+        EngineOptionError as EngineOptionError,
         EngineStartError as EngineStartError,
         ExportFailed as ExportFailed,
         ImageTooLarge as ImageTooLarge,
@@ -57,7 +59,9 @@ and ``ocrpool --version`` read it from here."""
 _HOMES = {
     "ocrpool.errors": (
         "EmptyPages",
+        "EngineConfigError",
         "EngineError",
+        "EngineOptionError",
         "EngineStartError",
         "ExportFailed",
         "ImageTooLarge",

@@ -19,6 +19,7 @@ from ocrpool.engines.aspose.models import ModelDirUnusable
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
 from ocrpool.errors import (
     EmptyPages,
+    EngineConfigError,
     EngineError,
     EngineStartError,
     InvalidInput,
@@ -109,6 +110,8 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     PoolClosed: Answer(_E.ENGINE_UNAVAILABLE, 503),
     RayUnavailable: Answer(_E.ENGINE_UNAVAILABLE, 503),
     ActorsNotReady: Answer(_E.ENGINE_UNAVAILABLE, 503),
+    # The engine refused its options: the command line (or the service's settings) is wrong.
+    EngineConfigError: Answer(_E.USAGE, 503),
     # The command line or the output.
     BatchError: Answer(_E.USAGE, None),
     ScaleOutError: Answer(_E.USAGE, None),

@@ -96,6 +96,14 @@ class EngineError(OcrPoolError):
     input: str | None = None
 
 
+class EngineOptionError(EngineError):
+    """The engine refused an option: one it does not take, or a value it does not accept
+    (an unknown language). At start it breaks the pool at once (``EngineConfigError``: no
+    retry can succeed); a job's own option fails that job."""
+
+    option: str = ""
+
+
 class ResourceUnavailable(EngineError):
     """A setting needs an engine resource that is not on this machine (and may not be downloaded).
 
@@ -182,6 +190,14 @@ class EngineStartError(OcrPoolError):
     exitcode: int | None = None
     stderr_tail: str = ""
     """What the last worker that failed printed."""
+
+
+class EngineConfigError(EngineStartError):
+    """The engine refused the pool's engine options when a worker started it: the pool
+    broke at that first refusal, without the retries of other failed starts. Fix
+    ``option``; ``ocrpool doctor`` cannot help."""
+
+    option: str = ""
 
 
 class JobCancelled(OcrPoolError):

@@ -24,7 +24,13 @@ from ocrpool.engines.aspose.child import run_in_child
 from ocrpool.engines.aspose.engine import AsposeEngine, check_file, to_recognition
 from ocrpool.engines.aspose.errors import translate_error
 from ocrpool.engines.aspose.orientation import PageRun, page_runs
-from ocrpool.errors import EngineError, ExportFailed, InvalidInput, ResourceUnavailable
+from ocrpool.errors import (
+    EngineError,
+    EngineOptionError,
+    ExportFailed,
+    InvalidInput,
+    ResourceUnavailable,
+)
 from ocrpool.formats import Format
 from ocrpool.results import Recognition
 
@@ -353,9 +359,11 @@ def test_bad_options_fail_start_clearly(session: dict[str, Any]) -> None:
     assert "Aspose rejected the license file" in session["bad-license"].message
     assert isinstance(session["no-license"], EngineError)
     assert "does not exist" in session["no-license"].message
-    assert isinstance(session["bad-language"], EngineError)
+    assert isinstance(session["bad-language"], EngineOptionError)
+    assert session["bad-language"].option == "language"
     assert "ENG" in session["bad-language"].message
-    assert isinstance(session["bad-detection-level"], EngineError)
+    assert isinstance(session["bad-detection-level"], EngineOptionError)
+    assert session["bad-detection-level"].option == "language_detection_level"
     assert "BY_PAGE" in session["bad-detection-level"].message
 
 

@@ -336,8 +336,8 @@ def test_pool_options_map_onto_ocrpool(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     out = tmp_path / "r.db"
     args = ["--max-jobs", "0", "--max-rss", "300", "--timeout", "5", "--retries", "0"]
-    args += ["--license", "my.lic", "--language", "deu", "--engine-option", "delay=0.5"]
-    for option in ("strict=TRUE", "n=3", "x=a=b"):
+    args += ["--license", "my.lic", "--language", "deu"]
+    for option in ("language_detection_level=0.5", "warmup=FALSE", "threads=3", "spellcheck=a=b"):
         args += ["--engine-option", option]
     assert run(str(tmp_path / "empty"), "--out", str(out), "--format", "sqlite", *args) == 0
     with sqlite3.connect(out) as db:
@@ -353,10 +353,10 @@ def test_pool_options_map_onto_ocrpool(tmp_path: Path) -> None:
         "pages_per_job": 1,
         "split_min_pages": 4,
         "engine_options": {
-            "delay": 0.5,
-            "strict": True,
-            "n": 3,
-            "x": "a=b",
+            "language_detection_level": 0.5,
+            "warmup": False,
+            "threads": 3,
+            "spellcheck": "a=b",
             "license": "my.lic",
             "language": "deu",
         },
@@ -388,6 +388,26 @@ def test_a_bad_engine_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]
         run(".", "--out", "r.jsonl", "--engine-option", "novalue")
     assert caught.value.code == ExitCode.USAGE
     assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("colour=blue", "the 'fake' engine has no option 'colour'; its options: balloon_mb,"),
+        ("page_fault=nope", "the 'fake' engine refused its options: page_fault must be one of"),
+    ],
+)
+def test_an_engine_option_the_engine_refuses_is_a_usage_error(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, says: str
+) -> None:
+    """Told in one line, at once (an unknown name before any worker starts; a value the
+    engine refuses at its first start, not after three with a traceback each)."""
+    out = tmp_path / "r.jsonl"
+    assert run(str(images), "--out", str(out), *FAST, "--engine-option", option) == 2
+    err = capsys.readouterr().err
+    assert f"ocrpool run: error: {says}" in err
+    assert "Traceback" not in err and "doctor" not in err
+    assert not out.exists() or out.read_bytes() == b""
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from imaging import write_text_image
 
-from ocrpool import ExitCause, OcrPool, WorkerExit
+from ocrpool import EngineConfigError, ExitCause, OcrPool, WorkerExit
 from ocrpool.engines.aspose.runtime import CONCURRENT_GC_VARIABLE, TIERED_COMPILATION_VARIABLE
 
 pytestmark = pytest.mark.aspose
@@ -38,6 +38,23 @@ def test_two_aspose_workers_recognise_across_recycles(tmp_path: Path) -> None:
     assert all(e.rss_mb is not None and e.rss_mb > 100 for e in exits if e.jobs)
     assert "aspose.ocr" not in sys.modules
     assert "libcoreclr" not in Path(f"/proc/{os.getpid()}/maps").read_text()
+
+
+def test_a_language_aspose_does_not_know_breaks_the_pool_at_the_first_start() -> None:
+    """Only a started engine knows its languages: the first start says, and none is retried."""
+    exits: list[WorkerExit] = []
+    with pytest.raises(EngineConfigError) as caught:
+        OcrPool(
+            workers=1,
+            spares=0,
+            engine="aspose",
+            engine_options={"language": "klingon"},
+            on_worker_exit=exits.append,
+        )
+    assert caught.value.option == "language"
+    assert "unknown language 'klingon'; choose one of: " in caught.value.message
+    assert "ENG" in caught.value.message
+    assert [exit.cause for exit in exits] == [ExitCause.START_FAILED]
 
 
 ADOPTED = {

@@ -19,6 +19,7 @@ import pytest
 from fakes import fake_pool, make_inputs, worker_processes
 
 from ocrpool import (
+    EngineConfigError,
     EngineStartError,
     ExitCause,
     InvalidInput,
@@ -206,9 +207,61 @@ def test_start_abort_is_a_start_failure_with_the_stderr_tail() -> None:
     assert "Fatal Python error: Aborted" in caught.value.stderr_tail
 
 
-def test_bad_engine_options_fail_at_start() -> None:
-    with pytest.raises(EngineStartError, match="no_such_option"):
-        fake_pool(workers=1, engine_options={"no_such_option": 1}, max_start_failures=1)
+def test_an_option_the_engine_does_not_take_is_refused_before_any_worker_starts() -> None:
+    started: list[WorkerExit] = []
+    with pytest.raises(ValueError, match=r"no option 'no_such_option'; its options: .*delay"):
+        fake_pool(engine_options={"no_such_option": 1}, on_worker_exit=started.append)
+    assert started == []
+
+
+@pytest.mark.parametrize(
+    ("options", "option", "says"),
+    [
+        ({"page_fault": "nope"}, "page_fault", "page_fault must be one of"),
+        ({"delay": "soon"}, "", "ValueError: could not convert string to float: 'soon'"),
+    ],
+)
+def test_an_option_value_the_engine_refuses_breaks_the_pool_at_the_first_start(
+    options: dict[str, object], option: str, says: str
+) -> None:
+    """No retry can start it, so none is made (three starts with back-off before), and the
+    error says what to fix, not to run ``ocrpool doctor``."""
+    exits: list[WorkerExit] = []
+    with pytest.raises(EngineConfigError) as caught:
+        fake_pool(
+            workers=1, engine_options=options, max_start_failures=3, on_worker_exit=exits.append
+        )
+    assert caught.value.option == option
+    assert caught.value.message.startswith(f"the 'fake' engine refused its options: {says}")
+    assert "doctor" not in caught.value.message
+    assert [exit.cause for exit in exits] == [ExitCause.START_FAILED]
+
+
+def test_options_refused_after_a_warm_start_are_retried_as_any_failed_start(
+    tmp_path: Path,
+) -> None:
+    """Once an engine started with them, a refusal means the machine changed (a file an
+    option names vanished): the replacement is retried, and the pool serves again once the
+    file is back, instead of breaking as it does at the first start."""
+    refusing = tmp_path / "refusing"
+    exits: list[WorkerExit] = []
+    settings = {"fail_start": "refuse", "fail_start_while": str(refusing)}
+    inputs = make_inputs(tmp_path, ["a.png", "b.png"])
+    with fake_pool(
+        workers=1,
+        spares=0,
+        max_jobs_per_worker=1,
+        recycle_jitter=0.0,
+        engine_options=settings,
+        max_start_failures=5,  # far more than the retries before the file is back
+        on_worker_exit=exits.append,
+    ) as pool:
+        refusing.touch()
+        assert pool.recognize(inputs[0]).ok  # its worker retires; the replacement refuses
+        wait_until(lambda: any(e.cause is ExitCause.START_FAILED for e in exits), 30, "refused")
+        refusing.unlink()
+        assert pool.recognize(inputs[1]).ok
+    assert [e.cause for e in exits].count(ExitCause.START_FAILED) >= 1
 
 
 def test_unknown_engine_is_a_value_error() -> None:

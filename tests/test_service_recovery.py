@@ -26,6 +26,20 @@ def _refused_while_broken(reply: HttpReply) -> None:
 
 
 @pytest.mark.slow
+def test_engine_options_refused_at_start_up_end_the_service_with_exit_2(
+    tmp_path: Path,
+) -> None:
+    """No rebuild can change them: the service says so and exits, for its process manager
+    to report, instead of rebuilding for ever."""
+    args = [*ONE_WORKER, "--engine-option", "page_fault=nope"]
+    with ServiceProcess(args, tmp_path / "log") as served:
+        assert served.process.wait(60) == 2, served.log_tail()
+        said = served.log.read_text()
+    assert "ocrpool serve: error: the 'fake' engine refused its options: page_fault" in said
+    assert "building a new pool" not in said
+
+
+@pytest.mark.slow
 def test_an_engine_outage_is_503_then_the_pool_is_rebuilt(tmp_path: Path) -> None:
     """Broken from the start: 503 and readyz 503; past --unhealthy-after, healthz 503 too;
     once starts work again, a rebuilt pool serves."""

@@ -4,6 +4,7 @@ its workers, and exits 0 with no process left behind."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +65,47 @@ def test_sigterm_drains_accepted_jobs_then_exits_0(tmp_path: Path) -> None:
     )
     assert statuses == [200, 200]
     assert all(body["ok"] for body in bodies)
+
+
+def _start_upload(port: int, body: bytes) -> socket.socket:
+    """A connection that has sent a POST /v1/ocr's headers and half of ``body``."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=60)
+    head = f"POST /v1/ocr HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    conn.sendall(head.encode() + body[: len(body) // 2])
+    return conn
+
+
+@pytest.mark.slow
+def test_a_request_uploading_when_sigterm_comes_is_served(tmp_path: Path) -> None:
+    """It was let in before the stop: the drain waits for its upload and runs its job
+    (it got ``PoolClosed`` when the stop came between its first byte and its hand-over)."""
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--drain-timeout", "60"]
+    with ServiceProcess(args, tmp_path / "log") as served:
+        served.start()
+        image = png_header(8, 8)
+        with _start_upload(served.port, image) as conn:
+            wait_until(lambda: served.metric("ocrpool_queue_slots_used") == 1, 30, "let in")
+            served.process.send_signal(signal.SIGTERM)
+            wait_until(lambda: _refuses_connections(served.port), 30, "listener closed")
+            conn.sendall(image[len(image) // 2 :])
+            answer = conn.makefile("rb").read()  # the service closes the connection
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["ok"] is True
+        assert served.process.wait(60) == 0, served.log_tail()
+
+
+@pytest.mark.slow
+def test_a_stalled_upload_holds_the_stop_no_longer_than_the_drain_timeout(
+    tmp_path: Path,
+) -> None:
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--drain-timeout", "1"]
+    with ServiceProcess([*args, "--body-timeout", "600"], tmp_path / "log") as served:
+        served.start()
+        with _start_upload(served.port, png_header(8, 8)):
+            wait_until(lambda: served.metric("ocrpool_queue_slots_used") == 1, 30, "let in")
+            served.process.send_signal(signal.SIGTERM)
+            # the drain timeout, then ``ANSWER_GRACE_S`` for uvicorn to cut the request off
+            assert served.process.wait(30) == 0, served.log_tail()
 
 
 @pytest.mark.slow

@@ -13,7 +13,14 @@ import pytest
 from imaging import write_text_image
 from PIL import Image
 
-from ocrpool import EngineError, ExportFormat, InvalidInput, JobOptions, ResourceUnavailable
+from ocrpool import (
+    EngineError,
+    EngineOptionError,
+    ExportFormat,
+    InvalidInput,
+    JobOptions,
+    ResourceUnavailable,
+)
 from ocrpool.engines.tesseract.engine import TesseractEngine
 from ocrpool.engines.tesseract.pages import read_pages
 from ocrpool.formats import Format
@@ -146,7 +153,7 @@ def test_psm_single_line_and_its_bad_names(tmp_path: Path) -> None:
         assert engine.recognize(str(line)).text == "Seven silver spoons"
     finally:
         engine.close()
-    with pytest.raises(EngineError, match=r"unknown psm 'sideways'.*single_line \(7\)"):
+    with pytest.raises(EngineOptionError, match=r"unknown psm 'sideways'.*single_line \(7\)"):
         started(psm="sideways")
 
 

@@ -20,7 +20,8 @@ from ocrpool.cli.pool_options import (
     max_pixels,
     pool_options,
 )
-from ocrpool.error_codes import ExitCode
+from ocrpool.error_codes import ExitCode, exit_code_of
+from ocrpool.errors import OcrPoolError
 from ocrpool.pool.config import env_name, from_environment
 from ocrpool.service.settings import ServiceSettings
 
@@ -137,7 +138,6 @@ def register(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     try:
         from ocrpool.service import serve
-        from ocrpool.service.errors import CannotListen
     except ImportError as error:
         return _usage(f"{error.name} is missing: install ocrpool[serve]")
     given = {name: getattr(args, name) for name in (*_NAMES, "access_log")}
@@ -156,8 +156,9 @@ def _serve(args: argparse.Namespace) -> int:
         return _usage(f"--allow-path-prefix {settings.allow_path_prefix}: not a directory")
     try:
         serve(settings, on_listening=_announce)
-    except CannotListen as error:
-        return _usage(error.message)
+    except OcrPoolError as error:  # the address, or the engine's options
+        print(f"ocrpool serve: error: {error.message}", file=sys.stderr)
+        return exit_code_of(error)
     return ExitCode.OK
 
 

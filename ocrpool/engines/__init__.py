@@ -8,6 +8,7 @@ the tesseract module tesserocr).
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from ocrpool.engines.base import Engine, Source
@@ -36,9 +37,36 @@ def resolve_engine(spec: str) -> type[Engine]:
     return engine_class
 
 
+def check_option_names(spec: str, options: dict[str, Any]) -> None:
+    """``ValueError`` naming the options the engine's constructor does not take: known
+    before any worker starts, as its values are not (an engine checks those itself)."""
+    engine_class = resolve_engine(spec)
+    try:
+        parameters = inspect.signature(engine_class).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the worker's start will say
+        return
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    known = sorted(parameter.name for parameter in parameters if parameter.kind in named)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(
+            f"the {spec!r} engine has no option {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(known)}"
+        )
+
+
 def create_engine(spec: str, options: dict[str, Any] | None = None) -> Engine:
     """Construct (but do not start) the engine named by ``spec`` with ``options``."""
     return resolve_engine(spec)(**(options or {}))
 
 
-__all__ = ["BUILTIN_ENGINES", "Engine", "Source", "create_engine", "resolve_engine"]
+__all__ = [
+    "BUILTIN_ENGINES",
+    "Engine",
+    "Source",
+    "check_option_names",
+    "create_engine",
+    "resolve_engine",
+]

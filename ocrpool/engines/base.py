@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ocrpool.errors import EngineOptionError
 from ocrpool.exports import ExportFormat, parse_formats
 from ocrpool.results import Recognition
 
@@ -31,6 +32,15 @@ Source = str | bytes | PageSpan
 
 MAX_NAME = 64
 """The longest language or spell-check name a job may give (real ones are a few letters)."""
+
+
+def check_switches(**switches: object) -> None:
+    """``EngineOptionError`` for an on/off engine option given anything but a bool: a
+    command line's ``yes`` arrives as text, which the engine would take as on, or choke
+    on in its native settings."""
+    for name, value in switches.items():
+        if not isinstance(value, bool):
+            raise EngineOptionError(f"{name} must be true or false, not {value!r}", option=name)
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,11 @@ class JobOptions:
 class Engine(Protocol):
     """An OCR engine owned by one worker process.
 
-    Constructed with the pool's ``engine_options`` as keyword arguments (so bad options
-    fail at start, in the worker), then ``start()``-ed once, asked to ``recognize`` one
+    Constructed with the pool's ``engine_options`` as keyword arguments, and nothing else
+    (the pool checks their names against the constructor before any worker starts; a
+    ``TypeError``/``ValueError`` from it, or ``EngineOptionError`` from ``start``, is an
+    option refused: the pool breaks at once, as no retry could succeed), then
+    ``start()``-ed once, asked to ``recognize`` one
     input at a time, and ``close()``-d before a clean exit. ``start`` must leave the
     engine warm: the worker reports ready as soon as it returns. Failures raise
     ``ocrpool.errors`` types (``InvalidInput`` for unreadable input, ``EngineError``

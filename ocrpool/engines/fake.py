@@ -28,21 +28,22 @@ from pathlib import PurePath
 from typing import ClassVar
 
 from ocrpool.engines.base import JobOptions, PageSpan, Source
-from ocrpool.errors import EngineError, InvalidInput
+from ocrpool.errors import EngineError, EngineOptionError, InvalidInput
 from ocrpool.exports import Export, ExportFormat, parse_formats
 from ocrpool.formats import page_count
 from ocrpool.processes import MB
 from ocrpool.results import Page, Recognition
 
-_START_FAILURES = ("raise", "abort", "exit", "hang")
+_START_FAILURES = ("raise", "refuse", "abort", "exit", "hang")
 _PAGE_FAULTS = ("crash", "abort", "hang", "raise")
 
 
 class FakeEngine:
     """Options: ``delay`` (s per page), ``leak_mb`` (native memory leaked per job),
     ``leak_fds`` (file handles leaked per job), ``start_delay`` (s), ``fail_start``
-    (``True``/``"raise"``, ``"abort"``, ``"exit"`` or ``"hang"``), ``fail_start_while`` (a
-    path: ``fail_start``, by default ``"raise"``, happens only while it exists),
+    (``True``/``"raise"``, ``"refuse"``, ``"abort"``, ``"exit"`` or ``"hang"``),
+    ``fail_start_while`` (a path: ``fail_start``, by default ``"raise"``, happens only
+    while it exists),
     ``close_delay`` (s ``close()`` takes), ``balloon_mb`` (allocated at once by an input
     whose name contains ``balloon``), ``exports`` (format names, as for the aspose
     engine), ``fault_page`` (a page number, from 1: recognising it does ``page_fault``,
@@ -72,7 +73,10 @@ class FakeEngine:
         if fail_start is True or (fail_start_while and not fail_start):
             fail_start = "raise"
         if fail_start and fail_start not in _START_FAILURES:
-            raise ValueError(f"fail_start must be one of {_START_FAILURES}, not {fail_start!r}")
+            raise EngineOptionError(
+                f"fail_start must be one of {_START_FAILURES}, not {fail_start!r}",
+                option="fail_start",
+            )
         self.delay = float(delay)
         self.leak_mb = float(leak_mb)
         self.leak_fds = int(leak_fds)
@@ -82,13 +86,16 @@ class FakeEngine:
         self.close_delay = float(close_delay)
         self.balloon_mb = float(balloon_mb)
         if page_fault not in _PAGE_FAULTS:
-            raise ValueError(f"page_fault must be one of {_PAGE_FAULTS}, not {page_fault!r}")
+            raise EngineOptionError(
+                f"page_fault must be one of {_PAGE_FAULTS}, not {page_fault!r}",
+                option="page_fault",
+            )
         self.fault_page = fault_page
         self.page_fault = page_fault
         try:
             self.exports = parse_formats(exports)
         except ValueError as exc:
-            raise EngineError(str(exc)) from None
+            raise EngineOptionError(str(exc), option="exports") from None
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._libc.malloc.restype = ctypes.c_void_p
         self._libc.malloc.argtypes = [ctypes.c_size_t]
@@ -103,6 +110,8 @@ class FakeEngine:
             self._hang()
         if self.fail_start == "raise":
             raise EngineError("fake engine: start failed as asked (fail_start)")
+        if self.fail_start == "refuse":
+            raise EngineOptionError("fake engine: options refused as asked", option="fail_start")
         if self.fail_start == "abort":
             self._libc.abort()
         if self.fail_start == "exit":

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ocrpool.engines import resolve_engine
+from ocrpool.engines import check_option_names, resolve_engine
 from ocrpool.exports import ExportFormat, parse_formats
 from ocrpool.merge import MERGEABLE
 from ocrpool.pool.documents import PageJobs
@@ -133,7 +133,7 @@ class PoolConfig:
         _require(
             self.max_in_flight is None or self.max_in_flight >= 1, "max_in_flight must be >= 1"
         )
-        resolve_engine(self.engine)
+        check_option_names(self.engine, self.engine_options)
 
     @property
     def effective_hard_rss_mb(self) -> float | None:

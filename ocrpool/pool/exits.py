@@ -5,6 +5,7 @@ applies."""
 from __future__ import annotations
 
 from ocrpool.errors import (
+    EngineConfigError,
     EngineStartError,
     JobCancelled,
     JobTimeout,
@@ -74,6 +75,19 @@ def start_failure_error(
         f"{who} could not start the {engine!r} engine ({attempt} of {of} attempts): "
         f"{detail or describe_exit(exitcode)}. {DOCTOR_HINT}",
         attempts=attempt,
+        exitcode=exitcode,
+        stderr_tail=stderr_tail,
+    )
+
+
+def options_refused_error(
+    engine: str, detail: str | None, option: str, exitcode: int | None, stderr_tail: str
+) -> EngineConfigError:
+    """The pool's error when a worker's engine refused the options it was started with."""
+    return EngineConfigError(
+        f"the {engine!r} engine refused its options: {detail}",
+        option=option,
+        attempts=1,
         exitcode=exitcode,
         stderr_tail=stderr_tail,
     )

@@ -137,6 +137,8 @@ class WorkerHandle:
         self.frozen = False
         """It was stopped (SIGSTOP) when the supervisor gave up waiting for it."""
         self.start_error: str | None = None
+        self.refused_option: str | None = None
+        """The option its engine refused at start (``StartFailed.option``)."""
         self.kill_deadline: float | None = None
         self.aimed_at: int | None = None
         """The job a stop for its timeout or its cancel was aimed at: one that started
@@ -172,9 +174,10 @@ class WorkerHandle:
         self.warm_rss_mb = self.rss_mb = rss_mb
         return True
 
-    def start_failed(self, error: str) -> None:
+    def start_failed(self, error: str, option: str | None) -> None:
         """A ``StartFailed`` arrived: the worker exits next; keep its reason."""
         self.start_error = error
+        self.refused_option = option
 
     def activate(self) -> None:
         self._become(WorkerState.IDLE)

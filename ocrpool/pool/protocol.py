@@ -71,6 +71,10 @@ class Ready:
 class StartFailed:
     error: str
     traceback: str
+    option: str | None = None
+    """Set when the engine refused its options (``EngineOptionError``, or a ``TypeError`` or
+    ``ValueError`` from its constructor, which takes nothing else): the option's name, ""
+    if unknown. No other start can succeed."""
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from ocrpool.errors import JobCancelled, OcrPoolError, PoolClosed
 from ocrpool.pool import policies
 from ocrpool.pool.blame import LOST_STATUS, PLANNED, Cost, Death, Verdict, judge
 from ocrpool.pool.config import PoolConfig
-from ocrpool.pool.exits import lost_job_error, start_failure_error
+from ocrpool.pool.exits import lost_job_error, options_refused_error, start_failure_error
 from ocrpool.pool.handle import Ask, WorkerHandle, process_context, spills
 from ocrpool.pool.leases import Clock, Lease, LeaseBook, LeaseState, call_all
 from ocrpool.pool.lifecycle import PoolLife
@@ -88,6 +88,9 @@ class Supervisor:
         self._wake_at = 0.0
         """When the supervisor's wait ends at the latest (its next deadline)."""
         self._warmup_s = 0.0
+        self._ever_ready = False
+        """An engine started with these options: a later refusal means the machine changed
+        (a file an option names vanished), so it is retried as any failed start."""
         """How long the last worker took from its start to warm: how far ahead of a
         recycle its replacement starts."""
         self._dirty = True
@@ -296,6 +299,7 @@ class Supervisor:
                 elif worker.ready(message.rss_mb):
                     self._start_failures = 0
                     self._warmup_s = message.startup_s
+                    self._ever_ready = True
                     log.info(
                         "worker %d ready in %.2fs, RSS %.0f MB",
                         worker.pid,
@@ -303,8 +307,12 @@ class Supervisor:
                         message.rss_mb,
                     )
             elif isinstance(message, StartFailed):
-                worker.start_failed(message.error)
-                log.error("worker %d failed to start: %s", worker.pid, message.traceback.strip())
+                worker.start_failed(message.error, message.option)
+                refused = message.option is not None and not self._ever_ready
+                level = logging.DEBUG if refused else logging.ERROR
+                log.log(
+                    level, "worker %d failed to start: %s", worker.pid, message.traceback.strip()
+                )
 
     def _on_started(self, worker: WorkerHandle, job_id: int) -> None:
         lease = self._book.acked(worker, job_id)
@@ -339,7 +347,18 @@ class Supervisor:
         for lease in self._book.release(worker):
             self._settle_lost(worker, lease, verdict, exitcode, tail, now)
         if verdict.start_failure:
-            self._on_start_failure(worker.pid, worker.start_error, exitcode, tail, now)
+            if worker.refused_option is not None and not self._ever_ready:
+                self._break(
+                    options_refused_error(
+                        self._config.engine,
+                        worker.start_error,
+                        worker.refused_option,
+                        exitcode,
+                        tail,
+                    )
+                )
+            else:
+                self._on_start_failure(worker.pid, worker.start_error, exitcode, tail, now)
         elif verdict.backs_off:
             self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
         record = WorkerExit(
@@ -392,8 +411,8 @@ class Supervisor:
 
     def _break(self, error: OcrPoolError) -> None:
         """The engine cannot start: fail what waits, refuse what comes."""
-        log.error("%s", error)
         if self._life.breaks(error):
+            log.error("%s", error)
             self._book.fail_queued(error)
             self._changed.notify_all()
 

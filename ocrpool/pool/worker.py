@@ -33,7 +33,7 @@ import psutil
 
 from ocrpool.engines import create_engine
 from ocrpool.engines.base import Engine, JobOptions, Source
-from ocrpool.errors import EngineError, OcrPoolError
+from ocrpool.errors import EngineError, EngineOptionError, OcrPoolError
 from ocrpool.pool.protocol import (
     Ack,
     Declined,
@@ -83,13 +83,19 @@ def _start_engine(spec: WorkerSpec) -> tuple[Engine | None, StartFailed | None]:
     def start() -> None:
         if spec.warm_nice:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), spec.warm_nice)
+        constructed = False
         try:
             engine = create_engine(spec.engine, spec.engine_options)
+            constructed = True
             engine.start()
             outcome.append(engine)
         except BaseException as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            outcome.append(StartFailed(error=error, traceback=traceback.format_exc()))
+            option = exc.option if isinstance(exc, EngineOptionError) else None
+            if not constructed and isinstance(exc, (TypeError, ValueError)):
+                option = ""
+            named = isinstance(exc, EngineOptionError)  # its message says what is wrong
+            error = str(exc) if named else f"{type(exc).__name__}: {exc}"
+            outcome.append(StartFailed(error, traceback.format_exc(), option))
 
     thread = threading.Thread(target=start, name="ocrpool-warm-up")
     thread.start()

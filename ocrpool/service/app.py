@@ -410,12 +410,12 @@ class Service:
         slot = self.slots.take()
         futures: list[Future[OcrResult]] = []
         try:
-            inputs = await read_inputs(request, self._rules, asked.name, asked.path)
-            if len(inputs.uploads) > 1:
-                slot.grow(len(inputs.uploads) - 1)
-            for upload in inputs.uploads:
-                job = await self.lifecycle.submit(upload.source, upload.label, asked.options)
-                futures.append(job)
+            with self.lifecycle.admitting() as submit:
+                inputs = await read_inputs(request, self._rules, asked.name, asked.path)
+                if len(inputs.uploads) > 1:
+                    slot.grow(len(inputs.uploads) - 1)
+                for upload in inputs.uploads:
+                    futures.append(await submit(upload.source, upload.label, asked.options))
         except BaseException:
             self.lifecycle.stop_job(futures, kill=True)
             slot.release()

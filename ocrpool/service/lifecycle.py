@@ -17,25 +17,28 @@ The pool is built in a thread, so the server answers ``/healthz`` (and ``/readyz
 waiting 1 s before the first attempt and twice as long after each failed one (at most
 30 s). Once it has been broken for longer than ``unhealthy_after_s`` it says so where
 process managers look: ``healthy()`` (``GET /healthz``) turns false, so one that restarts
-unhealthy services restarts it. ``begin_drain`` (SIGTERM) refuses new jobs and lets the
-pool finish what it holds; past ``drain_timeout_s``, or at once on ``stop_now`` (a second
-signal), it fails the rest with ``PoolClosed`` and stops the workers. A pool still being
-built holds no job: it is stopped at once.
+unhealthy services restarts it. ``begin_drain`` (SIGTERM) refuses new requests and lets the
+pool finish what it holds, and the inputs of requests let in before it (``admitting``: an
+upload under way) once they are read; past ``drain_timeout_s``, or at once on ``stop_now``
+(a second signal), it fails the rest with ``PoolClosed`` and stops the workers. A pool
+still being built holds no job: it is stopped at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import enum
+import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from ocrpool.engines.base import JobOptions, Source
-from ocrpool.errors import EngineStartError, OcrPoolError, PoolClosed
+from ocrpool.errors import EngineConfigError, EngineStartError, OcrPoolError, PoolClosed
 from ocrpool.pool.executor import OcrPool
 from ocrpool.results import OcrResult
 from ocrpool.service.errors import NotReady
@@ -45,6 +48,7 @@ log = logging.getLogger("ocrpool")
 
 FIRST_REBUILD_DELAY_S = 1.0
 MAX_REBUILD_DELAY_S = 30.0
+Submit = Callable[[Source, str, JobOptions | None], Awaitable[Future[OcrResult]]]
 _BROKEN = "the pool's engines could not start (the service's log says why); building a new pool"
 """Said when a probe, not a job, found the pool broken: the pool's own error is in the log."""
 
@@ -84,14 +88,43 @@ class PoolLifecycle:
         self._draining: asyncio.Task[None] | None = None
         self._drain_begun = asyncio.Event()
         """Ends a rebuild's back-off wait early."""
+        self._admitting = 0
+        """Requests let in while serving whose inputs are not all handed to the pool yet."""
+        self._admissions_over = asyncio.Event()
+        """Set while none is (or on ``stop_now``): the drain may close the pool."""
+        self._admissions_over.set()
+        self._closing = False
+        """The pool takes no more inputs, not even those of requests let in earlier."""
+        self.fatal: EngineConfigError | None = None
+        """Why the service must end: the first pool's engine refused its options, which no
+        rebuild can change (``until_fatal``)."""
+        self._fatal_found = asyncio.Event()
 
     def start(self) -> None:
         """Build the pool in a thread; returns at once."""
         self._loop = asyncio.get_running_loop()
         self._keeper = asyncio.create_task(self._keep(first=True))
 
-    async def submit(
-        self, source: Source, label: str, options: JobOptions | None = None
+    @contextlib.contextmanager
+    def admitting(self) -> Iterator[Submit]:
+        """Around reading a request and handing its inputs to the pool, with the function
+        that hands one over. A request let in while serving is still served if the drain
+        begins before its upload is read (the drain waits for it, within its timeout);
+        one let in later gets ``PoolClosed``."""
+        let_in = self.state is ServiceState.SERVING
+        if let_in:
+            self._admitting += 1
+            self._admissions_over.clear()
+        try:
+            yield functools.partial(self._submit, let_in=let_in)
+        finally:
+            if let_in:
+                self._admitting -= 1
+                if not self._admitting:
+                    self._admissions_over.set()
+
+    async def _submit(
+        self, source: Source, label: str, options: JobOptions | None, *, let_in: bool
     ) -> Future[OcrResult]:
         """Hand one input to the pool, or raise why it cannot take jobs now. From a thread:
         the pool counts a document's pages again (pypdf reads a 1000-page PDF's page tree
@@ -102,7 +135,9 @@ class PoolLifecycle:
         if self.state is ServiceState.BROKEN and self._fault is not None:
             # A copy: raising one instance again and again would grow its traceback.
             raise copy.copy(self._fault)
-        if self.pool is None or self.state is not ServiceState.SERVING:
+        serving = self.state is ServiceState.SERVING
+        draining = self.state is ServiceState.DRAINING and let_in
+        if self.pool is None or self._closing or not (serving or draining):
             raise PoolClosed("the service is stopping")
         pool = self.pool
         submitting = asyncio.ensure_future(
@@ -180,6 +215,8 @@ class PoolLifecycle:
         """``begin_drain``, then fail the jobs left with ``PoolClosed`` at once (running ones
         killed) instead of at the drain deadline: a second stop signal."""
         self.begin_drain()
+        self._closing = True
+        self._admissions_over.set()
         if self.pool is not None:
             log.warning("stopping now: failing the jobs left with PoolClosed")
             self.pool.shutdown(wait=False, cancel_pending=True)
@@ -198,13 +235,23 @@ class PoolLifecycle:
             self._rebuild_delay_s = FIRST_REBUILD_DELAY_S
         self.state = ServiceState.BROKEN
 
+    async def until_fatal(self) -> None:
+        """Return once ``fatal`` is set: the server then stops."""
+        await self._fatal_found.wait()
+
     async def _keep(self, *, first: bool, broken: OcrPool | None = None) -> None:
-        """Build a pool; while that fails, wait the back-off and build again."""
+        """Build a pool; while that fails, wait the back-off and build again. At start-up,
+        options the engine refuses end the service instead: nothing was ever served with
+        them. (Later, a file an option names may vanish and come back: rebuilt.)"""
         if broken is not None:
             await asyncio.to_thread(broken.shutdown, wait=True, cancel_pending=True)
         if not first and not await self._back_off():
             return
         while not await self._build():
+            if first and isinstance(self._fault, EngineConfigError):
+                self.fatal = self._fault
+                self._fatal_found.set()
+                return
             if not await self._back_off():
                 return
 
@@ -262,13 +309,18 @@ class PoolLifecycle:
             self._loop.call_soon_threadsafe(self.check)
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._drain_timeout_s
         if self._keeper is not None:
             await self._keeper  # a build under way finishes; a back-off wait ends at once
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._admissions_over.wait(), deadline - loop.time())
+        self._closing = True
         pool = self.pool
         if pool is not None:
             closing = asyncio.ensure_future(asyncio.to_thread(pool.close))
             try:
-                await asyncio.wait({closing}, timeout=self._drain_timeout_s)
+                await asyncio.wait({closing}, timeout=max(0.0, deadline - loop.time()))
             finally:
                 if not closing.done():
                     log.warning("drain timeout: failing the jobs left with PoolClosed")

@@ -65,7 +65,15 @@ class _DrainingServer(uvicorn.Server):
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
-        await super().serve(sockets)
+        watcher = asyncio.ensure_future(self._stop_when_fatal())
+        try:
+            await super().serve(sockets)
+        finally:
+            watcher.cancel()
+
+    async def _stop_when_fatal(self) -> None:
+        await self._lifecycle.until_fatal()
+        self.should_exit = True
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -87,7 +95,8 @@ class _DrainingServer(uvicorn.Server):
 def serve(settings: ServiceSettings, on_listening: Callable[[str], None] | None = None) -> None:
     """Serve until stopped; returns once every worker has exited. ``CannotListen`` if the
     address cannot be had, before the pool starts; else ``on_listening`` gets the URL, with
-    the port bound (the one the system chose for port 0)."""
+    the port bound (the one the system chose for port 0). ``EngineConfigError``, once
+    stopped, if the engine refused its options at start-up."""
     listener = _listen(settings.host, settings.port)
     early = _EarlyStops()
     for stop in (signal.SIGTERM, signal.SIGINT):
@@ -112,6 +121,8 @@ def serve(settings: ServiceSettings, on_listening: Callable[[str], None] | None 
         timeout_graceful_shutdown=int(settings.drain_timeout_s + ANSWER_GRACE_S),
     )
     _DrainingServer(config, service.lifecycle, early).run(sockets=[listener])
+    if service.lifecycle.fatal is not None:
+        raise service.lifecycle.fatal
 
 
 def _listen(host: str, port: int) -> socket.socket:

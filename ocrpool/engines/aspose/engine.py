@@ -20,14 +20,14 @@ from typing import Any, ClassVar
 from ocrpool.engines.aspose import exports, orientation, spelling
 from ocrpool.engines.aspose.errors import detail, translate_error
 from ocrpool.engines.aspose.runtime import RuntimeTuning, prepare_process, tune_runtime
-from ocrpool.engines.base import JobOptions, PageSpan, Source
+from ocrpool.engines.base import JobOptions, PageSpan, Source, check_switches
 from ocrpool.engines.inputs import (
     WARMUP_IMAGE,
     bytes_format,
     bytes_label,
     check_file,
 )
-from ocrpool.errors import EngineError, InvalidInput, LicenseRejected
+from ocrpool.errors import EngineError, EngineOptionError, InvalidInput, LicenseRejected
 from ocrpool.exports import ExportFormat, parse_formats
 from ocrpool.formats import Format
 from ocrpool.results import Line, Page, Recognition
@@ -127,14 +127,29 @@ class AsposeEngine:
         spellcheck_dictionary: str | os.PathLike[str] | None = None,
         exports: Sequence[str] = (),
     ) -> None:
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise EngineError(f"threads must be a positive integer or None, not {threads!r}")
+        check_switches(
+            upscale_small_font=upscale_small_font,
+            automatic_color_inversion=automatic_color_inversion,
+            tiered_compilation=tiered_compilation,
+            concurrent_gc=concurrent_gc,
+            retain_image_for_export=retain_image_for_export,
+            allow_downloads=allow_downloads,
+            warmup=warmup,
+            rotate_pages=rotate_pages,
+        )
+        if threads is not None and (type(threads) is not int or threads < 1):
+            raise EngineOptionError(
+                f"threads must be a positive integer or None, not {threads!r}", option="threads"
+            )
         if spellcheck_dictionary is not None and spellcheck is None:
-            raise EngineError("spellcheck_dictionary needs spellcheck (a language)")
+            raise EngineOptionError(
+                "spellcheck_dictionary needs spellcheck (a language)",
+                option="spellcheck_dictionary",
+            )
         try:
             self._exports = parse_formats(exports)
         except ValueError as exc:
-            raise EngineError(str(exc)) from None
+            raise EngineOptionError(str(exc), option="exports") from None
         self._language = language
         self._detect_areas = detect_areas
         self._upscale_small_font = upscale_small_font
@@ -302,7 +317,10 @@ class AsposeEngine:
             return None
         path = os.path.abspath(os.fspath(self._dictionary))
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            raise EngineError(f"spellcheck_dictionary {path} does not exist or is not readable")
+            raise EngineOptionError(
+                f"spellcheck_dictionary {path} does not exist or is not readable",
+                option="spellcheck_dictionary",
+            )
         return path
 
     def _resource_path(self) -> str | None:
@@ -310,7 +328,9 @@ class AsposeEngine:
             return None
         path = os.path.abspath(os.fspath(self._resource_dir))
         if not os.path.isdir(path):
-            raise EngineError(f"resource_dir {path} is not a directory")
+            raise EngineOptionError(
+                f"resource_dir {path} is not a directory", option="resource_dir"
+            )
         return path
 
 
@@ -329,7 +349,9 @@ def _member(enum_type: Any, name: str, option: str) -> Any:
         return enum_type[str(name).upper()]
     except KeyError:
         choices = ", ".join(sorted(enum_type.__members__))
-        raise EngineError(f"unknown {option} {name!r}; choose one of: {choices}") from None
+        raise EngineOptionError(
+            f"unknown {option} {name!r}; choose one of: {choices}", option=option
+        ) from None
 
 
 @contextlib.contextmanager

@@ -15,11 +15,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ocrpool.engines.base import JobOptions, PageSpan, Source
+from ocrpool.engines.base import JobOptions, PageSpan, Source, check_switches
 from ocrpool.engines.inputs import WARMUP_IMAGE, bytes_format, bytes_label, check_file
 from ocrpool.engines.tesseract import exports as renderers, pages
 from ocrpool.engines.tesseract.data import data_dir, require_languages
-from ocrpool.errors import EngineError
+from ocrpool.errors import EngineError, EngineOptionError
 from ocrpool.exports import ExportFormat
 from ocrpool.results import Line, Page, Recognition
 
@@ -76,10 +76,16 @@ class TesseractEngine:
         tessdata_dir: str | os.PathLike[str] | None = None,
         warmup: bool = True,
     ) -> None:
+        check_switches(rotate_pages=rotate_pages, warmup=warmup)
         if not isinstance(dpi, int) or isinstance(dpi, bool) or not 1 < dpi <= 2400:
-            raise EngineError(f"dpi must be an integer from 2 to 2400, not {dpi!r}")
+            raise EngineOptionError(
+                f"dpi must be an integer from 2 to 2400, not {dpi!r}", option="dpi"
+            )
         if detail not in DETAILS:
-            raise EngineError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
+            choices = ", ".join(DETAILS)
+            raise EngineOptionError(
+                f"detail must be one of {choices}, not {detail!r}", option="detail"
+            )
         self._exports = renderers.supported_formats(exports)
         self._language = str(language)
         self._psm = psm
@@ -222,7 +228,7 @@ def _psm(modes: Any, wanted: str | int) -> int:
     if isinstance(wanted, str) and wanted.lower() in names:
         return names[wanted.lower()]
     choices = ", ".join(f"{name} ({value})" for name, value in sorted(names.items(), key=_by_value))
-    raise EngineError(f"unknown psm {wanted!r}; choose one of: {choices}")
+    raise EngineOptionError(f"unknown psm {wanted!r}; choose one of: {choices}", option="psm")
 
 
 def _by_value(item: tuple[str, int]) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ocrpool.errors import EngineError, ExportFailed
+from ocrpool.errors import EngineOptionError, ExportFailed
 from ocrpool.exports import Export, ExportFormat, parse_formats
 
 RENDERERS = {
@@ -29,16 +29,17 @@ _TEXT_ONLY = "textonly_pdf"
 
 
 def supported_formats(names: Sequence[str]) -> tuple[ExportFormat, ...]:
-    """The formats named, or ``EngineError`` for one Tesseract has no renderer for."""
+    """The formats named, or ``EngineOptionError`` for one Tesseract has no renderer for."""
     try:
         formats = parse_formats(names)
     except ValueError as exc:
-        raise EngineError(str(exc)) from None
+        raise EngineOptionError(str(exc), option="exports") from None
     unsupported = [fmt.value for fmt in formats if fmt not in RENDERERS]
     if unsupported:
         choices = ", ".join(fmt.value for fmt in RENDERERS)
-        raise EngineError(
-            f"the tesseract engine cannot export {', '.join(unsupported)}; it exports {choices}"
+        raise EngineOptionError(
+            f"the tesseract engine cannot export {', '.join(unsupported)}; it exports {choices}",
+            option="exports",
         )
     return formats
 
