@@ -15,7 +15,8 @@ every job, as in the local pool (an actor is a holder of several leases at once)
                          the job pays an attempt and is QUEUED again (the book's
                          retries: ``actor_retries``), then fails with ActorLost;
                          the actor RECOVERING until hello() answers:
-                         READY (restarted by Ray: a new incarnation, a new pid) or DEAD
+                         READY (restarted by Ray: a new incarnation, a new pid) or DEAD;
+                         every actor DEAD: the pool BROKEN (EngineStartError)
                        close: drain (or cancel), close() each pool, kill the actors
 
 Ray's callback threads only put messages in the inbox; callers add jobs to the book and
@@ -27,6 +28,7 @@ thread fail, every open job fails at once with ``PoolClosed`` and the pool is BR
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import logging
 import os
@@ -43,7 +45,7 @@ import ray
 from ray.exceptions import ActorUnavailableError
 
 from ocrpool.engines.base import JobOptions, PageSpan, Source
-from ocrpool.errors import InvalidInput, PoolClosed
+from ocrpool.errors import EngineStartError, InvalidInput, OcrPoolError, PoolClosed
 from ocrpool.pool.leases import Lease, LeaseBook, call_all
 from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.results import Attempt, OcrResult
@@ -527,18 +529,23 @@ class Dispatcher:
         slot.pids.add(pid)
 
     def _dead(self, slot: Slot) -> None:
-        """An actor is gone for good; with none left, the pool is BROKEN and what waits
-        fails with ``ActorLost``."""
+        """An actor is gone for good; with none left, the pool is BROKEN, as a local pool
+        whose engines cannot start: an input that waits and was never tried fails with the
+        pool's ``EngineStartError`` (a batch run leaves it for the next run), one tried by
+        a lost actor with ``ActorLost``."""
         slot.state, slot.back_by = ActorState.DEAD, None
         if any(s.state in (ActorState.READY, ActorState.RECOVERING) for s in self._slots):
             return
         book = self._book
         log.error("every actor is gone: failing the %d queued inputs", book.queued)
         cause = "every actor of the pool is gone"
-        self._life.breaks(ActorLost(cause, cause=cause))
+        fault = EngineStartError(f"{cause}: Ray could not keep or restart them")
+        self._life.breaks(fault)
         while (lease := book.take()) is not None:
-            book.finish(lease, error=ActorLost(cause, attempts=len(lease.attempts), cause=cause))
-        self._fail_read(ActorLost(cause, cause=cause))
+            tries = len(lease.attempts)
+            lost = ActorLost(cause, attempts=tries, cause=cause) if tries else copy.copy(fault)
+            book.finish(lease, error=lost)
+        self._fail_read(copy.copy(fault))
 
     def _stop(self) -> None:
         if self._life.state is not PoolState.STOPPING:
@@ -549,7 +556,7 @@ class Dispatcher:
             if slot.state is ActorState.READY and self._book.holds(slot):
                 slot.handle.close.remote(True)  # its running jobs come back cancelled
 
-    def _fail_read(self, error: ActorLost | PoolClosed) -> None:
+    def _fail_read(self, error: OcrPoolError) -> None:
         if self._read is not None:
             self._book.finish(self._read[0], error=error)
             self._read = None
