@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import errno
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ocrpool.cli import main
+from ocrpool.cli import main, models as models_cli
 from ocrpool.engines.aspose import models
 from ocrpool.engines.aspose.models import AsposeView, EntryKind, ModelStatus
 
@@ -393,6 +394,24 @@ def test_keep_names_are_normalised(model_dir: Path, keep: str) -> None:
     assert names(report.kept) == ["old_fr_ocr_v1.bin"]
     assert report.unknown_keep == ()
     assert (model_dir / "old_fr_ocr_v1.bin").exists()
+
+
+def test_text_output_quotes_names_a_terminal_would_not_show_as_one_line(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newline in a name cannot pass for another model, and a byte that is not UTF-8
+    cannot stop the listing; JSON says them exactly."""
+    (model_dir / "two\nlines_ocr_v1.bin").write_bytes(b"n")
+    (model_dir / os.fsdecode(b"bad\xff_ocr_v1.bin")).write_bytes(b"b")
+    inventory = models.merge(view_of(model_dir))
+    args = argparse.Namespace(json=False, prefix="en_")
+    assert models_cli._list(inventory, args) == models_cli._audit(inventory, args) == 0
+    out = capsys.readouterr().out
+    assert "  'two\\nlines_ocr_v1.bin'\n" in out and "'bad\\udcff_ocr_v1.bin'" in out
+    assert "two\nlines" not in out
+    assert models_cli._audit(inventory, argparse.Namespace(json=True, prefix="en_")) == 0
+    audited = {row["name"] for row in json.loads(capsys.readouterr().out)}
+    assert {"two\nlines_ocr_v1.bin", os.fsdecode(b"bad\xff_ocr_v1.bin")} <= audited
 
 
 def test_a_keep_name_that_matches_nothing_is_reported(model_dir: Path) -> None:

@@ -126,22 +126,23 @@ def _list(inventory: models.Inventory, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(inventory)
         return ExitCode.OK
-    print(f"models in {inventory.model_dir}{_missing(inventory.model_dir)}")
+    print(f"models in {_shown(inventory.model_dir)}{_missing(inventory.model_dir)}")
     for model in inventory.models:
         note = "" if model.kind is models.EntryKind.FILE else f"  ({model.kind.value})"
-        print(f"  {_size(model.size_bytes):>9}  {model.name}{note}")
+        print(f"  {_size(model.size_bytes):>9}  {_shown(model.name)}{note}")
     if not inventory.models:
         print("  (none)")
-    print(f"Aspose.OCR resources in {inventory.resource_dir}{_missing(inventory.resource_dir)}")
+    resource_dir = inventory.resource_dir
+    print(f"Aspose.OCR resources in {_shown(resource_dir)}{_missing(resource_dir)}")
     for resource in inventory.resources:
-        print(f"  {_size(resource.size_bytes):>9}  {resource.name}")
+        print(f"  {_size(resource.size_bytes):>9}  {_shown(resource.name)}")
     if not inventory.resources:
         print("  (none)")
     return ExitCode.OK
 
 
 def _path(inventory: models.Inventory, args: argparse.Namespace) -> int:
-    print(inventory.model_dir)
+    print(_shown(inventory.model_dir))
     return ExitCode.OK
 
 
@@ -156,7 +157,7 @@ def _audit(inventory: models.Inventory, args: argparse.Namespace) -> int:
         )
         return ExitCode.OK
     for status, model in rows:
-        print(f"{status.value:<7}  {_size(model.size_bytes):>9}  {model.path}")
+        print(f"{status.value:<7}  {_size(model.size_bytes):>9}  {_shown(model.path)}")
     return ExitCode.OK
 
 
@@ -183,19 +184,27 @@ def _print_prune(report: models.PruneReport) -> None:
     done = report.to_delete if report.dry_run else report.deleted
     total = sum(model.size_bytes or 0 for model in done)
     print(
-        f"{verb} {len(done)} file(s), {_size(total)}, from {report.model_dir} "
+        f"{verb} {len(done)} file(s), {_size(total)}, from {_shown(report.model_dir)} "
         f"(prefix {report.prefix!r})"
     )
     for model in done:
-        print(f"  {verb:<12}  {_size(model.size_bytes):>9}  {model.name}")
+        print(f"  {verb:<12}  {_size(model.size_bytes):>9}  {_shown(model.name)}")
     for model in report.kept:
-        print(f"  {'kept':<12}  {_size(model.size_bytes):>9}  {model.name}  (--keep)")
+        print(f"  {'kept':<12}  {_size(model.size_bytes):>9}  {_shown(model.name)}  (--keep)")
     for refusal in report.refused:
-        print(f"  {'refused':<12}  {'':>9}  {refusal.model.name}  ({refusal.reason})")
+        print(f"  {'refused':<12}  {'':>9}  {_shown(refusal.model.name)}  ({refusal.reason})")
     for failure in report.failed:
-        print(f"  {'FAILED':<12}  {'':>9}  {failure.model.name}  ({failure.reason})")
+        print(f"  {'FAILED':<12}  {'':>9}  {_shown(failure.model.name)}  ({failure.reason})")
     if report.dry_run and done:
         print("dry run: nothing deleted; run again with --yes to delete")
+
+
+def _shown(name: str | Path) -> str:
+    """A file name as text output shows it: quoted with escapes (Python's) when it holds a
+    character that is not printable, so a newline in a name cannot pass for another line,
+    and a byte that is not UTF-8 cannot stop the listing."""
+    text = str(name)
+    return text if text.isprintable() else ascii(text)
 
 
 def _print_json(value: Any) -> None:
