@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from imaging import write_text_image
 
-from ocrpool import EngineConfigError, ExitCause, OcrPool, WorkerExit
+from ocrpool import EngineConfigError, EngineOptionError, ExitCause, JobOptions, OcrPool, WorkerExit
 from ocrpool.engines.aspose.runtime import CONCURRENT_GC_VARIABLE, TIERED_COMPILATION_VARIABLE
 
 pytestmark = pytest.mark.aspose
@@ -55,6 +55,17 @@ def test_a_language_aspose_does_not_know_breaks_the_pool_at_the_first_start() ->
     assert "unknown language 'klingon'; choose one of: " in caught.value.message
     assert "ENG" in caught.value.message
     assert [exit.cause for exit in exits] == [ExitCause.START_FAILED]
+
+
+def test_a_job_s_own_unknown_language_fails_that_job_alone(tmp_path: Path) -> None:
+    image = str(
+        write_text_image(tmp_path / "page.png", ("Quick brown foxes", "jump over lazy dogs"))
+    )
+    with OcrPool(workers=1, spares=0, engine="aspose") as pool:
+        refused = pool.submit(image, options=JobOptions(language="klingon")).exception()
+        read = pool.recognize(image)
+    assert isinstance(refused, EngineOptionError) and refused.option == "language"
+    assert "Quick" in read.text
 
 
 ADOPTED = {
