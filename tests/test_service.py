@@ -4,6 +4,7 @@ containing ``crash`` or ``hang`` make its worker segfault or hang)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import uuid
@@ -327,6 +328,34 @@ def test_a_stalled_upload_is_408_and_gives_its_queue_slot_back(tmp_path: Path) -
         error_of(HttpReply(408, {"content-type": "application/json"}, body), 408, "RequestTimeout")
         assert served.metric("ocrpool_queue_slots_used") == 0
         assert served.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
+
+
+@pytest.mark.slow
+def test_headers_that_never_finish_get_408_and_the_connection_closed(tmp_path: Path) -> None:
+    """uvicorn alone kept such connections (slowloris) open for ever; the same deadline
+    holds after an answer on a kept-alive connection, and a connection that sent nothing
+    is closed without a word."""
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--body-timeout", "1"]
+    with ServiceProcess(args, tmp_path / "log") as served:
+        served.start()
+        address = ("127.0.0.1", served.port)
+        with (
+            socket.create_connection(address, timeout=30) as half,
+            socket.create_connection(address, timeout=30) as silent,
+            socket.create_connection(address, timeout=30) as kept,
+        ):
+            half.sendall(b"POST /v1/ocr HTTP/1.1\r\nHost: x\r\n")
+            kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert kept.recv(12) == b"HTTP/1.1 200"
+            kept.sendall(b"GET /heal")
+            answers = [conn.makefile("rb").read() for conn in (half, silent, kept)]
+        for answer in (answers[0], answers[2]):  # kept: the rest of its 200 before
+            _, timed_out, reply = answer.partition(b"HTTP/1.1 408 Request Timeout\r\n")
+            assert timed_out and b"connection: close\r\n" in reply, answer
+            error = json.loads(reply.partition(b"\r\n\r\n")[2])
+            assert (error["type"], error["timeout_s"]) == ("RequestTimeout", 1.0)
+        assert answers[1] == b""
+        assert served.request("GET", "/healthz").status == 200
 
 
 @pytest.mark.slow

@@ -49,8 +49,8 @@ _SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
         "body_timeout_s",
         float,
         "SECONDS",
-        "answer 408 to a request whose body has not all arrived in this time (it holds a "
-        "queue slot meanwhile)",
+        "answer 408 to a request whose headers, or then whose body, have not all arrived "
+        "in this time (an upload holds a queue slot meanwhile)",
     ),
     ("--max-queue", "max_queue", int, "N", "jobs accepted and unfinished; more get 429"),
     (

@@ -63,8 +63,9 @@ class TooManyPages(ServiceError):
 
 
 class RequestTimeout(ServiceError):
-    """The body did not arrive within ``--body-timeout``: a stalled upload gives its queue
-    slot back rather than hold it; the connection is closed."""
+    """The request's headers, or then its body, did not arrive within ``--body-timeout``:
+    a stalled upload gives its queue slot back rather than hold it; the connection is
+    closed."""
 
     timeout_s: float = 0.0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import signal
 import socket
@@ -18,9 +19,10 @@ from collections.abc import Callable, Generator
 from types import FrameType
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ocrpool.service.app import Service
-from ocrpool.service.errors import CannotListen
+from ocrpool.service.errors import CannotListen, RequestTimeout
 from ocrpool.service.lifecycle import PoolLifecycle
 from ocrpool.service.settings import ServiceSettings
 
@@ -29,6 +31,54 @@ log = logging.getLogger("ocrpool")
 ANSWER_GRACE_S = 10.0
 """After the drain deadline: time for the last requests to get their ``PoolClosed``
 (running jobs are stopped with SIGTERM, then SIGKILL after ``kill_grace``)."""
+
+
+def _headers_in_time(timeout_s: float) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol, but a connection whose request headers are not all in
+    ``timeout_s`` after it opened (or after its last answer) gets 408 and is closed.
+    uvicorn has no such deadline: connections that send half a request line and then
+    nothing (slowloris) stayed open for ever, 800 of them in an attack. Once the headers
+    are in, the body has ``--body-timeout`` (the app's ``RequestTimeout``)."""
+    error = RequestTimeout(
+        f"the request headers did not all arrive within {timeout_s:g} s (--body-timeout)",
+        timeout_s=timeout_s,
+    )
+    body = json.dumps(error.to_dict()).encode()
+    reply = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        + f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+        + body
+    )
+
+    class HeadersInTime(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._await_headers()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._await_headers()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _await_headers(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(timeout_s, self._headers_due)
+
+        def _headers_due(self) -> None:
+            waiting = self.cycle is None or self.cycle.response_complete
+            if waiting and not self.transport.is_closing():
+                if self.conn.trailing_data[0]:  # part of a request came: say why
+                    self.transport.write(reply)
+                self.transport.close()
+
+    return HeadersInTime
 
 
 class _EarlyStops:
@@ -119,6 +169,7 @@ def serve(settings: ServiceSettings, on_listening: Callable[[str], None] | None 
         access_log=settings.access_log,
         server_header=False,
         timeout_graceful_shutdown=int(settings.drain_timeout_s + ANSWER_GRACE_S),
+        http=_headers_in_time(settings.body_timeout_s),
     )
     _DrainingServer(config, service.lifecycle, early).run(sockets=[listener])
     if service.lifecycle.fatal is not None:
