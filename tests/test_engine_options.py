@@ -3,12 +3,16 @@ their values by the engine's constructor (no native library needed) or its start
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ocrpool import EngineOptionError
 from ocrpool.engines import check_option_names
 from ocrpool.engines.aspose.engine import AsposeEngine
 from ocrpool.engines.tesseract.engine import TesseractEngine
+from ocrpool.pool.protocol import WorkerSpec
+from ocrpool.pool.worker import _start_engine
 
 
 def test_names_an_engine_does_not_take_are_listed_with_the_ones_it_does() -> None:
@@ -49,3 +53,32 @@ def test_a_value_the_constructor_refuses_names_its_option(
         engine(**options)
     assert caught.value.option == option
     assert says in caught.value.message
+
+
+class Picky:
+    """An engine of one's own whose constructor checks a value the plain way."""
+
+    def __init__(self, *, size: int = 1) -> None:
+        if size < 1:
+            raise ValueError(f"size must be at least 1, not {size}")
+
+    def start(self) -> None:
+        raise RuntimeError("the machine is missing something")
+
+
+@pytest.mark.parametrize(
+    ("options", "option", "error"),
+    [
+        ({"size": 0}, "", "ValueError: size must be at least 1, not 0"),
+        ({"size": 2}, None, "RuntimeError: the machine is missing something"),
+    ],
+)
+def test_a_constructor_s_value_error_is_a_refused_option_and_a_start_s_is_not(
+    tmp_path: Path, options: dict[str, object], option: str | None, error: str
+) -> None:
+    """The constructor takes options and nothing else; ``start`` meets the machine, so
+    what it raises (other than ``EngineOptionError``) is retried as any failed start."""
+    spec = WorkerSpec(f"{__name__}:Picky", options, str(tmp_path / "stderr"))
+    engine, failed = _start_engine(spec)
+    assert engine is None and failed is not None
+    assert (failed.option, failed.error) == (option, error)

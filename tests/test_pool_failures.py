@@ -218,7 +218,7 @@ def test_an_option_the_engine_does_not_take_is_refused_before_any_worker_starts(
     ("options", "option", "says"),
     [
         ({"page_fault": "nope"}, "page_fault", "page_fault must be one of"),
-        ({"delay": "soon"}, "", "ValueError: could not convert string to float: 'soon'"),
+        ({"delay": "soon"}, "delay", "delay must be a finite number of 0 or more, not 'soon'"),
     ],
 )
 def test_an_option_value_the_engine_refuses_breaks_the_pool_at_the_first_start(

@@ -4,6 +4,7 @@ engines and then heals them by removing the file."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,16 @@ def test_engine_options_refused_at_start_up_end_the_service_with_exit_2(
 ) -> None:
     """No rebuild can change them: the service says so and exits, for its process manager
     to report, instead of rebuilding for ever."""
-    args = [*ONE_WORKER, "--engine-option", "page_fault=nope"]
-    with ServiceProcess(args, tmp_path / "log") as served:
-        assert served.process.wait(60) == 2, served.log_tail()
+    args = [*ONE_WORKER, "--engine-option", "fail_start=refuse", "--body-timeout", "600"]
+    with ServiceProcess([*args, "--engine-option", "start_delay=1"], tmp_path / "log") as served:
+        wait_until(lambda: b"ocrpool serve: http" in served.log.read_bytes(), 60, "the URL")
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as stalled:
+            stalled.sendall(b"POST /v1/ocr HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab")
+            # it must not hold the exit until the drain timeout (30 s) + 10 s
+            assert served.process.wait(20) == 2, served.log_tail()
+            assert stalled.makefile("rb").read().startswith(b"HTTP/1.1 503 ")
         said = served.log.read_text()
-    assert "ocrpool serve: error: the 'fake' engine refused its options: page_fault" in said
+    assert "ocrpool serve: error: the 'fake' engine refused its options: fake engine" in said
     assert "building a new pool" not in said
 
 
@@ -62,21 +68,28 @@ def test_an_engine_outage_is_503_then_the_pool_is_rebuilt(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_a_pool_that_breaks_while_serving_is_rebuilt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fail_start", ["raise", "refuse"])
+def test_a_pool_that_breaks_while_serving_is_rebuilt(tmp_path: Path, fail_start: str) -> None:
     """A crash needs a new worker, whose engine cannot start: the pool breaks, the service
-    answers 503 (never 500), and serves again once starts work."""
+    answers 503 (never 500), and serves again once starts work. Options refused once they
+    have served are the machine's doing too (a file an option names vanished): the same
+    ``EngineStartError``, never the configuration error that ends the service at start-up."""
     images = tmp_path / "images"
     images.mkdir()
     (images / "crash.png").write_bytes(png_header(8, 8))
     outage = tmp_path / "outage"
     args = [*ONE_WORKER, "--retries", "0", "--allow-path-prefix", str(images)]
     args += ["--engine-option", f"fail_start_while={outage}"]
+    args += ["--engine-option", f"fail_start={fail_start}", "-v"]  # -v: the rebuilds
     with ServiceProcess(args, tmp_path / "log") as served:
         served.start()
         outage.touch()
         crash = served.request("POST", f"/v1/ocr?path={images / 'crash.png'}")
         error_of(crash, 502, "WorkerCrashed")
         wait_until(lambda: _state(served) == "broken", 60, "broken")
+        _refused_while_broken(served.request("POST", "/v1/ocr", png_header(8, 8)))
+        rebuilt_once = b"building a new pool in 2 s"  # a new pool failed too
+        wait_until(lambda: rebuilt_once in served.log.read_bytes(), 60, "a failed rebuild")
         _refused_while_broken(served.request("POST", "/v1/ocr", png_header(8, 8)))
         assert served.request("GET", "/readyz").status == 503
         outage.unlink()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import html
 import io
+import math
 import os
 import signal
 import time
@@ -36,6 +37,19 @@ from ocrpool.results import Page, Recognition
 
 _START_FAILURES = ("raise", "refuse", "abort", "exit", "hang")
 _PAGE_FAULTS = ("crash", "abort", "hang", "raise")
+
+
+def _amount(option: str, value: object) -> float:
+    """A finite number of 0 or more (seconds, MB, handles), or ``EngineOptionError``."""
+    try:
+        amount = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        amount = math.nan
+    if not math.isfinite(amount) or amount < 0:
+        raise EngineOptionError(
+            f"{option} must be a finite number of 0 or more, not {value!r}", option=option
+        )
+    return amount
 
 
 class FakeEngine:
@@ -77,14 +91,19 @@ class FakeEngine:
                 f"fail_start must be one of {_START_FAILURES}, not {fail_start!r}",
                 option="fail_start",
             )
-        self.delay = float(delay)
-        self.leak_mb = float(leak_mb)
-        self.leak_fds = int(leak_fds)
-        self.start_delay = float(start_delay)
+        self.delay = _amount("delay", delay)
+        self.leak_mb = _amount("leak_mb", leak_mb)
+        self.leak_fds = int(_amount("leak_fds", leak_fds))
+        self.start_delay = _amount("start_delay", start_delay)
         self.fail_start = fail_start or None
         self.fail_start_while = fail_start_while
-        self.close_delay = float(close_delay)
-        self.balloon_mb = float(balloon_mb)
+        self.close_delay = _amount("close_delay", close_delay)
+        self.balloon_mb = _amount("balloon_mb", balloon_mb)
+        if fault_page is not None and (type(fault_page) is not int or fault_page < 1):
+            raise EngineOptionError(
+                f"fault_page must be a page number from 1, not {fault_page!r}",
+                option="fault_page",
+            )
         if page_fault not in _PAGE_FAULTS:
             raise EngineOptionError(
                 f"page_fault must be one of {_PAGE_FAULTS}, not {page_fault!r}",

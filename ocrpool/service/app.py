@@ -411,7 +411,8 @@ class Service:
         futures: list[Future[OcrResult]] = []
         try:
             with self.lifecycle.admitting() as submit:
-                inputs = await read_inputs(request, self._rules, asked.name, asked.path)
+                reading = read_inputs(request, self._rules, asked.name, asked.path)
+                inputs = await self.lifecycle.unless_closing(reading)
                 if len(inputs.uploads) > 1:
                     slot.grow(len(inputs.uploads) - 1)
                 for upload in inputs.uploads:

@@ -33,9 +33,9 @@ import enum
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 from ocrpool.engines.base import JobOptions, Source
 from ocrpool.errors import EngineConfigError, EngineStartError, OcrPoolError, PoolClosed
@@ -49,6 +49,7 @@ log = logging.getLogger("ocrpool")
 FIRST_REBUILD_DELAY_S = 1.0
 MAX_REBUILD_DELAY_S = 30.0
 Submit = Callable[[Source, str, JobOptions | None], Awaitable[Future[OcrResult]]]
+T = TypeVar("T")
 _BROKEN = "the pool's engines could not start (the service's log says why); building a new pool"
 """Said when a probe, not a job, found the pool broken: the pool's own error is in the log."""
 
@@ -93,8 +94,12 @@ class PoolLifecycle:
         self._admissions_over = asyncio.Event()
         """Set while none is (or on ``stop_now``): the drain may close the pool."""
         self._admissions_over.set()
-        self._closing = False
-        """The pool takes no more inputs, not even those of requests let in earlier."""
+        self._closing = asyncio.Event()
+        """Set once the pool takes no more inputs, not even those of requests let in
+        earlier: uploads still under way then end (``unless_closing``)."""
+        self._served = False
+        """A pool has served with these options: a refusal of them since is the machine's
+        doing (a file an option names vanished), never a configuration error."""
         self.fatal: EngineConfigError | None = None
         """Why the service must end: the first pool's engine refused its options, which no
         rebuild can change (``until_fatal``)."""
@@ -137,7 +142,7 @@ class PoolLifecycle:
             raise copy.copy(self._fault)
         serving = self.state is ServiceState.SERVING
         draining = self.state is ServiceState.DRAINING and let_in
-        if self.pool is None or self._closing or not (serving or draining):
+        if self.pool is None or self._closing.is_set() or not (serving or draining):
             raise PoolClosed("the service is stopping")
         pool = self.pool
         submitting = asyncio.ensure_future(
@@ -151,6 +156,25 @@ class PoolLifecycle:
         except asyncio.CancelledError:  # nobody will track the job: it must not run
             submitting.add_done_callback(lambda done: _drop(pool, done))
             raise
+
+    async def unless_closing(self, reading: Coroutine[Any, Any, T]) -> T:
+        """``reading`` (a request's upload), cut short with ``PoolClosed`` once the pool
+        takes no more inputs: at the drain deadline, or at once on a second signal. An
+        upload left to ``--body-timeout`` would hold the stop until uvicorn's own deadline,
+        then get a plain 500."""
+        upload = asyncio.ensure_future(reading)
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({upload, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if not upload.done():
+                upload.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upload
+        if upload.cancelled():
+            raise PoolClosed("the service is stopping: the request's upload had not finished")
+        return upload.result()
 
     def stop_job(self, futures: Sequence[Future[OcrResult]], kill: bool) -> bool:
         """Cancel a job's inputs the pool holds: all of them while none has started, else
@@ -215,7 +239,7 @@ class PoolLifecycle:
         """``begin_drain``, then fail the jobs left with ``PoolClosed`` at once (running ones
         killed) instead of at the drain deadline: a second stop signal."""
         self.begin_drain()
-        self._closing = True
+        self._closing.set()
         self._admissions_over.set()
         if self.pool is not None:
             log.warning("stopping now: failing the jobs left with PoolClosed")
@@ -275,21 +299,33 @@ class PoolLifecycle:
         except Exception as error:
             if self.state not in (ServiceState.STARTING, ServiceState.BROKEN):
                 return True
-            self._broke(
-                error
-                if isinstance(error, EngineStartError)
-                else EngineStartError(f"the pool could not start: {error}")
-            )
+            self._broke(self._start_error(error))
             return False
         if self.state not in (ServiceState.STARTING, ServiceState.BROKEN):
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_pending=True)
             return True
         self.pool = pool
         self.state = ServiceState.SERVING
+        self._served = True
         self._fault = self._broken_since = None
         self._rebuild_delay_s = FIRST_REBUILD_DELAY_S
         log.info("serving: %d workers warm", pool.stats().ready)
         return True
+
+    def _start_error(self, error: Exception) -> EngineStartError:
+        """What a failed build answers jobs with: a refusal of options that served before
+        is an ``EngineStartError`` of the machine (the pool is rebuilt until the file is
+        back), not the ``EngineConfigError`` a new pool reports at its first start."""
+        if isinstance(error, EngineConfigError) and self._served:
+            return EngineStartError(
+                error.message,
+                attempts=error.attempts,
+                exitcode=error.exitcode,
+                stderr_tail=error.stderr_tail,
+            )
+        if isinstance(error, EngineStartError):
+            return error
+        return EngineStartError(f"the pool could not start: {error}")
 
     def _warm_up(self) -> OcrPool:
         """From a thread: a new pool, once warm; ``_starting`` while it warms up."""
@@ -315,7 +351,7 @@ class PoolLifecycle:
             await self._keeper  # a build under way finishes; a back-off wait ends at once
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._admissions_over.wait(), deadline - loop.time())
-        self._closing = True
+        self._closing.set()
         pool = self.pool
         if pool is not None:
             closing = asyncio.ensure_future(asyncio.to_thread(pool.close))

@@ -123,6 +123,7 @@ class _DrainingServer(uvicorn.Server):
 
     async def _stop_when_fatal(self) -> None:
         await self._lifecycle.until_fatal()
+        self._lifecycle.begin_drain()  # now: uvicorn ends the lifespan only after requests
         self.should_exit = True
 
     @contextlib.contextmanager
