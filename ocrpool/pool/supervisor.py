@@ -88,11 +88,11 @@ class Supervisor:
         self._wake_at = 0.0
         """When the supervisor's wait ends at the latest (its next deadline)."""
         self._warmup_s = 0.0
+        """How long the last worker took from its start to warm: how far ahead of a
+        recycle its replacement starts."""
         self._ever_ready = False
         """An engine started with these options: a later refusal means the machine changed
         (a file an option names vanished), so it is retried as any failed start."""
-        """How long the last worker took from its start to warm: how far ahead of a
-        recycle its replacement starts."""
         self._dirty = True
         """Whether anything but an acknowledgement happened since the policies last ran."""
         self._callbacks: list[Callable[[], None]] = []
