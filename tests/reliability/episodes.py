@@ -79,6 +79,10 @@ class Episode:
     poisons: tuple[Fault, ...] = tuple(POISON)
     settings: Mapping[str, Any] = field(default_factory=lambda: CHAOS_SETTINGS)
     rss_slack_mb: float = 30.0
+    min_kills: int = 0
+    """``Fault.KILL_PROCESS`` SIGKILLs the monkey must have sent before the last input is
+    handed over: the inputs are paced by them, so they are spread over the episode
+    however fast the machine runs its jobs."""
 
 
 @dataclass
@@ -246,8 +250,12 @@ def run_episode(
     exits: list[WorkerExit] = []
     baseline = Baseline.take()
 
-    def sources() -> Iterator[str]:
-        for kind in plan(episode):
+    def sources(monkey: Monkey) -> Iterator[str]:
+        paced = episode.min_kills > 0
+        for n, kind in enumerate(plan(episode), 1):
+            if paced:  # a monkey that cannot kill for a minute ends the pacing
+                due = -(-episode.min_kills * n // episode.jobs)
+                paced = monkey.wait_injected(Fault.KILL_PROCESS, due)
             yield inputs.make(log.invoke(kind), kind)
 
     def record(result: OcrResult) -> None:
@@ -261,7 +269,7 @@ def run_episode(
         pool = OcrPool(**episode.settings, on_worker_exit=exits.append)
         started = time.monotonic()
         with pool, Monkey(pool, rng, episode.fault_rate, episode.faults) as monkey:
-            DRIVERS[episode.driver](pool, sources(), record)
+            DRIVERS[episode.driver](pool, sources(monkey), record)
             elapsed = time.monotonic() - started
     stats = pool.stats()
     problems = exactly_once(log) + stats_agree(stats, log) + no_orphans()

@@ -146,7 +146,8 @@ class Monkey:
     Gaps between faults are exponential with mean ``1 / rate_per_s``. A worker it
     SIGSTOPs must be ended by the pool within ``job_timeout`` plus the grace; one still
     stopped ``stop_margin_s`` after that is counted in ``stuck`` and SIGKILLed, so a run
-    that found the bug can go on and report it.
+    that found the bug can go on and report it. A driver that must see a number of faults
+    whatever the machine's speed waits for them with ``wait_injected``.
     """
 
     def __init__(
@@ -172,6 +173,7 @@ class Monkey:
         self.pool_states: Counter[PoolState] = Counter()
         """The pool's state each time the monkey looked at it."""
         self._done = threading.Event()
+        self._counted = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="chaos-monkey", daemon=True)
 
     def __enter__(self) -> Monkey:
@@ -213,8 +215,7 @@ class Monkey:
             return
         if fault is Fault.STOP_BUSY:
             self.stopped[target.pid] = at + self._stop_limit
-        self.injected[fault] += 1
-        self.kills.append(Kill(at, fault, target.pid, target.state, spare))
+        self._count(Kill(at, fault, target.pid, target.state, spare))
 
     def _inject_by_parentage(self, fault: Fault, states: dict[int, WorkerState]) -> None:
         """A fault for a worker picked among the fork server's children; one the pool has
@@ -237,8 +238,19 @@ class Monkey:
                 return
         elif not self._stop_jobless(pid):
             return
-        self.injected[fault] += 1
-        self.kills.append(Kill(at, fault, pid, state, spare))
+        self._count(Kill(at, fault, pid, state, spare))
+
+    def _count(self, kill: Kill) -> None:
+        with self._counted:
+            self.injected[kill.fault] += 1
+            self.kills.append(kill)
+            self._counted.notify_all()
+
+    def wait_injected(self, fault: Fault, count: int, timeout_s: float = 60.0) -> bool:
+        """Wait until ``count`` faults of kind ``fault`` have been injected: an episode
+        paces its inputs by them, so a fast machine cannot end it before they land."""
+        with self._counted:
+            return self._counted.wait_for(lambda: self.injected[fault] >= count, timeout_s)
 
     def _stop_jobless(self, pid: int) -> bool:
         """SIGSTOP ``pid``; once it is stopped, SIGCONT it again if the pool gave it a job

@@ -80,6 +80,7 @@ def test_outside_kills_of_any_worker_at_any_step_cost_no_good_input(
         poison_rate=0.01,
         poisons=POISON_KINDS,
         settings=KILLED_AT_ANY_STEP,
+        min_kills=10,
     )
     kinds = Counter(plan(episode))
     assert set(kinds) == {InputKind.GOOD, *OWN_ERROR}  # the seed plans every poison
@@ -90,4 +91,4 @@ def test_outside_kills_of_any_worker_at_any_step_cost_no_good_input(
     assert by_kind[InputKind.GOOD, "ok"] == kinds[InputKind.GOOD], by_kind
     for kind, error in OWN_ERROR.items():
         assert by_kind[kind, error] == kinds[kind], by_kind
-    assert report.injected[Fault.KILL_PROCESS] >= 10
+    assert report.injected[Fault.KILL_PROCESS] >= episode.min_kills
