@@ -398,14 +398,21 @@ def test_a_bad_engine_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]
     ],
 )
 def test_an_engine_option_the_engine_refuses_is_a_usage_error(
-    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, says: str
+    images: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    option: str,
+    says: str,
 ) -> None:
     """Told in one line, at once (an unknown name before any worker starts; a value the
-    engine refuses at its first start, not after three with a traceback each)."""
+    engine refuses at its first start, not after three with a traceback each), and not
+    logged as well."""
     out = tmp_path / "r.jsonl"
     assert run(str(images), "--out", str(out), *FAST, "--engine-option", option) == 2
     err = capsys.readouterr().err
     assert f"ocrpool run: error: {says}" in err
+    assert [r.getMessage() for r in caplog.records if says in r.getMessage()] == []
     assert "Traceback" not in err and "doctor" not in err
     assert not out.exists() or out.read_bytes() == b""
 

@@ -42,6 +42,7 @@ def test_engine_options_refused_at_start_up_end_the_service_with_exit_2(
             assert stalled.makefile("rb").read().startswith(b"HTTP/1.1 503 ")
         said = served.log.read_text()
     assert "ocrpool serve: error: the 'fake' engine refused its options: fake engine" in said
+    assert said.count("options refused as asked") == 2, said  # the service's state, the exit
     assert "building a new pool" not in said
 
 

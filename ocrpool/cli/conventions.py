@@ -1,15 +1,18 @@
 """What every ``ocrpool`` command shares: ``-v``/``-q``/``--log-level`` before or after
-the command's name, and a ``--help`` that ends with examples and the exit codes.
+the command's name, a ``--help`` that ends with examples and the exit codes, and a pool's
+break said once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ocrpool.error_codes import ExitCode
+from ocrpool.pool.lifecycle import BREAK_RECORD
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -88,3 +91,19 @@ def add_command(
     )
     add_output_options(parser, top_level=False)
     return parser
+
+
+@contextlib.contextmanager
+def break_told_once() -> Iterator[None]:
+    """Drop the local pool's own log of its break: ``ocrpool run`` ends with that error and
+    prints it with what to do next, and ``ocrpool serve`` logs it as the service's state."""
+    logger = logging.getLogger("ocrpool")
+    logger.addFilter(_not_the_break)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_the_break)
+
+
+def _not_the_break(record: logging.LogRecord) -> bool:
+    return not getattr(record, BREAK_RECORD, False)

@@ -23,7 +23,7 @@ from ocrpool.batch import (
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
 from ocrpool.batch.sinks import STDOUT
-from ocrpool.cli.conventions import add_command
+from ocrpool.cli.conventions import add_command, break_told_once
 from ocrpool.cli.pool_options import (
     add_backend_arguments,
     add_max_pixels_argument,
@@ -193,7 +193,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = make_progress(
         sys.stderr, time.monotonic, quiet=args.quiet, interval_s=args.progress_interval
     )
-    with StopSignals() as stop:
+    with StopSignals() as stop, break_told_once():
         try:
             summary = run_batch(
                 options,
@@ -226,7 +226,7 @@ def _failed(error: OcrPoolError, out: str) -> int:
     if code in _ADVICE:
         left, resume = _ADVICE[code]
         advice = f"; {left}, and {_NO_RESUME if out == STDOUT else resume}"
-    _tell(f"ocrpool run: error: {error.message}{advice}")
+    _tell(f"ocrpool run: error: {error.message.rstrip('.')}{advice}")
     return code
 
 

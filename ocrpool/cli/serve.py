@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from ocrpool.cli.conventions import add_command
+from ocrpool.cli.conventions import add_command, break_told_once
 from ocrpool.cli.pool_options import (
     SettingFlag,
     add_max_pixels_argument,
@@ -155,7 +155,8 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.allow_path_prefix is not None and not os.path.isdir(settings.allow_path_prefix):
         return _usage(f"--allow-path-prefix {settings.allow_path_prefix}: not a directory")
     try:
-        serve(settings, on_listening=_announce)
+        with break_told_once():
+            serve(settings, on_listening=_announce)
     except OcrPoolError as error:  # the address, or the engine's options
         print(f"ocrpool serve: error: {error.message}", file=sys.stderr)
         return exit_code_of(error)

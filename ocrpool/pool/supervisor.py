@@ -48,7 +48,7 @@ from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.exits import lost_job_error, options_refused_error, start_failure_error
 from ocrpool.pool.handle import Ask, WorkerHandle, process_context, spills
 from ocrpool.pool.leases import Clock, Lease, LeaseBook, LeaseState, call_all
-from ocrpool.pool.lifecycle import PoolLife
+from ocrpool.pool.lifecycle import BREAK_RECORD, PoolLife
 from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, StartFailed, WorkerSpec
 from ocrpool.pool.readiness import Readiness
 from ocrpool.pool.restarts import RestartBackoff
@@ -412,7 +412,7 @@ class Supervisor:
     def _break(self, error: OcrPoolError) -> None:
         """The engine cannot start: fail what waits, refuse what comes."""
         if self._life.breaks(error):
-            log.error("%s", error)
+            log.error("%s", error, extra={BREAK_RECORD: True})
             self._book.fail_queued(error)
             self._changed.notify_all()
 
