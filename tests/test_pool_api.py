@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import subprocess
@@ -57,6 +58,44 @@ def test_imap_never_raises_and_keeps_order(tmp_path: Path) -> None:
         results = list(pool.imap(paths))
     assert [r.input for r in results] == paths
     assert [type(r.error) for r in results if not r.ok] == [InvalidInput]
+
+
+def test_imap_left_early_cancels_the_jobs_it_submitted_that_have_not_started(
+    tmp_path: Path,
+) -> None:
+    """As ``Executor.map``: a ``break`` closes the generator, and the jobs of its window
+    still queued are not run for nobody (one worker: one job running, one held by it)."""
+    paths = make_inputs(tmp_path, [f"{i}.png" for i in range(12)])
+    with fake_pool(workers=1, spares=0, max_in_flight=8, engine_options={"delay": 0.2}) as pool:
+        for _ in pool.imap(paths):
+            break
+        pool.close()
+        stats = pool.stats()
+    assert stats.submitted == 8
+    assert stats.completed <= 3, stats  # the first, and at most the two a worker held
+
+
+def test_aimap_closed_or_its_task_cancelled_cancels_the_jobs_not_started(
+    tmp_path: Path,
+) -> None:
+    paths = make_inputs(tmp_path, [f"{i}.png" for i in range(12)])
+
+    async def main() -> None:
+        async with contextlib.aclosing(pool.aimap(paths)) as results:
+            async for _ in results:
+                break
+        consumer = asyncio.create_task(anext(pool.aimap(paths[:8])))
+        await asyncio.sleep(0.1)  # submitted, waiting on the first
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+
+    with fake_pool(workers=1, spares=0, max_in_flight=8, engine_options={"delay": 0.2}) as pool:
+        asyncio.run(main())
+        pool.close()
+        stats = pool.stats()
+    assert stats.submitted == 16
+    assert stats.completed <= 6, stats  # of each 8: the first, and at most two held
 
 
 @pytest.mark.slow

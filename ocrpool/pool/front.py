@@ -162,14 +162,20 @@ class PoolFront(ABC):
         ``sources`` is consumed lazily, so a generator of millions keeps memory flat.
         ``waiting``, if given, is called in the caller's thread every ``WAITING_S`` that
         passes without a result (a progress display's tick, while a long document runs).
+        Closed early (a ``break``, an error in the loop or in ``sources``), it cancels the
+        jobs it submitted that have not started, as ``Executor.map`` does.
         """
         pending: deque[Future[OcrResult]] = deque()
-        for source in sources:
-            pending.append(self.submit_result(source))
-            if len(pending) >= self.window:
+        try:
+            for source in sources:
+                pending.append(self.submit_result(source))
+                if len(pending) >= self.window:
+                    yield _take(pending, ordered, waiting)
+            while pending:
                 yield _take(pending, ordered, waiting)
-        while pending:
-            yield _take(pending, ordered, waiting)
+        finally:
+            for future in pending:
+                future.cancel()
 
     def map(self, sources: Iterable[PathOrSource]) -> Iterator[OcrResult]:
         """``imap`` in input order, as ``Executor.map`` users expect."""
@@ -188,14 +194,20 @@ class PoolFront(ABC):
     async def aimap(
         self, sources: Iterable[PathOrSource], *, ordered: bool = False
     ) -> AsyncIterator[OcrResult]:
-        """``imap`` for asyncio, with the same window and the same never-raise rule."""
+        """``imap`` for asyncio, with the same window, the same never-raise rule, and the
+        same cancel of jobs not started when it is closed early (``aclose()``, or
+        ``contextlib.aclosing`` around the loop; its task cancelled)."""
         pending: deque[asyncio.Future[OcrResult]] = deque()
-        for source in sources:
-            pending.append(asyncio.wrap_future(self.submit_result(source)))
-            if len(pending) >= self.window:
+        try:
+            for source in sources:
+                pending.append(asyncio.wrap_future(self.submit_result(source)))
+                if len(pending) >= self.window:
+                    yield await _atake(pending, ordered)
+            while pending:
                 yield await _atake(pending, ordered)
-        while pending:
-            yield await _atake(pending, ordered)
+        finally:
+            for future in pending:
+                future.cancel()
 
     def __enter__(self: _Pool) -> _Pool:
         return self
