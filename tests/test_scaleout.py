@@ -429,8 +429,9 @@ def test_an_actor_ray_never_brings_back_is_given_up_and_its_jobs_fail(
 ) -> None:
     """Ray restarts a lost actor where it fits; when nowhere does (its node gone, the rest
     full), the restart never ends. Here the restarted actor's hello is never heard: after
-    start_timeout x max_start_failures the actor is given up, and, as it was the last one,
-    every job fails (as above). They used to wait for ever, and close() with them."""
+    10 s for its process and start_timeout x max_start_failures the actor is given up, and,
+    as it was the last one, every job fails (as above). They used to wait for ever, and
+    close() with them."""
     from ocrpool.scaleout.dispatch import Dispatcher
 
     monkeypatch.setattr(Dispatcher, "_greeted", lambda self, message: None)

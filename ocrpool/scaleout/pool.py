@@ -28,6 +28,10 @@ from ocrpool.stats import PoolStats
 
 MB = 1024 * 1024
 MEMORY_PER_WORKER_MB = 1024.0
+ACTOR_PROCESS_S = 10.0
+"""Ray's part of an actor's start, before its pool starts an engine: placing it and
+starting its process, a Python importing Ray and ocrpool (2-3 s on a quiet 2-core machine,
+more on a busy one: ``start_timeout`` alone, 4 s in a test, was not enough)."""
 """What an actor declares per worker and spare when ``max_rss_mb`` sets no limit."""
 
 
@@ -230,6 +234,7 @@ def _init_keeping_sigterm(ray: Any, address: str | None) -> None:
 
 
 def _ready_within_s(config: PoolConfig) -> float:
-    """How long an actor may take to say hello, first or after Ray restarted it: its
-    pool's failed starts in a row, each up to ``start_timeout``."""
-    return config.start_timeout * config.max_start_failures
+    """How long an actor may take to say hello, first or after Ray restarted it: Ray's
+    start of its process, then its pool's failed starts in a row, each up to
+    ``start_timeout``."""
+    return ACTOR_PROCESS_S + config.start_timeout * config.max_start_failures
