@@ -117,8 +117,12 @@ def test_progress_lines_count_a_long_documents_pages_while_it_runs(tmp_path: Pat
 def test_sigkill_mid_document_then_resume_gives_one_record(tmp_path: Path) -> None:
     """The single page is recorded first; the kill lands while the document's 40 pages
     (0.05 s each on 2 workers) are half done: nothing of it is recorded, the rerun redoes
-    that document only and records it once, and sweeps the folder the killed pool left."""
-    folder, out = _folder(tmp_path, 40), tmp_path / "out.jsonl"
+    that document only and records it once, and sweeps the folder the killed pool left.
+    The document is in a subfolder: a folder's own files come first, whatever order the
+    file system lists them in."""
+    folder, out = tmp_path / "in", tmp_path / "out.jsonl"
+    document = make_document(folder / "sub" / "doc.tif", 40)
+    write_png(folder / "a.png")
     tag = uuid.uuid4().hex
     proc = _start(folder, out, tag, "--engine-option", "delay=0.05")
     _wait_for(lambda: _line_count(out) >= 1)
@@ -130,6 +134,6 @@ def test_sigkill_mid_document_then_resume_gives_one_record(tmp_path: Path) -> No
     assert _start(folder, out, tag).wait(timeout=60) == ExitCode.OK
     assert not left.exists()  # swept by the rerun's pool
     paths = [r["path"] for r in records(out)]
-    assert sorted(paths) == sorted([str(folder / "a.png"), str(folder / "doc.tif")])
-    doc = last_by_path(out)[str(folder / "doc.tif")]
+    assert sorted(paths) == sorted([str(folder / "a.png"), document])
+    doc = last_by_path(out)[document]
     assert [page["text"] for page in doc["pages"]] == [f"doc p{n}" for n in range(1, 41)]

@@ -308,11 +308,12 @@ def test_an_export_that_cannot_be_merged_keeps_the_document_whole(tmp_path: Path
 def test_a_cancelled_document_cancels_its_queued_pages(tmp_path: Path) -> None:
     doc = make_document(tmp_path / "doc.tif", 12)
     [occupant] = make_inputs(tmp_path, ["occupant.png"])
-    with fake_pool(workers=1, spares=0, engine_options={"delay": 0.2}) as pool:
-        pool.submit(occupant)  # the one worker is on it: every page waits
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 30}) as pool:
+        running = pool.submit(occupant)  # the one worker is on it: every page waits
         future = pool.submit(doc)
         assert future.cancel()
         stats_after = pool.stats()
+        assert pool.cancel(running, kill=True)
     assert stats_after.submitted == 13
     assert future.cancelled()
 

@@ -170,7 +170,7 @@ def test_a_batch_with_an_input_done_is_not_cancelled_and_one_all_queued_is(
         assert whole.state is JobState.CANCELLED
         assert pool.cancel_all([occupant, queued], kill=True)
 
-    with fake_pool(workers=1, spares=0, engine_options={"delay": 0.5}) as pool:
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 30}) as pool:
         asyncio.run(scenario(pool))
 
 

@@ -33,7 +33,7 @@ def test_engine_options_refused_at_start_up_end_the_service_with_exit_2(
     """No rebuild can change them: the service says so and exits, for its process manager
     to report, instead of rebuilding for ever."""
     args = [*ONE_WORKER, "--engine-option", "fail_start=refuse", "--body-timeout", "600"]
-    with ServiceProcess([*args, "--engine-option", "start_delay=1"], tmp_path / "log") as served:
+    with ServiceProcess([*args, "--engine-option", "start_delay=5"], tmp_path / "log") as served:
         wait_until(lambda: b"ocrpool serve: http" in served.log.read_bytes(), 60, "the URL")
         with socket.create_connection(("127.0.0.1", served.port), timeout=30) as stalled:
             stalled.sendall(b"POST /v1/ocr HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab")

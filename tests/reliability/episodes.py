@@ -79,10 +79,12 @@ class Episode:
     poisons: tuple[Fault, ...] = tuple(POISON)
     settings: Mapping[str, Any] = field(default_factory=lambda: CHAOS_SETTINGS)
     rss_slack_mb: float = 30.0
-    min_kills: int = 0
-    """``Fault.KILL_PROCESS`` SIGKILLs the monkey must have sent before the last input is
-    handed over: the inputs are paced by them, so they are spread over the episode
-    however fast the machine runs its jobs."""
+    min_faults: int = 0
+    """Faults the monkey must have injected before the last input is handed over: the
+    inputs are paced by them, so they are spread over the episode however fast the
+    machine runs its jobs."""
+    counted: Fault | None = None
+    """The kind ``min_faults`` counts (``None``: every kind)."""
 
 
 @dataclass
@@ -251,11 +253,11 @@ def run_episode(
     baseline = Baseline.take()
 
     def sources(monkey: Monkey) -> Iterator[str]:
-        paced = episode.min_kills > 0
+        paced = episode.min_faults > 0
         for n, kind in enumerate(plan(episode), 1):
-            if paced:  # a monkey that cannot kill for a minute ends the pacing
-                due = -(-episode.min_kills * n // episode.jobs)
-                paced = monkey.wait_injected(Fault.KILL_PROCESS, due)
+            if paced:  # a monkey that cannot inject for a minute ends the pacing
+                due = -(-episode.min_faults * n // episode.jobs)
+                paced = monkey.wait_injected(episode.counted, due)
             yield inputs.make(log.invoke(kind), kind)
 
     def record(result: OcrResult) -> None:

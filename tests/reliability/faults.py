@@ -246,11 +246,16 @@ class Monkey:
             self.kills.append(kill)
             self._counted.notify_all()
 
-    def wait_injected(self, fault: Fault, count: int, timeout_s: float = 60.0) -> bool:
-        """Wait until ``count`` faults of kind ``fault`` have been injected: an episode
-        paces its inputs by them, so a fast machine cannot end it before they land."""
+    def wait_injected(self, fault: Fault | None, count: int, timeout_s: float = 60.0) -> bool:
+        """Wait until ``count`` faults of kind ``fault`` (``None``: of any kind) have been
+        injected: an episode paces its inputs by them, so a fast machine cannot end it
+        before they land."""
+
+        def injected() -> int:
+            return self.injected.total() if fault is None else self.injected[fault]
+
         with self._counted:
-            return self._counted.wait_for(lambda: self.injected[fault] >= count, timeout_s)
+            return self._counted.wait_for(lambda: injected() >= count, timeout_s)
 
     def _stop_jobless(self, pid: int) -> bool:
         """SIGSTOP ``pid``; once it is stopped, SIGCONT it again if the pool gave it a job

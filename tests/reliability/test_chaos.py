@@ -29,12 +29,18 @@ def test_every_job_ends_exactly_once_under_random_faults(
     tmp_path: Path, driver: Driver, seed: int
 ) -> None:
     episode = Episode(
-        driver, jobs=150, seed=seed, fault_rate=3.0, poison_rate=0.02, settings=SETTINGS
+        driver,
+        jobs=150,
+        seed=seed,
+        fault_rate=3.0,
+        poison_rate=0.02,
+        settings=SETTINGS,
+        min_faults=3,
     )
     report = run_episode(episode, tmp_path)
     assert report.problems == []
     assert report.log.invoked == report.log.completions == 150
-    assert sum(report.injected.values()) >= 1
+    assert report.injected.total() >= episode.min_faults
     assert report.log.outcomes[Outcome.OK] >= 100
 
 
@@ -80,7 +86,8 @@ def test_outside_kills_of_any_worker_at_any_step_cost_no_good_input(
         poison_rate=0.01,
         poisons=POISON_KINDS,
         settings=KILLED_AT_ANY_STEP,
-        min_kills=10,
+        min_faults=10,
+        counted=Fault.KILL_PROCESS,
     )
     kinds = Counter(plan(episode))
     assert set(kinds) == {InputKind.GOOD, *OWN_ERROR}  # the seed plans every poison
@@ -91,4 +98,4 @@ def test_outside_kills_of_any_worker_at_any_step_cost_no_good_input(
     assert by_kind[InputKind.GOOD, "ok"] == kinds[InputKind.GOOD], by_kind
     for kind, error in OWN_ERROR.items():
         assert by_kind[kind, error] == kinds[kind], by_kind
-    assert report.injected[Fault.KILL_PROCESS] >= episode.min_kills
+    assert report.injected[Fault.KILL_PROCESS] >= episode.min_faults

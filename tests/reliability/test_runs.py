@@ -31,7 +31,8 @@ from .runs import (
 
 @pytest.mark.slow
 def test_sigkill_and_sigterm_at_random_points_then_resume(tmp_path: Path) -> None:
-    report = kill_and_resume(tmp_path, 80, 5, random.Random(7), "--engine-option", "delay=0.01")
+    # 50 ms a job: a run reaches the point it is stopped at while records are still due
+    report = kill_and_resume(tmp_path, 80, 5, random.Random(7), "--engine-option", "delay=0.05")
     assert report.problems == []
     assert sum(report.kills.values()) >= 3
     assert report.exit_codes[ExitCode.OK] >= 1
