@@ -29,8 +29,8 @@ _BREAKABLE = frozenset(
     {PoolState.STARTING, PoolState.RUNNING, PoolState.CLOSING, PoolState.STOPPING}
 )
 BREAK_RECORD = "ocrpool_break"
-"""Set on the log record of a local pool's break: a command that ends with the pool's
-error and prints it (``ocrpool run``) drops the record instead of saying it twice."""
+"""Set on the log record of a local pool's break: a command that says the error itself
+(``ocrpool run`` as it exits, ``ocrpool serve`` as its state) drops the record."""
 
 
 class PoolLife:

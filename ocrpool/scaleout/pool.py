@@ -28,11 +28,11 @@ from ocrpool.stats import PoolStats
 
 MB = 1024 * 1024
 MEMORY_PER_WORKER_MB = 1024.0
+"""What an actor declares per worker and spare when ``max_rss_mb`` sets no limit."""
 ACTOR_PROCESS_S = 10.0
 """Ray's part of an actor's start, before its pool starts an engine: placing it and
 starting its process, a Python importing Ray and ocrpool (2-3 s on a quiet 2-core machine,
 more on a busy one: ``start_timeout`` alone, 4 s in a test, was not enough)."""
-"""What an actor declares per worker and spare when ``max_rss_mb`` sets no limit."""
 
 
 def import_ray() -> Any:
