@@ -66,7 +66,7 @@ def test_imap_left_early_cancels_the_jobs_it_submitted_that_have_not_started(
     """As ``Executor.map``: a ``break`` closes the generator, and the jobs of its window
     still queued are not run for nobody (one worker: one job running, one held by it)."""
     paths = make_inputs(tmp_path, [f"{i}.png" for i in range(12)])
-    with fake_pool(workers=1, spares=0, max_in_flight=8, engine_options={"delay": 0.2}) as pool:
+    with fake_pool(workers=1, spares=0, max_in_flight=8, engine_options={"delay": 0.5}) as pool:
         for _ in pool.imap(paths):
             break
         pool.close()
@@ -85,12 +85,13 @@ def test_aimap_closed_or_its_task_cancelled_cancels_the_jobs_not_started(
             async for _ in results:
                 break
         consumer = asyncio.create_task(anext(pool.aimap(paths[:8])))
-        await asyncio.sleep(0.1)  # submitted, waiting on the first
+        while pool.stats().submitted < 16:  # the window submitted, waiting on the first
+            await asyncio.sleep(0.01)
         consumer.cancel()
         with pytest.raises(asyncio.CancelledError):
             await consumer
 
-    with fake_pool(workers=1, spares=0, max_in_flight=8, engine_options={"delay": 0.2}) as pool:
+    with fake_pool(workers=1, spares=0, max_in_flight=8, engine_options={"delay": 0.5}) as pool:
         asyncio.run(main())
         pool.close()
         stats = pool.stats()
