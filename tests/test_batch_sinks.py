@@ -282,3 +282,32 @@ def test_a_failed_write_to_a_pipe_cuts_nothing(
     os.close(read_end)
     os.close(write_end)
     assert truncated == []
+
+
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_a_failed_run_removes_an_output_it_created_and_never_wrote(
+    tmp_path: Path, fmt: OutputFormat
+) -> None:
+    """A run refused before its first record (an engine option the engine refuses) leaves
+    no empty output, no SQLite side file and no records folder behind."""
+    out = tmp_path / f"r.{fmt.value}"
+    open_sink(fmt, str(out)).close_failed()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_a_failed_run_keeps_its_records_and_an_output_it_did_not_create(
+    tmp_path: Path, fmt: OutputFormat
+) -> None:
+    written, existing = tmp_path / f"w.{fmt.value}", tmp_path / f"e.{fmt.value}"
+    sink = open_sink(fmt, str(written))
+    sink.write(_failed("/in/gone.png"))
+    sink.close_failed()
+    open_sink(fmt, str(existing)).close(None)
+    open_sink(fmt, str(existing)).close_failed()
+    for out in (written, existing):
+        sink = open_sink(fmt, str(out))
+        assert [entry.path for entry in sink.replay()] == (
+            ["/in/gone.png"] if out == written else []
+        )
+        sink.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import io
 import json
+import logging
 import os
 import random
 import re
@@ -397,6 +398,7 @@ def test_a_bad_engine_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]
         ("page_fault=nope", "the 'fake' engine refused its options: page_fault must be one of"),
     ],
 )
+@pytest.mark.parametrize("fmt", ["jsonl", "sqlite", "txt"])
 def test_an_engine_option_the_engine_refuses_is_a_usage_error(
     images: Path,
     tmp_path: Path,
@@ -404,17 +406,27 @@ def test_an_engine_option_the_engine_refuses_is_a_usage_error(
     caplog: pytest.LogCaptureFixture,
     option: str,
     says: str,
+    fmt: str,
 ) -> None:
     """Told in one line, at once (an unknown name before any worker starts; a value the
-    engine refuses at its first start, not after three with a traceback each), and not
-    logged as well."""
-    out = tmp_path / "r.jsonl"
-    assert run(str(images), "--out", str(out), *FAST, "--engine-option", option) == 2
+    engine refuses at its first start, not after three with a traceback each), not
+    logged as well (nor the failed start's worker exit), and no empty output left."""
+    out = tmp_path / f"r.{fmt}"
+    args = ["--out", str(out), "--format", fmt, *FAST, "--engine-option", option]
+    assert run(str(images), *args) == 2
     err = capsys.readouterr().err
     assert f"ocrpool run: error: {says}" in err
-    assert [r.getMessage() for r in caplog.records if says in r.getMessage()] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert "Traceback" not in err and "doctor" not in err
-    assert not out.exists() or out.read_bytes() == b""
+    assert list(tmp_path.iterdir()) == [images]
+
+
+def test_a_refused_run_keeps_an_output_that_was_there(images: Path, tmp_path: Path) -> None:
+    """Only an output the run created is removed: an empty file the user made stays."""
+    out = tmp_path / "r.jsonl"
+    out.touch()
+    assert run(str(images), "--out", str(out), *FAST, "--engine-option", "delay=nan") == 2
+    assert out.read_bytes() == b""
 
 
 @pytest.mark.slow
@@ -426,7 +438,7 @@ def test_an_engine_that_cannot_start_points_to_doctor(
     assert code == ExitCode.ENGINE_UNAVAILABLE == 4
     err = capsys.readouterr().err
     assert "could not start the 'fake' engine" in err and "`ocrpool doctor` says" in err
-    assert out.read_bytes() == b""
+    assert not out.exists()
 
 
 def test_progress_lines_off_a_terminal(

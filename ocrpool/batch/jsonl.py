@@ -35,6 +35,8 @@ class JsonlSink:
     def __init__(self, path: str, *, detail: bool = False) -> None:
         self.path = path
         self.detail = detail
+        self._created = not os.path.lexists(path)
+        self._wrote = False
         self._fd = open_output(path, append=True)
         if not RECORD_START.startswith(os.pread(self._fd, len(RECORD_START), 0)):
             os.close(self._fd)
@@ -61,6 +63,7 @@ class JsonlSink:
                     yield entry
 
     def write(self, record: Record) -> None:
+        self._wrote = True
         self.write_line(record.to_dict(detail=self.detail))
 
     def write_line(self, data: dict[str, Any]) -> None:
@@ -88,6 +91,12 @@ class JsonlSink:
         finally:
             os.close(self._fd)
 
+    def close_failed(self) -> None:
+        if self._created and not self._wrote:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)  # still locked: no other run can have opened it
+        self.close(None)
+
 
 STDOUT_FD = 1
 
@@ -107,6 +116,9 @@ class JsonlStdout(JsonlSink):
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         """Standard output stays open (and a pipe cannot be synced)."""
+
+    def close_failed(self) -> None:
+        """Nothing to remove: standard output is not this run's."""
 
 
 def _append_point(fd: int) -> int | None:

@@ -174,7 +174,7 @@ def run_batch(
             summary = run.run(discoveries, pool_factory)
         except BaseException:
             with contextlib.suppress(OutputFailed):  # the error already on its way says more
-                sink.close(None)
+                sink.close_failed()
             raise
         sink.close(summary.to_dict())
         return summary

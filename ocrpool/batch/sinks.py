@@ -30,6 +30,11 @@ class Sink(Protocol):
     def close(self, summary: dict[str, Any] | None = None) -> None:
         """Finish; ``summary`` is ``None`` when the run did not get to one."""
 
+    def close_failed(self) -> None:
+        """Finish a run that ended in an error: ``close(None)``, except that an output this
+        run created and wrote no record to is removed (a run refused before its first
+        record, such as an engine option the engine refuses, leaves nothing behind)."""
+
 
 STDOUT = "-"
 """``--out -``: JSON Lines to standard output."""

@@ -8,6 +8,7 @@ replaces its row (``INSERT ... ON CONFLICT (path) DO UPDATE``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -70,6 +71,8 @@ class SqliteSink:
     def __init__(self, path: str, *, detail: bool = False, options: dict[str, Any]) -> None:
         self.path = path
         self.detail = detail
+        self._created = not os.path.lexists(path)
+        self._wrote = False
         lock_fd = open_output(path)
         if os.pread(lock_fd, len(_HEADER), 0) not in (b"", _HEADER):
             os.close(lock_fd)
@@ -105,6 +108,7 @@ class SqliteSink:
             yield Entry(path_from_sql(path), size, mtime, bool(ok), formats)
 
     def write(self, record: Record) -> None:
+        self._wrote = True
         data = record.to_dict(detail=self.detail)
         error = data["error"]
         try:
@@ -149,6 +153,18 @@ class SqliteSink:
             raise OutputFailed.of(self.path, exc) from None
         finally:
             self._db.close()
+            os.close(self._lock_fd)
+
+    def close_failed(self) -> None:
+        if self._wrote or not self._created:
+            self.close(None)
+            return
+        try:
+            self._db.close()
+            for name in (self.path, *(self.path + suffix for suffix in SIDECARS)):
+                with contextlib.suppress(OSError):
+                    os.unlink(name)  # still locked: no other run can have opened it
+        finally:
             os.close(self._lock_fd)
 
 

@@ -7,6 +7,7 @@ A text file is complete before its record is written: a record means its text is
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +30,7 @@ def text_path(folder: str, source: str) -> str:
 class TxtSink:
     def __init__(self, folder: str, *, detail: bool = False) -> None:
         self.folder = folder
+        self._created = not os.path.lexists(folder)
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
@@ -50,3 +52,9 @@ class TxtSink:
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         self._records.close(summary)
+
+    def close_failed(self) -> None:
+        self._records.close_failed()
+        if self._created:
+            with contextlib.suppress(OSError):  # not empty: a text was written
+                os.rmdir(self.folder)

@@ -367,10 +367,12 @@ class Supervisor:
         self._record_exit(record, verdict)
 
     def _record_exit(self, record: WorkerExit, verdict: Verdict) -> None:
-        """Count, log and report one worker's end."""
+        """Count, log and report one worker's end. A failed start's end is only INFO: the
+        start failure is logged with its cause (or told as the pool's break) already."""
         self._exits[record.cause.value] += 1
+        quiet = record.cause in PLANNED or verdict.start_failure
         log.log(
-            logging.INFO if record.cause in PLANNED else logging.WARNING,
+            logging.INFO if quiet else logging.WARNING,
             "%s; blamed: %s",
             record,
             verdict.blamed.value,
