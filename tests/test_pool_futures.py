@@ -112,3 +112,44 @@ def test_kill_ends_a_job_waiting_to_be_retried(tmp_path: Path) -> None:
             future.result(timeout=60)
         assert pool.stats().queued == 0
     assert pool.stats().exits.get(ExitCause.CRASH.value) == 1
+
+
+@pytest.mark.parametrize("wait", ["result", "exception", "recognize", "imap"])
+def test_a_done_callback_that_waits_for_a_job_is_refused_not_left_to_freeze_the_pool(
+    tmp_path: Path, wait: str
+) -> None:
+    """Done-callbacks run on the pool's own thread, which every job needs to finish: a
+    wait there would stop the whole pool for ever. It raises at once instead, and the
+    pool serves on; what cannot block (a poll, a done future) still answers."""
+    first, second, third = make_inputs(tmp_path, ["a.png", "b.png", "c.png"])
+    seen: list[object] = []
+
+    def callback(done: Future[OcrResult]) -> None:
+        later = pool.submit(second)
+        seen.append(done.result().text)  # done: answers on any thread
+        with pytest.raises(concurrent.futures.TimeoutError):
+            later.result(timeout=0)  # a poll never blocks
+        try:
+            if wait == "result":
+                later.result()
+            elif wait == "exception":
+                later.exception(timeout=5)
+            elif wait == "recognize":
+                pool.recognize(third)
+            else:
+                next(pool.imap([third]))
+        except RuntimeError as error:
+            seen.append(str(error))
+        seen.append(later)
+
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 0.05}) as pool:
+        pool.submit(first).add_done_callback(callback)
+        assert pool.recognize(third).text == "c"  # the pool did not stop
+        deadline = time.monotonic() + 30
+        while len(seen) < 3:
+            assert time.monotonic() < deadline, f"the callback never ended: {seen}"
+            time.sleep(0.01)
+    text, refusal, later = seen
+    assert text == "a"
+    assert str(refusal).startswith("a done-callback cannot wait for a job")
+    assert isinstance(later, Future) and later.result(timeout=30).text == "b"

@@ -41,7 +41,7 @@ from ocrpool.errors import EngineError, JobCancelled, OcrPoolError, PagesFailed
 from ocrpool.exports import Export, ExportFormat
 from ocrpool.formats import file_page_count, page_count
 from ocrpool.merge import merge_exports
-from ocrpool.pool.leases import resolve
+from ocrpool.pool.leases import JobFuture, resolve
 from ocrpool.results import Attempt, OcrResult, Page
 from ocrpool.stats import PageProgress
 
@@ -144,7 +144,7 @@ class PageTally:
             return self._counts
 
 
-class DocumentFuture(Future[OcrResult]):
+class DocumentFuture(JobFuture):
     """A split document's one future, which knows its page jobs: so that a pool's
     ``cancel(future, kill=True)`` can stop the ones running, not only drop the queued.
     It keeps the ``concurrent.futures`` contract of one job: running once any page has

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Hashable
@@ -36,6 +37,41 @@ Holder = TypeVar("Holder", bound=Hashable)
 Clock = Callable[[], float]
 QUARANTINE_KEPT = 1000
 """Quarantined labels kept for ``stats()``: the newest ones."""
+
+_owner_thread = threading.local()
+
+
+def mark_owner_thread() -> None:
+    """Called by a pool's own thread (the supervisor, the Ray dispatcher) as it starts:
+    it resolves the futures, so their done-callbacks run on it and must not wait there."""
+    _owner_thread.marked = True
+
+
+def refuse_wait(timeout: float | None = None) -> None:
+    """Raise ``RuntimeError`` if a wait of ``timeout`` is asked on a pool's own thread
+    (a done-callback): the job waited for could never finish, since that thread is what
+    finishes every job of its pool, so the whole pool would stop for ever."""
+    if getattr(_owner_thread, "marked", False) and (timeout is None or timeout > 0):
+        raise RuntimeError(
+            "a done-callback cannot wait for a job: it runs on the pool's own thread, "
+            "which every job needs to finish; submit from the callback, or wait in a "
+            "thread of your own"
+        )
+
+
+class JobFuture(Future[OcrResult]):
+    """A job's future, whose waits are refused where they would stop the pool
+    (``refuse_wait``); one already done answers anywhere."""
+
+    def result(self, timeout: float | None = None) -> OcrResult:
+        if not self.done():
+            refuse_wait(timeout)
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if not self.done():
+            refuse_wait(timeout)
+        return super().exception(timeout)
 
 
 class LeaseState(enum.Enum):
@@ -104,7 +140,7 @@ class LeaseBook(Generic[Holder]):
     ) -> Lease:
         self._next_id += 1
         lease = Lease(
-            self._next_id, source, label, Future(), raises, self._clock(), options=options
+            self._next_id, source, label, JobFuture(), raises, self._clock(), options=options
         )
         self._queue.append(lease)
         self._open[lease.job_id] = lease

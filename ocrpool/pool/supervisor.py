@@ -47,7 +47,14 @@ from ocrpool.pool.blame import LOST_STATUS, PLANNED, Cost, Death, Verdict, judge
 from ocrpool.pool.config import PoolConfig
 from ocrpool.pool.exits import lost_job_error, options_refused_error, start_failure_error
 from ocrpool.pool.handle import Ask, WorkerHandle, process_context, spills
-from ocrpool.pool.leases import Clock, Lease, LeaseBook, LeaseState, call_all
+from ocrpool.pool.leases import (
+    Clock,
+    Lease,
+    LeaseBook,
+    LeaseState,
+    call_all,
+    mark_owner_thread,
+)
 from ocrpool.pool.lifecycle import BREAK_RECORD, PoolLife
 from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, StartFailed, WorkerSpec
 from ocrpool.pool.readiness import Readiness
@@ -204,6 +211,7 @@ class Supervisor:
     # ---- the loop: wait -> handle messages and exits -> reconcile -----------------
 
     def _run(self) -> None:
+        mark_owner_thread()
         talking: list[WorkerHandle] = []
         exited: list[WorkerHandle] = []
         try:

@@ -46,7 +46,7 @@ from ray.exceptions import ActorUnavailableError
 
 from ocrpool.engines.base import JobOptions, PageSpan, Source
 from ocrpool.errors import EngineStartError, InvalidInput, OcrPoolError, PoolClosed
-from ocrpool.pool.leases import Lease, LeaseBook, call_all
+from ocrpool.pool.leases import Lease, LeaseBook, call_all, mark_owner_thread
 from ocrpool.pool.lifecycle import PoolLife
 from ocrpool.results import Attempt, OcrResult
 from ocrpool.scaleout.actor import Hello, Reply
@@ -240,6 +240,7 @@ class Dispatcher:
     # ---- the dispatcher thread --------------------------------------------------------
 
     def _run(self) -> None:
+        mark_owner_thread()
         try:
             drained = False
             while not drained:
