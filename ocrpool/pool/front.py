@@ -85,6 +85,8 @@ class PoolFront(ABC):
         """One job, or a document of page jobs each through ``_submit`` (so the lease
         book, retries, quarantine and quotas count pages). A job's own exports are merged
         like the engine's; one that cannot be merged keeps its document in one job."""
+        if options is not None and not isinstance(options, JobOptions):
+            raise TypeError(f"options must be a JobOptions, not {type(options).__name__}")
         path = source.path if isinstance(source, PageSpan) else source
         if isinstance(path, str) and (refusal := _unopenable(path)) is not None:
             return _settled(InvalidInput(refusal, input=label), label, raises)
@@ -267,6 +269,8 @@ def _settled(error: OcrPoolError, label: str, raises: bool) -> Future[OcrResult]
 def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:
     """The source as a pool sends it (a path string, bytes, or a page span another pool
     split off) and the label results carry."""
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label must be a str, not {type(label).__name__}")
     if isinstance(source, PageSpan):
         span = PageSpan(str(source.path), int(source.start), int(source.count))
         return span, label or span_label(span.path, span)
