@@ -142,6 +142,38 @@ def test_only_one_run_writes_an_output(tmp_path: Path, fmt: OutputFormat) -> Non
     open_sink(fmt, str(tmp_path / "out")).close()
 
 
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_an_output_deleted_mid_run_stops_the_run(tmp_path: Path, fmt: OutputFormat) -> None:
+    """An output deleted while a run writes it took every record with its last
+    descriptor, and the run still ended "done", exit 0 (and a second run could create,
+    lock and write a new file of the same name at once). The next write, or the close,
+    tells instead: ``OutputFailed``, exit 3, and the same command does them again."""
+    out = tmp_path / "out"
+    target = out / RECORDS_NAME if fmt is OutputFormat.TXT else out
+    sink = open_sink(fmt, str(out))
+    sink.write(_ok("/in/a.png"))
+    target.unlink()
+    with pytest.raises(OutputFailed, match=f"cannot write {target}: it was deleted"):
+        sink.write(_ok("/in/b.png"))
+    with pytest.raises(OutputFailed, match="it was deleted"):
+        sink.close({"outcome": "ok"})
+    assert not target.exists()
+    again = open_sink(fmt, str(out))
+    assert list(again.replay()) == []
+    again.close()
+
+
+def test_standard_output_to_a_deleted_file_is_the_callers(tmp_path: Path) -> None:
+    """``-o - > log`` with ``log`` deleted: standard output is not ``ocrpool``'s output."""
+    log = tmp_path / "log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT)
+    log.unlink()
+    sink = JsonlStdout(fd=fd)
+    sink.write(_ok("/in/a.png"))
+    sink.close({"outcome": "ok"})
+    os.close(fd)
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(("special", "kind"), [("fifo", "FIFO"), ("null", "character device")])
 @pytest.mark.parametrize("fmt", list(OutputFormat))

@@ -20,7 +20,7 @@ from typing import Any
 
 from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.ledger import Entry
-from ocrpool.batch.outpath import open_output
+from ocrpool.batch.outpath import check_not_deleted, open_output
 from ocrpool.batch.records import Record
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,14 @@ class JsonlSink:
             raise OutputFailed.of(self.path, exc) from None
         if self._end is not None:
             self._end += len(line)
+        self._check_not_deleted()
+
+    def _check_not_deleted(self) -> None:
+        check_not_deleted(self._fd, self.path)
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         try:
+            self._check_not_deleted()
             os.fsync(self._fd)
         except OSError as exc:
             raise OutputFailed.of(self.path, exc) from None
@@ -113,6 +118,9 @@ class JsonlStdout(JsonlSink):
 
     def replay(self) -> Iterator[Entry]:
         return iter(())
+
+    def _check_not_deleted(self) -> None:
+        """Standard output is the caller's: whatever it leads to is theirs to keep."""
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         """Standard output stays open (and a pipe cannot be synced)."""

@@ -8,7 +8,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 
-from ocrpool.batch.errors import OutputLocked, OutputNotAFile, OutputRefused
+from ocrpool.batch.errors import OutputFailed, OutputLocked, OutputNotAFile, OutputRefused
 from ocrpool.batch.scan import glob_root, is_pattern
 from ocrpool.formats import sniff_file
 
@@ -111,6 +111,20 @@ def open_output(path: str, *, append: bool = False) -> int:
     os.set_blocking(fd, True)
     lock_output(fd, path)
     return fd
+
+
+def check_not_deleted(fd: int, path: str) -> None:
+    """Raise ``OutputFailed`` when the open output ``fd`` no longer has a name: deleted
+    (or replaced by another file) while the run writes it, its records would go with the
+    last descriptor, while the run reported them done; and another run could create,
+    lock and write a new file of the same name beside this one."""
+    try:
+        deleted = os.fstat(fd).st_nlink == 0
+    except OSError as exc:
+        raise OutputFailed.of(path, exc) from None
+    if deleted:
+        reason = "it was deleted or replaced during the run, with the records written to it"
+        raise OutputFailed(f"cannot write {path}: {reason}", path=path, reason=reason)
 
 
 def lock_output(fd: int, path: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.ledger import Entry, path_from_sql, sql_path
-from ocrpool.batch.outpath import open_output
+from ocrpool.batch.outpath import check_not_deleted, open_output
 from ocrpool.batch.records import Record
 
 SIDECARS = ("-wal", "-shm", "-journal")
@@ -115,6 +115,7 @@ class SqliteSink:
             self._upsert(record, data, error)
         except sqlite3.Error as exc:
             raise OutputFailed.of(self.path, exc) from None
+        check_not_deleted(self._lock_fd, self.path)
 
     def _upsert(self, record: Record, data: dict[str, Any], error: dict[str, Any] | None) -> None:
         self._db.execute(
@@ -144,6 +145,7 @@ class SqliteSink:
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         try:
+            check_not_deleted(self._lock_fd, self.path)
             if summary is not None:
                 self._db.execute(
                     "UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?",
