@@ -208,6 +208,34 @@ def test_standard_output_is_never_synced(tmp_path: Path) -> None:
     os.close(fd)
 
 
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        ("CREATE TABLE results (id INTEGER PRIMARY KEY, name TEXT)", "its results table"),
+        ("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)", r"its tables \(users\)"),
+    ],
+    ids=["a results table of its own", "other tables"],
+)
+def test_another_programs_sqlite_database_is_refused_untouched(
+    tmp_path: Path, schema: str, why: str
+) -> None:
+    """A database of another program passed the header check: the run switched it to
+    WAL, added its columns to a ``results`` table of its own and a ``runs`` table,
+    then failed with exit 3 blaming "the temporary ledger"."""
+    out = tmp_path / "app.db"
+    db = sqlite3.connect(out)
+    db.execute(schema)
+    db.execute("INSERT INTO " + schema.split()[2] + " (name) VALUES ('precious')")
+    db.commit()
+    db.close()
+    before = out.read_bytes()
+    with pytest.raises(OutputRefused, match=f"it is an SQLite database, but {why}"):
+        open_sink(OutputFormat.SQLITE, str(out))
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+    open_sink(OutputFormat.SQLITE, str(tmp_path / "fresh.db")).close()  # no table yet: ours
+
+
 def test_sqlite_keeps_one_row_per_path_and_the_runs(tmp_path: Path) -> None:
     out = str(tmp_path / "r.db")
     sink = open_sink(OutputFormat.SQLITE, out, options={"workers": 2})

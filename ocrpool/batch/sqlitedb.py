@@ -67,6 +67,31 @@ _UPSERT = (
 )
 
 
+_TABLE_COLUMNS = {
+    "runs": frozenset({"id", "started_at", "finished_at", "options", "summary"}),
+    "results": frozenset(_COLUMNS.split(", ")) - frozenset(ADDED_COLUMNS),
+}
+"""The columns an ocrpool database's tables have had from the start."""
+
+
+def foreign_schema(db: sqlite3.Connection) -> str | None:
+    """Why the database ``db`` is not an ocrpool output (it is some other program's,
+    which a run must not alter), or ``None``: it is one, or it has no table yet."""
+    tables = {
+        name
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if not name.startswith("sqlite_")
+    }
+    if tables and not tables & _TABLE_COLUMNS.keys():
+        return f"its tables ({', '.join(sorted(tables))}) are not ocrpool's"
+    for table in sorted(tables & _TABLE_COLUMNS.keys()):
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        missing = _TABLE_COLUMNS[table] - have
+        if missing:
+            return f"its {table} table is not ocrpool's (no {', '.join(sorted(missing))})"
+    return None
+
+
 class SqliteSink:
     def __init__(self, path: str, *, detail: bool = False, options: dict[str, Any]) -> None:
         self.path = path
@@ -80,11 +105,19 @@ class SqliteSink:
         self._lock_fd = lock_fd
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            self.run_id = self._prepare(options)
+            foreign = foreign_schema(self._db)
+            if foreign is None:
+                self.run_id = self._prepare(options)
         except sqlite3.Error as exc:
             self._db.close()
             os.close(lock_fd)
             raise OutputFailed.of(path, exc) from None
+        if foreign is not None:
+            self._db.close()
+            os.close(lock_fd)
+            raise OutputRefused(
+                f"refusing to write {path}: it is an SQLite database, but {foreign}"
+            )
 
     def _prepare(self, options: dict[str, Any]) -> int | None:
         """Set the database up and open this run's row; its id."""
