@@ -152,6 +152,23 @@ def test_paths_from_stdin(images: Path, tmp_path: Path, monkeypatch: pytest.Monk
     assert set(last_by_path(out)) == expected
 
 
+def test_the_fake_engine_exports_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """Its text is the name's stem: every export of ``caf\\xe9.png`` failed the input
+    with ``EngineError: UnicodeEncodeError`` (surrogates not allowed); the bytes that are
+    not UTF-8 now come out as U+FFFD."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    odd = os.fsdecode(os.fsencode(str(folder)) + b"/caf\xe9.png")
+    write_png(odd)
+    out = tmp_path / "results.jsonl"
+    assert run(str(folder), "--out", str(out), "--export", "pdf,hocr,txt", *FAST) == ExitCode.OK
+    (record,) = records(out)
+    assert record["path"] == odd and set(record["exports"]) == {"pdf", "hocr", "txt"}
+    pdf = pypdf.PdfReader(record["exports"]["pdf"])
+    assert pdf.pages[0]["/FakeText"] == "caf\ufffd"
+    assert "caf\ufffd" in Path(record["exports"]["hocr"]).read_text(encoding="utf-8")
+
+
 def test_max_failures_stops_the_run_and_the_same_command_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

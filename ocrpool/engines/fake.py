@@ -18,6 +18,7 @@ server back, a disk remounted) by removing the file.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import html
 import io
 import math
@@ -195,6 +196,9 @@ class FakeEngine:
 
     @staticmethod
     def _render(fmt: ExportFormat, pages: tuple[Page, ...]) -> bytes:
+        """The export of ``pages``; a text made of a name's bytes that are not UTF-8 (lone
+        surrogates, which neither UTF-8 nor a PDF string can hold) with U+FFFD for them."""
+        pages = tuple(dataclasses.replace(page, text=_encodable(page.text)) for page in pages)
         if fmt in (ExportFormat.PDF, ExportFormat.PDF_NO_IMG):
             from pypdf import PdfWriter
             from pypdf.generic import NameObject, TextStringObject
@@ -245,6 +249,10 @@ class FakeEngine:
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         while True:
             self._libc.pause()
+
+
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _hocr(pages: tuple[Page, ...]) -> bytes:
