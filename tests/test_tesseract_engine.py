@@ -4,6 +4,7 @@ inputs, and its exports read back."""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,23 @@ def test_exports_from_tesseracts_renderers_hold_every_page(tmp_path: Path) -> No
     assert f'image "{MULTIPAGE}"' in hocr and "ocrpool-tesseract-" not in hocr
     texts = data[ExportFormat.TXT].decode().split("\f")
     assert [text.strip() for text in texts[:3]] == [page.text for page in result.pages]
+
+
+def test_the_hocr_of_a_name_that_is_not_utf8_names_it(tmp_path: Path) -> None:
+    """hOCR names its input in each page's title: the name's lone surrogates failed every
+    input so named with ``EngineError: UnicodeEncodeError``; its bytes that are not
+    UTF-8 now show as U+FFFD."""
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9 <1>.tif")
+    Path(odd).write_bytes(HELLO.read_bytes())
+    engine = started(exports=("hocr",))
+    try:
+        result = engine.recognize(odd)
+    finally:
+        engine.close()
+    (export,) = result.exports
+    hocr = export.data.decode("utf-8")
+    assert f'image "{tmp_path}/caf\ufffd &lt;1&gt;.tif"' in hocr
+    assert result.pages[0].text.split() == ["Hello", "Google"]
 
 
 def test_formats_tesseract_cannot_render_are_refused_when_the_engine_is_made() -> None:

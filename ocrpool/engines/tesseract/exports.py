@@ -100,8 +100,10 @@ def _one_pass(
             raise _failed(label, [fmt], "Tesseract wrote no file") from None
         if fmt is ExportFormat.HOCR:
             # Each page's title names the file it was read from: a temporary one.
+            # A name's bytes that are not UTF-8 (lone surrogates) show as U+FFFD.
+            shown = html.escape(label.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
             for page in pages:
-                data = data.replace(str(page).encode(), html.escape(label).encode())
+                data = data.replace(str(page).encode(), shown.encode())
         documents[fmt] = data
     return documents
 
