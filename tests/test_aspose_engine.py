@@ -7,6 +7,7 @@ scenario and returns plain results; pytest itself never imports ``aspose.ocr``.
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -210,6 +211,9 @@ def play_scenarios(workdir: str) -> dict[str, Any]:
     attempt("bytes", lambda: engine.recognize(image.read_bytes()))
     attempt("tiff", lambda: engine.recognize(str(MULTIPAGE)))
     attempt("tiff-bytes", lambda: engine.recognize(MULTIPAGE.read_bytes()))
+    odd = os.fsdecode(os.fsencode(str(directory)) + b"/caf\xe9.png")
+    Path(odd).write_bytes(image.read_bytes())
+    attempt("not-utf8-name", lambda: engine.recognize(odd))
     for kind, path in bad.items():
         attempt(kind, lambda path=path: engine.recognize(str(path)))
     attempt("corrupt-bytes", lambda: engine.recognize(bad["corrupt"].read_bytes()))
@@ -310,6 +314,13 @@ def test_recognises_the_first_words_of_a_generated_image(session: dict[str, Any]
 @pytest.mark.aspose
 def test_bytes_give_the_same_text_as_the_file(session: dict[str, Any]) -> None:
     assert session["bytes"].text == session["image"].text
+
+
+@pytest.mark.aspose
+def test_a_name_that_is_not_utf8_gives_the_same_text(session: dict[str, Any]) -> None:
+    """Aspose takes a path as text: such a name reached .NET with U+FFFD for its bytes,
+    and every input so named failed with ``FileNotFoundException`` (``InvalidInput``)."""
+    assert session["not-utf8-name"].text == session["image"].text
 
 
 @pytest.mark.aspose

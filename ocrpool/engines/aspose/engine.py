@@ -359,7 +359,8 @@ def _input_file(source: str | bytes) -> Iterator[tuple[str, str, Format]]:
     """The input as ``(path for Aspose, label for messages, format)``.
 
     Bytes go through a temporary file: Aspose's base64 input reads only the first
-    page of a multi-page TIFF and none of a PDF.
+    page of a multi-page TIFF and none of a PDF; a name that is not UTF-8, through a
+    symlink of a UTF-8 name.
     """
     if isinstance(source, bytes):
         label, fmt = bytes_label(source), bytes_format(source)
@@ -369,7 +370,19 @@ def _input_file(source: str | bytes) -> Iterator[tuple[str, str, Format]]:
             yield temp.name, label, fmt
     else:
         path = os.fspath(source)
-        yield path, path, check_file(path)
+        fmt = check_file(path)
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            # Aspose takes a path as text: a name's bytes that are not UTF-8 (lone
+            # surrogates) reach .NET as U+FFFD, a file that does not exist. It gets a
+            # symlink of a UTF-8 name to the input instead.
+            with tempfile.TemporaryDirectory(prefix="ocrpool-") as folder:
+                link = os.path.join(folder, f"input.{fmt.value}")
+                os.symlink(os.path.abspath(path), link)
+                yield link, path, fmt
+        else:
+            yield path, path, fmt
 
 
 def to_recognition(output: Any, angles: Sequence[float] | None = None) -> Recognition:
