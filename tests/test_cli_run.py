@@ -349,6 +349,22 @@ def test_usage_errors_exit_2_and_write_nothing(
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_an_engine_module_that_does_not_import_is_a_usage_error(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was a ``ModuleNotFoundError`` traceback, exit code 1."""
+    out = tmp_path / "r.jsonl"
+    assert run(str(images), "--out", str(out), "--engine", "no_such_module:Engine") == (
+        ExitCode.USAGE
+    )
+    err = capsys.readouterr().err
+    assert err == (
+        "ocrpool run: error: engine 'no_such_module:Engine': cannot import no_such_module: "
+        "No module named 'no_such_module'\n"
+    )
+    assert not out.exists()
+
+
 def test_pool_options_map_onto_ocrpool(tmp_path: Path) -> None:
     """Stored in the SQLite ``runs`` table; no pool starts, as there is nothing to OCR."""
     (tmp_path / "empty").mkdir()

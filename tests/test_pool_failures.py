@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -267,6 +268,14 @@ def test_options_refused_after_a_warm_start_are_retried_as_any_failed_start(
 def test_unknown_engine_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="unknown engine"):
         fake_pool(engine="no-such-engine")
+
+
+@pytest.mark.parametrize("spec", ["no_such_module.sub:Engine", "ocrpool..x:Engine", ".x:Engine"])
+def test_an_engine_module_that_does_not_import_is_a_value_error(spec: str) -> None:
+    """It was the ``ModuleNotFoundError`` (or ``TypeError``) itself: a traceback and exit
+    code 1 from ``ocrpool run --engine``, where a bad engine name is a usage error."""
+    with pytest.raises(ValueError, match=f"engine '{re.escape(spec)}': cannot import"):
+        fake_pool(engine=spec)
 
 
 def test_worker_killed_while_starting_is_replaced_not_a_start_failure() -> None:

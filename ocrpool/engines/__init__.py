@@ -29,7 +29,10 @@ def resolve_engine(spec: str) -> type[Engine]:
             f"unknown engine {spec!r}: use one of {sorted(BUILTIN_ENGINES)} "
             "or an import path 'package.module:Class'"
         )
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except (ImportError, TypeError) as exc:  # TypeError: a relative name, ".module"
+        raise ValueError(f"engine {spec!r}: cannot import {module_name}: {exc}") from None
     try:
         engine_class: type[Engine] = getattr(module, class_name)
     except AttributeError:
