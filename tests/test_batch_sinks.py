@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,24 @@ def test_an_output_deleted_mid_run_stops_the_run(tmp_path: Path, fmt: OutputForm
     again = open_sink(fmt, str(out))
     assert list(again.replay()) == []
     again.close()
+
+
+def test_a_file_system_that_counts_no_links_is_not_taken_for_a_deletion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems give ``st_nlink`` 0 for every file: a file still under its name
+    is not deleted."""
+    fstat = os.fstat
+
+    def no_links(fd: int) -> os.stat_result:
+        info = list(fstat(fd))
+        info[stat.ST_NLINK] = 0
+        return os.stat_result(info)
+
+    monkeypatch.setattr(os, "fstat", no_links)
+    sink = open_sink(OutputFormat.JSONL, str(tmp_path / "out"))
+    sink.write(_ok("/in/a.png"))
+    sink.close({"outcome": "ok"})
 
 
 def test_standard_output_to_a_deleted_file_is_the_callers(tmp_path: Path) -> None:

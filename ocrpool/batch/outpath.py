@@ -119,12 +119,22 @@ def check_not_deleted(fd: int, path: str) -> None:
     last descriptor, while the run reported them done; and another run could create,
     lock and write a new file of the same name beside this one."""
     try:
-        deleted = os.fstat(fd).st_nlink == 0
+        info = os.fstat(fd)
     except OSError as exc:
         raise OutputFailed.of(path, exc) from None
-    if deleted:
+    if info.st_nlink == 0 and not _names(path, info):
         reason = "it was deleted or replaced during the run, with the records written to it"
         raise OutputFailed(f"cannot write {path}: {reason}", path=path, reason=reason)
+
+
+def _names(path: str, info: os.stat_result) -> bool:
+    """Whether ``path`` still leads to the file of ``info``: on a file system that counts
+    no links (``st_nlink`` 0 for every file) a file is not deleted while it has its name."""
+    try:
+        named = os.stat(path)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (info.st_dev, info.st_ino)
 
 
 def lock_output(fd: int, path: str) -> None:
