@@ -209,6 +209,36 @@ def test_a_model_directory_aspose_cannot_use_is_a_usage_error(
     assert "a model directory must end in Aspose.AI.LLM/models" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        RuntimeError(
+            "Proxy error(UnauthorizedAccessException): Access to the path '/m' is denied."
+        ),
+        ModuleNotFoundError("No module named 'aspose'"),
+    ],
+    ids=["aspose-raises", "no-aspose"],
+)
+def test_aspose_failing_to_answer_is_one_line_and_exit_4(
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    failure: Exception,
+) -> None:
+    """Aspose's own exception from the child (its model directory unreadable to this user,
+    the process out of descriptors) was a traceback with exit code 1."""
+
+    def failing(*args: Any, timeout: float) -> Any:
+        raise failure
+
+    monkeypatch.setattr(models, "run_in_child", failing)
+    for command in ("list", "audit", "prune"):
+        assert main(["models", command, "--model-dir", str(model_dir)]) == 4
+        err = capsys.readouterr().err
+        assert err.startswith(f"ocrpool models: cannot ask Aspose: {type(failure).__name__}: ")
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
 @pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "soon"])
 def test_a_timeout_that_is_not_some_seconds_is_a_usage_error(
     timeout: str, capsys: pytest.CaptureFixture[str]

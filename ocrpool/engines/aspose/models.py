@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 
 from ocrpool.engines.aspose.child import run_in_child
 from ocrpool.engines.aspose.runtime import prepare_process
-from ocrpool.errors import OcrPoolError
+from ocrpool.errors import EngineError, OcrPoolError
 
 DEFAULT_OLD_PREFIX = "old_"
 DEFAULT_TIMEOUT_S = 60.0
@@ -182,8 +182,10 @@ def aspose_view(data_home: str | None = None) -> AsposeView:
     ai = AsposeAI(False)
     try:
         model_dir = os.path.abspath(ai.get_local_path())
-        # list_local raises DirectoryNotFoundException when there is no directory yet.
-        listed = tuple(str(name) for name in ai.list_local()) if os.path.isdir(model_dir) else ()
+        # list_local raises DirectoryNotFoundException when there is no directory yet, and
+        # UnauthorizedAccessException for one this user cannot list (the scan tells).
+        listable = os.path.isdir(model_dir) and os.access(model_dir, os.R_OK | os.X_OK)
+        listed = tuple(str(name) for name in ai.list_local()) if listable else ()
         existed = os.path.isdir(DEFAULT_RESOURCE_DIR)
         resource_dir = os.path.abspath(ocr.Resources.get_local_path())
         resources = tuple(str(name) for name in ocr.Resources.list_local())
@@ -203,10 +205,14 @@ def inventory(
 
     ``model_dir`` (``<data home>/Aspose.AI.LLM/models``; ``ValueError`` otherwise) moves
     Aspose's model directory there. A directory that does not exist yet has no models (an
-    empty inventory, no error).
+    empty inventory, no error). ``EngineError`` when Aspose fails to answer.
     """
     data_home = None if model_dir is None else str(data_home_of(model_dir))
-    view: AsposeView = run_in_child(aspose_view, data_home, timeout=timeout)
+    try:
+        view: AsposeView = run_in_child(aspose_view, data_home, timeout=timeout)
+    except (RuntimeError, ImportError, OSError) as exc:
+        # Aspose's own failure (a .NET exception through its proxy), or no Aspose at all.
+        raise EngineError(f"{type(exc).__name__}: {exc}") from None
     return merge(view, model_dir)
 
 
