@@ -152,6 +152,19 @@ def test_paths_from_stdin(images: Path, tmp_path: Path, monkeypatch: pytest.Monk
     assert set(last_by_path(out)) == expected
 
 
+def test_a_list_from_a_closed_stdin_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Started with standard input closed (``<&-``, a daemon), ``sys.stdin`` is ``None``:
+    ``--from-list -`` was an ``AttributeError`` traceback, exit code 1."""
+    monkeypatch.setattr(sys, "stdin", None)
+    out = tmp_path / "results.jsonl"
+    assert run("--from-list", "-", "--out", str(out), *FAST) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err == "ocrpool run: error: cannot read the list -: standard input is closed\n"
+    assert not out.exists()
+
+
 def test_the_fake_engine_exports_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     """Its text is the name's stem: every export of ``caf\\xe9.png`` failed the input
     with ``EngineError: UnicodeEncodeError`` (surrogates not allowed); the bytes that are

@@ -157,7 +157,7 @@ def run_batch(
             if stdin is not None and options.from_list == "-":
                 chunks: Iterable[str] = iter(functools.partial(stdin.read, LIST_CHUNK), "")
             else:
-                name = sys.stdin.fileno() if options.from_list == "-" else options.from_list
+                name = _stdin_fd() if options.from_list == "-" else options.from_list
                 chunks = read_list(stack.enter_context(_open_list(name)))
             listed = scan_list(chunks, exclude, separator=options.list_separator)
             discoveries = itertools.chain(discoveries, listed)
@@ -361,6 +361,14 @@ class _TooManyFailures(Exception):
 def _failed(record: Record, error: OcrPoolError) -> Record:
     """``record`` failed with ``error``; the pages that came back stay in it."""
     return dataclasses.replace(record, result=dataclasses.replace(record.result, error=error))
+
+
+def _stdin_fd() -> int:
+    """Standard input's descriptor, or ``InputNotFound`` when the process started with it
+    closed (``sys.stdin`` is then ``None``, and descriptor 0 may be another file's)."""
+    if sys.stdin is None:
+        raise InputNotFound("cannot read the list -: standard input is closed")
+    return sys.stdin.fileno()
 
 
 def _open_list(path: str | int) -> BinaryIO:
