@@ -347,6 +347,14 @@ def test_a_failed_write_to_stdout_takes_back_only_this_runs_part(
     assert kept.startswith(b"earlier output\n{")
 
 
+def test_a_closed_standard_output_is_refused() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    os.close(write_end)
+    with pytest.raises(OutputRefused, match="cannot write to standard output: Bad file"):
+        JsonlStdout(fd=write_end)
+
+
 def test_a_failed_write_to_a_pipe_cuts_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -165,6 +165,17 @@ def test_a_list_from_a_closed_stdin_is_a_usage_error(
     assert not out.exists()
 
 
+def test_records_to_a_closed_stdout_are_a_usage_error(
+    images: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Started with standard output closed (``>&-``), ``-o -`` was an ``OSError`` traceback
+    (``Bad file descriptor``), exit code 1; descriptor 1 may even be another file's."""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert run(str(images), "--out", "-", *FAST) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err == "ocrpool run: error: cannot write to standard output: it is closed\n"
+
+
 def test_the_fake_engine_exports_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     """Its text is the name's stem: every export of ``caf\\xe9.png`` failed the input
     with ``EngineError: UnicodeEncodeError`` (surrogates not allowed); the bytes that are

@@ -133,7 +133,10 @@ def _append_point(fd: int) -> int | None:
     """Where this run starts writing to ``fd``, if a failed write may be cut back to it:
     only a regular file we write at the end of (``>>`` or ``>``), so that what it held
     before (earlier runs, a shell's other output) is never cut."""
-    info = os.fstat(fd)
+    try:
+        info = os.fstat(fd)
+    except OSError as exc:
+        raise OutputRefused(f"cannot write to standard output: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
         return None
     if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:

@@ -4,9 +4,11 @@ all the ledger (resume) needs, so the three formats share one resume mechanism."
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from ocrpool.batch.errors import OutputRefused
 from ocrpool.batch.jsonl import JsonlSink, JsonlStdout
 from ocrpool.batch.ledger import Entry
 from ocrpool.batch.records import Record
@@ -48,6 +50,8 @@ def open_sink(
     if fmt is OutputFormat.TXT:
         return TxtSink(out, detail=detail)
     if out == STDOUT:
+        if sys.stdout is None:  # started with it closed: descriptor 1 may be another file's
+            raise OutputRefused("cannot write to standard output: it is closed")
         return JsonlStdout(detail=detail)
     return JsonlSink(out, detail=detail)
 
