@@ -176,6 +176,26 @@ def test_records_to_a_closed_stdout_are_a_usage_error(
     assert err == "ocrpool run: error: cannot write to standard output: it is closed\n"
 
 
+@pytest.mark.parametrize("closed", [2, 0], ids=["2>&-", "<&-"])
+def test_a_run_started_with_a_standard_descriptor_closed_does_its_work(
+    images: Path, tmp_path: Path, closed: int
+) -> None:
+    """With ``2>&-`` (a daemon, a cron line) the run did nothing: an ``AttributeError``
+    from ``sys.stderr`` being ``None``, exit code 1 (and the next file opened, the output,
+    would have taken descriptor 2). Closed descriptors now get the null device."""
+    out = tmp_path / "results.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "ocrpool", "run", str(images), "--out", str(out), *FAST],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        preexec_fn=lambda: os.close(closed),
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == ExitCode.OK
+    assert len(records(out)) == 3
+
+
 def test_the_fake_engine_exports_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     """Its text is the name's stem: every export of ``caf\\xe9.png`` failed the input
     with ``EngineError: UnicodeEncodeError`` (surrogates not allowed); the bytes that are
