@@ -16,7 +16,7 @@ import pytest
 
 from ocrpool.batch.errors import OutputFailed, OutputLocked, OutputNotAFile, OutputRefused
 from ocrpool.batch.jsonl import JsonlSink, JsonlStdout
-from ocrpool.batch.ledger import Entry
+from ocrpool.batch.ledger import Entry, Ledger
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.sinks import OutputFormat, open_sink
 from ocrpool.batch.sqlitedb import SCHEMA
@@ -115,6 +115,42 @@ def test_a_whole_last_record_missing_only_its_newline_is_kept(tmp_path: Path) ->
     sink.write(_ok("/in/b.png"))
     sink.close()
     assert len(out.read_bytes().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"path":123,"size":1,"mtime":1,"ok":true}',
+        '{"path":null,"size":1,"mtime":1,"ok":true}',
+        '{"path":"\\ud800","size":1,"mtime":1,"ok":true}',
+        '{"path":"/in/x.png","size":99999999999999999999999,"mtime":1,"ok":true}',
+        '{"path":"/in/x.png","size":1,"mtime":{"a":1},"ok":true}',
+        '{"path":"/in/x.png","size":"1","mtime":1,"ok":true}',
+        '{"path":"/in/x.png","size":1,"mtime":1,"ok":"no"}',
+    ],
+    ids=[
+        "int path",
+        "null path",
+        "lone surrogate",
+        "huge size",
+        "dict mtime",
+        "str size",
+        "str ok",
+    ],
+)
+def test_a_line_with_fields_of_the_wrong_type_is_not_a_record(tmp_path: Path, line: str) -> None:
+    """An edited line, or another program's: the first three and the huge size stopped the
+    next run with a traceback (``UnicodeEncodeError``, ``OverflowError``, ...), the dict
+    with exit 3 blaming the temporary ledger, and ``"ok": "no"`` counted as OK."""
+    out = tmp_path / "r.jsonl"
+    out.write_text(line + "\n")
+    sink = JsonlSink(str(out))
+    sink.write(_ok("/in/a.png"))
+    assert [entry.path for entry in sink.replay()] == ["/in/a.png"]
+    sink.close()
+    ledger = Ledger()
+    ledger.load(JsonlSink(str(out)).replay())
+    ledger.close()
 
 
 def test_a_torn_first_record_is_cut(tmp_path: Path) -> None:

@@ -145,13 +145,34 @@ def _append_point(fd: int) -> int | None:
     return offset if offset == info.st_size else None
 
 
+_SQLITE_INTEGERS = range(-(2**63), 2**63)
+
+
 def parse_entry(line: bytes) -> Entry | None:
+    """The entry of one line, or ``None`` when it is not a record: not JSON, or (a line
+    edited, or of another program) a field of the wrong type, an integer the ledger cannot
+    hold, or a path that is no name (a lone surrogate of JSON's own, ``\\ud800``)."""
     try:
         data = json.loads(line)
+        path, size, mtime, ok = data["path"], data["size"], data["mtime"], data["ok"]
         exports = frozenset(data.get("exports") or ())
-        return Entry(data["path"], data["size"], data["mtime"], bool(data["ok"]), exports)
-    except (ValueError, KeyError, TypeError):
+        os.fsencode(path)
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
+    if not (
+        isinstance(path, str)
+        and (size is None or (_is_number(size) and isinstance(size, int)))
+        and (size is None or size in _SQLITE_INTEGERS)
+        and (mtime is None or _is_number(mtime))
+        and isinstance(ok, bool)
+        and all(isinstance(name, str) for name in exports)
+    ):
+        return None
+    return Entry(path, size, mtime, ok, exports)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def repair_tail(fd: int) -> int:
