@@ -97,10 +97,12 @@ class JsonlSink:
             os.close(self._fd)
 
     def close_failed(self) -> None:
-        if self._created and not self._wrote:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)  # still locked: no other run can have opened it
-        self.close(None)
+        if self._wrote or not self._created:
+            self.close(None)
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)  # still locked: no other run can have opened it
+        os.close(self._fd)
 
 
 STDOUT_FD = 1
