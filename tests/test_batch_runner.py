@@ -264,6 +264,20 @@ def test_output_inside_an_input_folder_needs_permission(images: Path, fmt: Outpu
     assert second.tally.earlier == {Verdict.DONE: 3, Verdict.FAILED_BEFORE: 2}
 
 
+def test_a_txt_export_into_the_txt_output_folder_is_refused(images: Path, tmp_path: Path) -> None:
+    """Each input's text and its txt export would be one file, written twice."""
+    out = tmp_path / "texts"
+    txt = (ExportFormat.TXT,)
+    same = BatchOptions(
+        str(out), (str(images),), format=OutputFormat.TXT, exports=txt, export_dir=str(out)
+    )
+    with pytest.raises(OutputRefused, match="give --export-dir another folder"):
+        run_batch(same, InlinePool)
+    assert not out.exists()
+    apart = dataclasses.replace(same, export_dir=str(tmp_path / "exports"))
+    assert run_batch(apart, InlinePool).tally.ok == 3
+
+
 def test_missing_inputs_and_overwriting_an_input_are_refused(images: Path, tmp_path: Path) -> None:
     with pytest.raises(InputNotFound, match="no such file or folder: nope"):
         run_batch(BatchOptions(str(tmp_path / "r.jsonl"), ("nope",)), InlinePool)

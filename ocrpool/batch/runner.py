@@ -149,6 +149,7 @@ def run_batch(
     if export_dir is not None:
         allowed = options.allow_out_inside_input
         check_output(export_dir, options.inputs, allow_inside_input=allowed)
+        _check_apart(options, export_dir)
         excluded |= own_paths(export_dir)
     exclude = under_any(excluded)
     with contextlib.ExitStack() as stack:
@@ -361,6 +362,20 @@ class _TooManyFailures(Exception):
 def _failed(record: Record, error: OcrPoolError) -> Record:
     """``record`` failed with ``error``; the pages that came back stay in it."""
     return dataclasses.replace(record, result=dataclasses.replace(record.result, error=error))
+
+
+def _check_apart(options: BatchOptions, export_dir: str) -> None:
+    """``--format txt`` and ``--export txt`` in one folder would write each input's text
+    and its export to the same file, one over the other."""
+    if (
+        options.format is OutputFormat.TXT
+        and ExportFormat.TXT in options.exports
+        and os.path.realpath(export_dir) == os.path.realpath(options.out)
+    ):
+        raise OutputRefused(
+            f"--export txt into the --format txt folder {options.out} would write each "
+            "text and its export to the same file: give --export-dir another folder"
+        )
 
 
 def _stdin_fd() -> int:
