@@ -39,7 +39,8 @@ class ExitCause(str, enum.Enum):
     TIMEOUT = "timeout"
     CRASH = "crash"
     KILLED = "killed"
-    """SIGKILL that the pool did not send: the OOM killer, an operator, a test."""
+    """SIGKILL (or SIGTERM, SIGHUP, SIGINT) that the pool did not send: the OOM killer, an
+    operator, a test."""
     CANCELLED = "cancelled"
     """Its running job was cancelled with ``OcrPool.cancel(future, kill=True)``."""
     START_FAILED = "start_failed"

@@ -76,6 +76,18 @@ ROWS = {
         (None, KILL, False, False, False, False),
         (C.KILLED, "outside", "none"),
     ),
+    "outside SIGTERM while starting": (
+        (None, TERM, False, False, False, False),
+        (C.KILLED, "outside", "none"),
+    ),
+    "outside SIGHUP while starting": (
+        (None, -signal.SIGHUP, False, False, False, False),
+        (C.KILLED, "outside", "none"),
+    ),
+    "outside SIGTERM during a job": (
+        (None, TERM, False, True, True, False),
+        (C.KILLED, "input", "attempt"),
+    ),
     "fork server lost while starting": (
         (None, 255, False, False, False, False),
         (C.KILLED, "outside", "none"),

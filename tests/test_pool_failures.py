@@ -297,6 +297,34 @@ def test_worker_killed_while_starting_is_replaced_not_a_start_failure() -> None:
     assert stats.state.value == "running"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_worker_terminated_from_outside_while_starting_is_replaced_not_a_start_failure(
+    signum: signal.Signals,
+) -> None:
+    """``kill PID`` (SIGTERM) or a hang-up of a starting worker is an outside kill, as a
+    SIGKILL is: no engine fails with it. Judged a failed start, ``max_start_failures`` of
+    them in a row (one here) broke the pool with ``EngineStartError``."""
+    signalled: list[int] = []
+
+    def terminate_first_starting_worker() -> None:
+        wait_until(lambda: bool(worker_processes()), 30, "the first worker")
+        worker = worker_processes()[0]
+        threading.Event().wait(0.3)  # inside its 1 s start, its signal handlers set
+        worker.send_signal(signum)
+        signalled.append(worker.pid)
+
+    killer = threading.Thread(target=terminate_first_starting_worker)
+    killer.start()
+    with fake_pool(
+        workers=1, spares=0, max_start_failures=1, engine_options={"start_delay": 1.0}
+    ) as pool:
+        killer.join()
+        assert pool.recognize(b"image").ok
+        stats = pool.stats()
+    assert signalled and stats.exits == {"killed": 1}
+    assert stats.state.value == "running"
+
+
 def test_the_constructor_returns_a_warm_pool_when_starts_cut_short_outlast_its_bounds(
     tmp_path: Path,
 ) -> None:
