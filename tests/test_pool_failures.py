@@ -591,3 +591,39 @@ def test_a_stopped_fork_server_is_killed_so_the_pool_goes_on(tmp_path: Path) -> 
         assert texts == [f"p{i}" for i in range(1, 6)]
         assert not psutil.pid_exists(server) or psutil.Process(server).status() == "zombie"
         assert pool.stats().state.value == "running"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)  # without the kill, the pool (and this test) waits for ever
+def test_a_stopped_resource_tracker_is_killed_so_the_pool_goes_on(tmp_path: Path) -> None:
+    """SIGSTOP multiprocessing's resource tracker: every worker start writes a probe to
+    its pipe, so once the pipe is full (some 5,000 starts; filled here at once) the next
+    start would wait for it for ever, under the supervisor's lock (``stats()`` too); it
+    is killed instead, and the probe starts a new one."""
+    paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(4)])
+    with fake_pool(workers=1, spares=0, max_jobs_per_worker=1) as pool:
+        assert pool.recognize(paths[0]).text == "p0"
+        tracker = resource_tracker._resource_tracker
+        stopped = tracker._pid  # type: ignore[attr-defined]
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            written = Counter[str]()
+
+            def fill() -> None:  # what the probes of some 5,000 starts would leave
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(tracker._fd, b"PROBE:0:noop\n")  # type: ignore[attr-defined]
+                        written["probes"] += 1
+
+            threading.Thread(target=fill, daemon=True).start()
+            last = -1
+            while written["probes"] != last:  # until the pipe is full and writes block
+                last = written["probes"]
+                time.sleep(0.5)
+            results = [pool.submit(path) for path in paths[1:]]
+            texts = [future.result(timeout=30).text for future in results]
+        finally:
+            with contextlib.suppress(OSError):
+                os.kill(stopped, signal.SIGCONT)
+        assert texts == [f"p{i}" for i in range(1, 4)]
+        assert pool.stats().state.value == "running"

@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 from multiprocessing.context import BaseContext
 
 import psutil
@@ -407,13 +407,16 @@ FORK_CHECK_S = 1.0
 
 @contextlib.contextmanager
 def _thawing_fork_server(context: BaseContext) -> Iterator[None]:
-    """While a worker starts, SIGKILL the fork server if it is stopped (SIGSTOP).
+    """While a worker starts, SIGKILL the fork server, or multiprocessing's resource
+    tracker, if it is stopped (SIGSTOP).
 
     ``Process.start`` blocks until the fork server tells the child's pid, under the
     supervisor's lock: a frozen server would freeze the pool. Killed, it ends the wait
     with EOF (a worker lost while forked) and multiprocessing starts a new one; its
-    workers die with it, which costs their jobs nothing (``blame.py``). A server that is
-    merely slow is left alone.
+    workers die with it, which costs their jobs nothing (``blame.py``). Each start also
+    writes a probe to the resource tracker's pipe: a frozen tracker reads none, and once
+    its pipe is full (some 5,000 starts) the write blocks; killed, it is started again
+    by the same probe, and holds nothing of the pool's. One merely slow is left alone.
     """
     if context.get_start_method() != "forkserver":
         yield
@@ -422,11 +425,13 @@ def _thawing_fork_server(context: BaseContext) -> Iterator[None]:
 
     def watch() -> None:
         while not done.wait(FORK_CHECK_S):
-            pid = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
-            if pid is not None and _stopped(_probe(pid)):
-                log.error("the fork server %d is stopped; killing it", pid)
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
+            server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+            tracker = resource_tracker._resource_tracker._pid  # type: ignore[attr-defined]
+            for name, pid in (("fork server", server), ("resource tracker", tracker)):
+                if pid is not None and _stopped(_probe(pid)):
+                    log.error("the %s %d is stopped; killing it", name, pid)
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
 
     watcher = threading.Thread(target=watch, name="ocrpool-fork-watch", daemon=True)
     watcher.start()
