@@ -426,7 +426,7 @@ def _thawing_fork_server(context: BaseContext) -> Iterator[None]:
     def watch() -> None:
         while not done.wait(FORK_CHECK_S):
             server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
-            tracker = resource_tracker._resource_tracker._pid  # type: ignore[attr-defined]
+            tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
             for name, pid in (("fork server", server), ("resource tracker", tracker)):
                 if pid is not None and _stopped(_probe(pid)):
                     log.error("the %s %d is stopped; killing it", name, pid)
