@@ -554,6 +554,28 @@ def test_large_bytes_that_cannot_be_spilled_wait_for_an_idle_worker(
         assert big.result(timeout=30).text == f"{len(data)} bytes"
 
 
+def test_large_bytes_a_dead_worker_never_read_leave_no_file_behind(tmp_path: Path) -> None:
+    """Bytes prefetched through a file to a worker that dies before reading them: the
+    file goes with the worker's leases, so a job then cancelled (or failed) does not
+    leave it in the pool's folder until the pool closes."""
+    warm, slow = make_inputs(tmp_path, ["warm.png", "slow.png"])
+    data = Path(warm).read_bytes() + os.urandom(2 * 1024 * 1024)
+    settings = dict(workers=1, spares=0, prefetch_below_s=10.0)
+    options = {"delay": 0.5, "start_delay": 1.0}  # the replacement takes a second to start
+    with fake_pool(**settings, engine_options=options) as pool:
+        folder = Path(pool._supervisor.folder)
+        assert pool.recognize(warm).ok  # its time makes the next job prefetched
+        running = pool.submit(slow)
+        big = pool.submit(data, label="big")
+        wait_until(lambda: list(folder.glob("job-*.bin")), 10, "the spilled bytes")
+        (worker,) = [w.pid for w in pool.stats().workers]
+        os.kill(worker, signal.SIGKILL)
+        wait_until(lambda: pool.stats().exits.get("killed") == 1, 10, "the kill")
+        assert pool.cancel(big, kill=True)
+        assert running.result(timeout=30).ok  # retried on the replacement
+        assert list(folder.glob("job-*.bin")) == []
+
+
 def test_a_prefetched_job_acknowledged_in_the_outcome_before_it_pays_for_its_crash(
     tmp_path: Path,
 ) -> None:

@@ -319,7 +319,7 @@ class WorkerHandle:
         temp cleaner removed it) for the worker to read; ``None`` if that fails (a full
         disk: the bytes then go through the pipe to an idle worker, which reads them)."""
         folder = os.path.dirname(self.stderr_path)
-        path = os.path.join(folder, f"job-{job_id}.bin")
+        path = self._spill_path(job_id)
         try:
             os.makedirs(folder, 0o700, exist_ok=True)
             with open(path + ".part", "wb") as handle:
@@ -328,6 +328,16 @@ class WorkerHandle:
         except OSError:
             return None
         return Spilled(path)
+
+    def drop_spill(self, job_id: int) -> None:
+        """Remove the file a job's bytes went to this worker through, which it ended
+        without reading (the worker removes it as it reads it; a retry writes a new one):
+        else a job cancelled or failed after that lived on in the pool's folder."""
+        with contextlib.suppress(OSError):
+            os.unlink(self._spill_path(job_id))
+
+    def _spill_path(self, job_id: int) -> str:
+        return os.path.join(os.path.dirname(self.stderr_path), f"job-{job_id}.bin")
 
     def _send(self, message: ToWorker) -> bool:
         try:

@@ -353,6 +353,8 @@ class Supervisor:
         worker.release()
         self._workers.remove(worker)
         for lease in self._book.release(worker):
+            if spills(lease.source):
+                worker.drop_spill(lease.job_id)
             self._settle_lost(worker, lease, verdict, exitcode, tail, now)
         if verdict.start_failure:
             if worker.refused_option is not None and not self._ever_ready:
