@@ -249,6 +249,18 @@ def page_count(handle: BinaryIO) -> int | None:
     return 1
 
 
+def file_stamp(path: str) -> tuple[int, int, int] | None:
+    """Which file ``path`` names, and as it is now: inode, size and change time (``None``
+    if it cannot be read). Another file there, or this one rewritten, has another stamp.
+    Not the device: the nodes of a Ray cluster that share a file system over the network
+    each number it their own way."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
 def file_page_count(path: str) -> int | None:
     """``page_count`` of the regular file at ``path``; ``None`` for anything else, or when
     it cannot be read. Opened without blocking and checked before any read: opening a

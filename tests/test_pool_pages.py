@@ -16,6 +16,7 @@ from pypdf import PdfReader
 
 from ocrpool import (
     ExitCause,
+    InvalidInput,
     JobTimeout,
     OcrPool,
     OcrResult,
@@ -31,6 +32,7 @@ from ocrpool.exports import Export, ExportFormat
 from ocrpool.formats import file_page_count, image_size, page_count, page_sizes
 from ocrpool.merge import merge_exports
 from ocrpool.pool.documents import DocumentFuture, PageJobs, plan
+from tests.support.served import wait_until
 
 
 def _texts(stem: str, pages: int) -> list[str]:
@@ -169,6 +171,26 @@ def test_submit_raises_pages_failed_for_a_partial_document(tmp_path: Path) -> No
     assert caught.value.pages == [2]
     partial = caught.value.result
     assert partial.partial and [page.text for page in partial.pages][2:] == ["doc p3", "doc p4"]
+
+
+def test_a_document_replaced_while_its_pages_run_never_comes_back_mixed(
+    tmp_path: Path,
+) -> None:
+    """The pages run after the file was replaced fail (``InvalidInput``), so the result is
+    partial rather than pages of two files passed off as one document."""
+    doc = make_document(tmp_path / "doc.tif", 6)
+    options = {"delay": 0.2}
+    with fake_pool(workers=1, spares=0, pages_per_job=1, engine_options=options) as pool:
+        future = pool.submit_result(doc)
+        wait_until(lambda: pool.stats().pages.pages_done >= 1, 30, "the first page")
+        replacement = make_document(tmp_path / "new.tif", 6)
+        os.replace(replacement, doc)
+        result = future.result(timeout=60)
+    assert isinstance(result.error, PagesFailed) and result.partial
+    failed = result.failed_pages
+    assert failed and 1 not in failed and failed == tuple(range(failed[0], 7))
+    assert all(isinstance(result.pages[n - 1].error, InvalidInput) for n in failed)
+    assert "replaced or changed after it was split" in str(result.pages[failed[0] - 1].error)
 
 
 @pytest.mark.slow

@@ -19,6 +19,10 @@ class PageSpan:
     path: str
     start: int
     count: int
+    stamp: tuple[int, ...] | None = None
+    """The file as it was split (``formats.file_stamp``): a worker refuses the span once
+    the file is another (replaced, rewritten), so a document changed while its pages run
+    never comes back mixed from two files. ``None``: not checked."""
 
     @property
     def numbers(self) -> range:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from ocrpool.engines.base import PageSpan, Source
 from ocrpool.errors import EngineError, JobCancelled, OcrPoolError, PagesFailed
 from ocrpool.exports import Export, ExportFormat
-from ocrpool.formats import file_page_count, page_count
+from ocrpool.formats import file_page_count, file_stamp, page_count
 from ocrpool.merge import merge_exports
 from ocrpool.pool.leases import JobFuture, resolve
 from ocrpool.results import Attempt, OcrResult, Page
@@ -78,7 +78,7 @@ def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Pl
     total = source_page_count(source)
     if total is None or total < jobs.min_pages:
         return None
-    temp_path = None
+    temp_path, stamp = None, None
     if isinstance(source, bytes):
         temp_path = _written(source, folder)
         if temp_path is None:
@@ -86,8 +86,9 @@ def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Pl
         path = temp_path
     else:
         path = os.path.abspath(source)
+        stamp = file_stamp(path)
     size = jobs.pages_per_job
-    spans = tuple(PageSpan(path, at, min(size, total - at)) for at in range(0, total, size))
+    spans = tuple(PageSpan(path, at, min(size, total - at), stamp) for at in range(0, total, size))
     return Plan(spans, temp_path)
 
 

@@ -272,7 +272,8 @@ def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a str, not {type(label).__name__}")
     if isinstance(source, PageSpan):
-        span = PageSpan(str(source.path), int(source.start), int(source.count))
+        stamp = None if source.stamp is None else tuple(int(part) for part in source.stamp)
+        span = PageSpan(str(source.path), int(source.start), int(source.count), stamp)
         return span, label or span_label(span.path, span)
     # plain str and bytes even for subclasses: a subclass pickles by reference to its
     # class, which a worker may not be able to import

@@ -32,8 +32,9 @@ from typing import Any
 import psutil
 
 from ocrpool.engines import create_engine
-from ocrpool.engines.base import Engine, JobOptions, Source
-from ocrpool.errors import EngineError, EngineOptionError, OcrPoolError
+from ocrpool.engines.base import Engine, JobOptions, PageSpan, Source
+from ocrpool.errors import EngineError, EngineOptionError, InvalidInput, OcrPoolError
+from ocrpool.formats import file_stamp
 from ocrpool.pool.protocol import (
     Ack,
     Declined,
@@ -164,6 +165,8 @@ def _run(engine: Engine, job: Job) -> tuple[Recognition | None, OcrPoolError | N
 
 def _recognize(engine: Engine, source: Source, options: JobOptions | None) -> Recognition:
     """The engine's result, with the job's own settings when it has any."""
+    if isinstance(source, PageSpan):
+        _check_unchanged(source)
     if options is None:
         return engine.recognize(source)
     if not getattr(engine, "takes_job_options", False):
@@ -171,6 +174,16 @@ def _recognize(engine: Engine, source: Source, options: JobOptions | None) -> Re
     recognize: Any = engine.recognize
     result: Recognition = recognize(source, options)
     return result
+
+
+def _check_unchanged(span: PageSpan) -> None:
+    """``InvalidInput`` for a span of a file that is no longer the one its document was
+    split from (``PageSpan.stamp``): its pages would come back mixed from two files."""
+    if span.stamp is not None and file_stamp(span.path) != span.stamp:
+        raise InvalidInput(
+            "the file was replaced or changed after it was split into page jobs",
+            input=span.path,
+        )
 
 
 def _unspilled(source: Source | Spilled) -> Source:
