@@ -249,41 +249,55 @@ def page_count(handle: BinaryIO) -> int | None:
     return 1
 
 
-def file_stamp(path: str) -> tuple[int, int, int] | None:
-    """Which file ``path`` names, and as it is now: inode, size and change time (``None``
-    if it cannot be read). Another file there, or this one rewritten, has another stamp.
-    Not the device: the nodes of a Ray cluster that share a file system over the network
-    each number it their own way."""
+Stamp = tuple[int, int]
+"""A file's size and modification time (``st_mtime_ns``): another file written in its
+place, or this one rewritten, has another. Not its inode or device: a network or FUSE
+file system may number those its own way on each node of a Ray cluster, or anew after
+a cache eviction."""
+
+
+def file_stamp(path: str) -> Stamp | None:
+    """The ``Stamp`` of the file at ``path`` now; ``None`` if it cannot be read."""
     try:
         info = os.stat(path)
     except OSError:
         return None
-    return (info.st_ino, info.st_size, info.st_mtime_ns)
+    return (info.st_size, info.st_mtime_ns)
 
 
 def file_page_count(path: str) -> int | None:
     """``page_count`` of the regular file at ``path``; ``None`` for anything else, or when
-    it cannot be read. Opened without blocking and checked before any read: opening a
-    FIFO would block, and reading it eat its data. A pool runs this for every job
+    it cannot be read."""
+    return file_pages(path)[0]
+
+
+def file_pages(path: str) -> tuple[int | None, Stamp | None]:
+    """``file_page_count``, and the ``Stamp`` of the very file counted (read from the
+    descriptor counted through, so a file replaced meanwhile cannot pair its stamp with
+    the old file's count). Opened without blocking and checked before any read: opening
+    a FIFO would block, and reading it eat its data. A pool runs this for every job
     submitted, so it reads with ``pread`` and no file object: a single-image format is
     told from its first bytes, a one-page TIFF in one more read."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return None
+        return None, None
     try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            return None
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            return None, None
+        stamp = (info.st_size, info.st_mtime_ns)
         header = os.pread(descriptor, HEADER_BYTES, 0)
         fmt = sniff(header)
         if fmt is Format.TIFF:
-            return _tiff_page_count(lambda at, size: os.pread(descriptor, size, at), header)
+            pages = _tiff_page_count(lambda at, size: os.pread(descriptor, size, at), header)
+            return pages, stamp
         if fmt is not Format.PDF:
-            return None if fmt is None else 1
+            return (None if fmt is None else 1), stamp
         with os.fdopen(os.dup(descriptor), "rb") as handle:
-            return page_count(handle)
+            return page_count(handle), stamp
     except OSError:
-        return None
+        return None, None
     finally:
         os.close(descriptor)
 

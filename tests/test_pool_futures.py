@@ -153,3 +153,20 @@ def test_a_done_callback_that_waits_for_a_job_is_refused_not_left_to_freeze_the_
     assert text == "a"
     assert str(refusal).startswith("a done-callback cannot wait for a job")
     assert isinstance(later, Future) and later.result(timeout=30).text == "b"
+
+
+def test_a_done_callback_may_wait_for_a_job_of_another_pool(tmp_path: Path) -> None:
+    """Another pool's thread finishes that job: the wait only holds up this pool."""
+    first, second = make_inputs(tmp_path, ["a.png", "b.png"])
+    seen: list[str] = []
+    with (
+        fake_pool(workers=1, spares=0) as pool,
+        fake_pool(workers=1, spares=0) as other,
+    ):
+        done = pool.submit(first)
+        done.add_done_callback(lambda _: seen.append(other.recognize(second).text))
+        deadline = time.monotonic() + 30
+        while not seen:
+            assert time.monotonic() < deadline, "the callback never ended"
+            time.sleep(0.01)
+    assert seen == ["b"]

@@ -20,9 +20,10 @@ class PageSpan:
     start: int
     count: int
     stamp: tuple[int, ...] | None = None
-    """The file as it was split (``formats.file_stamp``): a worker refuses the span once
-    the file is another (replaced, rewritten), so a document changed while its pages run
-    never comes back mixed from two files. ``None``: not checked."""
+    """The file's size and modification time as it was split (``formats.Stamp``): a
+    worker refuses the span once the file has others (replaced, rewritten), so a document
+    changed while its pages run never comes back mixed from two files. ``None``: not
+    checked."""
 
     @property
     def numbers(self) -> range:

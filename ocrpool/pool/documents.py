@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from ocrpool.engines.base import PageSpan, Source
 from ocrpool.errors import EngineError, JobCancelled, OcrPoolError, PagesFailed
 from ocrpool.exports import Export, ExportFormat
-from ocrpool.formats import file_page_count, file_stamp, page_count
+from ocrpool.formats import Stamp, file_page_count, file_pages, page_count
 from ocrpool.merge import merge_exports
 from ocrpool.pool.leases import JobFuture, resolve
 from ocrpool.results import Attempt, OcrResult, Page
@@ -75,10 +75,14 @@ def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Pl
     cannot be written (the pool closed and its folder gone), they run as one job too."""
     if jobs is None or isinstance(source, PageSpan):
         return None
-    total = source_page_count(source)
+    stamp: Stamp | None = None
+    if isinstance(source, bytes):
+        total = page_count(io.BytesIO(source))
+    else:
+        total, stamp = file_pages(source)
     if total is None or total < jobs.min_pages:
         return None
-    temp_path, stamp = None, None
+    temp_path = None
     if isinstance(source, bytes):
         temp_path = _written(source, folder)
         if temp_path is None:
@@ -86,7 +90,6 @@ def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Pl
         path = temp_path
     else:
         path = os.path.abspath(source)
-        stamp = file_stamp(path)
     size = jobs.pages_per_job
     spans = tuple(PageSpan(path, at, min(size, total - at), stamp) for at in range(0, total, size))
     return Plan(spans, temp_path)
@@ -166,6 +169,11 @@ class DocumentFuture(JobFuture):
     def jobs(self) -> tuple[Future[OcrResult], ...]:
         with self._lock:
             return tuple(self._jobs)
+
+    def waits_on_own_thread(self) -> bool:
+        """A page left to run on the pool whose thread this is: waiting would stop it
+        (its pages done, the merge ends on a thread of its own: waiting is safe)."""
+        return any(isinstance(job, JobFuture) and job.waits_on_own_thread() for job in self.jobs())
 
     def running(self) -> bool:
         """Whether a page has left the queue (running, or done) and the document is not

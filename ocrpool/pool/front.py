@@ -22,7 +22,7 @@ from ocrpool.errors import InvalidInput, OcrPoolError
 from ocrpool.exports import ExportFormat
 from ocrpool.merge import MERGEABLE
 from ocrpool.pool.documents import Document, PageJobs, PageTally, plan, span_label
-from ocrpool.pool.leases import refuse_wait
+from ocrpool.pool.leases import JobFuture, refuse_wait
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
 
@@ -224,7 +224,8 @@ def _take(
 ) -> OcrResult:
     """The next result: the oldest, or (unordered) the first to finish."""
     watched = pending if not ordered else (pending[0],)
-    if not any(future.done() for future in watched):
+    own = any(isinstance(future, JobFuture) and future.waits_on_own_thread() for future in watched)
+    if own and not any(future.done() for future in watched):
         refuse_wait()
     while waiting is not None and not wait(watched, WAITING_S, FIRST_COMPLETED).done:
         waiting()

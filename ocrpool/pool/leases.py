@@ -38,38 +38,51 @@ Clock = Callable[[], float]
 QUARANTINE_KEPT = 1000
 """Quarantined labels kept for ``stats()``: the newest ones."""
 
-_owner_thread = threading.local()
+_own_thread = threading.local()
 
 
-def mark_owner_thread() -> None:
-    """Called by a pool's own thread (the supervisor, the Ray dispatcher) as it starts:
-    it resolves the futures, so their done-callbacks run on it and must not wait there."""
-    _owner_thread.marked = True
+def mark_owner_thread(owner: object) -> None:
+    """Called by a pool's own thread (the supervisor, the Ray dispatcher) as it starts,
+    with the pool's lease book: it resolves that pool's futures, so their done-callbacks
+    run on it, where a wait for another job of the pool could never end."""
+    _own_thread.owner = owner
 
 
 def refuse_wait(timeout: float | None = None) -> None:
-    """Raise ``RuntimeError`` if a wait of ``timeout`` is asked on a pool's own thread
-    (a done-callback): the job waited for could never finish, since that thread is what
-    finishes every job of its pool, so the whole pool would stop for ever."""
-    if getattr(_owner_thread, "marked", False) and (timeout is None or timeout > 0):
+    """Raise ``RuntimeError`` for a wait of ``timeout`` (a poll, ``0``, never blocks) on
+    a job of the pool whose own thread this is: that thread finishes every job of the
+    pool, so the job could never finish, nor, while it waited, any other."""
+    if timeout is None or timeout > 0:
         raise RuntimeError(
-            "a done-callback cannot wait for a job: it runs on the pool's own thread, "
-            "which every job needs to finish; submit from the callback, or wait in a "
-            "thread of your own"
+            "a done-callback cannot wait for a job of its own pool: it runs on the pool's "
+            "own thread, which every job of the pool needs to finish; submit from the "
+            "callback, or wait in a thread of your own"
         )
 
 
 class JobFuture(Future[OcrResult]):
-    """A job's future, whose waits are refused where they would stop the pool
-    (``refuse_wait``); one already done answers anywhere."""
+    """A job's future, whose waits are refused where they would stop its pool for ever
+    (``refuse_wait``); done, polled, or waited for anywhere else (another pool's thread
+    included), it answers as any future."""
+
+    def __init__(self, owner: object = None) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def waits_on_own_thread(self) -> bool:
+        """Whether a wait for this job now would block the thread that must finish it."""
+        owner = self._owner
+        return (
+            owner is not None and getattr(_own_thread, "owner", None) is owner and not self.done()
+        )
 
     def result(self, timeout: float | None = None) -> OcrResult:
-        if not self.done():
+        if self.waits_on_own_thread():
             refuse_wait(timeout)
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        if not self.done():
+        if self.waits_on_own_thread():
             refuse_wait(timeout)
         return super().exception(timeout)
 
@@ -140,7 +153,7 @@ class LeaseBook(Generic[Holder]):
     ) -> Lease:
         self._next_id += 1
         lease = Lease(
-            self._next_id, source, label, JobFuture(), raises, self._clock(), options=options
+            self._next_id, source, label, JobFuture(self), raises, self._clock(), options=options
         )
         self._queue.append(lease)
         self._open[lease.job_id] = lease

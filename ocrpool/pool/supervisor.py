@@ -211,7 +211,7 @@ class Supervisor:
     # ---- the loop: wait -> handle messages and exits -> reconcile -----------------
 
     def _run(self) -> None:
-        mark_owner_thread()
+        mark_owner_thread(self._book)
         talking: list[WorkerHandle] = []
         exited: list[WorkerHandle] = []
         try:

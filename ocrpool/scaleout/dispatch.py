@@ -240,7 +240,7 @@ class Dispatcher:
     # ---- the dispatcher thread --------------------------------------------------------
 
     def _run(self) -> None:
-        mark_owner_thread()
+        mark_owner_thread(self._book)
         try:
             drained = False
             while not drained:
