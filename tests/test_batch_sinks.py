@@ -127,6 +127,9 @@ def test_a_whole_last_record_missing_only_its_newline_is_kept(tmp_path: Path) ->
         '{"path":"/in/x.png","size":1,"mtime":{"a":1},"ok":true}',
         '{"path":"/in/x.png","size":"1","mtime":1,"ok":true}',
         '{"path":"/in/x.png","size":1,"mtime":1,"ok":"no"}',
+        '{"path":"/in/x.png","size":1,"mtime":1000000000000000000000000000000,"ok":true}',
+        '{"path":"/in/x.png","size":1,"mtime":NaN,"ok":true}',
+        '{"path":"/in/x.png","size":1,"mtime":1,"ok":true,"exports":"pdf"}',
     ],
     ids=[
         "int path",
@@ -136,6 +139,9 @@ def test_a_whole_last_record_missing_only_its_newline_is_kept(tmp_path: Path) ->
         "dict mtime",
         "str size",
         "str ok",
+        "huge mtime",
+        "nan mtime",
+        "str exports",
     ],
 )
 def test_a_line_with_fields_of_the_wrong_type_is_not_a_record(tmp_path: Path, line: str) -> None:
@@ -434,3 +440,21 @@ def test_a_failed_run_keeps_its_records_and_an_output_it_did_not_create(
             ["/in/gone.png"] if out == written else []
         )
         sink.close()
+
+
+@pytest.mark.parametrize("fmt", [OutputFormat.JSONL, OutputFormat.SQLITE])
+def test_a_failed_run_never_removes_a_file_made_in_place_of_its_output(
+    tmp_path: Path, fmt: OutputFormat
+) -> None:
+    """Its output deleted while it waited for its engines, and another run's made there:
+    a failed run removes only the file it created, by its name and identity."""
+    out = tmp_path / f"r.{fmt.value}"
+    failed = open_sink(fmt, str(out))
+    out.unlink()
+    other = open_sink(fmt, str(out))
+    other.write(_failed("/in/gone.png"))
+    failed.close_failed()
+    other.close()
+    sink = open_sink(fmt, str(out))
+    assert [entry.path for entry in sink.replay()] == ["/in/gone.png"]
+    sink.close()

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import stat
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from typing import Any
 
 from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.ledger import Entry
-from ocrpool.batch.outpath import check_not_deleted, open_output
+from ocrpool.batch.outpath import check_not_deleted, open_output, remove_own
 from ocrpool.batch.records import Record
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,7 @@ class JsonlSink:
         if self._wrote or not self._created:
             self.close(None)
             return
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)  # still locked: no other run can have opened it
+        remove_own(self.path, self._fd)  # while locked: no other run can open it
         os.close(self._fd)
 
 
@@ -152,29 +152,34 @@ _SQLITE_INTEGERS = range(-(2**63), 2**63)
 
 def parse_entry(line: bytes) -> Entry | None:
     """The entry of one line, or ``None`` when it is not a record: not JSON, or (a line
-    edited, or of another program) a field of the wrong type, an integer the ledger cannot
+    edited, or of another program) a field of the wrong type, a number the ledger cannot
     hold, or a path that is no name (a lone surrogate of JSON's own, ``\\ud800``)."""
     try:
         data = json.loads(line)
         path, size, mtime, ok = data["path"], data["size"], data["mtime"], data["ok"]
-        exports = frozenset(data.get("exports") or ())
+        exports = data.get("exports") or {}  # format -> the file exported
         os.fsencode(path)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError):
         return None
     if not (
         isinstance(path, str)
-        and (size is None or (_is_number(size) and isinstance(size, int)))
-        and (size is None or size in _SQLITE_INTEGERS)
-        and (mtime is None or _is_number(mtime))
         and isinstance(ok, bool)
+        and (size is None or _integer(size))
+        and (mtime is None or _integer(mtime) or _finite(mtime))
+        and isinstance(exports, dict)
         and all(isinstance(name, str) for name in exports)
     ):
         return None
-    return Entry(path, size, mtime, ok, exports)
+    return Entry(path, size, mtime, ok, frozenset(exports))
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _integer(value: object) -> bool:
+    """An integer SQLite holds (``bool`` is an ``int`` to Python, not to JSON)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value in _SQLITE_INTEGERS
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def repair_tail(fd: int) -> int:

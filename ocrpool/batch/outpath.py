@@ -137,6 +137,18 @@ def _names(path: str, info: os.stat_result) -> bool:
     return (named.st_dev, named.st_ino) == (info.st_dev, info.st_ino)
 
 
+def remove_own(path: str, fd: int) -> bool:
+    """Unlink ``path`` if it still names the open file ``fd``; whether it did. A file
+    made in its place since (ours deleted, and another run's created) is left alone."""
+    try:
+        if not _names(path, os.fstat(fd)):
+            return False
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
+
+
 def lock_output(fd: int, path: str) -> None:
     """Take an exclusive lock on the open output, or raise ``OutputLocked``.
 

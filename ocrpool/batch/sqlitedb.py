@@ -18,7 +18,7 @@ from typing import Any
 
 from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.ledger import Entry, path_from_sql, sql_path
-from ocrpool.batch.outpath import check_not_deleted, open_output
+from ocrpool.batch.outpath import check_not_deleted, open_output, remove_own
 from ocrpool.batch.records import Record
 
 SIDECARS = ("-wal", "-shm", "-journal")
@@ -196,9 +196,10 @@ class SqliteSink:
             return
         try:
             self._db.close()
-            for name in (self.path, *(self.path + suffix for suffix in SIDECARS)):
-                with contextlib.suppress(OSError):
-                    os.unlink(name)  # still locked: no other run can have opened it
+            if remove_own(self.path, self._lock_fd):  # while locked: no other run opens it
+                for suffix in SIDECARS:
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path + suffix)
         finally:
             os.close(self._lock_fd)
 
