@@ -51,9 +51,10 @@ def test_bytes_and_pathlike_inputs(tmp_path: Path) -> None:
         # from the pool's inside, and nothing is queued for it
         with pytest.raises(TypeError, match="label must be a str, not int"):
             pool.submit(path, label=7)  # type: ignore[arg-type]
+        assert pool.recognize(path, label=Path("a/b.png")).input == "a/b.png"  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="options must be a JobOptions, not dict"):
             pool.submit_result(path, options={"language": "en"})  # type: ignore[arg-type]
-        assert pool.stats().completed == 3
+        assert pool.stats().completed == 4
     assert (by_bytes.input, by_bytes.text) == ("upload-1", "5 bytes")
     assert unlabelled.input == "<3 bytes>"
 

@@ -29,6 +29,7 @@ from ocrpool import (
     WorkerCrashed,
     WorkerExit,
 )
+from ocrpool.engines import resolve_engine
 from ocrpool.pool.handle import WorkerHandle
 from ocrpool.stats import WorkerState
 from tests.support.served import wait_until
@@ -270,12 +271,31 @@ def test_unknown_engine_is_a_value_error() -> None:
         fake_pool(engine="no-such-engine")
 
 
-@pytest.mark.parametrize("spec", ["no_such_module.sub:Engine", "ocrpool..x:Engine", ".x:Engine"])
-def test_an_engine_module_that_does_not_import_is_a_value_error(spec: str) -> None:
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("no_such_module.sub:Engine", "cannot import"),
+        ("ocrpool..x:Engine", "cannot import"),
+        ("ocrpool.no_such_module:Engine", "cannot import"),
+        (".x:Engine", "is relative"),
+    ],
+)
+def test_an_engine_module_that_does_not_import_is_a_value_error(spec: str, says: str) -> None:
     """It was the ``ModuleNotFoundError`` (or ``TypeError``) itself: a traceback and exit
     code 1 from ``ocrpool run --engine``, where a bad engine name is a usage error."""
-    with pytest.raises(ValueError, match=f"engine '{re.escape(spec)}': cannot import"):
+    with pytest.raises(ValueError, match=f"engine '{re.escape(spec)}': .*{says}"):
         fake_pool(engine=spec)
+
+
+def test_an_engine_module_that_fails_to_import_keeps_its_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's name is right; what the module imports is missing: that is a broken
+    installation to report with its traceback, not a usage error about the name."""
+    (tmp_path / "plugin_needing_more.py").write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+        resolve_engine("plugin_needing_more:Engine")
 
 
 def test_worker_killed_while_starting_is_replaced_not_a_start_failure() -> None:
@@ -617,13 +637,18 @@ def test_a_stopped_fork_server_is_killed_so_the_pool_goes_on(tmp_path: Path) -> 
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)  # without the kill, the pool (and this test) waits for ever
-def test_a_stopped_resource_tracker_is_killed_so_the_pool_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_a_stopped_resource_tracker_is_killed_so_the_pool_goes_on(
+    tmp_path: Path, start_method: str
+) -> None:
     """SIGSTOP multiprocessing's resource tracker: every worker start writes a probe to
-    its pipe, so once the pipe is full (some 5,000 starts; filled here at once) the next
-    start would wait for it for ever, under the supervisor's lock (``stats()`` too); it
-    is killed instead, and the probe starts a new one."""
+    its pipe, with either start method, so once the pipe is full (some 5,000 starts;
+    filled here at once) the next start would wait for it for ever, under the
+    supervisor's lock (``stats()`` too); it is killed instead, and the probe starts a new
+    one."""
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(4)])
-    with fake_pool(workers=1, spares=0, max_jobs_per_worker=1) as pool:
+    settings = dict(workers=1, spares=0, max_jobs_per_worker=1, start_method=start_method)
+    with fake_pool(**settings) as pool:
         assert pool.recognize(paths[0]).text == "p0"
         tracker = resource_tracker._resource_tracker
         stopped = tracker._pid  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from fakes import make_inputs
 from ocrpool.errors import JobCancelled, JobTimeout, MemoryLimitExceeded, WorkerCrashed
 from ocrpool.pool.blame import Blamed, Cost, judge
 from ocrpool.pool.exits import lost_job_error, start_failure_error
-from ocrpool.pool.handle import Ask, WorkerHandle, process_context
+from ocrpool.pool.handle import PIPE_SAFE_BYTES, Ask, WorkerHandle, process_context
 from ocrpool.pool.protocol import Ack, Job, Outcome, Ready, WorkerSpec
 from ocrpool.stats import ExitCause, WorkerState
 
@@ -35,6 +35,18 @@ def test_a_failed_send_does_not_hide_what_the_dead_worker_wrote(tmp_path: Path) 
     assert worker.reap() is not None  # it acknowledged the job, then segfaulted
     assert not worker.send(Job(2, crash))  # the supervisor learns it is gone by writing
     assert worker.receive_rest() == [Ack(1)]  # ... and must still read the acknowledgement
+    worker.release()
+
+
+def test_large_bytes_that_could_not_be_sent_leave_no_file(tmp_path: Path) -> None:
+    """Bytes go to the worker through a file written first: a send that then fails (the
+    worker is gone) removes it, or a job cancelled before its retry would leave it."""
+    (crash,) = make_inputs(tmp_path, ["crash.png"])
+    worker = _ready_worker(tmp_path)
+    assert worker.send(Job(1, crash))
+    assert worker.reap() is not None
+    assert not worker.send(Job(2, b"x" * (2 * PIPE_SAFE_BYTES)))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["crash.png", "worker.log"]
     worker.release()
 
 

@@ -34,8 +34,9 @@ class Sink(Protocol):
 
     def close_failed(self) -> None:
         """Finish a run that ended in an error: ``close(None)``, except that an output this
-        run created and wrote no record to is removed (a run refused before its first
-        record, such as an engine option the engine refuses, leaves nothing behind)."""
+        run created and never tried to write a record to is removed (a run refused before
+        its first record, such as an engine option the engine refuses, leaves nothing
+        behind; one whose first write failed keeps its empty output)."""
 
 
 STDOUT = "-"

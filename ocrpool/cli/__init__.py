@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -52,26 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def plug_standard_descriptors() -> None:
-    """A process started with descriptor 0, 1 or 2 closed (``2>&-``, a daemon) gets the
-    null device there: else the next file opened (the output) would take that number,
-    and what writes to standard error (a log line, a native library, a worker) would
-    write into it. ``sys.stdin`` and ``sys.stdout`` stay ``None``, so ``--from-list -``
-    and ``-o -`` are refused; ``sys.stderr`` becomes the null device."""
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            null = os.open(os.devnull, os.O_RDWR)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
-    if sys.stderr is None:
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - for the whole process
-
-
 def entry_point() -> None:
-    plug_standard_descriptors()
     code = main()
     # The command's work is done; a stop signal during the interpreter's exit
     # (multiprocessing's clean-up) would only turn its exit code into a kill.
@@ -80,4 +60,4 @@ def entry_point() -> None:
     sys.exit(code)
 
 
-__all__ = ["ExitCode", "build_parser", "entry_point", "main", "plug_standard_descriptors"]
+__all__ = ["ExitCode", "build_parser", "entry_point", "main"]

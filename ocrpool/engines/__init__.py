@@ -29,15 +29,25 @@ def resolve_engine(spec: str) -> type[Engine]:
             f"unknown engine {spec!r}: use one of {sorted(BUILTIN_ENGINES)} "
             "or an import path 'package.module:Class'"
         )
+    if module_name.startswith("."):
+        raise ValueError(f"engine {spec!r}: {module_name} is relative; give its full name")
     try:
         module = importlib.import_module(module_name)
-    except (ImportError, TypeError) as exc:  # TypeError: a relative name, ".module"
+    except ModuleNotFoundError as exc:
+        if not _names_the_module(exc.name, module_name):
+            raise  # the module is there, and what it imports is not: its own error
         raise ValueError(f"engine {spec!r}: cannot import {module_name}: {exc}") from None
     try:
         engine_class: type[Engine] = getattr(module, class_name)
     except AttributeError:
         raise ValueError(f"engine {spec!r}: {module_name} has no {class_name}") from None
     return engine_class
+
+
+def _names_the_module(missing: str | None, module_name: str) -> bool:
+    """Whether the module found missing is ``module_name`` or a package above it (a typo
+    in the engine's name), not something that module imports."""
+    return missing is not None and (module_name + ".").startswith(missing + ".")
 
 
 def check_option_names(spec: str, options: dict[str, Any]) -> None:

@@ -137,27 +137,25 @@ def judge(death: Death) -> Verdict:
     return Verdict(cause, Blamed.OUTSIDE, Cost.NONE)
 
 
-TERMINATION_REQUESTS = frozenset(
-    -signum for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+_KILLS = frozenset(
+    -signum for signum in (signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 )
-"""Exit statuses of a worker ended by a request to terminate (``kill PID``, a hang-up), a
-signal no engine fails with: one the pool did not send (it records an ``end_cause``
-first) is an outside kill, like a SIGKILL, not a crash nor, before Ready, a failed start."""
+"""Exit statuses of a worker killed or asked to end (``kill PID``, a hang-up), signals no
+engine fails with: one the pool did not send (it records an ``end_cause`` first) is an
+outside kill, not a crash nor, before Ready, a failed start."""
 
 
 def classify_exit(death: Death) -> ExitCause:
-    """The cause the pool recorded, else what the exit status says: a SIGKILL the pool
+    """The cause the pool recorded, else what the exit status says. A SIGKILL the pool
     did not send (or a status lost with the fork server) is an outside kill, also when
-    it cut short a retirement, and so is a termination request (SIGTERM, SIGHUP, SIGINT)
-    it did not send; anything else a crash, or a failed start when the worker never
-    became ready."""
+    it cut short a retirement; a SIGKILL or a termination request (SIGTERM, SIGHUP,
+    SIGINT) with no cause recorded is one too. Anything else is a crash, or a failed
+    start when the worker never became ready."""
     outside_kill = (
         death.exitcode == -signal.SIGKILL and not death.sent_kill
     ) or death.exitcode == LOST_STATUS
     if death.end_cause is not None and not (death.end_cause in RETIREMENTS and outside_kill):
         return death.end_cause
-    if outside_kill or death.exitcode == -signal.SIGKILL:
-        return ExitCause.KILLED
-    if death.exitcode in TERMINATION_REQUESTS:
+    if outside_kill or death.exitcode in _KILLS:
         return ExitCause.KILLED
     return ExitCause.CRASH if death.warm else ExitCause.START_FAILED

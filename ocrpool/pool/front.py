@@ -270,6 +270,8 @@ def _settled(error: OcrPoolError, label: str, raises: bool) -> Future[OcrResult]
 def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:
     """The source as a pool sends it (a path string, bytes, or a page span another pool
     split off) and the label results carry."""
+    if isinstance(label, os.PathLike):
+        label = os.fspath(label)
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a str, not {type(label).__name__}")
     if isinstance(source, PageSpan):

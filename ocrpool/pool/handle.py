@@ -108,7 +108,7 @@ class WorkerHandle:
             target=worker_main, args=(child_conn, spec), name="ocrpool-worker", daemon=True
         )
         try:
-            with _thawing_fork_server(context):
+            with _thawing_start_helpers(context):
                 self.process.start()  # the fork server may be gone: this raises
         except BaseException:
             self.conn.close()
@@ -202,6 +202,8 @@ class WorkerHandle:
                 return False  # in the pipe they would wait behind a job that may not end
             job = Job(job.job_id, spilled or job.source, job.options)
         if not self._send(job):
+            if isinstance(job.source, Spilled):
+                self.drop_spill(job.job_id)
             return False
         self.taken += 1
         if self.state is WorkerState.IDLE:
@@ -416,28 +418,33 @@ FORK_CHECK_S = 1.0
 
 
 @contextlib.contextmanager
-def _thawing_fork_server(context: BaseContext) -> Iterator[None]:
+def _thawing_start_helpers(context: BaseContext) -> Iterator[None]:
     """While a worker starts, SIGKILL the fork server, or multiprocessing's resource
     tracker, if it is stopped (SIGSTOP).
 
     ``Process.start`` blocks until the fork server tells the child's pid, under the
     supervisor's lock: a frozen server would freeze the pool. Killed, it ends the wait
     with EOF (a worker lost while forked) and multiprocessing starts a new one; its
-    workers die with it, which costs their jobs nothing (``blame.py``). Each start also
-    writes a probe to the resource tracker's pipe: a frozen tracker reads none, and once
-    its pipe is full (some 5,000 starts) the write blocks; killed, it is started again
-    by the same probe, and holds nothing of the pool's. One merely slow is left alone.
+    workers die with it, which costs their jobs nothing (``blame.py``). Each start, with
+    either start method, also writes a probe to the resource tracker's pipe: a frozen
+    tracker reads none, and once its pipe is full (some 5,000 starts) the write blocks.
+    Killed, it is started again by the next probe; it holds nothing of the pool's, but
+    the process's own shared memory and semaphores it tracked are forgotten (Python
+    warns of that), a lesser harm than a pool stopped for ever. One merely slow is left
+    alone.
     """
-    if context.get_start_method() != "forkserver":
-        yield
-        return
+    with_server = context.get_start_method() == "forkserver"
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(FORK_CHECK_S):
             server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
             tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
-            for name, pid in (("fork server", server), ("resource tracker", tracker)):
+            helpers = (
+                ("fork server", server if with_server else None),
+                ("resource tracker", tracker),
+            )
+            for name, pid in helpers:
                 if pid is not None and _stopped(_probe(pid)):
                     log.error("the %s %d is stopped; killing it", name, pid)
                     with contextlib.suppress(OSError):
