@@ -259,6 +259,22 @@ def test_an_output_file_must_be_a_regular_file(
     assert (refused.value.path, refused.value.kind) == (str(target), kind)
 
 
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_an_sqlite_side_file_must_be_a_regular_file(tmp_path: Path, suffix: str) -> None:
+    """SQLite deleted a FIFO left as ``out-wal`` (or wrote into a device): refused before
+    the run, and the FIFO left alone."""
+    out = tmp_path / "out"
+    side = tmp_path / f"out{suffix}"
+    os.mkfifo(side)
+    with pytest.raises(OutputNotAFile, match=f"its side file {side} is a FIFO") as refused:
+        open_sink(OutputFormat.SQLITE, str(out))
+    assert (refused.value.path, refused.value.kind) == (str(side), "FIFO")
+    assert side.is_fifo()
+    side.unlink()
+    open_sink(OutputFormat.SQLITE, str(out)).close()  # the lock was let go
+
+
 def test_standard_output_is_never_synced(tmp_path: Path) -> None:
     """``--out -`` into ``/dev/null`` or a pipe, which cannot be synced (``EINVAL``),
     ends like any other complete run."""

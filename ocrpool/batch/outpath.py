@@ -113,6 +113,24 @@ def open_output(path: str, *, append: bool = False) -> int:
     return fd
 
 
+def check_side_files(path: str, suffixes: Iterable[str]) -> None:
+    """``OutputNotAFile`` when a file the output keeps beside it (SQLite's ``-wal``) is
+    there and not a regular file: SQLite would delete a FIFO or write into a device."""
+    for suffix in suffixes:
+        try:
+            mode = os.stat(path + suffix).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode):
+            kind = _KINDS.get(stat.S_IFMT(mode), "special file")
+            raise OutputNotAFile(
+                f"refusing to write {path}: its side file {path + suffix} is a {kind}, "
+                "not a regular file",
+                path=path + suffix,
+                kind=kind,
+            )
+
+
 def check_not_deleted(fd: int, path: str) -> None:
     """Raise ``OutputFailed`` when the open output ``fd`` no longer has a name: deleted
     (or replaced by another file) while the run writes it, its records would go with the

@@ -18,7 +18,7 @@ from typing import Any
 
 from ocrpool.batch.errors import OutputFailed, OutputRefused
 from ocrpool.batch.ledger import Entry, path_from_sql, sql_path
-from ocrpool.batch.outpath import check_not_deleted, open_output, remove_own
+from ocrpool.batch.outpath import check_not_deleted, check_side_files, open_output, remove_own
 from ocrpool.batch.records import Record
 
 SIDECARS = ("-wal", "-shm", "-journal")
@@ -99,6 +99,11 @@ class SqliteSink:
         self._created = not os.path.lexists(path)
         self._wrote = False
         lock_fd = open_output(path)
+        try:
+            check_side_files(path, SIDECARS)
+        except OutputRefused:
+            os.close(lock_fd)
+            raise
         if os.pread(lock_fd, len(_HEADER), 0) not in (b"", _HEADER):
             os.close(lock_fd)
             raise OutputRefused(f"refusing to write {path}: it is not an SQLite database")
