@@ -77,7 +77,7 @@ def test_a_partial_document_is_recorded_with_its_pages_and_counted(
     assert [p["text"] for i, p in enumerate(pages) if i != 3] == [
         f"doc p{n}" for n in range(1, 11) if n != 4
     ]
-    assert "  pages failed: 1 (in 1 partial documents)" in capsys.readouterr().err
+    assert "  pages failed: 1 (in 1 document, 1 partial)" in capsys.readouterr().err
     counts = json.loads(summary)
     assert counts["pages_failed"] == 1 and counts["partial"] == 1
     assert counts["failed"] == {"PagesFailed": 1} and counts["ok"] == 1

@@ -9,7 +9,7 @@ from ocrpool.batch.ledger import Verdict
 from ocrpool.batch.progress import Bar, LogLines, Silent, make_progress
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.summary import Outcome, Summary, Tally
-from ocrpool.errors import InvalidInput, JobTimeout, OcrPoolError
+from ocrpool.errors import InvalidInput, JobTimeout, OcrPoolError, PagesFailed, WorkerCrashed
 from ocrpool.results import OcrResult, Page
 from ocrpool.stats import PageProgress
 
@@ -134,6 +134,21 @@ def test_the_summary_counts_by_type_reason_and_cause() -> None:
     assert summary.to_dict()["worker_exits"] == {"shutdown": 2, "max_jobs": 3, "timeout": 1}
     assert summary.to_dict()["outcome"] == "some_failed"
     assert summary.to_dict()["empty_pages"] == 1
+
+
+def test_pages_failed_counts_every_document_with_failed_pages_not_only_partial_ones() -> None:
+    crash = WorkerCrashed("died")
+    partial = OcrResult(
+        "/doc.tif",
+        pages=(Page("p1"), Page("", error=crash)),
+        error=PagesFailed("1 of 2 pages failed: 2", pages=[2], total=2),
+    )
+    lost = OcrResult("/all.tif", pages=(Page("", error=crash),) * 2, error=crash)
+    tally = Tally(queued=2)
+    for result in (partial, lost):
+        tally.add(Record(InputFile(result.input, 1, 1.0), "tiff", result))
+    lines = Summary(tally, elapsed_s=1.0).lines()
+    assert "  pages failed: 3 (in 2 documents, 1 partial)" in lines
 
 
 def test_failures_left_from_an_earlier_run_still_count() -> None:

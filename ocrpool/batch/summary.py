@@ -43,7 +43,10 @@ class Tally:
     empty_pages: int = 0
     """Pages that came back without text (``--strict`` fails their inputs)."""
     failed_pages: int = 0
-    """Pages of split documents that failed for good (their documents are partial)."""
+    """Pages of split documents that failed for good."""
+    failed_page_documents: int = 0
+    """Documents with ``failed_pages`` among them: the partial ones, and those whose every
+    page failed."""
     partial: int = 0
     """Documents recorded with some pages failed (``PagesFailed``; counted in ``failed``)."""
     peak_rss_mb: float | None = None
@@ -83,6 +86,7 @@ class Tally:
         self.pages += len(record.result.pages)
         self.empty_pages += len(record.empty_pages)
         self.failed_pages += len(record.result.failed_pages)
+        self.failed_page_documents += bool(record.result.failed_pages)
         self.partial += record.partial
         self.see_rss(record.result.rss_mb)
 
@@ -178,7 +182,8 @@ def _pages_failed(t: Tally) -> list[str]:
     """The pages of split documents that failed, when some did."""
     if not t.failed_pages:
         return []
-    return [f"  pages failed: {t.failed_pages} (in {t.partial} partial documents)"]
+    documents = f"{t.failed_page_documents} document" + "s" * (t.failed_page_documents != 1)
+    return [f"  pages failed: {t.failed_pages} (in {documents}, {t.partial} partial)"]
 
 
 def _counts(counts: dict[str, int]) -> str:
