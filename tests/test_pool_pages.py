@@ -344,7 +344,7 @@ def test_a_cancelled_document_cancels_its_queued_pages(tmp_path: Path) -> None:
 def test_a_document_runs_once_one_of_its_pages_runs() -> None:
     """As one job's future: running from its first page on, and not cancelled then (its
     other pages stay queued); done pages count as started too."""
-    document = DocumentFuture()
+    document = DocumentFuture(2)
     first: Future[OcrResult] = Future()
     second: Future[OcrResult] = Future()
     document.add_job(first)
@@ -357,6 +357,23 @@ def test_a_document_runs_once_one_of_its_pages_runs() -> None:
     assert document.running() and not document.cancel()
     assert document.cancel_jobs(lambda job: job.cancel())  # the kill path still cancels
     assert document.cancelled() and second.cancelled() and not document.running()
+
+
+def test_a_document_whose_pages_are_all_back_is_not_cancelled_by_the_kill_path() -> None:
+    """Only the merge of its exports is left: a kill would stop nothing and drop the
+    result on its way, so ``cancel(kill=True)`` says no, as for a finished job."""
+    document = DocumentFuture(2)
+    pages = [Future[OcrResult]() for _ in range(2)]
+    for page in pages:
+        document.add_job(page)
+        assert page.set_running_or_notify_cancel()
+        page.set_result(OcrResult(input="x"))
+    stopped: list[Future[OcrResult]] = []
+    assert not document.cancel_jobs(stopped.append)
+    assert not document.cancelled() and stopped == []
+    half = DocumentFuture(2)  # one page job not even submitted yet: still pending
+    half.add_job(pages[0])
+    assert half.cancel_jobs(stopped.append) and half.cancelled()
 
 
 def test_without_kill_a_document_with_a_page_running_is_not_cancelled(tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ def test_a_batch_with_a_running_input_is_cancelled_whole_or_not_at_all() -> None
         table.remove(table.add([left, waiting], _reply, _stop))
         assert waiting.cancelled() and left.running()
 
-        document = DocumentFuture()  # a split document: its queued pages are dropped
+        document = DocumentFuture(2)  # a split document: its queued pages are dropped
         page_running: Future[OcrResult] = Future()
         page_queued: Future[OcrResult] = Future()
         for page in (page_running, page_queued):

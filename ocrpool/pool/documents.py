@@ -154,10 +154,12 @@ class DocumentFuture(JobFuture):
     It keeps the ``concurrent.futures`` contract of one job: running once any page has
     left the queue, and ``cancel()`` refused from then on."""
 
-    def __init__(self) -> None:
+    def __init__(self, pages_jobs: int) -> None:
         super().__init__()
         self._lock = threading.Lock()
         self._jobs: list[Future[OcrResult]] = []
+        self._expected = pages_jobs
+        """How many page jobs the document has once every one is submitted."""
 
     def add_job(self, job: Future[OcrResult]) -> None:
         """A page job was submitted; one submitted after a cancel is cancelled at once."""
@@ -189,7 +191,12 @@ class DocumentFuture(JobFuture):
 
     def cancel_jobs(self, stop: Callable[[Future[OcrResult]], object]) -> bool:
         """Cancel the document even if pages run, then ``stop`` each page job (a pool's
-        own cancel, which kills a running one); whether the document was still pending."""
+        own cancel, which kills a running one); whether the document was still pending.
+        Once every page has come back it is not: only its exports' merge is left, and its
+        result is on its way (a cancel then would drop finished work and stop nothing)."""
+        jobs = self.jobs()
+        if len(jobs) == self._expected and all(job.done() for job in jobs):
+            return False
         if not super().cancel():
             return False
         for job in self.jobs():
@@ -213,7 +220,7 @@ class Document:
         self.plan = plan
         self.raises = raises
         self.exports = exports
-        self.future = DocumentFuture()
+        self.future = DocumentFuture(len(plan.spans))
         self.future.add_done_callback(self._on_cancel)
         self._clock = clock
         self._started = clock()
