@@ -154,11 +154,11 @@ class DocumentFuture(JobFuture):
     It keeps the ``concurrent.futures`` contract of one job: running once any page has
     left the queue, and ``cancel()`` refused from then on."""
 
-    def __init__(self, pages_jobs: int) -> None:
+    def __init__(self, page_jobs: int) -> None:
         super().__init__()
         self._lock = threading.Lock()
         self._jobs: list[Future[OcrResult]] = []
-        self._expected = pages_jobs
+        self._expected = page_jobs
         """How many page jobs the document has once every one is submitted."""
 
     def add_job(self, job: Future[OcrResult]) -> None:
