@@ -14,14 +14,15 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from ocrpool.engines.base import PageSpan
 from ocrpool.exports import Export, ExportFormat
-from ocrpool.formats import Format, page_sizes, sniff_file
+from ocrpool.formats import HEADER_BYTES, Format, file_stamp, page_sizes, sniff
 
 if TYPE_CHECKING:
     from pypdf import PdfWriter
@@ -79,27 +80,37 @@ def _merge_pdf(pieces: Sequence[tuple[PageSpan, bytes | None]]) -> bytes:
 
 def _original_pages(span: PageSpan) -> bytes | None:
     """A PDF of just the span's pages as they are in the input; ``None`` when that cannot
-    be had (Pillow missing for a TIFF, the file unreadable)."""
+    be had (Pillow missing for a TIFF, the file unreadable, or no longer the file split:
+    another file's pages would stand in for the document's)."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.errors import PyPdfError
 
     try:
-        if sniff_file(span.path) is not Format.PDF:
-            return _images_as_pdf(span)
-        writer = PdfWriter()
-        for page in PdfReader(span.path).pages[span.start : span.start + span.count]:
-            writer.add_page(page)
-        return _written(writer)
+        with open(span.path, "rb") as handle:
+            if not _the_file_split(span, os.fstat(handle.fileno())):
+                return None
+            if sniff(handle.read(HEADER_BYTES)) is not Format.PDF:
+                return _images_as_pdf(span, handle)
+            writer = PdfWriter()
+            for page in PdfReader(handle).pages[span.start : span.start + span.count]:
+                writer.add_page(page)
+            return _written(writer)
     except (OSError, ValueError, PyPdfError):
         return None
 
 
-def _images_as_pdf(span: PageSpan) -> bytes | None:
+def _the_file_split(span: PageSpan, info: os.stat_result) -> bool:
+    """Whether the file read is the one the span's document was split from."""
+    return span.stamp is None or (info.st_size, info.st_mtime_ns) == span.stamp
+
+
+def _images_as_pdf(span: PageSpan, handle: BinaryIO) -> bytes | None:
     try:
         from PIL import Image, ImageSequence
     except ImportError:
         return None
-    with Image.open(span.path) as image:
+    handle.seek(0)
+    with Image.open(handle) as image:
         frames = [
             frame.convert("RGB")
             for index, frame in enumerate(ImageSequence.Iterator(image))
@@ -150,7 +161,8 @@ def _merge_hocr(pieces: Sequence[tuple[PageSpan, bytes | None]]) -> bytes:
     for span, hocr in cut:
         if hocr is None:
             if sizes is None:
-                sizes = page_sizes(span.path) or []
+                unchanged = span.stamp is None or file_stamp(span.path) == span.stamp
+                sizes = (page_sizes(span.path) if unchanged else None) or []
             pages.extend(_empty_page(sizes, number) for number in span.numbers)
             continue
         for number, page in zip(span.numbers, hocr.pages, strict=True):

@@ -178,9 +178,10 @@ def test_a_document_replaced_while_its_pages_run_never_comes_back_mixed(
     tmp_path: Path,
 ) -> None:
     """The pages run after the file was replaced fail (``InvalidInput``), so the result is
-    partial rather than pages of two files passed off as one document."""
+    partial rather than pages of two files passed off as one document; in the merged PDF
+    they are blank pages, not the new file's images."""
     doc = make_document(tmp_path / "doc.tif", 6)
-    options = {"delay": 0.2}
+    options = {"delay": 0.2, "exports": ["pdf"]}
     with fake_pool(workers=1, spares=0, pages_per_job=1, engine_options=options) as pool:
         future = pool.submit_result(doc)
         wait_until(lambda: pool.stats().pages.pages_done >= 1, 30, "the first page")
@@ -192,6 +193,10 @@ def test_a_document_replaced_while_its_pages_run_never_comes_back_mixed(
     assert failed and 1 not in failed and failed == tuple(range(failed[0], 7))
     assert all(isinstance(result.pages[n - 1].error, InvalidInput) for n in failed)
     assert "replaced or changed after it was split" in str(result.pages[failed[0] - 1].error)
+    (merged,) = result.exports
+    pages = PdfReader(io.BytesIO(merged.data)).pages
+    assert len(pages) == 6
+    assert all(not pages[n - 1].images for n in failed)
 
 
 @pytest.mark.slow
