@@ -440,8 +440,10 @@ def test_port_0_serves_on_the_port_the_system_chose_and_says_which(tmp_path: Pat
 def test_numbers_that_are_not_finite_are_usage_errors(
     flag: str, value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["serve", "--engine", "fake", flag, value]) == 2
-    assert "must be a finite number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        main(["serve", "--engine", "fake", flag, value])
+    assert exit.value.code == 2
+    assert f"argument {flag}: must be a finite number, not {value}" in capsys.readouterr().err
 
 
 @pytest.mark.aspose

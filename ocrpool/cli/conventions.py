@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -25,6 +26,18 @@ class HelpFormatter(argparse.HelpFormatter):
         if "\n" in text:
             return "".join(indent + line for line in text.splitlines(keepends=True))
         return super()._fill_text(text, width, indent)
+
+
+def finite_number(text: str) -> float:
+    """A flag's number: ``inf`` and ``nan`` are refused here, named by their flag, where
+    the setting behind it would name itself."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
 
 
 def add_output_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:

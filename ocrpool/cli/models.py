@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from ocrpool.cli.conventions import add_command
+from ocrpool.cli.conventions import add_command, finite_number
 from ocrpool.engines.aspose import models
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
 from ocrpool.error_codes import ExitCode, exit_code_of
@@ -238,10 +237,7 @@ def _size(size_bytes: int | None) -> str:
 
 def _seconds(text: str) -> float:
     """A finite number of seconds above 0 (0 or ``nan`` would mean no limit, or none)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
+    value = finite_number(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
     return value

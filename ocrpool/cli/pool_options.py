@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
 from ocrpool.batch.runner import PoolFactory
+from ocrpool.cli.conventions import finite_number
 from ocrpool.pool.config import PoolConfig, env_name, from_environment
 from ocrpool.pool.executor import OcrPool
 from ocrpool.scaleout import RayOcrPool
@@ -36,7 +37,7 @@ _RAY_FLAGS = (
     ("--ship-bytes", "ship_bytes"),
 )
 
-SettingFlag = tuple[str, str, type, str, str]
+SettingFlag = tuple[str, str, Callable[[str], Any], str, str]
 """A flag, the setting it sets, its type, metavar and help."""
 
 
@@ -44,15 +45,27 @@ _POOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PoolConfig)}
 _POOL_FLAGS: tuple[SettingFlag, ...] = (  # OcrPool arguments
     ("--workers", "workers", int, "N", "engines working at once (default: CPU cores)"),
     ("--max-jobs", "max_jobs_per_worker", int, "N", "recycle a worker after N jobs (0 = never)"),
-    ("--max-rss", "max_rss_mb", float, "MB", "recycle a worker past MB after a job (0 = never)"),
+    (
+        "--max-rss",
+        "max_rss_mb",
+        finite_number,
+        "MB",
+        "recycle a worker past MB after a job (0 = never)",
+    ),
     (
         "--hard-rss",
         "hard_rss_mb",
-        float,
+        finite_number,
         "MB",
         "kill a worker during a job past MB (default: twice --max-rss)",
     ),
-    ("--timeout", "job_timeout", float, "SECONDS", "stop a job running longer (0 = no limit)"),
+    (
+        "--timeout",
+        "job_timeout",
+        finite_number,
+        "SECONDS",
+        "stop a job running longer (0 = no limit)",
+    ),
     ("--retries", "retries", int, "N", "retries of a job whose worker died"),
     (
         "--spares",

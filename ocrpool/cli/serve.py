@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from ocrpool.cli.conventions import add_command, break_told_once
+from ocrpool.cli.conventions import add_command, break_told_once, finite_number
 from ocrpool.cli.pool_options import (
     SettingFlag,
     add_max_pixels_argument,
@@ -43,11 +43,11 @@ _SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
         "DIR",
         "let requests name server-side files inside DIR with ?path= (default: bytes only)",
     ),
-    ("--max-body-mb", "max_body_mb", float, "MB", "refuse larger request bodies with 413"),
+    ("--max-body-mb", "max_body_mb", finite_number, "MB", "refuse larger request bodies with 413"),
     (
         "--body-timeout",
         "body_timeout_s",
-        float,
+        finite_number,
         "SECONDS",
         "answer 408 to a request whose headers, or then whose body, have not all arrived "
         "in this time (an upload holds a queue slot meanwhile)",
@@ -63,7 +63,13 @@ _SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
         "long book yet keeps one request from queueing the 100,000 pages a small TIFF "
         "can claim)",
     ),
-    ("--result-ttl", "result_ttl_s", float, "SECONDS", "keep a finished job's result this long"),
+    (
+        "--result-ttl",
+        "result_ttl_s",
+        finite_number,
+        "SECONDS",
+        "keep a finished job's result this long",
+    ),
     (
         "--max-results",
         "max_results",
@@ -71,18 +77,24 @@ _SERVICE_FLAGS: tuple[SettingFlag, ...] = (  # ServiceSettings fields
         "N",
         "keep at most N finished results, oldest dropped first",
     ),
-    ("--max-results-mb", "max_results_mb", float, "MB", "keep at most MB of finished results"),
+    (
+        "--max-results-mb",
+        "max_results_mb",
+        finite_number,
+        "MB",
+        "keep at most MB of finished results",
+    ),
     (
         "--drain-timeout",
         "drain_timeout_s",
-        float,
+        finite_number,
         "SECONDS",
         "on SIGTERM, time for accepted jobs before they fail",
     ),
     (
         "--unhealthy-after",
         "unhealthy_after_s",
-        float,
+        finite_number,
         "SECONDS",
         "answer /healthz with 503 once the pool has been broken (its engines cannot start; "
         "rebuilt meanwhile) this long, so a process manager restarts the service",

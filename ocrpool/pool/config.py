@@ -4,6 +4,8 @@ settings dataclass (this one, the service's) is read from ``OCRPOOL_*`` variable
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 import types
 import typing
@@ -98,6 +100,7 @@ class PoolConfig:
     (never an engine); ``spawn``: a fresh interpreter per worker."""
 
     def __post_init__(self) -> None:
+        check_types(self, durations=_DURATIONS)
         _require(self.workers >= 1, "workers must be at least 1")
         _require(self.spares is None or self.spares >= 0, "spares must be 0 or more")
         _require(self.retries >= 0, "retries must be 0 or more")
@@ -177,6 +180,69 @@ class PoolConfig:
     def window(self) -> int:
         """How many jobs ``imap`` keeps submitted at once."""
         return self.max_in_flight or 3 * (self.workers + self.effective_spares)
+
+
+_DURATIONS = (
+    "job_timeout",
+    "start_timeout",
+    "kill_grace",
+    "retire_grace",
+    "rss_sample_interval",
+    "prefetch_below_s",
+)
+
+LONGEST_WAIT_S = 7 * 24 * 3600.0
+"""The longest duration a setting may hold (a week): the supervisor sleeps until its next
+deadline, and the system's waits refuse much longer ones (``poll`` counts milliseconds in
+a C int, 24.8 days); ``None`` is the way to say "no limit"."""
+
+
+def check_types(settings: Any, durations: Collection[str] = ()) -> None:
+    """``TypeError`` for a field of the dataclass ``settings`` whose value is not of its
+    declared type (a ``bool`` is not an ``int``, an ``int`` is a ``float``); ``ValueError``
+    for a number that is not finite, or a duration in ``durations`` past
+    ``LONGEST_WAIT_S``. Without it a wrong type fails far from its cause, inside the
+    supervisor's thread, and takes the pool with it."""
+    hints = typing.get_type_hints(type(settings))
+    for setting in dataclasses.fields(settings):
+        name, value = setting.name, getattr(settings, setting.name)
+        kinds = typing.get_args(hints[name]) if _is_union(hints[name]) else (hints[name],)
+        if not any(_fits(value, kind) for kind in kinds):
+            expected = " or ".join(_KIND_NAMES.get(_origin(kind), "None") for kind in kinds)
+            raise TypeError(f"{name} must be {expected}, not {type(value).__name__} {value!r}")
+        if isinstance(value, numbers.Real) and not math.isfinite(value):
+            unlimited = " (None: no limit)" if type(None) in kinds else ""
+            raise ValueError(f"{name} must be a finite number{unlimited}")
+        if name in durations and value is not None and value > LONGEST_WAIT_S:
+            raise ValueError(f"{name} must be {LONGEST_WAIT_S:.0f} s (a week) at most")
+
+
+_KIND_NAMES = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    dict: "a dict",
+    tuple: "a tuple",
+}
+
+
+def _origin(kind: Any) -> Any:
+    return typing.get_origin(kind) or kind
+
+
+def _fits(value: Any, kind: Any) -> bool:
+    kind = _origin(kind)
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind in (int, float):  # numpy's numbers too
+        accepted = numbers.Real if kind is float else numbers.Integral
+        return isinstance(value, accepted) and not isinstance(value, bool)
+    if kind is dict:
+        return isinstance(value, Mapping)
+    return not isinstance(kind, type) or isinstance(value, kind)
 
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

@@ -41,6 +41,8 @@ class OcrPool(PoolFront):
         **overrides: Any,
     ) -> None:
         super().__init__()
+        if isinstance(workers, PoolConfig):
+            raise TypeError("a PoolConfig is passed as a keyword: OcrPool(config=...)")
         if workers is not None:
             overrides["workers"] = workers
         if "engine_options" in overrides:

@@ -13,11 +13,12 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from ocrpool.engines.base import JobOptions, Source
 from ocrpool.exports import ExportFormat
-from ocrpool.pool.config import PoolConfig
+from ocrpool.pool.config import PoolConfig, check_types
 from ocrpool.pool.documents import PageJobs
 from ocrpool.pool.front import PoolFront
 from ocrpool.results import OcrResult
@@ -42,6 +43,27 @@ def import_ray() -> Any:
     except ImportError as error:
         raise RayNotInstalled(str(error)) from None
     return ray
+
+
+@dataclass(frozen=True)
+class _Arguments:
+    """``RayOcrPool``'s own arguments, checked as a ``PoolConfig`` is, before Ray starts."""
+
+    actors: int | None
+    ray_address: str | None
+    ship_bytes: bool
+    max_in_flight_mb: float
+    actor_retries: int
+    actor_restarts: int
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        if self.actors is not None and self.actors < 1:
+            raise ValueError("actors must be at least 1")
+        if not self.max_in_flight_mb > 0:
+            raise ValueError("max_in_flight_mb must be positive")
+        if min(self.actor_retries, self.actor_restarts) < 0:
+            raise ValueError("actor_retries and actor_restarts must be 0 or more")
 
 
 class RayOcrPool(PoolFront):
@@ -74,8 +96,7 @@ class RayOcrPool(PoolFront):
         super().__init__()
         if "on_worker_exit" in settings:
             raise ValueError("on_worker_exit runs in the actors with Ray: read stats().exits")
-        if actors is not None and actors < 1:
-            raise ValueError("actors must be at least 1")
+        _Arguments(actors, ray_address, ship_bytes, max_in_flight_mb, actor_retries, actor_restarts)
         config = PoolConfig(**{"workers": workers or 1, **settings})  # bad ones fail before Ray
         # Page spans name a file the nodes share: shipped bytes are split by each actor's pool.
         self._split = None if ship_bytes else config.page_jobs

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
+from ocrpool.pool.config import check_types
 
 _MB = 1024 * 1024
+_DURATIONS = ("body_timeout_s", "result_ttl_s", "drain_timeout_s", "unhealthy_after_s")
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,7 @@ class ServiceSettings:
     """Browser origins allowed to call the service (CORS); none by default."""
 
     def __post_init__(self) -> None:
-        for name in (f.name for f in fields(self) if f.type == "float"):
-            if not math.isfinite(getattr(self, name)):  # a byte count or a deadline: no inf
-                raise ValueError(f"{name} must be a finite number")
+        check_types(self, durations=_DURATIONS)
         for name in (
             "max_body_mb",
             "body_timeout_s",
