@@ -24,6 +24,7 @@ from ocrpool import (
     EngineStartError,
     ExitCause,
     InvalidInput,
+    JobCancelled,
     JobTimeout,
     MemoryLimitExceeded,
     WorkerCrashed,
@@ -572,6 +573,29 @@ def test_large_bytes_that_cannot_be_spilled_wait_for_an_idle_worker(
         big = pool.submit(data, label="big")
         assert isinstance(hung.result(timeout=30).error, JobTimeout)  # the deadline fired
         assert big.result(timeout=30).text == f"{len(data)} bytes"
+
+
+@pytest.mark.timeout(60)
+def test_without_a_job_timeout_no_job_waits_behind_a_hang_in_a_workers_pipe(
+    tmp_path: Path,
+) -> None:
+    """A job sent ahead to a worker cannot be taken back: behind a job that hangs with no
+    deadline it would wait for ever while the other worker idles. Without a
+    ``job_timeout`` no job is sent ahead; it waits in the queue for a free worker."""
+    warm, slow, after = make_inputs(tmp_path, ["warm.png", "slow.png", "after.png"])
+    (hang,) = make_inputs(tmp_path, ["x-hang.png"])
+    settings = dict(workers=2, spares=0, job_timeout=None, prefetch_below_s=10.0)
+    with fake_pool(**settings, engine_options={"delay": 0.3}) as pool:
+        assert pool.recognize(warm).ok  # the first worker's last job would make it prefetch
+        hung = pool.submit_result(hang)  # to the first worker, idle
+        wait_until(lambda: pool.stats().workers[0].state is WorkerState.BUSY, 10, "the hang")
+        pool.submit(slow)  # to the second
+        waiting = pool.submit(after)  # no worker idle
+        try:
+            assert waiting.result(timeout=20).text == "after"
+        finally:
+            pool.cancel(hung, kill=True)
+        assert isinstance(hung.result(timeout=20).error, JobCancelled)
 
 
 def test_large_bytes_a_dead_worker_never_read_leave_no_file_behind(tmp_path: Path) -> None:

@@ -91,7 +91,8 @@ class PoolConfig:
     max_in_flight: int | None = None
     """Jobs ``imap``/``aimap`` keep submitted at once (default 3 x (workers + spares))."""
     prefetch_below_s: float = 0.05
-    """A busy worker whose last job took less than this gets its next job sent ahead."""
+    """A busy worker whose last job took less than this gets its next job sent ahead (only
+    with a ``job_timeout``: ``effective_prefetch_below_s``)."""
     warm_nice: int = 10
     """Nice value (0-19) of the thread that starts and warms a worker's engine, so
     replacements warm on CPU the busy workers do not need; jobs run at normal priority."""
@@ -153,6 +154,13 @@ class PoolConfig:
         if self.spares is not None:
             return self.spares
         return 1 if self.warm_spares or self.workers < _usable_cores() else 0
+
+    @property
+    def effective_prefetch_below_s(self) -> float:
+        """``prefetch_below_s``, or 0 (no job sent ahead) without a ``job_timeout``: a job
+        cannot be taken back from a worker's pipe, so behind a job that hangs it would wait
+        as long as the hang, for ever, while other workers idle."""
+        return self.prefetch_below_s if self.job_timeout is not None else 0.0
 
     @property
     def page_jobs(self) -> PageJobs | None:

@@ -128,7 +128,7 @@ class Supervisor:
                 # a worker that can take it gets it now, without waking the supervisor,
                 # unless its deadline comes before the supervisor would wake anyway
                 config = self._config
-                if policies.dispatch(self._workers, self._book, config.prefetch_below_s):
+                if policies.dispatch(self._workers, self._book, config.effective_prefetch_below_s):
                     timeout = config.job_timeout
                     if timeout is not None and self._clock() + timeout < self._wake_at:
                         self._readiness.wake()
@@ -509,7 +509,7 @@ class Supervisor:
             for _ in range(policies.workers_to_start(workers, config, self._wanted())):
                 self._start_worker(now)
         if life.serving:
-            policies.dispatch(workers, book, config.prefetch_below_s)
+            policies.dispatch(workers, book, config.effective_prefetch_below_s)
         if life.state is PoolState.STOPPING:
             policies.wind_down(workers, config, stop_running=True)
         elif not life.serving or (life.state is PoolState.CLOSING and not book.queued):
