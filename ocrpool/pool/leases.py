@@ -117,9 +117,9 @@ class Lease:
     """When it became first in its holder's hands: a job the holder never acknowledges
     is timed from here (a frozen worker cannot hold it forever)."""
     kill_requested: bool = False
+    """``cancel(future, kill=True)`` asked for this running job to be stopped."""
     options: JobOptions | None = None
     """The job's own settings over the engine's (``OcrPool.submit(options=)``)."""
-    """``cancel(future, kill=True)`` asked for this running job to be stopped."""
 
 
 class LeaseBook(Generic[Holder]):
