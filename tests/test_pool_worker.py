@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -69,3 +73,50 @@ def test_own_rss_without_proc_reads_psutil(monkeypatch: pytest.MonkeyPatch) -> N
     own = OwnRss()
     monkeypatch.undo()
     assert abs(own.mb() - psutil.Process().memory_info().rss / 2**20) < 8
+
+
+_NICED_POOL = """
+import json, os, sys, time
+from ocrpool import OcrPool
+
+def nices(pid):
+    found = []
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{thread}/stat") as stat:
+            found.append(int(stat.read().rsplit(")", 1)[1].split()[16]))
+    return sorted(found)
+
+if __name__ == "__main__":
+    settings = dict(workers=1, spares=0, engine_options={"start_delay": 2.0}, wait_ready=False)
+    with OcrPool(engine="fake", **settings) as pool:
+        deadline = time.monotonic() + 30
+        while not (workers := pool.stats().workers) or workers[0].pid is None:
+            time.sleep(0.05)
+        while len(warming := nices(workers[0].pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the warm-up thread starts
+        pool.wait_ready()
+        text = pool.recognize(sys.argv[1]).text
+    print(json.dumps({"own": os.nice(0), "warming": warming, "text": text}))
+"""
+
+
+def test_a_worker_started_niced_warms_below_its_jobs_and_starts_unprivileged(
+    tmp_path: Path,
+) -> None:
+    """``nice -n 15 ocrpool run`` (or a Ray actor, which Ray runs at nice 15): the warm-up
+    thread's nice value was set to ``warm_nice`` (10) itself, a raise of priority that an
+    unprivileged process may not make, so every start failed; and for root, a warm-up
+    that outranked the worker's jobs. It is now added to the worker's own (19 at most)."""
+    (image,) = make_inputs(tmp_path, ["niced.png"])
+    script = tmp_path / "niced.py"
+    script.write_text(_NICED_POOL)
+    command = ["nice", "-n", "15", sys.executable, str(script), image]
+    if os.geteuid() == 0 and shutil.which("setpriv"):  # as a user without CAP_SYS_NICE
+        command = ["setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice", *command]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["text"] == "niced" and report["own"] == 15
+    assert report["warming"] == [15, 19]  # the worker's main thread, its warm-up thread

@@ -94,8 +94,9 @@ class PoolConfig:
     """A busy worker whose last job took less than this gets its next job sent ahead (only
     with a ``job_timeout``: ``effective_prefetch_below_s``)."""
     warm_nice: int = 10
-    """Nice value (0-19) of the thread that starts and warms a worker's engine, so
-    replacements warm on CPU the busy workers do not need; jobs run at normal priority."""
+    """How much lower (0-19, added to the worker's nice value, 19 at most) the priority of
+    the thread that starts and warms a worker's engine is, so replacements warm on CPU
+    the busy workers do not need; jobs run at the worker's own priority."""
     start_method: str = "forkserver"
     """``forkserver``: workers are forked from a server that imported the worker's modules
     (never an engine); ``spawn``: a fresh interpreter per worker."""

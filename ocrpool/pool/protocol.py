@@ -37,7 +37,7 @@ class WorkerSpec:
     rss_relative: bool = False
     """Count ``max_rss_mb`` from the RSS right after warm-up."""
     warm_nice: int = 0
-    """Nice value of the thread that starts and warms the engine."""
+    """Added to the nice value of the thread that starts and warms the engine."""
 
 
 @dataclass(frozen=True)

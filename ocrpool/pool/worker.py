@@ -8,14 +8,15 @@ It dies with its parent (parent-death signal, and EOF on its pipe), ignores Ctrl
 supervisor decides what a Ctrl-C means), and dumps its Python stack to its log on a
 fatal signal or on SIGTERM, which is how a timed-out job's stack is caught.
 
-The engine starts and warms in a thread of its own at ``warm_nice``, so a replacement
-warms on CPU the busy workers do not need; jobs run in the main thread at the priority
+The engine starts and warms in a thread of its own, ``warm_nice`` lower in priority, so
+a replacement warms on CPU the busy workers do not need; jobs run in the main thread at the priority
 the worker was started with (an unprivileged thread may lower its priority, never raise
 it back).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import faulthandler
@@ -83,7 +84,7 @@ def _start_engine(spec: WorkerSpec) -> tuple[Engine | None, StartFailed | None]:
 
     def start() -> None:
         if spec.warm_nice:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), spec.warm_nice)
+            _lower_priority(spec.warm_nice)
         constructed = False
         try:
             engine = create_engine(spec.engine, spec.engine_options)
@@ -103,6 +104,18 @@ def _start_engine(spec: WorkerSpec) -> tuple[Engine | None, StartFailed | None]:
     thread.join()
     (result,) = outcome
     return (None, result) if isinstance(result, StartFailed) else (result, None)
+
+
+def _lower_priority(by: int) -> None:
+    """Add ``by`` to this thread's nice value (19 at most). Relative, never a fixed value:
+    a worker started niced past it (``nice -n 15 ocrpool run``, a Ray actor's nice 15)
+    may not raise its priority unprivileged (the start failed), nor should its warm-up
+    outrank its jobs. A sandbox that refuses it costs the warm-up its lower priority, not
+    the start."""
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        nice = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, nice + by))
 
 
 def _serve(conn: Connection, engine: Engine, own_rss: OwnRss, limit: float | None) -> None:
