@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -125,3 +127,41 @@ def test_a_stop_that_lands_after_its_job_ended_costs_the_next_job_nothing(
     aimed_right = judge(worker.death(worker.reap(), started_job=1))
     assert aimed_right.cost is Cost.FAIL
     worker.release()
+
+
+_POOL_IN_A_LONG_TMPDIR = """
+import logging, sys
+from ocrpool import OcrPool
+
+if __name__ == "__main__":
+    logging.basicConfig()
+    with OcrPool(engine="fake", workers=1, spares=0) as pool:
+        print(pool.recognize(sys.argv[1]).text)
+"""
+
+
+@pytest.mark.parametrize(("length", "falls_back"), [(75, False), (76, True)])
+def test_a_temp_folder_too_long_for_the_fork_servers_socket_starts_workers_by_spawn(
+    tmp_path: Path, length: int, falls_back: bool
+) -> None:
+    """A cluster job's long ``TMPDIR``: multiprocessing puts the fork server's socket at
+    ``<TMPDIR>/pymp-XXXXXXXX/listener-XXXXXXXX``, a Unix socket path holds 107 bytes, and
+    past them every worker start failed (``AF_UNIX path too long``) and the pool broke."""
+    (image,) = make_inputs(tmp_path, ["long-tmpdir.png"])
+    script = tmp_path / "pool.py"
+    script.write_text(_POOL_IN_A_LONG_TMPDIR)
+    temp = tmp_path / "t"
+    temp = temp / ("x" * (length - len(str(temp)) - 1))  # 75: the socket's path is 107 bytes
+    temp.mkdir(parents=True)
+    assert len(str(temp)) == length
+    done = subprocess.run(
+        [sys.executable, str(script), image],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(temp)},
+        cwd=Path(__file__).parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "long-tmpdir"
+    assert ("too long a path for the fork server's socket" in done.stderr) is falls_back

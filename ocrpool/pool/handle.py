@@ -19,6 +19,7 @@ import contextlib
 import enum
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import threading
@@ -79,10 +80,28 @@ class Ask(enum.Enum):
     """SIGKILL at once (a runaway, or a start that will never finish)."""
 
 
+_LISTENER = len("/listener-12345678")
+"""What multiprocessing adds to its temp folder's path for the fork server's socket."""
+_SOCKET_PATH_MAX = 107
+"""The longest path of a Unix socket (``sun_path`` holds 108 bytes with its NUL)."""
+
+
 def process_context(start_method: str) -> BaseContext:
     """Where workers come from. ``forkserver``: forked from a server process that has
     imported the worker's modules but never an engine, so a start costs a fork, not an
-    interpreter; ``spawn``: a fresh interpreter each time."""
+    interpreter; ``spawn``: a fresh interpreter each time, also what a fork server falls
+    back to when multiprocessing's temp folder is too long a path for its socket (under
+    a cluster job's long ``TMPDIR``), where Python before 3.14 fails every start."""
+    if start_method == "forkserver":
+        temp = multiprocessing.util.get_temp_dir()  # the folder the socket goes in
+        if len(os.fsencode(temp)) + _LISTENER > _SOCKET_PATH_MAX:
+            log.warning(
+                "the temp folder %s is too long a path for the fork server's socket: "
+                "workers start as new interpreters instead (slower starts); a shorter "
+                "TMPDIR avoids it",
+                temp,
+            )
+            start_method = "spawn"
     context = multiprocessing.get_context(start_method)
     if start_method == "forkserver":
         context.set_forkserver_preload(["ocrpool.pool.worker"])
