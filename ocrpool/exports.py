@@ -37,9 +37,14 @@ class ExportFormat(str, enum.Enum):
 
 def parse_formats(names: str | Iterable[str]) -> tuple[ExportFormat, ...]:
     """The formats named, in a sequence or comma-separated (any case, in order, duplicates
-    dropped); ``ValueError`` naming the choices for an unknown one."""
+    dropped); ``ValueError`` naming the choices for an unknown one, ``TypeError`` for what
+    is no name (a number, ``None``), not an ``AttributeError`` from its use as one."""
+    if not isinstance(names, (str, Iterable)):
+        raise TypeError(f"export formats are names, not {type(names).__name__} {names!r}")
     formats: list[ExportFormat] = []
     for name in names.split(",") if isinstance(names, str) else names:
+        if not isinstance(name, str):
+            raise TypeError(f"an export format is a name, not {type(name).__name__} {name!r}")
         try:
             fmt = name if isinstance(name, ExportFormat) else ExportFormat(name.strip().lower())
         except ValueError:

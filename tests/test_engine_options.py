@@ -40,9 +40,11 @@ class AnyOptions:
         (AsposeEngine, {"warmup": 1}, "warmup", "true or false, not 1"),
         (AsposeEngine, {"threads": True}, "threads", "not True"),
         (AsposeEngine, {"exports": ["tiff"]}, "exports", "unknown export format 'tiff'"),
+        (AsposeEngine, {"exports": [None]}, "exports", "a name, not NoneType None"),
         (TesseractEngine, {"rotate_pages": "no"}, "rotate_pages", "not 'no'"),
         (TesseractEngine, {"dpi": 0}, "dpi", "not 0"),
         (TesseractEngine, {"exports": ["docx"]}, "exports", "cannot export docx"),
+        (TesseractEngine, {"exports": 5}, "exports", "export formats are names, not int 5"),
     ],
 )
 def test_a_value_the_constructor_refuses_names_its_option(

@@ -19,6 +19,7 @@ from fakes import fake_pool, make_inputs
 from ocrpool import (
     EngineStartError,
     InvalidInput,
+    JobOptions,
     JobTimeout,
     MemoryLimitExceeded,
     OcrResult,
@@ -54,6 +55,8 @@ def test_bytes_and_pathlike_inputs(tmp_path: Path) -> None:
         assert pool.recognize(path, label=Path("a/b.png")).input == "a/b.png"  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="options must be a JobOptions, not dict"):
             pool.submit_result(path, options={"language": "en"})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="an export format is a name, not int 5"):
+            JobOptions(exports=("pdf", 5))  # type: ignore[arg-type]
         assert pool.stats().completed == 4
     assert (by_bytes.input, by_bytes.text) == ("upload-1", "5 bytes")
     assert unlabelled.input == "<3 bytes>"

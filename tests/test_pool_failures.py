@@ -222,6 +222,8 @@ def test_an_option_the_engine_does_not_take_is_refused_before_any_worker_starts(
     [
         ({"page_fault": "nope"}, "page_fault", "page_fault must be one of"),
         ({"delay": "soon"}, "delay", "delay must be a finite number of 0 or more, not 'soon'"),
+        # not an AttributeError from the pool's constructor, which reads the exports
+        ({"exports": ["pdf", 5]}, "exports", "an export format is a name, not int 5"),
     ],
 )
 def test_an_option_value_the_engine_refuses_breaks_the_pool_at_the_first_start(

@@ -114,7 +114,7 @@ class FakeEngine:
         self.page_fault = page_fault
         try:
             self.exports = parse_formats(exports)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise EngineOptionError(str(exc), option="exports") from None
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._libc.malloc.restype = ctypes.c_void_p

@@ -172,7 +172,7 @@ class PoolConfig:
             return None
         try:
             exports = set(parse_formats(self.engine_options.get("exports") or ()))
-        except ValueError:  # the engine refuses them at start
+        except (TypeError, ValueError):  # the engine refuses them at start
             return None
         if not exports <= MERGEABLE:
             return None

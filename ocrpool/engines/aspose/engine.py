@@ -148,7 +148,7 @@ class AsposeEngine:
             )
         try:
             self._exports = parse_formats(exports)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise EngineOptionError(str(exc), option="exports") from None
         self._language = language
         self._detect_areas = detect_areas

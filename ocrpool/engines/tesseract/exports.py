@@ -32,7 +32,7 @@ def supported_formats(names: Sequence[str]) -> tuple[ExportFormat, ...]:
     """The formats named, or ``EngineOptionError`` for one Tesseract has no renderer for."""
     try:
         formats = parse_formats(names)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise EngineOptionError(str(exc), option="exports") from None
     unsupported = [fmt.value for fmt in formats if fmt not in RENDERERS]
     if unsupported:
