@@ -71,6 +71,19 @@ def test_imap_never_raises_and_keeps_order(tmp_path: Path) -> None:
     assert [type(r.error) for r in results if not r.ok] == [InvalidInput]
 
 
+def test_imap_refuses_one_source_given_for_many(tmp_path: Path) -> None:
+    """Iterated, one path would be its characters, each a job failing as a missing file."""
+    (path,) = make_inputs(tmp_path, ["scan.png"])
+    with fake_pool(workers=1, spares=0) as pool:
+        for one in (path, b"12345"):
+            with pytest.raises(TypeError, match="expected an iterable of sources, not one"):
+                next(pool.imap(one))  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="expected an iterable of sources, not one"):
+                asyncio.run(anext(pool.aimap(one)))  # type: ignore[arg-type]
+        assert [result.text for result in pool.map([path])] == ["scan"]
+        assert pool.stats().submitted == 1
+
+
 def test_imap_left_early_cancels_the_jobs_it_submitted_that_have_not_started(
     tmp_path: Path,
 ) -> None:

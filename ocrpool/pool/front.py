@@ -169,6 +169,7 @@ class PoolFront(ABC):
         jobs it submitted that have not started, as ``Executor.map`` does.
         """
         pending: deque[Future[OcrResult]] = deque()
+        _refuse_one_source(sources)
         try:
             for source in sources:
                 pending.append(self.submit_result(source))
@@ -201,6 +202,7 @@ class PoolFront(ABC):
         same cancel of jobs not started when it is closed early (``aclose()``, or
         ``contextlib.aclosing`` around the loop; its task cancelled)."""
         pending: deque[asyncio.Future[OcrResult]] = deque()
+        _refuse_one_source(sources)
         try:
             for source in sources:
                 pending.append(asyncio.wrap_future(self.submit_result(source)))
@@ -217,6 +219,16 @@ class PoolFront(ABC):
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         self.shutdown(cancel_pending=exc_type is not None)
+
+
+def _refuse_one_source(sources: object) -> None:
+    """``TypeError`` for one path or one input's bytes given where many go: iterated, a
+    path is its characters, each a job that fails, and bytes are numbers."""
+    if isinstance(sources, (str, bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"expected an iterable of sources, not one {type(sources).__name__}: "
+            "wrap it in a list, or use submit() or recognize()"
+        )
 
 
 def _take(
