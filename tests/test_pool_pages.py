@@ -121,6 +121,26 @@ def test_a_plan_splits_long_documents_only(tmp_path: Path) -> None:
     assert plan(PageSpan(doc, 0, 1), jobs) is None
 
 
+def test_a_page_span_no_worker_could_read_is_refused_where_it_is_given(tmp_path: Path) -> None:
+    """A negative start read pages counted back from the end, no page at all failed as an
+    ``IndexError`` and a float was cut down to a page number."""
+    doc = make_document(tmp_path / "doc.tif", 5)
+    refused: list[tuple[object, type[Exception], str]] = [
+        (PageSpan(doc, -3, 2), ValueError, "start=-3, count=2"),
+        (PageSpan(doc, 0, 0), ValueError, "start=0, count=0"),
+        (PageSpan(doc, 1.7, 1), TypeError, "start must be an integer, not 1.7"),  # type: ignore[arg-type]
+        (PageSpan(doc, 0, True), TypeError, "count must be an integer, not True"),
+        (PageSpan(doc.encode(), 0, 1), TypeError, "path must be a str, not bytes"),  # type: ignore[arg-type]
+    ]
+    with fake_pool(workers=1, spares=0) as pool:
+        for span, error, says in refused:
+            with pytest.raises(error, match=says):
+                pool.submit(span)  # type: ignore[arg-type]
+        pages = pool.recognize(PageSpan(doc, 1, 2)).pages
+        assert [page.text for page in pages] == ["doc p2", "doc p3"]
+        assert pool.stats().submitted == 1
+
+
 def test_a_30_page_document_runs_on_two_workers_and_comes_back_in_order(tmp_path: Path) -> None:
     doc = make_document(tmp_path / "doc.tif", 30)
     with fake_pool(workers=2, spares=0, engine_options={"delay": 0.02}) as pool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import numbers
 import os
 from abc import ABC, abstractmethod
 from collections import deque
@@ -287,8 +288,7 @@ def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a str, not {type(label).__name__}")
     if isinstance(source, PageSpan):
-        stamp = None if source.stamp is None else tuple(int(part) for part in source.stamp)
-        span = PageSpan(str(source.path), int(source.start), int(source.count), stamp)
+        span = _checked_span(source)
         return span, label or span_label(span.path, span)
     # plain str and bytes even for subclasses: a subclass pickles by reference to its
     # class, which a worker may not be able to import
@@ -300,3 +300,26 @@ def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:
             raise TypeError(f"expected a path as str, not {type(path).__name__}")
         return str(path), label or str(path)
     raise TypeError(f"expected a path or bytes, not {type(source).__name__}")
+
+
+def _checked_span(span: PageSpan) -> PageSpan:
+    """``span`` as a worker reads it; ``TypeError``/``ValueError`` for one no worker could
+    (else a negative start read pages counted back from the end, and no page at all
+    failed as an ``IndexError``; a float was cut down to a page number)."""
+    path = os.fspath(span.path)
+    if not isinstance(path, str):
+        raise TypeError(f"a PageSpan's path must be a str, not {type(path).__name__}")
+    start, count = _whole("start", span.start), _whole("count", span.count)
+    if start < 0 or count < 1:
+        raise ValueError(
+            f"a PageSpan starts at page 0 or later and holds at least 1 page, not "
+            f"start={start}, count={count}"
+        )
+    stamp = None if span.stamp is None else tuple(int(part) for part in span.stamp)
+    return PageSpan(path, start, count, stamp)
+
+
+def _whole(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"a PageSpan's {name} must be an integer, not {value!r}")
+    return int(value)
