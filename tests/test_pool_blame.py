@@ -174,5 +174,8 @@ def test_only_failed_starts_break_a_pool_and_they_fail_what_waits(tmp_path: Path
 def test_deaths_from_outside_back_off_the_next_start_and_a_finished_job_resets_it() -> None:
     backoff = RestartBackoff()
     assert [backoff.worker_died() for _ in range(6)] == [0.0, 0.25, 0.5, 1.0, 2.0, 2.0]
+    # a long streak (forks failing past a process limit) stays at the cap: 2.0 ** 1025
+    # overflows, which killed the supervisor's thread
+    assert {backoff.worker_died() for _ in range(2000)} == {2.0}
     backoff.job_finished()
     assert (backoff.streak, backoff.worker_died()) == (0, 0.0)

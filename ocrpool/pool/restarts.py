@@ -27,4 +27,5 @@ class RestartBackoff:
         self.streak += 1
         if self.streak < 2:
             return 0.0
-        return min(_MAX_DELAY_S, _FIRST_DELAY_S * 2.0 ** (self.streak - 2))
+        doublings = min(self.streak - 2, 64)  # past the cap long before; 2.0**1024 overflows
+        return min(_MAX_DELAY_S, _FIRST_DELAY_S * 2.0**doublings)
