@@ -367,6 +367,19 @@ def test_0_without_from_list_is_a_usage_error(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("interval", ["-1", "nan", "inf"])
+def test_a_progress_interval_that_is_not_some_seconds_is_a_usage_error(
+    interval: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nan`` and ``inf`` meant no progress line ever, and were taken."""
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", str(tmp_path), "-o", str(out), f"--progress-interval={interval}"])
+    assert stopped.value.code == ExitCode.USAGE
+    assert "argument --progress-interval: must be" in capsys.readouterr().err
+    assert not out.exists()
+
+
 # ---- -o - ------------------------------------------------------------------------------
 
 

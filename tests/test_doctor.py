@@ -103,6 +103,17 @@ def test_the_ai_check_names_what_is_missing_and_never_decides_the_verdict() -> N
 
 
 @pytest.mark.aspose
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
+def test_a_timeout_that_is_not_some_seconds_is_a_usage_error(
+    timeout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not an engine that "hung" in 0 s, exit 4, with advice to reinstall it."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["doctor", "--engine", "tesseract", f"--timeout={timeout}"])
+    assert stopped.value.code == ExitCode.USAGE
+    assert "argument --timeout: must be" in capsys.readouterr().err
+
+
 def test_doctor_passes_on_this_machine() -> None:
     entry = "from ocrpool.cli import entry_point; entry_point()"
     command = [sys.executable, "-c", entry, "doctor", "--json"]

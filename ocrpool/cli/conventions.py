@@ -40,6 +40,22 @@ def finite_number(text: str) -> float:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds above 0 (0 or ``nan`` would mean no limit, or none)."""
+    value = finite_number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds, 0 or more: ``nan`` and ``inf`` would mean never."""
+    value = finite_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, not {text}")
+    return value
+
+
 def add_output_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
     """``-v``, ``-q`` and ``--log-level``. Below the top level their defaults are left out
     (``SUPPRESS``), so a flag given before the command's name is not reset after it."""

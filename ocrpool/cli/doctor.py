@@ -8,7 +8,7 @@ import dataclasses
 import json
 from typing import Any
 
-from ocrpool.cli.conventions import add_command
+from ocrpool.cli.conventions import add_command, positive_seconds
 from ocrpool.engines.aspose.doctor import DEFAULT_TIMEOUT_S, diagnose
 from ocrpool.engines.checks import CheckStatus, DoctorReport
 from ocrpool.engines.tesseract import doctor as tesseract_doctor
@@ -49,7 +49,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
         help=f"give up on the engine process after this long (default {DEFAULT_TIMEOUT_S:g})",

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ocrpool.cli.conventions import add_command, finite_number
+from ocrpool.cli.conventions import add_command, positive_seconds
 from ocrpool.engines.aspose import models
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
 from ocrpool.error_codes import ExitCode, exit_code_of
@@ -46,7 +46,7 @@ def register(commands: Any) -> None:
     )
     common.add_argument(
         "--timeout",
-        type=_seconds,
+        type=positive_seconds,
         default=models.DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
         help="give up on the Aspose process after this long "
@@ -233,11 +233,3 @@ def _size(size_bytes: int | None) -> str:
             return f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
-
-
-def _seconds(text: str) -> float:
-    """A finite number of seconds above 0 (0 or ``nan`` would mean no limit, or none)."""
-    value = finite_number(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
-    return value

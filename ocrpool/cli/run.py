@@ -23,7 +23,7 @@ from ocrpool.batch import (
 )
 from ocrpool.batch.progress import DEFAULT_INTERVAL_S
 from ocrpool.batch.sinks import STDOUT
-from ocrpool.cli.conventions import add_command, break_told_once
+from ocrpool.cli.conventions import add_command, break_told_once, seconds
 from ocrpool.cli.pool_options import (
     add_backend_arguments,
     add_max_pixels_argument,
@@ -131,7 +131,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--progress-interval",
-        type=float,
+        type=seconds,
         default=DEFAULT_INTERVAL_S,
         metavar="SECONDS",
         help="time between progress lines when stderr is not a terminal (default: %(default)s)",
