@@ -240,6 +240,7 @@ def test_run_reads_pool_settings_from_the_environment_and_a_flag_wins(
         ("OCRPOOL_SPARES", "-1", "OCRPOOL_SPARES: spares must be 0 or more"),
         ("OCRPOOL_RSS_RELATIVE", "maybe", "OCRPOOL_RSS_RELATIVE='maybe': expected true or false"),
         ("OCRPOOL_MAX_PIXELS", "big", "OCRPOOL_MAX_PIXELS='big': expected an integer or none"),
+        ("OCRPOOL_MAX_PIXELS", "-5", "OCRPOOL_MAX_PIXELS: max_pixels must be 0 or more"),
     ],
 )
 def test_a_bad_variable_is_a_usage_error_naming_it(
@@ -267,6 +268,17 @@ def test_run_reads_max_pixels_from_the_environment(
     argv += ["--engine", "fake", "--workers", "1", "--spares", "0"]
     assert main(argv) == ExitCode.SOME_FAILED
     assert main([*argv, "--retry-failed", "--max-pixels", "0"]) == ExitCode.OK
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_negative_max_pixels_flag_is_a_usage_error(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Taken, every image was over it: each input failed as ``ImageTooLarge``."""
+    argv = ["run", str(tmp_path), "-o", str(tmp_path / "r.jsonl")] if command == "run" else []
+    assert main([*(argv or [command]), "--max-pixels=-5"]) == ExitCode.USAGE
+    assert "--max-pixels must be 0 or more (0: no limit)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_serve_reads_every_setting_from_the_environment_and_a_flag_wins(

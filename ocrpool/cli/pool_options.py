@@ -180,8 +180,10 @@ def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
 def max_pixels(args: argparse.Namespace, environ: Mapping[str, str]) -> int | None:
     """The admission limit: ``--max-pixels``, else ``$OCRPOOL_MAX_PIXELS`` (the service's
     setting), else the default; ``None`` (no limit) for 0. ``ValueError`` names a bad
-    variable."""
+    variable, or a negative flag (every image would be over it)."""
     value = args.max_pixels
+    if value is not None and value < 0:
+        raise ValueError("--max-pixels must be 0 or more (0: no limit)")
     if value is None:
         found = from_environment(ServiceSettings, environ, only=("max_pixels",))
         value = found.get("max_pixels", DEFAULT_MAX_PIXELS)

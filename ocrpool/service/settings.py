@@ -60,6 +60,8 @@ class ServiceSettings:
                 raise ValueError(f"{name} must be at least 1")
         if self.drain_timeout_s < 0:
             raise ValueError("drain_timeout_s must be 0 or more")
+        if self.max_pixels is not None and self.max_pixels < 0:  # else every image is over
+            raise ValueError("max_pixels must be 0 or more (0: no limit)")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be in 0..65535")
 
