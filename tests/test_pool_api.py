@@ -84,6 +84,16 @@ def test_imap_refuses_one_source_given_for_many(tmp_path: Path) -> None:
         assert pool.stats().submitted == 1
 
 
+def test_imap_refuses_a_waiting_that_cannot_be_called(tmp_path: Path) -> None:
+    """Told before any job, not as a ``TypeError`` once a job has run past imap's first
+    wait for it (half a second)."""
+    (path,) = make_inputs(tmp_path, ["scan.png"])
+    with fake_pool(workers=1, spares=0) as pool:
+        with pytest.raises(TypeError, match="waiting must be callable or None, not int"):
+            next(pool.imap([path], waiting=5))  # type: ignore[arg-type]
+        assert pool.stats().submitted == 0
+
+
 def test_imap_left_early_cancels_the_jobs_it_submitted_that_have_not_started(
     tmp_path: Path,
 ) -> None:

@@ -171,6 +171,8 @@ class PoolFront(ABC):
         """
         pending: deque[Future[OcrResult]] = deque()
         _refuse_one_source(sources)
+        if waiting is not None and not callable(waiting):  # else a TypeError once a job is slow
+            raise TypeError(f"waiting must be callable or None, not {type(waiting).__name__}")
         try:
             for source in sources:
                 pending.append(self.submit_result(source))
