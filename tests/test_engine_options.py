@@ -41,6 +41,8 @@ class AnyOptions:
         (AsposeEngine, {"threads": True}, "threads", "not True"),
         (AsposeEngine, {"exports": ["tiff"]}, "exports", "unknown export format 'tiff'"),
         (AsposeEngine, {"exports": [None]}, "exports", "a name, not NoneType None"),
+        (AsposeEngine, {"license": 5}, "license", "a path or None, not int 5"),
+        (AsposeEngine, {"resource_dir": ["data"]}, "resource_dir", "not list ['data']"),
         (TesseractEngine, {"rotate_pages": "no"}, "rotate_pages", "not 'no'"),
         (TesseractEngine, {"dpi": 0}, "dpi", "not 0"),
         (TesseractEngine, {"exports": ["docx"]}, "exports", "cannot export docx"),

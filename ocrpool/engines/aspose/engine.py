@@ -141,6 +141,16 @@ class AsposeEngine:
             raise EngineOptionError(
                 f"threads must be a positive integer or None, not {threads!r}", option="threads"
             )
+        for name, path in (
+            ("license", license),
+            ("resource_dir", resource_dir),
+            ("spellcheck_dictionary", spellcheck_dictionary),
+        ):  # else ``start`` fails on it, a failed start retried as if the machine were at fault
+            if path is not None and not isinstance(path, (str, os.PathLike)):
+                raise EngineOptionError(
+                    f"{name} must be a path or None, not {type(path).__name__} {path!r}",
+                    option=name,
+                )
         if spellcheck_dictionary is not None and spellcheck is None:
             raise EngineOptionError(
                 "spellcheck_dictionary needs spellcheck (a language)",
