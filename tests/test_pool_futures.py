@@ -41,6 +41,16 @@ def test_cancel_succeeds_only_while_queued_and_waiters_are_told(tmp_path: Path) 
     assert "crash" not in pool.stats().exits  # the cancelled job was never sent
 
 
+def test_cancel_refuses_what_is_no_future(tmp_path: Path) -> None:
+    (path,) = make_inputs(tmp_path, ["scan.png"])
+    with fake_pool(workers=1, spares=0) as pool:
+        with pytest.raises(TypeError, match="expected a future of this pool, not str"):
+            pool.cancel(path, kill=True)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="expected a future of this pool, not NoneType"):
+            pool.cancel_all([pool.submit(path), None])  # type: ignore[list-item]
+        assert pool.stats().state.value == "running"
+
+
 def test_asyncio_sees_a_cancelled_job_as_cancelled(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, ["slow.png", "queued.png"])
 

@@ -90,6 +90,7 @@ class OcrPool(PoolFront):
         cancelled while none of its pages has started; with ``kill``, while any page is
         left: its queued pages are dropped and its running ones stopped the same way.
         Whether it was."""
+        _require_future(future)
         if not isinstance(future, DocumentFuture):
             return self._supervisor.cancel(future, kill)
         if not kill:
@@ -100,6 +101,8 @@ class OcrPool(PoolFront):
         """Cancel several jobs as one (a batch): all of them while none has started, else
         none, so no job is left half cancelled; with ``kill``, each as ``cancel`` does.
         Whether every one was."""
+        for future in futures:
+            _require_future(future)
         if kill:
             return all([self.cancel(future, kill=True) for future in futures])
         left = [future for future in futures if not future.cancelled()]
@@ -127,3 +130,10 @@ class OcrPool(PoolFront):
         """Stop the pool. ``cancel_pending`` fails queued jobs with ``PoolClosed`` and stops
         running ones at once (their workers get SIGTERM, then SIGKILL)."""
         self._supervisor.shutdown(cancel_pending=cancel_pending, wait_for_exit=wait)
+
+
+def _require_future(future: object) -> None:
+    """``TypeError`` for what is no job's future (a path, say), told as such rather than as
+    an ``AttributeError`` from the supervisor."""
+    if not isinstance(future, Future):
+        raise TypeError(f"expected a future of this pool, not {type(future).__name__}")
