@@ -72,6 +72,58 @@ def test_ctrl_c_stops_the_pool_and_its_workers(tmp_path: Path) -> None:
     _assert_all_gone(workers)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+"""The checkout under test, which a script run in a child process imports."""
+UNCLOSED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    from ocrpool import OcrPool
+
+    if __name__ == "__main__":
+        pool = OcrPool(workers=2, spares=0, engine="fake", engine_options={"delay": 60})
+        futures = [pool.submit(sys.argv[1]) for _ in range(3)]
+        while not futures[1].running():
+            time.sleep(0.01)
+        print(json.dumps([w.pid for w in pool.stats().workers]), flush=True)
+        if sys.argv[2] == "raise":
+            raise RuntimeError("the program failed")
+        if sys.argv[2] == "thread-exit":
+            threading.Thread(target=sys.exit).start()
+        # and the interpreter exits, the pool never closed
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["end", "raise", "thread-exit"])
+def test_the_interpreter_exits_promptly_and_cleanly_past_a_pool_never_closed(
+    tmp_path: Path, how: str
+) -> None:
+    """multiprocessing's own exit function terminated and joined the workers while the
+    supervisor reaped and released them: exit hung for ever now and then (joining a
+    sentinel the supervisor had closed), or failed with "process object is closed", and
+    the pool's folder was left in the temp dir."""
+    (image,) = make_inputs(tmp_path, ["page.png"])
+    script = tmp_path / "unclosed.py"
+    script.write_text(UNCLOSED_SCRIPT)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, str(script), image, how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout is not None
+    workers = [psutil.Process(pid) for pid in json.loads(proc.stdout.readline())]
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == (1 if how == "raise" else 0), stderr
+    assert "Exception ignored" not in stderr
+    _assert_all_gone(workers)
+    assert list(temp.glob("ocrpool-*")) == []
+
+
 def test_close_leaves_no_child_process(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(20)])
     with fake_pool(workers=2, spares=1, warm_spares=True, max_jobs_per_worker=5) as pool:

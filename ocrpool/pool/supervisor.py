@@ -29,6 +29,7 @@ released. Time comes from the clock passed in.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import logging
 import math
@@ -64,6 +65,9 @@ from ocrpool.results import Attempt, OcrResult
 from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit
 
 log = logging.getLogger("ocrpool")
+
+_running: set[Supervisor] = set()
+"""The supervisors whose loop has not ended, for ``_stop_at_exit``."""
 
 _SHORT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN})
 """Why a fork can fail for want of a resource this process may get back."""
@@ -105,6 +109,7 @@ class Supervisor:
         self._callbacks: list[Callable[[], None]] = []
         self._folder = PoolFolder()
         self._readiness = Readiness()
+        _running.add(self)
         self._thread = threading.Thread(target=self._run, name="ocrpool-supervisor", daemon=True)
         self._thread.start()
 
@@ -239,6 +244,7 @@ class Supervisor:
                 self._readiness.close()
             call_all(callbacks)
             self._folder.remove()
+            _running.discard(self)
 
     def _take_callbacks(self) -> list[Callable[[], None]]:
         callbacks, self._callbacks = self._book.resolutions() + self._callbacks, []
@@ -561,3 +567,19 @@ class Supervisor:
         self._workers.append(worker)
         self._readiness.watch(worker)
         log.info("started worker %d (quota %s jobs)", worker.pid, worker.quota)
+
+
+def _stop_at_exit() -> None:
+    """Stop the pools nobody closed as the interpreter exits, as ``shutdown(cancel_pending=
+    True)`` does: no one is left to read their results, and their folders are removed.
+
+    Registered after multiprocessing's own exit function, so run before it (``atexit`` is
+    last in, first out): that one terminates and joins every child process, and racing
+    the supervisor, which reaps and closes the same ones, it raised "process object is
+    closed" or hung for ever on a sentinel the supervisor had closed.
+    """
+    for supervisor in list(_running):
+        supervisor.shutdown(cancel_pending=True, wait_for_exit=True)
+
+
+atexit.register(_stop_at_exit)
