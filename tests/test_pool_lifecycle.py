@@ -18,6 +18,7 @@ import pytest
 from fakes import fake_pool, make_inputs, worker_processes
 
 from ocrpool import PoolClosed, PoolState
+from tests.support.served import wait_until
 
 SUPERVISOR_SCRIPT = textwrap.dedent(
     """
@@ -131,6 +132,26 @@ def test_close_leaves_no_child_process(tmp_path: Path) -> None:
         assert all(r.ok for r in pool.imap(paths))
     assert worker_processes() == []
     assert pool.stats().state is PoolState.CLOSED
+
+
+def test_a_pool_dropped_unclosed_finishes_its_jobs_then_ends(tmp_path: Path) -> None:
+    """As ``ProcessPoolExecutor``'s: it kept its workers, its thread, its descriptors and
+    its folder for as long as the process lived."""
+    paths = make_inputs(tmp_path, ["a.png", "b.png"])
+    resource_tracker.ensure_running()  # both keep descriptors open from their start on
+    forkserver.ensure_running()
+    gc.collect()
+    fds, threads = len(os.listdir("/proc/self/fd")), threading.active_count()
+    pool = fake_pool(workers=1, spares=0, engine_options={"delay": 0.2})
+    futures = [pool.submit(path) for path in paths]
+    folder = pool._supervisor.folder
+    del pool
+    gc.collect()
+    assert [future.result(timeout=30).text for future in futures] == ["a", "b"]
+    wait_until(lambda: threading.active_count() == threads, 10, "the supervisor thread ended")
+    assert worker_processes() == []
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert not os.path.exists(folder)
 
 
 def test_close_drains_queued_jobs(tmp_path: Path) -> None:

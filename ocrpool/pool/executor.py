@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -50,6 +51,9 @@ class OcrPool(PoolFront):
         self.config = dataclasses.replace(config or PoolConfig(), **overrides)
         self._split, self._exports = self.config.page_jobs, self.config.merged_exports
         self._supervisor = Supervisor(self.config, on_worker_exit)
+        # a pool dropped unclosed closes, as ProcessPoolExecutor does, rather than keep its
+        # workers as long as the process lives; at exit the supervisor stops them itself
+        weakref.finalize(self, self._supervisor.abandon).atexit = False
         if wait_ready:
             self.wait_ready()
 

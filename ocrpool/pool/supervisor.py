@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import errno
+import functools
 import logging
 import math
 import os
@@ -194,6 +195,16 @@ class Supervisor:
             self._readiness.wake()
         if wait_for_exit and threading.current_thread() is not self._thread:
             self._thread.join()
+
+    def abandon(self) -> None:
+        """Its pool was garbage collected unclosed: close it without waiting, so the jobs
+        queued (whose futures may still be held) finish first. The collector may run this
+        on the supervisor thread inside its lock, so from there a thread of its own does."""
+        close = functools.partial(self.shutdown, cancel_pending=False, wait_for_exit=False)
+        if threading.current_thread() is self._thread:
+            threading.Thread(target=close, name="ocrpool-abandoned", daemon=True).start()
+        else:
+            close()
 
     def stats(self) -> PoolStats:
         now = self._clock()
