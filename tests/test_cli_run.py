@@ -5,6 +5,7 @@ Two ``aspose`` tests run the real engine on the example images."""
 from __future__ import annotations
 
 import ctypes
+import errno
 import io
 import json
 import logging
@@ -560,6 +561,30 @@ def test_progress_into_a_closed_pipe_goes_quiet_and_the_run_finishes(
     monkeypatch.setattr(sys, "stderr", ClosedPipe())
     assert run(str(images), "--out", str(out), *FAST, "--progress-interval", "0") == ExitCode.OK
     assert len(records(out)) == 3
+
+
+class UnwritableStream(io.StringIO):
+    """Standard error on a full disk (``2>/dev/full``) or a terminal hung up (``EIO``)."""
+
+    def __init__(self, error: int) -> None:
+        super().__init__()
+        self.error = error
+
+    def write(self, text: str) -> int:
+        raise OSError(self.error, os.strerror(self.error))
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EIO])
+def test_an_unwritable_stderr_keeps_the_exit_code(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int
+) -> None:
+    """The summary (or a usage error) printed to a full stderr raised OSError: a run
+    that had recorded every input exited 1, a usage error 1 instead of 2."""
+    out = tmp_path / "r.jsonl"
+    monkeypatch.setattr(sys, "stderr", UnwritableStream(error))
+    assert run(str(images), "--out", str(out), *FAST) == ExitCode.OK
+    assert len(records(out)) == 3
+    assert run(str(images), "--out", str(out), "--export-dir", "x") == ExitCode.USAGE
 
 
 def test_quiet_prints_nothing(

@@ -213,9 +213,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tell(text: str) -> None:
-    """Print to standard error, unless nobody reads it any more (``2>&1 | head -1``):
-    the records are written, so a closed pipe must not change the exit code."""
-    with contextlib.suppress(BrokenPipeError):
+    """Print to standard error, unless it cannot be written any more (``2>&1 | head -1``,
+    a full disk, a terminal hung up): the records are written, so that must not change
+    the exit code."""
+    with contextlib.suppress(OSError):
         print(text, file=sys.stderr)
 
 
@@ -231,5 +232,5 @@ def _failed(error: OcrPoolError, out: str) -> int:
 
 
 def _usage(message: str) -> int:
-    print(f"ocrpool run: error: {message}", file=sys.stderr)
+    _tell(f"ocrpool run: error: {message}")
     return ExitCode.USAGE
