@@ -117,6 +117,28 @@ def test_a_whole_last_record_missing_only_its_newline_is_kept(tmp_path: Path) ->
     assert len(out.read_bytes().splitlines()) == 2
 
 
+def test_a_full_disk_refusing_the_missing_newline_stops_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repair's newline on a full disk raised a bare ``OSError``: a traceback and exit
+    code 1 instead of exit code 3, and the same command never resumed."""
+    out = tmp_path / "r.jsonl"
+    sink = JsonlSink(str(out))
+    sink.write(_ok("/in/a.png"))
+    sink.close()
+    out.write_bytes(kept := out.read_bytes().rstrip(b"\n"))
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "write", lambda fd, data: _raise(OSError(errno.ENOSPC, "No space")))
+        with pytest.raises(OutputFailed, match=r"r\.jsonl: No space"):
+            JsonlSink(str(out))
+    assert out.read_bytes() == kept
+    JsonlSink(str(out)).close()  # the lock went with the refused sink
+
+
+def _raise(error: Exception) -> Any:
+    raise error
+
+
 @pytest.mark.parametrize(
     "line",
     [

@@ -42,7 +42,11 @@ class JsonlSink:
         if not RECORD_START.startswith(os.pread(self._fd, len(RECORD_START), 0)):
             os.close(self._fd)
             raise OutputRefused(f"refusing to append to {path}: it is not an ocrpool JSONL file")
-        self.repaired_bytes = repair_tail(self._fd)
+        try:
+            self.repaired_bytes = repair_tail(self._fd)
+        except OSError as exc:  # a full disk refuses the newline a whole last record lacks
+            os.close(self._fd)
+            raise OutputFailed.of(path, exc) from None
         if self.repaired_bytes:
             log.warning(
                 "%s: cut a torn last line (%d bytes) left by an interrupted run",
