@@ -153,6 +153,34 @@ def test_paths_from_stdin(images: Path, tmp_path: Path, monkeypatch: pytest.Monk
     assert set(last_by_path(out)) == expected
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "txt"])
+@pytest.mark.parametrize("via", ["name", "stdin"])
+def test_a_list_that_is_the_output_is_refused(
+    images: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fmt: str,
+    via: str,
+) -> None:
+    """``--from-list results.jsonl -o results.jsonl`` read each record it appended back
+    as a path, failed it and recorded it: the output grew without end (24 MB in 8 s)."""
+    out = tmp_path / "out"
+    assert run(str(images / "a.png"), "--out", str(out), "--format", fmt, *FAST) == ExitCode.OK
+    written = out / RECORDS_NAME if fmt == "txt" else out
+    kept = written.read_bytes()
+    listing = "-"
+    if via == "stdin":
+        monkeypatch.setattr(sys, "stdin", written.open())
+    else:
+        listing = str(written)
+    stop = ("--max-failures", "3")  # without the refusal, an end to the loop
+    code = run("--from-list", listing, "--out", str(out), "--format", fmt, *FAST, *stop)
+    assert code == ExitCode.USAGE
+    assert "whose records the run would read back as paths" in capsys.readouterr().err
+    assert written.read_bytes() == kept
+
+
 def test_a_list_from_a_closed_stdin_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -50,6 +50,7 @@ from ocrpool.batch.scan import (
 )
 from ocrpool.batch.sinks import STDOUT, OutputFormat, Sink, open_sink, sidecars
 from ocrpool.batch.summary import Summary, Tally
+from ocrpool.batch.txt import RECORDS_NAME
 from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, OcrPoolError, PoolClosed
 from ocrpool.exports import ExportFormat
 from ocrpool.results import OcrResult
@@ -159,7 +160,9 @@ def run_batch(
                 chunks: Iterable[str] = iter(functools.partial(stdin.read, LIST_CHUNK), "")
             else:
                 name = _stdin_fd() if options.from_list == "-" else options.from_list
-                chunks = read_list(stack.enter_context(_open_list(name)))
+                listing = stack.enter_context(_open_list(name))
+                _check_list_apart(options, listing)
+                chunks = read_list(listing)
             listed = scan_list(chunks, exclude, separator=options.list_separator)
             discoveries = itertools.chain(discoveries, listed)
         sink = open_sink(
@@ -375,6 +378,27 @@ def _check_apart(options: BatchOptions, export_dir: str) -> None:
         raise OutputRefused(
             f"--export txt into the --format txt folder {options.out} would write each "
             "text and its export to the same file: give --export-dir another folder"
+        )
+
+
+def _check_list_apart(options: BatchOptions, listing: BinaryIO) -> None:
+    """Refuse a list that is the file this run appends its records to: each record would
+    be read back as one more path, which fails and is recorded, without end until the
+    disk is full."""
+    if options.out == STDOUT:
+        return
+    records = options.out
+    if options.format is OutputFormat.TXT:
+        records = os.path.join(options.out, RECORDS_NAME)
+    try:
+        own = os.stat(records)
+    except OSError:  # not there yet: the run creates it, so the list is another file
+        return
+    listed = os.fstat(listing.fileno())
+    if (listed.st_dev, listed.st_ino) == (own.st_dev, own.st_ino):
+        raise OutputRefused(
+            f"refusing to read the list {options.from_list}: it is the output {records}, "
+            "whose records the run would read back as paths"
         )
 
 
