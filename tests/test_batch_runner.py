@@ -156,6 +156,19 @@ def test_overlapping_inputs_are_done_once(images: Path, tmp_path: Path) -> None:
     assert summary.tally.earlier[Verdict.DUPLICATE] == 3
 
 
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [({"max_pixels": -5}, "max_pixels"), ({"max_failures": 0}, "max_failures")],
+)
+def test_options_the_command_line_refuses_are_refused_from_python_too(
+    given: dict[str, int], refused: str
+) -> None:
+    """A negative max_pixels would refuse every image, a max_failures of 0 stop the run
+    at its first record."""
+    with pytest.raises(ValueError, match=refused):
+        BatchOptions("r.jsonl", ("in",), **given)  # type: ignore[arg-type]
+
+
 def test_strict_records_non_images_as_failures(images: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
     summary = run_batch(BatchOptions(str(out), (str(images),), strict=True), InlinePool)

@@ -108,6 +108,15 @@ class BatchOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     """Stored with the run (the SQLite ``runs`` table): e.g. the pool's options."""
 
+    def __post_init__(self) -> None:
+        """Checked here as the command line checks them: a negative ``max_pixels`` would
+        refuse every image as too large, a ``max_failures`` under 1 stop at the first
+        record, however it went."""
+        if self.max_pixels is not None and self.max_pixels < 0:
+            raise ValueError("max_pixels must be 0 or more (0: no limit)")
+        if self.max_failures is not None and self.max_failures < 1:
+            raise ValueError("max_failures must be at least 1")
+
     @property
     def export_folder(self) -> str | None:
         """Where this run writes exports, if it exports."""
