@@ -96,6 +96,18 @@ def test_job_options_are_checked_where_they_are_made() -> None:
     assert options.exports == (ExportFormat.PDF, ExportFormat.HOCR)
 
 
+@pytest.mark.parametrize("name", ["", "\0", "e ng", "eng\n"])
+def test_what_cannot_name_a_language_is_refused_where_it_is_made(name: str) -> None:
+    """Else Aspose read ``""`` as the engine's own language, and a worker refused the rest
+    as an unknown one."""
+    with pytest.raises(ValueError, match="language must be a name"):
+        JobOptions(language=name)
+    if name:  # "" turns the spell-check off
+        with pytest.raises(ValueError, match="spellcheck must be a name"):
+            JobOptions(spellcheck=name)
+    assert JobOptions(language="eng+deu", spellcheck="").spellcheck == ""
+
+
 @pytest.mark.parametrize(
     ("name", "error"),
     [("dict.png", "returned a dict"), ("unpicklable.png", "could not be sent")],

@@ -259,6 +259,13 @@ def test_a_language_name_too_long_to_be_one_is_a_bad_request(server: ServiceProc
         )
 
 
+def test_what_cannot_name_a_language_is_a_bad_request(server: ServiceProcess) -> None:
+    for query in ("language=", "language=%00", "language=e%20ng", "spellcheck=%0A"):
+        reply = server.request("POST", f"/v1/ocr?{query}", png_header(8, 8))
+        assert "must be a name" in str(error_of(reply, 400, "BadRequest")["message"])
+    assert server.request("POST", "/v1/ocr?spellcheck=", png_header(8, 8)).status == 200
+
+
 def test_metrics_in_prometheus_format(server: ServiceProcess) -> None:
     assert server.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
     # the tests before kill workers: their replacements may still be warming

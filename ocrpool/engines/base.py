@@ -69,12 +69,21 @@ class JobOptions:
                 raise TypeError(f"{name} must be a {kind.__name__} or None, not {value!r}")
             if isinstance(value, str) and len(value) > MAX_NAME:  # it travels in a pipe
                 raise ValueError(f"{name} must be a name of {MAX_NAME} characters at most")
+            if isinstance(value, str) and (value or name == "language") and not _a_name(value):
+                raise ValueError(f"{name} must be a name, not {value!r}")
             if isinstance(value, str) and type(value) is not str:
                 object.__setattr__(self, name, str(value))
         if self.exports is not None:
             if isinstance(self.exports, str) or not isinstance(self.exports, (tuple, list)):
                 raise TypeError(f"exports must be a tuple of formats, not {self.exports!r}")
             object.__setattr__(self, "exports", parse_formats(self.exports))
+
+
+def _a_name(text: str) -> bool:
+    """Whether ``text`` can name a language: printable, without spaces, not empty. Else a
+    worker would run it (Aspose takes ``""`` as the engine's own language) or fail it
+    there, far from the caller."""
+    return bool(text) and text.isprintable() and not any(c.isspace() for c in text)
 
 
 @runtime_checkable

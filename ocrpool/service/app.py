@@ -198,7 +198,10 @@ async def _asked(
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Asked:
     output = choose(exports or (), accept, detail)
-    options = JobOptions(language, rotate_pages, spellcheck, output.exports or None)
+    try:
+        options = JobOptions(language, rotate_pages, spellcheck, output.exports or None)
+    except ValueError as error:  # "", "%00": no language, refused before a worker sees it
+        raise BadRequest(f"bad parameter: {error}") from None
     return Asked(name, path, None if options == JobOptions() else options, output)
 
 
