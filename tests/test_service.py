@@ -266,6 +266,22 @@ def test_what_cannot_name_a_language_is_a_bad_request(server: ServiceProcess) ->
     assert server.request("POST", "/v1/ocr?spellcheck=", png_header(8, 8)).status == 200
 
 
+def test_a_parameter_given_twice_is_a_bad_request(server: ServiceProcess, files: Path) -> None:
+    """The last value would win silently, where a proxy may have checked the first."""
+    page, outside = files / "allowed" / "page.png", files / "outside.png"
+    for method, target in [
+        ("POST", f"/v1/ocr?path={page}&path={outside}"),
+        ("POST", f"/v1/ocr?path={outside}&path={page}"),
+        ("POST", "/v1/jobs?language=eng&language=deu"),
+        ("GET", "/v1/jobs/x?wait=0&wait=30"),
+        ("DELETE", "/v1/jobs/x?kill=true&kill=false"),
+    ]:
+        body = error_of(server.request(method, target), 400, "BadRequest")
+        assert "given more than once" in str(body["message"])
+    both = server.request("POST", "/v1/ocr?exports=txt&exports=hocr", png_header(8, 8))
+    assert set(both.json()["exports"]) == {"txt", "hocr"}
+
+
 def test_metrics_in_prometheus_format(server: ServiceProcess) -> None:
     assert server.request("POST", "/v1/ocr", png_header(8, 8)).status == 200
     # the tests before kill workers: their replacements may still be warming

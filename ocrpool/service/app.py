@@ -25,6 +25,7 @@ error response is the error's ``to_dict()`` with its status from ``ocrpool.error
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -205,6 +206,20 @@ async def _asked(
     return Asked(name, path, None if options == JobOptions() else options, output)
 
 
+_LISTS = frozenset({"exports"})
+"""The query parameters a request may repeat (``?exports=pdf&exports=txt``)."""
+
+
+async def _given_once(request: Request) -> None:
+    """``BadRequest`` for any other parameter given twice: FastAPI would take the last
+    value silently, where a proxy or a log in front may judge the request by the first
+    (``?path=`` checked there, another one read here; ``?kill=true&kill=false``)."""
+    counts = collections.Counter(key for key, _ in request.query_params.multi_items())
+    twice = sorted(key for key, count in counts.items() if count > 1 and key not in _LISTS)
+    if twice:
+        raise BadRequest(f"bad parameter: {', '.join(twice)} given more than once")
+
+
 _Wait = Annotated[
     float | None,
     Query(ge=0, le=MAX_WAIT_S, allow_inf_nan=False, description="Seconds to wait for the result."),
@@ -252,13 +267,14 @@ class Service:
         refused: tuple[type[OcrPoolError], ...] = _REFUSED
         if self._token is not None:
             guarded, refused = [Depends(_authorize(self._token))], (*_REFUSED, Unauthorized)
+        once = [*guarded, Depends(_given_once)]
         asking = (*refused, *_UPLOAD_REFUSED)
         add = app.add_api_route
         add(
             "/v1/ocr",
             self._ocr,
             methods=["POST"],
-            dependencies=guarded,
+            dependencies=once,
             summary="OCR the inputs and answer with the result",
             responses={**_ANSWER, **_ACCEPTED, **schema.error_responses(*asking, *_JOB_ERRORS)},
             openapi_extra={"requestBody": _INPUT_BODY},
@@ -268,7 +284,7 @@ class Service:
             self._create_job,
             methods=["POST"],
             status_code=202,
-            dependencies=guarded,
+            dependencies=once,
             summary="Accept the inputs as a job; its result is fetched later",
             responses={**_ACCEPTED, **schema.error_responses(*asking)},
             openapi_extra={"requestBody": _INPUT_BODY},
@@ -277,7 +293,7 @@ class Service:
             "/v1/jobs/{id}",
             self._get_job,
             methods=["GET"],
-            dependencies=guarded,
+            dependencies=once,
             summary="A job's result, as POST /v1/ocr answers it; 202 while pending",
             responses={
                 **_ANSWER,
@@ -289,7 +305,7 @@ class Service:
             "/v1/jobs/{id}",
             self._delete_job,
             methods=["DELETE"],
-            dependencies=guarded,
+            dependencies=once,
             summary="Cancel a job (kill=true: a running one too), or delete its kept result",
             responses={
                 200: {"model": schema.JobAccepted, "description": "Cancelled"},
