@@ -19,7 +19,9 @@ from test_batch_admission import png_header
 from ocrpool.batch.records import InputFile, Record
 from ocrpool.cli import main
 from ocrpool.results import OcrResult
+from ocrpool.service.app import Service
 from ocrpool.service.backpressure import MAX_RETRY_AFTER_S
+from ocrpool.service.settings import ServiceSettings
 from tests.support.served import HttpReply, ServiceProcess, wait_until
 
 TOKEN = "s3cret-token"
@@ -305,6 +307,15 @@ def test_metrics_in_prometheus_format(server: ServiceProcess) -> None:
     rss_pids = set(re.findall(r'^ocrpool_worker_rss_bytes\{pid="(\d+)"', text, flags=re.M))
     assert len(rss_pids) >= 2  # the warm workers; a spare still starting has no RSS yet
     assert rss_pids <= {str(worker.pid) for worker in server.workers()}
+
+
+def test_without_a_pool_the_pool_gauges_are_0_not_absent() -> None:
+    """Warming up, broken or stopped: an alert on ocrpool_workers_ready < 1 must see 0."""
+    service = Service(ServiceSettings(pool={"engine": "fake"}))  # its pool never started
+    text = service.metrics.exposition()[0].decode()
+    assert "\nocrpool_workers_ready 0.0\n" in text
+    assert "\nocrpool_queue_depth 0.0\n" in text
+    assert 'ocrpool_service_state{state="starting"} 1.0' in text
 
 
 def _documented_metrics() -> list[str]:

@@ -94,14 +94,20 @@ class _PoolCollector(Collector):
             value=self._jobs.stored_bytes,
         )
         stats = self._lifecycle.stats()
+        # 0 without a pool (warming up, broken, stopped), not absent: an alert on
+        # ocrpool_workers_ready < 1 would see no series at the very moment it is meant for.
+        yield GaugeMetricFamily(
+            "ocrpool_queue_depth",
+            "Jobs in the pool's queue, waiting for a worker",
+            0 if stats is None else stats.queued,
+        )
+        yield GaugeMetricFamily(
+            "ocrpool_workers_ready",
+            "Workers serving jobs now (idle or busy)",
+            0 if stats is None else stats.ready,
+        )
         if stats is None:
             return
-        yield GaugeMetricFamily(
-            "ocrpool_queue_depth", "Jobs in the pool's queue, waiting for a worker", stats.queued
-        )
-        yield GaugeMetricFamily(
-            "ocrpool_workers_ready", "Workers serving jobs now (idle or busy)", stats.ready
-        )
         rss = GaugeMetricFamily(
             "ocrpool_worker_rss_bytes",
             "Each worker's resident memory after its last job",
