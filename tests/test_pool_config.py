@@ -92,12 +92,18 @@ def test_a_config_passed_where_workers_go_says_how_to_pass_it() -> None:
         ({"ship_bytes": "yes"}, TypeError, "ship_bytes must be true or false"),
         ({"max_in_flight_mb": math.inf}, ValueError, "max_in_flight_mb must be a finite number"),
         ({"actor_retries": -1}, ValueError, "actor_retries and actor_restarts must be 0 or more"),
+        ({"workers": 0}, ValueError, "workers must be at least 1"),  # not: the cluster's CPUs
     ],
 )
 def test_ray_pool_arguments_are_checked_before_ray_starts(
-    arguments: dict[str, Any], error: type[Exception], says: str
+    arguments: dict[str, Any], error: type[Exception], says: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ray = pytest.importorskip("ray")
+
+    def no_ray() -> None:
+        raise AssertionError("Ray was imported to start: an argument went unchecked")
+
+    monkeypatch.setattr("ocrpool.scaleout.pool.import_ray", no_ray)
     with pytest.raises(error, match=f"^{_literal(says)}"):
         RayOcrPool(engine="fake", **arguments)
     assert not ray.is_initialized()

@@ -97,7 +97,8 @@ class RayOcrPool(PoolFront):
         if "on_worker_exit" in settings:
             raise ValueError("on_worker_exit runs in the actors with Ray: read stats().exits")
         _Arguments(actors, ray_address, ship_bytes, max_in_flight_mb, actor_retries, actor_restarts)
-        config = PoolConfig(**{"workers": workers or 1, **settings})  # bad ones fail before Ray
+        # Bad ones fail before Ray; 0 too, which ``_start`` would take as "not given".
+        config = PoolConfig(**{"workers": 1 if workers is None else workers, **settings})
         # Page spans name a file the nodes share: shipped bytes are split by each actor's pool.
         self._split = None if ship_bytes else config.page_jobs
         self._exports = config.merged_exports
