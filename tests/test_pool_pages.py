@@ -141,6 +141,23 @@ def test_a_page_span_no_worker_could_read_is_refused_where_it_is_given(tmp_path:
         assert pool.stats().submitted == 1
 
 
+def test_a_page_span_whose_path_is_a_str_subclass_travels_as_a_plain_str(
+    tmp_path: Path,
+) -> None:
+    """A subclass pickles by reference to its class: one a worker cannot import (or
+    the supervisor cannot even pickle, as a local class) killed the supervisor, and the
+    pool with it, when the span was sent."""
+
+    class Name(str):
+        pass
+
+    doc = make_document(tmp_path / "doc.tif", 3)
+    with fake_pool(workers=1, spares=0) as pool:
+        pages = pool.recognize(PageSpan(Name(doc), 1, 1)).pages
+        assert [page.text for page in pages] == ["doc p2"]
+        assert pool.stats().state == "running"
+
+
 def test_a_30_page_document_runs_on_two_workers_and_comes_back_in_order(tmp_path: Path) -> None:
     doc = make_document(tmp_path / "doc.tif", 30)
     with fake_pool(workers=2, spares=0, engine_options={"delay": 0.02}) as pool:

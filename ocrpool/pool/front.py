@@ -318,7 +318,7 @@ def _checked_span(span: PageSpan) -> PageSpan:
             f"start={start}, count={count}"
         )
     stamp = None if span.stamp is None else tuple(int(part) for part in span.stamp)
-    return PageSpan(path, start, count, stamp)
+    return PageSpan(str(path), start, count, stamp)  # plain str, as ``normalise`` says why
 
 
 def _whole(name: str, value: object) -> int:
