@@ -105,6 +105,21 @@ def test_cancel_all_cancels_a_batch_whole_or_not_at_all(tmp_path: Path) -> None:
             occupant.result(timeout=60)
 
 
+def test_cancel_all_takes_an_iterator_of_futures(tmp_path: Path) -> None:
+    """It reads them twice (checked, then cancelled): an iterator was empty the second
+    time, and ``True`` came back with nothing cancelled."""
+    paths = make_inputs(tmp_path, ["occupant.png", "queued.png", "later.png", "last.png"])
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 30}) as pool:
+        occupant = pool.submit(paths[0])
+        _wait_until_running(occupant)
+        queued = [pool.submit(path) for path in paths[1:]]
+        assert pool.cancel_all(future for future in queued[:2])
+        assert [future.cancelled() for future in queued] == [True, True, False]
+        assert pool.cancel_all(iter(queued[2:]), kill=True)
+        assert queued[2].cancelled()
+        pool.shutdown(cancel_pending=True)
+
+
 def test_kill_ends_a_job_waiting_to_be_retried(tmp_path: Path) -> None:
     """Its worker crashed and it waits in the queue for the replacement, which warms up
     for seconds: no worker holds it, yet it has started; kill ends it there."""

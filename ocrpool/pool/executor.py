@@ -105,6 +105,7 @@ class OcrPool(PoolFront):
         """Cancel several jobs as one (a batch): all of them while none has started, else
         none, so no job is left half cancelled; with ``kill``, each as ``cancel`` does.
         Whether every one was."""
+        futures = list(futures)  # read more than once: an iterator would be empty by then
         for future in futures:
             _require_future(future)
         if kill:
