@@ -110,9 +110,15 @@ class Supervisor:
         self._callbacks: list[Callable[[], None]] = []
         self._folder = PoolFolder()
         self._readiness = Readiness()
-        _running.add(self)
         self._thread = threading.Thread(target=self._run, name="ocrpool-supervisor", daemon=True)
-        self._thread.start()
+        _running.add(self)
+        try:
+            self._thread.start()
+        except BaseException:  # no thread (a process limit): at exit, nothing to join
+            _running.discard(self)
+            self._readiness.close()
+            self._folder.remove()
+            raise
 
     # ---- caller side (any thread) -------------------------------------------------
 
