@@ -79,10 +79,12 @@ ROOT = Path(__file__).resolve().parents[1]
 """The checkout under test, which a script run in a child process imports."""
 UNCLOSED_SCRIPT = textwrap.dedent(
     """
-    import json, sys, threading, time
+    import json, logging, multiprocessing, sys, threading, time
     from ocrpool import OcrPool
 
     if __name__ == "__main__":
+        if sys.argv[2] == "mp-logging":  # it moves multiprocessing's exit function last
+            multiprocessing.log_to_stderr(logging.INFO)
         pool = OcrPool(workers=2, spares=0, engine="fake", engine_options={"delay": 60})
         futures = [pool.submit(sys.argv[1]) for _ in range(3)]
         while not futures[1].running():
@@ -97,14 +99,16 @@ UNCLOSED_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("how", ["end", "raise", "thread-exit"])
+@pytest.mark.parametrize("how", ["end", "raise", "thread-exit", "mp-logging"])
 def test_the_interpreter_exits_promptly_and_cleanly_past_a_pool_never_closed(
     tmp_path: Path, how: str
 ) -> None:
     """multiprocessing's own exit function terminated and joined the workers while the
     supervisor reaped and released them: exit hung for ever now and then (joining a
     sentinel the supervisor had closed), or failed with "process object is closed", and
-    the pool's folder was left in the temp dir."""
+    the pool's folder was left in the temp dir. Also after ``multiprocessing.log_to_stderr``
+    (or ``get_logger``), which registers that exit function again, to run first: the
+    pools are stopped from inside it, before it terminates and joins any child."""
     (image,) = make_inputs(tmp_path, ["page.png"])
     script = tmp_path / "unclosed.py"
     script.write_text(UNCLOSED_SCRIPT)
@@ -123,6 +127,7 @@ def test_the_interpreter_exits_promptly_and_cleanly_past_a_pool_never_closed(
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == (1 if how == "raise" else 0), stderr
     assert "Exception ignored" not in stderr
+    assert "calling terminate()" not in stderr and "calling join()" not in stderr
     _assert_all_gone(workers)
     assert list(temp.glob("ocrpool-*")) == []
 

@@ -29,11 +29,11 @@ released. Time comes from the clock passed in.
 
 from __future__ import annotations
 
-import atexit
 import errno
 import functools
 import logging
 import math
+import multiprocessing.util
 import os
 import random
 import threading
@@ -111,6 +111,7 @@ class Supervisor:
         self._folder = PoolFolder()
         self._readiness = Readiness()
         self._thread = threading.Thread(target=self._run, name="ocrpool-supervisor", daemon=True)
+        _stop_at_exit_of_this_process()
         _running.add(self)
         try:
             self._thread.start()
@@ -590,13 +591,24 @@ def _stop_at_exit() -> None:
     """Stop the pools nobody closed as the interpreter exits, as ``shutdown(cancel_pending=
     True)`` does: no one is left to read their results, and their folders are removed.
 
-    Registered after multiprocessing's own exit function, so run before it (``atexit`` is
-    last in, first out): that one terminates and joins every child process, and racing
-    the supervisor, which reaps and closes the same ones, it raised "process object is
-    closed" or hung for ever on a sentinel the supervisor had closed.
+    Run by multiprocessing's own exit function, as a finalizer it runs before it
+    terminates and joins every child process: racing the supervisor, which reaps and
+    closes the same ones, that raised "process object is closed" or hung for ever on a
+    sentinel the supervisor had closed. An ``atexit`` function registered after it is
+    not enough: ``multiprocessing.get_logger()`` (``log_to_stderr``) registers it again,
+    to run first.
     """
     for supervisor in list(_running):
         supervisor.shutdown(cancel_pending=True, wait_for_exit=True)
 
 
-atexit.register(_stop_at_exit)
+_stopping_at_exit_in: int | None = None
+"""The process that has ``_stop_at_exit`` registered: a finalizer runs only in the process
+that registered it, so a forked child that starts a pool registers its own."""
+
+
+def _stop_at_exit_of_this_process() -> None:
+    global _stopping_at_exit_in
+    if _stopping_at_exit_in != os.getpid():
+        _stopping_at_exit_in = os.getpid()
+        multiprocessing.util.Finalize(None, _stop_at_exit, exitpriority=10)
