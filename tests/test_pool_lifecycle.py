@@ -83,13 +83,14 @@ UNCLOSED_SCRIPT = textwrap.dedent(
     from ocrpool import OcrPool
 
     if __name__ == "__main__":
-        if sys.argv[2] == "mp-logging":  # it moves multiprocessing's exit function last
+        if sys.argv[2] == "mp-logging":  # registers multiprocessing's exit function again
             multiprocessing.log_to_stderr(logging.INFO)
         pool = OcrPool(workers=2, spares=0, engine="fake", engine_options={"delay": 60})
         futures = [pool.submit(sys.argv[1]) for _ in range(3)]
         while not futures[1].running():
             time.sleep(0.01)
         print(json.dumps([w.pid for w in pool.stats().workers]), flush=True)
+        sys.stdin.readline()  # the test has its workers in hand
         if sys.argv[2] == "raise":
             raise RuntimeError("the program failed")
         if sys.argv[2] == "thread-exit":
@@ -116,6 +117,7 @@ def test_the_interpreter_exits_promptly_and_cleanly_past_a_pool_never_closed(
     temp.mkdir()
     proc = subprocess.Popen(
         [sys.executable, str(script), image, how],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -124,7 +126,7 @@ def test_the_interpreter_exits_promptly_and_cleanly_past_a_pool_never_closed(
     )
     assert proc.stdout is not None
     workers = [psutil.Process(pid) for pid in json.loads(proc.stdout.readline())]
-    _, stderr = proc.communicate(timeout=30)
+    _, stderr = proc.communicate("go\n", timeout=30)
     assert proc.returncode == (1 if how == "raise" else 0), stderr
     assert "Exception ignored" not in stderr
     assert "calling terminate()" not in stderr and "calling join()" not in stderr
