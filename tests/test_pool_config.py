@@ -115,7 +115,8 @@ def test_ray_pool_arguments_are_checked_before_ray_starts(
         ("port", 80.5, TypeError, "port must be an integer, not float 80.5"),
         ("cors_origins", ["https://a.example"], TypeError, "cors_origins must be a tuple"),
         ("access_log", "yes", TypeError, "access_log must be true or false"),
-        ("result_ttl_s", 1e12, ValueError, "result_ttl_s must be 604800 s (a week) at most"),
+        ("drain_timeout_s", 1e12, ValueError, "drain_timeout_s must be 604800 s (a week) at most"),
+        ("max_body_mb", 1e308, ValueError, "max_body_mb must be 1048576 MB (a terabyte) at most"),
     ],
 )
 def test_service_settings_are_checked_the_same_way(

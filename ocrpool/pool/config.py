@@ -206,24 +206,33 @@ deadline, and the system's waits refuse much longer ones (``poll`` counts millis
 a C int, 24.8 days); ``None`` is the way to say "no limit"."""
 
 
-def check_types(settings: Any, durations: Collection[str] = ()) -> None:
+LARGEST_MB = 1024.0 * 1024
+"""The largest amount of memory in MB a setting may hold (a terabyte): counted in bytes, a
+much larger one overflows."""
+
+
+def check_types(
+    settings: Any, durations: Collection[str] = (), sizes_mb: Collection[str] = ()
+) -> None:
     """``TypeError`` for a field of the dataclass ``settings`` whose value is not of its
     declared type (a ``bool`` is not an ``int``, an ``int`` is a ``float``); ``ValueError``
-    for a number that is not finite, or a duration in ``durations`` past
-    ``LONGEST_WAIT_S``. Without it a wrong type fails far from its cause, inside the
-    supervisor's thread, and takes the pool with it."""
+    for a number that is not finite, a duration in ``durations`` past ``LONGEST_WAIT_S``,
+    or a size in ``sizes_mb`` past ``LARGEST_MB``. Without it a wrong type fails far from
+    its cause, inside the supervisor's thread, and takes the pool with it."""
     hints = typing.get_type_hints(type(settings))
     for setting in dataclasses.fields(settings):
         name, value = setting.name, getattr(settings, setting.name)
         kinds = typing.get_args(hints[name]) if _is_union(hints[name]) else (hints[name],)
         if not any(_fits(value, kind) for kind in kinds):
-            expected = " or ".join(_KIND_NAMES.get(_origin(kind), "None") for kind in kinds)
+            expected = " or ".join(map(_kind_name, kinds))
             raise TypeError(f"{name} must be {expected}, not {type(value).__name__} {value!r}")
         if isinstance(value, numbers.Real) and not math.isfinite(value):
             unlimited = " (None: no limit)" if type(None) in kinds else ""
             raise ValueError(f"{name} must be a finite number{unlimited}")
         if name in durations and value is not None and value > LONGEST_WAIT_S:
             raise ValueError(f"{name} must be {LONGEST_WAIT_S:.0f} s (a week) at most")
+        if name in sizes_mb and value is not None and value > LARGEST_MB:
+            raise ValueError(f"{name} must be {LARGEST_MB:.0f} MB (a terabyte) at most")
 
 
 _KIND_NAMES = {
@@ -234,6 +243,13 @@ _KIND_NAMES = {
     dict: "a dict",
     tuple: "a tuple",
 }
+
+
+def _kind_name(kind: Any) -> str:
+    if kind is type(None):
+        return "None"
+    origin = _origin(kind)
+    return _KIND_NAMES.get(origin, f"a {getattr(origin, '__name__', origin)}")
 
 
 def _origin(kind: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any
 
@@ -101,7 +101,7 @@ class OcrPool(PoolFront):
             return self.cancel_all([future])
         return future.cancel_jobs(lambda job: self._supervisor.cancel(job, kill))
 
-    def cancel_all(self, futures: Sequence[Future[OcrResult]], *, kill: bool = False) -> bool:
+    def cancel_all(self, futures: Iterable[Future[OcrResult]], *, kill: bool = False) -> bool:
         """Cancel several jobs as one (a batch): all of them while none has started, else
         none, so no job is left half cancelled; with ``kill``, each as ``cancel`` does.
         Whether every one was."""

@@ -9,9 +9,9 @@ supervisor decides what a Ctrl-C means), and dumps its Python stack to its log o
 fatal signal or on SIGTERM, which is how a timed-out job's stack is caught.
 
 The engine starts and warms in a thread of its own, ``warm_nice`` lower in priority, so
-a replacement warms on CPU the busy workers do not need; jobs run in the main thread at the priority
-the worker was started with (an unprivileged thread may lower its priority, never raise
-it back).
+a replacement warms on CPU the busy workers do not need; jobs run in the main thread at
+the priority the worker was started with (an unprivileged thread may lower its
+priority, never raise it back).
 """
 
 from __future__ import annotations

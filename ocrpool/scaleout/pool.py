@@ -57,7 +57,7 @@ class _Arguments:
     actor_restarts: int
 
     def __post_init__(self) -> None:
-        check_types(self)
+        check_types(self, sizes_mb=("max_in_flight_mb",))
         if self.actors is not None and self.actors < 1:
             raise ValueError("actors must be at least 1")
         if not self.max_in_flight_mb > 0:

@@ -9,7 +9,8 @@ from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
 from ocrpool.pool.config import check_types
 
 _MB = 1024 * 1024
-_DURATIONS = ("body_timeout_s", "result_ttl_s", "drain_timeout_s", "unhealthy_after_s")
+_WAITS = ("body_timeout_s", "drain_timeout_s")
+"""The durations the service waits for (the others are only compared with the clock)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class ServiceSettings:
     """Browser origins allowed to call the service (CORS); none by default."""
 
     def __post_init__(self) -> None:
-        check_types(self, durations=_DURATIONS)
+        check_types(self, durations=_WAITS, sizes_mb=("max_body_mb", "max_results_mb"))
         for name in (
             "max_body_mb",
             "body_timeout_s",
