@@ -252,3 +252,35 @@ def test_a_bug_in_the_supervisor_fails_every_open_job_at_once(
         with pytest.raises(PoolClosed, match="supervisor failed"):
             pool.submit(paths[0])
     assert worker_processes() == []
+
+
+BLOCKED_SIGCHLD_SCRIPT = textwrap.dedent(
+    """
+    import signal, sys
+    from ocrpool import OcrPool
+
+    if __name__ == "__main__":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        with OcrPool(workers=1, spares=0, max_jobs_per_worker=1, engine="fake") as pool:
+            print(*(result.text for result in pool.map(sys.argv[1:])), flush=True)
+    """
+)
+
+
+def test_a_pool_started_with_sigchld_blocked_sees_its_workers_exit(tmp_path: Path) -> None:
+    """A signal mask is inherited across fork and exec, so a parent that blocked SIGCHLD
+    hands it on; the fork server reports a worker's exit only once SIGCHLD wakes it, so
+    no exit was ever seen: the first recycle, and the close, waited for ever."""
+    images = make_inputs(tmp_path, ["one.png", "two.png"])
+    script = tmp_path / "blocked.py"
+    script.write_text(BLOCKED_SIGCHLD_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), *images],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["one", "two"]

@@ -36,6 +36,7 @@ import math
 import multiprocessing.util
 import os
 import random
+import signal
 import threading
 import time
 from collections import Counter
@@ -235,6 +236,10 @@ class Supervisor:
 
     def _run(self) -> None:
         mark_owner_thread(self._book)
+        # this thread starts the fork server, which inherits its signal mask and learns
+        # of its workers' exits only from SIGCHLD: blocked (a mask the caller's parent
+        # handed on), no exit would ever be seen and a recycle or close wait for ever
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         talking: list[WorkerHandle] = []
         exited: list[WorkerHandle] = []
         try:
