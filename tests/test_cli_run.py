@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -544,6 +545,30 @@ def test_an_engine_that_cannot_start_points_to_doctor(
     assert code == ExitCode.ENGINE_UNAVAILABLE == 4
     err = capsys.readouterr().err
     assert "could not start the 'fake' engine" in err and "`ocrpool doctor` says" in err
+    assert not out.exists()
+
+
+def test_a_pool_that_cannot_start_a_thread_is_one_line_and_exit_4(
+    images: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``ulimit -v`` small enough that the supervisor's thread cannot start: a traceback
+    and exit 1 before, now the engine-unavailable error."""
+    start = threading.Thread.start
+
+    def refuse(thread: threading.Thread) -> None:
+        if thread.name == "ocrpool-supervisor":
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    out = tmp_path / "r.jsonl"
+    assert run(str(images), "--out", str(out), *FAST) == ExitCode.ENGINE_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert "error: could not start the pool's supervisor thread" in err
+    assert "Traceback" not in err
     assert not out.exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import multiprocessing.util
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import psutil
 import pytest
 from fakes import fake_pool, make_inputs, worker_processes
 
-from ocrpool import PoolClosed, PoolState
+from ocrpool import EngineStartError, OcrPool, PoolClosed, PoolState
 from ocrpool.pool import supervisor
 from tests.support.served import wait_until
 
@@ -284,3 +285,26 @@ def test_a_pool_started_with_sigchld_blocked_sees_its_workers_exit(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["one", "two"]
+
+
+def test_a_supervisor_thread_that_cannot_start_is_an_engine_start_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a limit on threads or memory (``ulimit -v``, a container's ``pids.max``) the
+    thread's start raised a bare RuntimeError (a traceback out of ``ocrpool run``), left
+    the pool's folder behind, and at exit ``cannot join thread before it is started``."""
+    start = threading.Thread.start
+
+    def refuse(thread: threading.Thread) -> None:
+        if thread.name == "ocrpool-supervisor":
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    multiprocessing.util.get_temp_dir()  # multiprocessing's own, kept where it is
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    running = set(supervisor._running)
+    with pytest.raises(EngineStartError, match="supervisor thread: can't start new thread"):
+        OcrPool(workers=1, engine="fake")
+    assert list(tmp_path.glob("ocrpool-*")) == []
+    assert supervisor._running == running  # the exit has nothing of it to stop

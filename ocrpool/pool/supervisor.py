@@ -44,7 +44,7 @@ from collections.abc import Callable, Collection
 from concurrent.futures import Future
 
 from ocrpool.engines.base import JobOptions, Source
-from ocrpool.errors import JobCancelled, OcrPoolError, PoolClosed
+from ocrpool.errors import EngineStartError, JobCancelled, OcrPoolError, PoolClosed
 from ocrpool.pool import policies
 from ocrpool.pool.blame import LOST_STATUS, PLANNED, Cost, Death, Verdict, judge
 from ocrpool.pool.config import PoolConfig
@@ -116,10 +116,16 @@ class Supervisor:
         _running.add(self)
         try:
             self._thread.start()
-        except BaseException:  # no thread (a process limit): at exit, nothing to join
+        except BaseException as error:  # no thread: at exit, nothing to stop nor to join
             _running.discard(self)
             self._readiness.close()
             self._folder.remove()
+            if isinstance(error, RuntimeError):  # "can't start new thread": a limit
+                raise EngineStartError(
+                    f"could not start the pool's supervisor thread: {error} (a limit on "
+                    "threads, processes or memory: ulimit -u, ulimit -v, a container's "
+                    "pids.max)"
+                ) from None
             raise
 
     # ---- caller side (any thread) -------------------------------------------------
