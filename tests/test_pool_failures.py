@@ -203,6 +203,22 @@ def test_start_failure_raises_engine_start_error_after_bounded_attempts() -> Non
     assert "ocrpool doctor" in str(caught.value)
 
 
+def test_a_removed_current_folder_breaks_the_pool_at_once_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """multiprocessing starts each worker in the caller's current folder: once that is
+    removed (a cleaned-up build folder) every start failed with a bare ``FileNotFoundError``,
+    retried three times and blamed on the engine, pointing at ``ocrpool doctor``."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(EngineStartError, match="the current folder was removed") as caught:
+        fake_pool(workers=1)
+    assert caught.value.attempts == 1
+    assert "ocrpool doctor" not in str(caught.value)
+
+
 def test_start_abort_is_a_start_failure_with_the_stderr_tail() -> None:
     with pytest.raises(EngineStartError) as caught:
         fake_pool(workers=1, engine_options={"fail_start": "abort"}, max_start_failures=1)

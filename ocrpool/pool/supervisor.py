@@ -73,6 +73,10 @@ _running: set[Supervisor] = set()
 
 _SHORT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN})
 """Why a fork can fail for want of a resource this process may get back."""
+_CWD_REMOVED = (
+    "no worker can start: the current folder was removed, and multiprocessing starts each "
+    "worker in it; run from a folder that stays"
+)
 
 
 class Supervisor:
@@ -590,12 +594,25 @@ class Supervisor:
                 self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
                 self._readiness.wake()  # no exit will wake the loop to try again
                 return
+            if isinstance(error, FileNotFoundError) and _cwd_removed():
+                # multiprocessing starts each worker in our current folder; removed, it
+                # never comes back (one made again is another folder): no start can work
+                self._break(EngineStartError(_CWD_REMOVED, attempts=1))
+                return
             detail = f"could not start a worker process: {type(error).__name__}: {error}"
             self._on_start_failure(None, detail, None, "", now)
             return
         self._workers.append(worker)
         self._readiness.watch(worker)
         log.info("started worker %d (quota %s jobs)", worker.pid, worker.quota)
+
+
+def _cwd_removed() -> bool:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _stop_at_exit() -> None:
