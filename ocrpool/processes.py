@@ -35,6 +35,16 @@ def describe_exit(exitcode: int | None) -> str:
     return "exit status unknown" if exitcode is None else f"exit code {exitcode}"
 
 
+def cwd_removed() -> bool:
+    """Whether this process's current folder was removed: multiprocessing cannot start a
+    child then (it passes the folder on), and a relative path means nothing."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
 def redirect_stdio(path: str) -> IO[str]:
     """Send fds 1 and 2 and Python's streams to ``path``.
 

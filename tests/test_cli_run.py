@@ -226,6 +226,26 @@ def test_a_run_started_with_a_standard_descriptor_closed_does_its_work(
     assert len(records(out)) == 3
 
 
+def test_a_run_from_a_removed_folder_is_a_usage_error(
+    images: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A shell still in a folder that was removed: a relative path cannot be resolved (a
+    ``FileNotFoundError`` traceback) and no worker can start there (multiprocessing starts
+    each in the current folder)."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    for inputs in ("../images", str(images)):
+        assert run(inputs, "--out", str(tmp_path / "r.jsonl"), *FAST) == ExitCode.USAGE
+        err = capsys.readouterr().err
+        assert err == "ocrpool run: error: the current folder was removed: cd to one that exists\n"
+    assert not (tmp_path / "r.jsonl").exists()
+
+
 def test_the_fake_engine_exports_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     """Its text is the name's stem: every export of ``caf\\xe9.png`` failed the input
     with ``EngineError: UnicodeEncodeError`` (surrogates not allowed); the bytes that are

@@ -63,6 +63,7 @@ from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, Sta
 from ocrpool.pool.readiness import Readiness
 from ocrpool.pool.restarts import RestartBackoff
 from ocrpool.pool.scratch import PoolFolder
+from ocrpool.processes import cwd_removed
 from ocrpool.results import Attempt, OcrResult
 from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit
 
@@ -594,7 +595,7 @@ class Supervisor:
                 self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
                 self._readiness.wake()  # no exit will wake the loop to try again
                 return
-            if isinstance(error, FileNotFoundError) and _cwd_removed():
+            if isinstance(error, FileNotFoundError) and cwd_removed():
                 # multiprocessing starts each worker in our current folder; removed, it
                 # never comes back (one made again is another folder): no start can work
                 self._break(EngineStartError(_CWD_REMOVED, attempts=1))
@@ -605,14 +606,6 @@ class Supervisor:
         self._workers.append(worker)
         self._readiness.watch(worker)
         log.info("started worker %d (quota %s jobs)", worker.pid, worker.quota)
-
-
-def _cwd_removed() -> bool:
-    try:
-        os.getcwd()
-    except FileNotFoundError:
-        return True
-    return False
 
 
 def _stop_at_exit() -> None:
