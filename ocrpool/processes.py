@@ -35,14 +35,21 @@ def describe_exit(exitcode: int | None) -> str:
     return "exit status unknown" if exitcode is None else f"exit code {exitcode}"
 
 
-def cwd_removed() -> bool:
-    """Whether this process's current folder was removed: multiprocessing cannot start a
-    child then (it passes the folder on), and a relative path means nothing."""
+CWD_ADVICE = "run from a folder that exists and this user may enter"
+
+
+def cwd_problem() -> str | None:
+    """Why no child process can start in this process's current folder, or ``None``:
+    multiprocessing makes every child enter it (``spawn.prepare``), so one removed, or
+    one this user may not enter (``sudo -u`` from a home folder), fails every start; and
+    a relative path then means nothing."""
     try:
-        os.getcwd()
+        cwd = os.getcwd()
     except FileNotFoundError:
-        return True
-    return False
+        return "the current folder was removed"
+    if not os.access(cwd, os.X_OK):
+        return f"this user may not enter the current folder {cwd}"
+    return None
 
 
 def redirect_stdio(path: str) -> IO[str]:

@@ -242,7 +242,10 @@ def test_a_run_from_a_removed_folder_is_a_usage_error(
     for inputs in ("../images", str(images)):
         assert run(inputs, "--out", str(tmp_path / "r.jsonl"), *FAST) == ExitCode.USAGE
         err = capsys.readouterr().err
-        assert err == "ocrpool run: error: the current folder was removed: cd to one that exists\n"
+        assert err == (
+            "ocrpool run: error: the current folder was removed; run from a folder that "
+            "exists and this user may enter\n"
+        )
     assert not (tmp_path / "r.jsonl").exists()
 
 

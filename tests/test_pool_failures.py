@@ -203,17 +203,26 @@ def test_start_failure_raises_engine_start_error_after_bounded_attempts() -> Non
     assert "ocrpool doctor" in str(caught.value)
 
 
-def test_a_removed_current_folder_breaks_the_pool_at_once_saying_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("how", ["removed", "not enterable"])
+def test_a_current_folder_no_worker_can_start_in_breaks_the_pool_at_once_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    """multiprocessing starts each worker in the caller's current folder: once that is
-    removed (a cleaned-up build folder) every start failed with a bare ``FileNotFoundError``,
+    """multiprocessing makes each worker enter the caller's current folder: one removed (a
+    cleaned-up build folder) failed every start with a bare ``FileNotFoundError``, one the
+    user may not enter (``sudo -u ocr`` from ``/root``) with a worker's exit code 1; each
     retried three times and blamed on the engine, pointing at ``ocrpool doctor``."""
-    gone = tmp_path / "gone"
-    gone.mkdir()
-    monkeypatch.chdir(gone)
-    gone.rmdir()
-    with pytest.raises(EngineStartError, match="the current folder was removed") as caught:
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    if how == "removed":
+        here.rmdir()
+    else:  # root enters any folder: only os.access says no
+        access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda path, mode: path != str(here) and access(path, mode)
+        )
+    says = "was removed" if how == "removed" else f"may not enter the current folder {here}"
+    with pytest.raises(EngineStartError, match=f"no worker can start: .*{says}") as caught:
         fake_pool(workers=1)
     assert caught.value.attempts == 1
     assert "ocrpool doctor" not in str(caught.value)

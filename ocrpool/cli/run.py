@@ -36,7 +36,7 @@ from ocrpool.cli.pool_options import (
 from ocrpool.error_codes import ExitCode, exit_code_of
 from ocrpool.errors import OcrPoolError
 from ocrpool.exports import ExportFormat, parse_formats
-from ocrpool.processes import cwd_removed
+from ocrpool.processes import CWD_ADVICE, cwd_problem
 
 _EXIT_CODES = {
     Outcome.OK: ExitCode.OK,
@@ -160,8 +160,9 @@ def _run(args: argparse.Namespace) -> int:
         return _usage("give at least one INPUT or --from-list")
     if args.null and args.from_list is None:
         return _usage("-0 needs --from-list")
-    if cwd_removed():  # relative paths mean nothing, and no worker can start there
-        return _usage("the current folder was removed: cd to one that exists")
+    problem = cwd_problem()
+    if problem is not None:
+        return _usage(f"{problem}; {CWD_ADVICE}")
     try:
         options_for_pool = pool_options(args, os.environ)
         admission = max_pixels(args, os.environ)

@@ -63,7 +63,7 @@ from ocrpool.pool.protocol import Ack, Declined, FromWorker, Outcome, Ready, Sta
 from ocrpool.pool.readiness import Readiness
 from ocrpool.pool.restarts import RestartBackoff
 from ocrpool.pool.scratch import PoolFolder
-from ocrpool.processes import cwd_removed
+from ocrpool.processes import CWD_ADVICE, cwd_problem
 from ocrpool.results import Attempt, OcrResult
 from ocrpool.stats import ExitCause, PoolState, PoolStats, WorkerExit
 
@@ -74,10 +74,6 @@ _running: set[Supervisor] = set()
 
 _SHORT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN})
 """Why a fork can fail for want of a resource this process may get back."""
-_CWD_REMOVED = (
-    "no worker can start: the current folder was removed, and multiprocessing starts each "
-    "worker in it; run from a folder that stays"
-)
 
 
 class Supervisor:
@@ -568,6 +564,11 @@ class Supervisor:
         """Fork a worker. A fork the fork server's death cut short is an outside kill; one
         this process lacks descriptors or memory for waits and tries again; any other
         failure is a failed start."""
+        problem = cwd_problem()
+        if problem is not None:  # the caller will not move mid-run: no start can work
+            message = f"no worker can start: {problem}, and multiprocessing starts each in it"
+            self._break(EngineStartError(f"{message}; {CWD_ADVICE}", attempts=1))
+            return
         self._spawned += 1
         self._folder.ensure()
         config = self._config
@@ -594,11 +595,6 @@ class Supervisor:
                 log.warning("could not start a worker process: %s; trying again", error)
                 self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
                 self._readiness.wake()  # no exit will wake the loop to try again
-                return
-            if isinstance(error, FileNotFoundError) and cwd_removed():
-                # multiprocessing starts each worker in our current folder; removed, it
-                # never comes back (one made again is another folder): no start can work
-                self._break(EngineStartError(_CWD_REMOVED, attempts=1))
                 return
             detail = f"could not start a worker process: {type(error).__name__}: {error}"
             self._on_start_failure(None, detail, None, "", now)
