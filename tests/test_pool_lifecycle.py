@@ -135,29 +135,6 @@ def test_the_interpreter_exits_promptly_and_cleanly_past_a_pool_never_closed(
     assert list(temp.glob("ocrpool-*")) == []
 
 
-def test_a_pool_whose_thread_cannot_start_leaves_nothing_to_stop_at_exit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Under a process limit the supervisor's thread may not start: the pool stayed listed
-    for the exit hook, which then failed joining a thread never started ("Exception
-    ignored in atexit callback") before it stopped the other pools, and its folder was
-    left in the temp dir."""
-    real_start = threading.Thread.start
-
-    def refuse(thread: threading.Thread) -> None:
-        if thread.name == "ocrpool-supervisor":
-            raise RuntimeError("can't start new thread")
-        real_start(thread)
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(threading.Thread, "start", refuse)
-    listed = set(supervisor._running)
-    with pytest.raises(RuntimeError, match="can't start new thread"):
-        fake_pool(workers=1, spares=0)
-    assert supervisor._running == listed
-    assert list(tmp_path.glob("ocrpool-*")) == []
-
-
 def test_close_leaves_no_child_process(tmp_path: Path) -> None:
     paths = make_inputs(tmp_path, [f"p{i}.png" for i in range(20)])
     with fake_pool(workers=2, spares=1, warm_spares=True, max_jobs_per_worker=5) as pool:
