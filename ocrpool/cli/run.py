@@ -51,7 +51,7 @@ _ADVICE = {
         "the same command resumes once the output can be written",
     ),
     ExitCode.ENGINE_UNAVAILABLE: (
-        "nothing more could be OCRed; `ocrpool doctor` says what the engine is missing",
+        "nothing more could be OCRed",  # a failed start's own message names the doctor
         "the same command then resumes",
     ),
 }
