@@ -7,8 +7,9 @@ page jobs, ocrpool running it as one job, and pebble and ``ProcessPoolExecutor``
 one document per task (one engine per worker, as in the other benchmarks). Measured per
 scenario: the makespan, p50/p99 of each input's time to its result, and whether every
 page's text is the text of the split run (which recognised each page alone). The cost of
-splitting on single pages is the time the front takes to count an input's pages (a page
-count of 1: never split), against the engine's time per page.
+splitting on single pages is the time counting an input's pages takes (a page count of 1:
+never split; a local pool's worker counts a path's, the front counts bytes), against the
+engine's time per page.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def _warm(call: Callable[[], Future[Any]], workers: int) -> None:
 
 
 def split_cost(inputs: list[str], repeats: int = 200) -> float:
-    """Seconds the front spends counting one single-page input's pages (and not splitting)."""
+    """Seconds counting one single-page input's pages takes (and not splitting)."""
     jobs = PageJobs(pages_per_job=1, min_pages=4)
     started = time.perf_counter()
     for _ in range(repeats):

@@ -73,7 +73,7 @@ def test_kill_stops_the_running_pages_of_a_split_document(tmp_path: Path) -> Non
     with fake_pool(workers=2, spares=0, split_min_pages=2, engine_options={"delay": 300}) as pool:
         future = pool.submit(document)
         deadline = time.monotonic() + 30
-        while pool.stats().queued > 2:  # two pages on the two workers
+        while (stats := pool.stats()).submitted < 4 or stats.queued > 2:  # two pages running
             assert time.monotonic() < deadline, "the pages never left the queue"
             time.sleep(0.01)
         assert pool.cancel(future, kill=True)

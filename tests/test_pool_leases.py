@@ -12,6 +12,7 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from ocrpool.engines.base import PageSpan
 from ocrpool.errors import JobTimeout, PoolClosed, WorkerCrashed
 from ocrpool.pool.leases import Lease, LeaseBook, LeaseState
 from ocrpool.pool.lifecycle import PoolLife
@@ -69,6 +70,32 @@ def test_a_lost_started_job_is_retried_then_quarantined_and_counts_its_attempts(
         lease.future.result(timeout=0)
     assert (book.retried, book.failed, list(book.quarantined)) == (1, 1, ["x.png"])
     assert [a.worker_pid for a in lease.attempts] == [11, 12]
+
+
+def test_a_document_its_worker_counted_becomes_its_page_jobs_first_in_line() -> None:
+    book: LeaseBook[str] = LeaseBook(retries=1, clock=Clock())
+    document, other = book.add("doc.tif", "doc.tif", False), book.add("b", "b", True)
+    _sent(book, "w")
+    book.acked("w", document.job_id)
+    assert book.settle("w", document.job_id) is document
+    told: list[list[Future[OcrResult]]] = []
+    spans = [(PageSpan("/d/doc.tif", at, 2), f"doc.tif [{at}]") for at in (0, 2, 4)]
+
+    def found(_: tuple[PageSpan, ...], futures: list[Future[OcrResult]]) -> None:
+        assert not document.future.done()  # the pages are known before the job ends
+        told.append(futures)
+
+    children = book.expand(document, spans, found, Attempt.of(7, None, 0.01))
+    assert [book.take() for _ in range(4)] == [*children, other]
+    assert [child.label for child in children] == ["doc.tif [0]", "doc.tif [2]", "doc.tif [4]"]
+    assert all(not child.raises and child.options is document.options for child in children)
+    _resolve(book)
+    assert told == [[child.future for child in children]]
+    counted = document.future.result(timeout=0)
+    assert counted.pages == () and counted.error is None
+    assert [attempt.worker_pid for attempt in counted.attempts] == [7]
+    # the document is counted as its page jobs: 3 of them and the other job
+    assert (book.submitted, book.completed, book.failed, book.open) == (4, 0, 0, 4)
 
 
 def test_a_job_never_started_goes_back_first_in_line_unblamed() -> None:
@@ -150,6 +177,9 @@ class LeaseMachine(RuleBasedStateMachine):
         self.results: Counter[int] = Counter()
         """How many times each job's future was resolved (or cancelled)."""
         self.closed = False
+        self.expanded = 0
+        """Jobs that became their page jobs (``LeaseBook.expand``)."""
+        self.found: dict[int, list[Future[OcrResult]]] = {}
         self.errors = _Errors()
         logging.getLogger("ocrpool").addHandler(self.errors)
 
@@ -161,7 +191,9 @@ class LeaseMachine(RuleBasedStateMachine):
     @rule()
     def submit(self) -> None:
         name = f"in-{len(self.leases)}"
-        lease = self.book.add(name, name, raises=False)
+        self._track(self.book.add(name, name, raises=False))
+
+    def _track(self, lease: Lease) -> None:
         self.leases.append(lease)
 
         def done(_: Future[OcrResult]) -> None:
@@ -183,12 +215,30 @@ class LeaseMachine(RuleBasedStateMachine):
         if head is not None and head.state is LeaseState.SENT:
             assert self.book.acked(holder, head.job_id) is head
 
-    @rule(holder=st.sampled_from(HOLDERS))
-    def outcome(self, holder: str) -> None:
+    @rule(holder=st.sampled_from(HOLDERS), pages=st.integers(min_value=0, max_value=3))
+    def outcome(self, holder: str, pages: int) -> None:
+        """The head ends: read (``pages`` 0), or found a document of ``pages`` page jobs,
+        which take its place."""
         head = self.book.head(holder)
-        if head is not None and head.state is LeaseState.ACKED:
-            assert self.book.settle(holder, head.job_id) is head
+        if head is None or head.state is not LeaseState.ACKED:
+            return
+        assert self.book.settle(holder, head.job_id) is head
+        if not pages:
             self.book.finish(head, Recognition((Page("ok"),)), pid=1)
+            return
+        spans = [(PageSpan(str(head.source), at, 1), f"{head.label} [{at}]") for at in range(pages)]
+
+        def found(_: tuple[PageSpan, ...], futures: list[Future[OcrResult]]) -> None:
+            assert not head.future.done()  # told before the job's own future is set
+            self.found[head.job_id] = futures
+
+        children = self.book.expand(head, spans, found, Attempt.of(1, None, 0.1))
+        assert [child.source for child in children] == [span for span, _ in spans]
+        for child in children:
+            self._track(child)
+        self.expanded += 1
+        if self.closed:  # as the supervisor does once it no longer serves
+            self.book.fail_queued(PoolClosed("cancelled at shutdown"))
 
     @rule(holder=st.sampled_from(HOLDERS))
     def decline(self, holder: str) -> None:
@@ -255,8 +305,10 @@ class LeaseMachine(RuleBasedStateMachine):
         assert all(self.results[lease.job_id] == 1 for lease in self.leases)
         finished = self.book.completed + self.book.failed
         cancelled = sum(lease.future.cancelled() for lease in self.leases)
-        assert finished + cancelled == self.book.submitted == len(self.leases)
+        jobs = len(self.leases) - self.expanded  # a split job is counted as its page jobs
+        assert finished + cancelled == self.book.submitted == jobs
         assert self.book.open == 0
+        assert len(self.found) == self.expanded
 
 
 TestLeaseMachine = LeaseMachine.TestCase

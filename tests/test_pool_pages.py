@@ -15,11 +15,14 @@ from fakes import fake_pool, make_document, make_inputs
 from pypdf import PdfReader
 
 from ocrpool import (
+    Attempt,
     ExitCause,
     InvalidInput,
+    JobCancelled,
     JobTimeout,
     OcrPool,
     OcrResult,
+    Page,
     PageProgress,
     PagesFailed,
     PageSpan,
@@ -31,7 +34,15 @@ from ocrpool import (
 from ocrpool.exports import Export, ExportFormat
 from ocrpool.formats import file_page_count, file_stamp, image_size, page_count, page_sizes
 from ocrpool.merge import merge_exports
-from ocrpool.pool.documents import DocumentFuture, PageJobs, plan
+from ocrpool.pool import documents
+from ocrpool.pool.documents import (
+    DocumentFuture,
+    PageJobs,
+    PageTally,
+    Uncounted,
+    plan,
+    spans_of,
+)
 from tests.support.served import wait_until
 
 
@@ -374,13 +385,15 @@ def test_a_cancelled_document_cancels_its_queued_pages(tmp_path: Path) -> None:
     doc = make_document(tmp_path / "doc.tif", 12)
     [occupant] = make_inputs(tmp_path, ["occupant.png"])
     with fake_pool(workers=1, spares=0, engine_options={"delay": 30}) as pool:
-        running = pool.submit(occupant)  # the one worker is on it: every page waits
+        running = pool.submit(occupant)  # the one worker is on it: the document waits
         future = pool.submit(doc)
+        assert isinstance(future, DocumentFuture)
         assert future.cancel()
         stats_after = pool.stats()
         assert pool.cancel(running, kill=True)
-    assert stats_after.submitted == 13
-    assert future.cancelled()
+    # its pages were never counted: the one job that would count them is cancelled
+    assert stats_after.submitted == 2 and stats_after.pages.documents == 0
+    assert future.cancelled() and all(job.cancelled() for job in future.jobs())
 
 
 def test_a_document_runs_once_one_of_its_pages_runs() -> None:
@@ -423,6 +436,7 @@ def test_without_kill_a_document_with_a_page_running_is_not_cancelled(tmp_path: 
     with fake_pool(workers=1, spares=0, engine_options={"delay": 30}) as pool:
         future = pool.submit(doc)
         assert isinstance(future, DocumentFuture)
+        wait_until(lambda: pool.stats().submitted == 4, 30, "its worker to count its pages")
         _wait_until_busy(pool, 1)
         assert future.running()
         assert not pool.cancel(future) and not future.cancel()
@@ -452,6 +466,106 @@ def test_cancel_with_kill_stops_a_documents_running_pages(tmp_path: Path) -> Non
         stats = pool.stats()
     assert [e.cause for e in exits].count(ExitCause.CANCELLED) == 2
     assert stats.submitted == 6 and stats.completed == 0
+
+
+def test_a_paths_pages_are_counted_by_its_worker_never_in_the_callers_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def counted_here(path: str) -> object:
+        raise AssertionError(f"{path} was counted in the caller's process")
+
+    monkeypatch.setattr(documents, "file_pages", counted_here)
+    doc = make_document(tmp_path / "doc.tif", 12)
+    [image] = make_inputs(tmp_path, ["one.png"])
+    with fake_pool(workers=2, spares=0) as pool:
+        split, whole = pool.submit(doc), pool.submit(image)
+        assert [page.text for page in split.result().pages] == _texts("doc", 12)
+        assert whole.result().ok and len(whole.result().pages) == 1
+        stats = pool.stats()
+    assert stats.submitted == stats.completed == 13  # the 12 pages and the image
+    assert stats.pages == PageProgress(documents=1, documents_done=1, pages=12, pages_done=12)
+
+
+def test_a_document_submitted_just_before_close_is_read_to_its_last_page(tmp_path: Path) -> None:
+    """``close`` finishes what was submitted: page jobs found after it are taken too."""
+    doc = make_document(tmp_path / "doc.tif", 9)
+    with fake_pool(workers=2, spares=0, engine_options={"delay": 0.01}) as pool:
+        future = pool.submit(doc)
+        pool.close()
+    assert [page.text for page in future.result(timeout=0).pages] == _texts("doc", 9)
+
+
+def test_a_counted_document_keeps_its_future_its_start_and_the_attempts_of_its_count() -> None:
+    times = iter([10.0, 25.0])
+    tally = PageTally()
+    uncounted = Uncounted("doc.tif", True, (), PageJobs(2, 2), tally, lambda: next(times))
+    count: Future[OcrResult] = Future()
+    uncounted.counting(count)
+    assert uncounted.future.jobs() == (count,) and not uncounted.future.running()
+    assert count.set_running_or_notify_cancel() and uncounted.future.running()
+    pages = [Future[OcrResult]() for _ in range(2)]
+    uncounted.split.found(spans_of("/d/doc.tif", 4, None, 2), pages)
+    assert tally.counts() == PageProgress(documents=1, pages=4)
+    lost = Attempt(11, "WorkerCrashed", 0.5, "died while counting")
+    count.set_result(OcrResult("doc.tif", attempts=(lost, Attempt(12, "ok", 0.01))))
+    assert not uncounted.future.done()  # its pages make its result
+    for n, page in enumerate(pages):
+        assert page.set_running_or_notify_cancel()
+        texts = (Page(f"p{2 * n + 1}"), Page(f"p{2 * n + 2}"))
+        page.set_result(OcrResult("x", pages=texts, attempts=(Attempt(13 + n, "ok", 1.0),)))
+    result = uncounted.future.result(timeout=0)
+    assert [page.text for page in result.pages] == ["p1", "p2", "p3", "p4"]
+    assert [attempt.worker_pid for attempt in result.attempts] == [11, 13, 14]
+    assert result.elapsed_s == 15.0 and result.input == "doc.tif"
+    assert uncounted.future.jobs() == (count, *pages)
+
+
+def test_a_path_too_short_to_split_has_its_one_jobs_result_and_error() -> None:
+    tally = PageTally()
+    uncounted = Uncounted("scan.png", True, (), PageJobs(2, 4), tally)
+    count: Future[OcrResult] = Future()
+    uncounted.counting(count)
+    assert count.set_running_or_notify_cancel()
+    count.set_result(OcrResult("scan.png", error=InvalidInput("not an image", input="scan.png")))
+    with pytest.raises(InvalidInput, match="not an image"):
+        uncounted.future.result(timeout=0)
+    assert tally.counts() == PageProgress()  # never a document
+
+
+def test_a_page_job_added_after_a_kill_is_stopped_too() -> None:
+    """A page job the supervisor queued (and may have started) before the document
+    learnt of it is stopped as the kill stopped the others, not only cancelled."""
+    document = DocumentFuture(2)
+    first = Future[OcrResult]()
+    document.add_job(first)
+    assert first.set_running_or_notify_cancel()
+    stopped: list[Future[OcrResult]] = []
+    assert document.cancel_jobs(stopped.append) and document.cancelled()
+    late = Future[OcrResult]()
+    assert late.set_running_or_notify_cancel()
+    document.add_job(late)
+    assert stopped == [first, late]
+
+
+def test_a_path_not_yet_counted_is_cancelled_as_one_job_is() -> None:
+    """Until its worker finds a document, the future is one job's: a kill stops that job
+    and the future ends with the job's result (``JobCancelled``), not cancelled."""
+    uncounted = Uncounted("scan.png", True, (), PageJobs(1, 2), PageTally())
+    count = Future[OcrResult]()
+    uncounted.counting(count)
+    assert count.set_running_or_notify_cancel()
+    asked: list[Future[OcrResult]] = []
+    assert not uncounted.future.cancel_jobs(lambda job: asked.append(job) or False)
+    assert asked == [count] and not uncounted.future.done()  # the job could not be stopped
+    assert uncounted.future.cancel_jobs(lambda job: True)
+    count.set_result(OcrResult("scan.png", error=JobCancelled("stopped")))
+    with pytest.raises(JobCancelled):
+        uncounted.future.result(timeout=0)
+    queued = Uncounted("scan.png", True, (), PageJobs(1, 2), PageTally())
+    waiting = Future[OcrResult]()
+    queued.counting(waiting)
+    assert queued.future.cancel_jobs(lambda job: job.cancel()) and waiting.cancelled()
+    assert queued.future.cancelled()  # as a queued job's future is
 
 
 def test_a_fifo_is_never_opened_to_count_its_pages(tmp_path: Path) -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from fakes import make_inputs
+from fakes import make_document, make_inputs
 
 from ocrpool.engines.fake import FakeEngine
-from ocrpool.pool.protocol import Job, Outcome, Stop
+from ocrpool.pool import worker as worker_module
+from ocrpool.pool.protocol import Job, Outcome, Pages, Stop
 from ocrpool.pool.worker import OwnRss, _serve
 
 
@@ -51,6 +52,45 @@ def test_a_job_waiting_in_the_pipe_is_acknowledged_in_the_outcome_before_it(
     ]
     texts = [m.recognition.text for m in sent if isinstance(m, Outcome) and m.recognition]
     assert texts == ["a", "b", "c"]
+
+
+def test_a_job_that_may_split_is_counted_first_and_answered_with_its_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = make_document(tmp_path / "doc.tif", 6)
+    [image] = make_inputs(tmp_path, ["scan.png"])
+    supervisor, worker = multiprocessing.Pipe()
+    engine = FakeEngine()
+    engine.start()
+
+    def served(*jobs: Job) -> list[Outcome]:
+        for job in jobs:
+            supervisor.send(job)
+        supervisor.send(Stop())
+        _serve(worker, engine, OwnRss(), None)
+        sent = []
+        while supervisor.poll():
+            sent.append(supervisor.recv())
+        return [message for message in sent if isinstance(message, Outcome)]
+
+    counted, image_read, short_read = served(
+        Job(1, os.path.relpath(document), split_from=4),
+        Job(2, image, split_from=4),
+        Job(3, document, split_from=7),  # 6 pages: too few to split, read whole
+    )
+    stat = os.stat(document)
+    assert counted.pages == Pages(document, 6, (stat.st_size, stat.st_mtime_ns))
+    assert counted.recognition is None and counted.error is None
+    assert image_read.pages is None and image_read.recognition is not None
+    assert short_read.pages is None and short_read.recognition is not None
+    assert len(short_read.recognition.pages) == 6
+
+    def unreadable(path: str) -> object:
+        raise RecursionError("a page tree nested too deep")
+
+    monkeypatch.setattr(worker_module, "file_pages", unreadable)
+    (whole,) = served(Job(4, document, split_from=4))  # the engine reads it, as it can
+    assert whole.pages is None and whole.recognition is not None
 
 
 def test_own_rss_follows_this_process_as_psutil_reads_it() -> None:

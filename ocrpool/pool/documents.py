@@ -4,23 +4,38 @@
 
     caller's thread                       any pool thread              document's thread
     ---------------                       ---------------              -----------------
-    plan: count pages (no rendering);
-    bytes written once, in the pool's
-    folder (scratch.py)
-    Document: one future for the caller
-    pool._submit(PageSpan) per span  -->  page job's result  --+
-                                          (callback: kept)     |  the last one in:
-                                                               +->  pages in order, outcome,
-                                                                    exports merged (a thread
-                                                                    of its own when there are
-                                                                    any), temp file removed,
-                                                                    the caller's future set
+    a path, on a local pool:
+    Uncounted: one future for the
+    caller, one job (``Split``)  ----->   its worker counts pages:
+                                          too few: it reads the file,
+                                          and that is the result;
+                                          enough: the pool queues the
+                                          page jobs in its place --+
+    bytes, or a path on Ray:                                       |
+    plan: count pages (no rendering);                              |
+    bytes written once, in the pool's                              |
+    folder (scratch.py)                                            |
+    Document: one future for the caller                            |
+    pool._submit(PageSpan) per span  -->  page job's result  <-----+
+                                          (callback: kept) --+
+                                                             |  the last one in:
+                                                             +->  pages in order, outcome,
+                                                                  exports merged (a thread
+                                                                  of its own when there are
+                                                                  any), temp file removed,
+                                                                  the caller's future set
 
 A page job is an ordinary job of the pool: the lease book, retries, quarantine, blame,
 ``job_timeout`` and the worker quota see page jobs and nothing else. A span that fails
 for good leaves its pages in place, each with the span's typed error; the document is
 then ``PagesFailed`` (partial) if some pages came back, or fails with the first failed
 page's error if none did.
+
+A local pool counts a path's pages in the worker that would read it: counting in the
+caller cost its thread a third of a no-op job's time (each system call hands the GIL
+to the supervisor thread, and taking it back costs more than the call), and a PDF that
+sends the page-tree parser into a loop is then one job's ``job_timeout``, not a caller
+stuck in ``submit``.
 """
 
 from __future__ import annotations
@@ -45,6 +60,8 @@ from ocrpool.pool.leases import JobFuture, resolve
 from ocrpool.results import Attempt, OcrResult, Page
 from ocrpool.stats import PageProgress
 
+Found = Callable[[tuple[PageSpan, ...], list[Future[OcrResult]]], None]
+
 log = logging.getLogger("ocrpool")
 
 
@@ -64,6 +81,29 @@ class Plan:
 
     spans: tuple[PageSpan, ...]
     temp_path: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A path job whose worker counts the pages before it reads the file: from
+    ``jobs.min_pages`` pages on it answers with the count, and the pool queues the page
+    jobs (``pages``) in the job's place and tells ``found`` their futures before the
+    job's own future is set."""
+
+    jobs: PageJobs
+    found: Found
+
+    def pages(
+        self, path: str, label: str, total: int, stamp: Stamp | None
+    ) -> list[tuple[PageSpan, str]]:
+        """The page jobs of the ``total`` pages at ``path``, each with its label."""
+        spans = spans_of(path, total, stamp, self.jobs.pages_per_job)
+        return [(span, span_label(label, span)) for span in spans]
+
+
+def spans_of(path: str, total: int, stamp: Stamp | None, size: int) -> tuple[PageSpan, ...]:
+    """``total`` pages as spans of ``size`` pages (the last one shorter)."""
+    return tuple(PageSpan(path, at, min(size, total - at), stamp) for at in range(0, total, size))
 
 
 def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Plan | None:
@@ -90,9 +130,7 @@ def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Pl
         path = temp_path
     else:
         path = os.path.abspath(source)
-    size = jobs.pages_per_job
-    spans = tuple(PageSpan(path, at, min(size, total - at), stamp) for at in range(0, total, size))
-    return Plan(spans, temp_path)
+    return Plan(spans_of(path, total, stamp, jobs.pages_per_job), temp_path)
 
 
 def source_page_count(source: bytes | str) -> int | None:
@@ -154,19 +192,30 @@ class DocumentFuture(JobFuture):
     It keeps the ``concurrent.futures`` contract of one job: running once any page has
     left the queue, and ``cancel()`` refused from then on."""
 
-    def __init__(self, page_jobs: int) -> None:
+    def __init__(self, page_jobs: int | None) -> None:
         super().__init__()
         self._lock = threading.Lock()
         self._jobs: list[Future[OcrResult]] = []
         self._expected = page_jobs
-        """How many page jobs the document has once every one is submitted."""
+        """How many jobs the document has once every one is submitted (``None``: its
+        worker has not counted its pages yet)."""
+        self._stop: Callable[[Future[OcrResult]], object] | None = None
+        """How ``cancel_jobs`` stopped the jobs: a job added after it is stopped so too."""
+
+    def expect(self, jobs: int) -> None:
+        """The document's jobs are counted: ``jobs`` in all, those submitted included."""
+        with self._lock:
+            self._expected = jobs
 
     def add_job(self, job: Future[OcrResult]) -> None:
-        """A page job was submitted; one submitted after a cancel is cancelled at once."""
+        """A job of the document was submitted; one submitted after a cancel is cancelled
+        at once (stopped, if the cancel stopped the running ones: a page job queued by
+        the supervisor may have started before it was added here)."""
         with self._lock:
             self._jobs.append(job)
+            stop = self._stop
         if self.cancelled():
-            job.cancel()
+            job.cancel() if stop is None else stop(job)
 
     def jobs(self) -> tuple[Future[OcrResult], ...]:
         with self._lock:
@@ -185,18 +234,28 @@ class DocumentFuture(JobFuture):
         )
 
     def cancel(self) -> bool:
-        """Cancel the document (its queued pages with it) while no page has started; as
+        """Cancel the document (its queued jobs with it) while no job has started; as
         ``Future.cancel``, a running one is left to finish."""
-        return not self.running() and super().cancel()
+        if self.running() or not super().cancel():
+            return False
+        for job in self.jobs():
+            job.cancel()
+        return True
 
     def cancel_jobs(self, stop: Callable[[Future[OcrResult]], object]) -> bool:
         """Cancel the document even if pages run, then ``stop`` each page job (a pool's
         own cancel, which kills a running one); whether the document was still pending.
         Once every page has come back it is not: only its exports' merge is left, and its
         result is on its way (a cancel then would drop finished work and stop nothing)."""
-        jobs = self.jobs()
-        if len(jobs) == self._expected and all(job.done() for job in jobs):
-            return False
+        with self._lock:
+            jobs = tuple(self._jobs)
+            counted = self._expected is not None
+            if counted and len(jobs) == self._expected and all(job.done() for job in jobs):
+                return False
+            if counted:
+                self._stop = stop
+        if not counted:  # one job until its worker counts pages: stopped as one job is,
+            return bool(stop(jobs[0]))  # its future ending as that job's (JobCancelled)
         if not super().cancel():
             return False
         for job in self.jobs():
@@ -215,15 +274,18 @@ class Document:
         exports: tuple[ExportFormat, ...] = (),
         clock: Callable[[], float] = time.monotonic,
         tally: PageTally | None = None,
+        counted: Uncounted | None = None,
     ) -> None:
+        """``counted``: the job whose worker counted the pages, whose future and start
+        time the document keeps (else it has a future of its own, started now)."""
         self.label = label
         self.plan = plan
         self.raises = raises
         self.exports = exports
-        self.future = DocumentFuture(len(plan.spans))
-        self.future.add_done_callback(self._on_cancel)
+        self.future = DocumentFuture(len(plan.spans)) if counted is None else counted.future
         self._clock = clock
-        self._started = clock()
+        self._started = clock() if counted is None else counted.started
+        self._tried: tuple[Attempt, ...] = ()
         self._lock = threading.Lock()
         self._parts: list[OcrResult | None] = [None] * len(plan.spans)
         self._left = len(plan.spans)
@@ -234,6 +296,11 @@ class Document:
         """The page job of span ``index`` was submitted: its result is kept when it comes."""
         self.future.add_job(job)
         job.add_done_callback(lambda done: self._on_job(index, done))
+
+    def tried(self, attempts: tuple[Attempt, ...]) -> None:
+        """Attempts made before the document was split (the count's), which lost their
+        worker: they come first in the document's attempts."""
+        self._tried = attempts
 
     def abandon(self, first: int, error: OcrPoolError) -> None:
         """Spans from ``first`` on were never submitted (the pool refused them)."""
@@ -279,7 +346,7 @@ class Document:
 
     def _assemble(self) -> OcrResult:
         pages: list[Page] = []
-        attempts: list[Attempt] = []
+        attempts: list[Attempt] = list(self._tried)
         merged: list[tuple[PageSpan, tuple[Export, ...] | None]] = []
         for span, part in zip(self.plan.spans, self._results(), strict=True):
             attempts.extend(part.attempts)
@@ -318,11 +385,55 @@ class Document:
         if self.future.set_running_or_notify_cancel():
             resolve(self.future, result, raises=self.raises)
 
-    def _on_cancel(self, future: Future[OcrResult]) -> None:
-        """The caller cancelled the document: its queued page jobs are cancelled too."""
-        if future.cancelled():
-            for job in self.future.jobs():
-                job.cancel()
+
+class Uncounted:
+    """A path its worker counts the pages of (``Split``): one job, whose result is the
+    caller's, until the worker finds a document to split; then a ``Document`` of page
+    jobs in its place, behind the same future, timed from ``submit``."""
+
+    def __init__(
+        self,
+        label: str,
+        raises: bool,
+        exports: tuple[ExportFormat, ...],
+        jobs: PageJobs,
+        tally: PageTally,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label = label
+        self.raises = raises
+        self.exports = exports
+        self.future = DocumentFuture(None)
+        self.split = Split(jobs, self._found)
+        self.started = clock()
+        self._clock = clock
+        self._tally = tally
+        self._document: Document | None = None
+
+    def counting(self, job: Future[OcrResult]) -> None:
+        """``job`` was submitted with ``split`` (its future never raises)."""
+        self.future.add_job(job)
+        job.add_done_callback(self._on_counted)
+
+    def _found(self, spans: tuple[PageSpan, ...], jobs: list[Future[OcrResult]]) -> None:
+        self.future.expect(1 + len(spans))
+        document = Document(
+            self.label, Plan(spans), self.raises, self.exports, self._clock, self._tally, self
+        )
+        self._document = document
+        for index, job in enumerate(jobs):
+            document.attach(index, job)
+
+    def _on_counted(self, job: Future[OcrResult]) -> None:
+        if job.cancelled():  # with the document, or by itself (the pool's cancel of it)
+            if self.future.cancel():  # its waiters (``wait``, ``as_completed``) are told
+                self.future.set_running_or_notify_cancel()  # now, as an executor tells them
+            return
+        result = job.result()
+        if self._document is not None:  # split: its pages make the result
+            self._document.tried(tuple(a for a in result.attempts if a.outcome != "ok"))
+        elif self.future.set_running_or_notify_cancel():
+            resolve(self.future, result, raises=self.raises)
 
 
 def pages_failed(failed: tuple[int, ...], total: int) -> PagesFailed:

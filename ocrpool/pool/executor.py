@@ -11,7 +11,7 @@ from typing import Any
 from ocrpool.engines.base import JobOptions, Source
 from ocrpool.exports import ExportFormat
 from ocrpool.pool.config import PoolConfig
-from ocrpool.pool.documents import DocumentFuture, PageJobs
+from ocrpool.pool.documents import DocumentFuture, PageJobs, Split
 from ocrpool.pool.front import PoolFront
 from ocrpool.pool.supervisor import Supervisor
 from ocrpool.results import OcrResult
@@ -75,6 +75,13 @@ class OcrPool(PoolFront):
 
     def _page_jobs(self, source: Source) -> PageJobs | None:
         return self._split
+
+    _workers_count_pages = True
+
+    def _submit_counting(
+        self, path: str, label: str, options: JobOptions | None, split: Split
+    ) -> Future[OcrResult]:
+        return self._supervisor.submit(path, label, False, options, split)
 
     def _export_formats(self) -> tuple[ExportFormat, ...]:
         return self._exports

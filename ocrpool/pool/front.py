@@ -22,7 +22,15 @@ from ocrpool.engines.base import JobOptions, PageSpan, Source
 from ocrpool.errors import InvalidInput, OcrPoolError
 from ocrpool.exports import ExportFormat
 from ocrpool.merge import MERGEABLE
-from ocrpool.pool.documents import Document, PageJobs, PageTally, plan, span_label
+from ocrpool.pool.documents import (
+    Document,
+    PageJobs,
+    PageTally,
+    Split,
+    Uncounted,
+    plan,
+    span_label,
+)
 from ocrpool.pool.leases import JobFuture, refuse_wait
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
@@ -58,6 +66,17 @@ class PoolFront(ABC):
     def _page_jobs(self, source: Source) -> PageJobs | None:
         """How this pool splits ``source`` into page jobs; ``None``: it does not."""
         return None
+
+    _workers_count_pages = False
+    """Whether this pool's workers count a path's pages (``_submit_counting``); else the
+    pages are counted here, in the caller's thread."""
+
+    def _submit_counting(
+        self, path: str, label: str, options: JobOptions | None, split: Split
+    ) -> Future[OcrResult]:
+        """Queue ``path`` for a worker that counts its pages first (``Split``); its future
+        never raises."""
+        raise NotImplementedError
 
     def _export_formats(self) -> tuple[ExportFormat, ...]:
         """The exports the engine renders, which a split document's page jobs merge."""
@@ -97,6 +116,10 @@ class PoolFront(ABC):
             exports = options.exports
             if not set(exports) <= MERGEABLE:
                 jobs = None
+        if isinstance(source, str) and jobs is not None and self._workers_count_pages:
+            uncounted = Uncounted(label, raises, exports, jobs, self._page_tally)
+            uncounted.counting(self._submit_counting(source, label, options, uncounted.split))
+            return uncounted.future
         split = plan(source, jobs, self._document_folder())
         if split is None:
             return self._submit(source, label, raises, options)

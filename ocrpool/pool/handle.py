@@ -16,6 +16,7 @@ through it (trio's ``deliver_cancel`` policy).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import logging
 import multiprocessing
@@ -219,7 +220,7 @@ class WorkerHandle:
             spilled = self._spill(job.job_id, job.source)
             if spilled is None and self.state is WorkerState.BUSY:
                 return False  # in the pipe they would wait behind a job that may not end
-            job = Job(job.job_id, spilled or job.source, job.options)
+            job = dataclasses.replace(job, source=spilled or job.source)
         if not self._send(job):
             if isinstance(job.source, Spilled):
                 self.drop_spill(job.job_id)
@@ -230,11 +231,16 @@ class WorkerHandle:
         return True
 
     def finished(self, outcome: Outcome, empty: bool) -> None:
-        """A job ended on it; ``empty``: it holds nothing more."""
-        self.jobs += 1
+        """A job ended on it; ``empty``: it holds nothing more. A job answered with its
+        pages' count (``Outcome.pages``) never reached the engine: it counts neither
+        against the quota nor in how long a job takes."""
         self.rss_mb = outcome.rss_mb
-        elapsed = outcome.elapsed_s
-        self.job_s = elapsed if self.job_s is None else 0.7 * self.job_s + 0.3 * elapsed
+        if outcome.pages is None:
+            self.jobs += 1
+            elapsed = outcome.elapsed_s
+            self.job_s = elapsed if self.job_s is None else 0.7 * self.job_s + 0.3 * elapsed
+        else:
+            self.taken -= 1
         if self.due is None and outcome.over_limit:
             self.due = ExitCause.SOFT_RSS
         if self.due is None and self.quota is not None and self.jobs >= self.quota:

@@ -25,11 +25,14 @@ from collections import deque
 from collections.abc import Callable, Collection, Hashable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ocrpool.engines.base import JobOptions, Source
+from ocrpool.engines.base import JobOptions, PageSpan, Source
 from ocrpool.errors import OcrPoolError
 from ocrpool.results import Attempt, OcrResult, Recognition
+
+if TYPE_CHECKING:
+    from ocrpool.pool.documents import Split
 
 log = logging.getLogger("ocrpool")
 
@@ -120,6 +123,13 @@ class Lease:
     """``cancel(future, kill=True)`` asked for this running job to be stopped."""
     options: JobOptions | None = None
     """The job's own settings over the engine's (``OcrPool.submit(options=)``)."""
+    split: Split | None = None
+    """A path its worker counts the pages of first, to split it if it holds enough."""
+
+    @property
+    def split_from(self) -> int | None:
+        """The pages from which its worker answers with the count (``Job.split_from``)."""
+        return None if self.split is None else self.split.jobs.min_pages
 
 
 class LeaseBook(Generic[Holder]):
@@ -149,16 +159,57 @@ class LeaseBook(Generic[Holder]):
         return len(self._open)
 
     def add(
-        self, source: Source, label: str, raises: bool, options: JobOptions | None = None
+        self,
+        source: Source,
+        label: str,
+        raises: bool,
+        options: JobOptions | None = None,
+        split: Split | None = None,
     ) -> Lease:
-        self._next_id += 1
-        lease = Lease(
-            self._next_id, source, label, JobFuture(self), raises, self._clock(), options=options
-        )
+        lease = self._new(source, label, raises, options, split)
         self._queue.append(lease)
-        self._open[lease.job_id] = lease
         self.submitted += 1
         return lease
+
+    def _new(
+        self,
+        source: Source,
+        label: str,
+        raises: bool,
+        options: JobOptions | None,
+        split: Split | None = None,
+    ) -> Lease:
+        self._next_id += 1
+        future, now = JobFuture(self), self._clock()
+        lease = Lease(
+            self._next_id, source, label, future, raises, now, options=options, split=split
+        )
+        self._open[lease.job_id] = lease
+        return lease
+
+    def expand(
+        self,
+        lease: Lease,
+        pages: list[tuple[PageSpan, str]],
+        found: Callable[[tuple[PageSpan, ...], list[Future[OcrResult]]], None],
+        attempt: Attempt,
+    ) -> list[Lease]:
+        """The holder counted ``lease``'s file (a ``Split`` job) and found a document to
+        split: its page jobs (returned) take its place, first in the queue and in page
+        order, and ``found`` learns their futures before the job's own is set (with no
+        pages; the job was its page jobs, counted as them: never completed nor failed)."""
+        self._drop_from_holder(lease)
+        lease.attempts.append(attempt)
+        children = [self._new(span, label, False, lease.options) for span, label in pages]
+        self._queue.extendleft(reversed(children))
+        self.submitted += len(children) - 1
+        spans = tuple(span for span, _ in pages)
+        futures: list[Future[OcrResult]] = [child.future for child in children]
+        self._resolutions.append(lambda: found(spans, futures))
+        result = OcrResult(input=lease.label, attempts=tuple(lease.attempts))
+        if self._close(lease):
+            self._resolutions.append(lambda: resolve(lease.future, result, raises=False))
+        return children
 
     def take(self) -> Lease | None:
         """The next job, TAKEN and its future running; cancelled ones are dropped (their

@@ -186,7 +186,7 @@ def dispatch(workers: list[WorkerHandle], book: Book, prefetch_below_s: float) -
             lease = book.take()
             if lease is None:
                 return to_idle
-            if worker.send(Job(lease.job_id, lease.source, lease.options)):
+            if worker.send(Job(lease.job_id, lease.source, lease.options, lease.split_from)):
                 book.assign(lease, worker)
                 to_idle = to_idle or not depth
             else:

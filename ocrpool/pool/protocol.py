@@ -5,7 +5,9 @@ started and warm) or ``StartFailed``; then per job ``Ack`` (the job is in the en
 hands) and ``Outcome``, or ``Declined`` (the worker is past its memory limit and never
 started the job). A job sent but never acknowledged was never started. A worker that
 finds its next job already waiting acknowledges it in the ``Outcome`` of the one before
-(``started``): one message a job instead of two when jobs are prefetched.
+(``started``): one message a job instead of two when jobs are prefetched. A job that
+may be a document to split (``split_from``) is counted first, and one of enough pages
+answered with its ``Pages`` instead of its text.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Job:
     job_id: int
     source: Source | Spilled
     options: JobOptions | None = None
+    split_from: int | None = None
+    """Count the pages of this path first: from this many on, answer with ``Pages``."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,16 @@ class Declined:
 
 
 @dataclass(frozen=True)
+class Pages:
+    """A ``split_from`` job's file holds ``total`` pages, enough to split: counted at
+    ``path`` (absolute, as the worker opened it), whose ``Stamp`` was ``stamp``."""
+
+    path: str
+    total: int
+    stamp: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The end of one job: ``recognition`` or ``error``, and the worker's RSS after it."""
 
@@ -102,6 +116,8 @@ class Outcome:
     """RSS is at or past the soft limit: the worker declines every further job."""
     started: int | None = None
     """The job it starts next, straight after this message: that job's ``Ack``."""
+    pages: Pages | None = None
+    """Set instead of ``recognition`` for a document to split."""
 
 
 ToWorker = Job | Stop

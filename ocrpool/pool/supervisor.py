@@ -48,6 +48,7 @@ from ocrpool.errors import EngineStartError, JobCancelled, OcrPoolError, PoolClo
 from ocrpool.pool import policies
 from ocrpool.pool.blame import LOST_STATUS, PLANNED, Cost, Death, Verdict, judge
 from ocrpool.pool.config import PoolConfig
+from ocrpool.pool.documents import Split
 from ocrpool.pool.exits import lost_job_error, options_refused_error, start_failure_error
 from ocrpool.pool.handle import Ask, WorkerHandle, process_context, spills
 from ocrpool.pool.leases import (
@@ -137,14 +138,19 @@ class Supervisor:
         return self._folder.path
 
     def submit(
-        self, source: Source, label: str, raises: bool, options: JobOptions | None = None
+        self,
+        source: Source,
+        label: str,
+        raises: bool,
+        options: JobOptions | None = None,
+        split: Split | None = None,
     ) -> Future[OcrResult]:
         if (forked := self._life.forked_refusal()) is not None:
             raise forked
         with self._lock:
             if not self._life.accepting:
                 raise self._life.refusal()
-            lease = self._book.add(source, label, raises, options)
+            lease = self._book.add(source, label, raises, options, split)
             if self._life.serving and self._book.queued == 1 and not spills(source):
                 # a worker that can take it gets it now, without waking the supervisor,
                 # unless its deadline comes before the supervisor would wake anyway
@@ -370,13 +376,21 @@ class Supervisor:
             log.error("worker %d answered job %d it was not given", worker.pid, outcome.job_id)
             return
         self._backoff.job_finished()
+        attempt = Attempt.of(worker.pid, outcome.error, outcome.elapsed_s)
+        split, pages = lease.split, outcome.pages
+        if split is not None and pages is not None:
+            jobs = split.pages(pages.path, lease.label, pages.total, pages.stamp)
+            self._book.expand(lease, jobs, split.found, attempt)
+            if not self._life.serving:  # stopping: they would wait for ever
+                self._book.fail_queued(self._life.refusal())
+            return
         self._book.finish(
             lease,
             outcome.recognition,
             outcome.error,
             pid=worker.pid,
             rss_mb=outcome.rss_mb,
-            attempt=Attempt.of(worker.pid, outcome.error, outcome.elapsed_s),
+            attempt=attempt,
         )
 
     def _on_exit(self, worker: WorkerHandle) -> None:

@@ -35,12 +35,13 @@ import psutil
 from ocrpool.engines import create_engine
 from ocrpool.engines.base import Engine, JobOptions, PageSpan, Source
 from ocrpool.errors import EngineError, EngineOptionError, InvalidInput, OcrPoolError
-from ocrpool.formats import file_stamp
+from ocrpool.formats import file_pages, file_stamp
 from ocrpool.pool.protocol import (
     Ack,
     Declined,
     Job,
     Outcome,
+    Pages,
     Ready,
     Spilled,
     StartFailed,
@@ -136,12 +137,19 @@ def _serve(conn: Connection, engine: Engine, own_rss: OwnRss, limit: float | Non
             continue
         if not acked:
             conn.send(Ack(job.job_id))
-        recognition, error, elapsed = _run(engine, job)
+        counted = time.monotonic()
+        pages = _pages_to_split(job)
+        if pages is None:
+            recognition, error, elapsed = _run(engine, job)
+        else:
+            recognition, error, elapsed = None, None, time.monotonic() - counted
         rss = own_rss.mb()
         over_limit = limit is not None and rss >= limit
         waiting = conn.recv() if not over_limit and pending_bytes(conn) else None
         following = waiting.job_id if isinstance(waiting, Job) else None
-        outcome = Outcome(job.job_id, recognition, error, rss, elapsed, over_limit, following)
+        outcome = Outcome(
+            job.job_id, recognition, error, rss, elapsed, over_limit, following, pages
+        )
         _send_outcome(conn, outcome)
         message, acked = waiting, following is not None
 
@@ -157,6 +165,22 @@ def _send_outcome(conn: Connection, outcome: Outcome) -> None:
     except Exception as exc:
         error = EngineError(f"the job's result could not be sent: {type(exc).__name__}: {exc}")
         conn.send(dataclasses.replace(outcome, recognition=None, error=error))
+
+
+def _pages_to_split(job: Job) -> Pages | None:
+    """The ``Pages`` of a ``split_from`` job's file if it holds enough to split; ``None``
+    to read it whole (one page, too few, not a regular file, too broken to count: the
+    engine then says what is wrong; so too if counting fails in any other way, a PDF whose
+    page tree is nested past Python's recursion limit, say)."""
+    if job.split_from is None or not isinstance(job.source, str):
+        return None
+    try:
+        total, stamp = file_pages(job.source)
+    except Exception:
+        return None
+    if total is None or total < job.split_from:
+        return None
+    return Pages(os.path.abspath(job.source), total, stamp)
 
 
 def _run(engine: Engine, job: Job) -> tuple[Recognition | None, OcrPoolError | None, float]:
