@@ -378,6 +378,13 @@ class Supervisor:
         self._backoff.job_finished()
         attempt = Attempt.of(worker.pid, outcome.error, outcome.elapsed_s)
         split, pages = lease.split, outcome.pages
+        if split is not None and pages is not None and self._book.to_be_stopped(lease):
+            # a kill was asked for while it counted (its worker is being stopped): the
+            # document is not split, its future ends as a job stopped so (JobCancelled)
+            error = JobCancelled(f"{lease.label}: cancelled while its pages were counted")
+            attempt = Attempt.of(worker.pid, error, outcome.elapsed_s)
+            self._book.finish(lease, error=error, pid=worker.pid, attempt=attempt)
+            return
         if split is not None and pages is not None:
             jobs = split.pages(pages.path, lease.label, pages.total, pages.stamp)
             self._book.expand(lease, jobs, split.found, attempt)
