@@ -40,3 +40,18 @@ def test_a_kill_asked_while_the_count_is_in_the_workers_hands_stops_the_document
             print("document ran anyway:", len(result.pages), "pages")
         stats = pool.stats()
     assert stats.submitted == 2 and stats.completed == 1 and stats.failed == 1
+
+
+def test_a_relative_path_is_the_callers_as_submitted_not_its_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path names a file in the caller's folder when it submits (as the
+    caller-side count made it): not in whichever folder its worker started in."""
+    before, after = tmp_path / "before", tmp_path / "after"
+    make_document(before / "doc.tif", 5)
+    make_document(after / "doc.tif", 8)
+    monkeypatch.chdir(before)
+    with fake_pool(workers=1, spares=0) as pool:
+        monkeypatch.chdir(after)
+        result = pool.submit("doc.tif").result(timeout=60)
+    assert len(result.pages) == 8 and result.input == "doc.tif"

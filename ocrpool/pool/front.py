@@ -118,7 +118,8 @@ class PoolFront(ABC):
                 jobs = None
         if isinstance(source, str) and jobs is not None and self._workers_count_pages:
             uncounted = Uncounted(label, raises, exports, jobs, self._page_tally)
-            uncounted.counting(self._submit_counting(source, label, options, uncounted.split))
+            path = _in_callers_folder(source)  # a worker may have started in another
+            uncounted.counting(self._submit_counting(path, label, options, uncounted.split))
             return uncounted.future
         split = plan(source, jobs, self._document_folder())
         if split is None:
@@ -293,6 +294,15 @@ def _unopenable(path: str) -> str | None:
     if len(path.encode(errors="surrogatepass")) >= PATH_MAX:
         return f"path too long: the system opens {PATH_MAX - 1} bytes at most"
     return None
+
+
+def _in_callers_folder(path: str) -> str:
+    """``path`` made absolute in the caller's current folder, as it names a file there
+    now (a caller-side count made it so); as given if that folder is gone."""
+    try:
+        return os.path.abspath(path)
+    except OSError:
+        return path
 
 
 def _settled(error: OcrPoolError, label: str, raises: bool) -> Future[OcrResult]:
