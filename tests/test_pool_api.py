@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes import fake_pool, make_inputs
+from fakes import fake_pool, make_document, make_inputs
 
 from ocrpool import (
     EngineStartError,
@@ -270,3 +270,24 @@ def test_a_forked_child_is_refused_rather_than_left_waiting(tmp_path: Path) -> N
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert pool.recognize(path).text == "a"  # the parent's pool is untouched
+
+
+@pytest.mark.parametrize("split_pages", [True, False])
+def test_a_relative_path_names_a_file_in_the_callers_folder_as_it_submits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split_pages: bool
+) -> None:
+    """Not in the folder a worker started in (the pool's first worker's, whatever the
+    caller did since): a document is counted and a single image read where the caller
+    is when it submits, and the result keeps the path as the caller wrote it."""
+    before, after = tmp_path / "before", tmp_path / "after"
+    make_document(before / "doc.tif", 5)
+    make_document(after / "doc.tif", 8)
+    make_inputs(after, ["only-here.png"])
+    monkeypatch.chdir(before)
+    with fake_pool(workers=1, spares=0, split_pages=split_pages) as pool:
+        monkeypatch.chdir(after)
+        document = pool.submit("doc.tif").result(timeout=60)
+        image = pool.submit("only-here.png").result(timeout=60)
+        assert pool.stats().submitted == (9 if split_pages else 2)
+    assert len(document.pages) == 8 and document.input == "doc.tif"
+    assert image.text == "only-here" and image.input == "only-here.png"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -566,6 +567,34 @@ def test_a_path_not_yet_counted_is_cancelled_as_one_job_is() -> None:
     queued.counting(waiting)
     assert queued.future.cancel_jobs(lambda job: job.cancel()) and waiting.cancelled()
     assert queued.future.cancelled()  # as a queued job's future is
+
+
+def test_a_kill_asked_while_the_count_is_in_the_workers_hands_stops_the_document(
+    tmp_path: Path,
+) -> None:
+    """cancel(kill=True) says True for a document whose count job a worker holds; the
+    worker answers its Pages before the kill lands (the count takes microseconds): the
+    document must still end with JobCancelled, not run every page."""
+    doc = make_document(tmp_path / "doc.tif", 12)
+    [warm] = make_inputs(tmp_path, ["warm.png"])
+    go, parked = threading.Event(), threading.Event()
+
+    def park(_: Future[OcrResult]) -> None:  # holds the supervisor thread, not its lock
+        parked.set()
+        go.wait(30)
+
+    with fake_pool(workers=1, spares=0, engine_options={"delay": 0.3}) as pool:
+        first = pool.submit(warm)
+        first.add_done_callback(park)
+        assert parked.wait(30)  # the supervisor thread sits in the callback; worker idle
+        future = pool.submit(doc)  # sent to the idle worker from submit, under the lock
+        time.sleep(0.5)  # it acknowledges and answers Pages; nobody reads them yet
+        assert pool.cancel(future, kill=True)
+        go.set()
+        with pytest.raises(JobCancelled):  # not every page of it, read all the same
+            future.result(timeout=60)
+        stats = pool.stats()
+    assert stats.submitted == 2 and stats.completed == 1 and stats.failed == 1
 
 
 def test_a_fifo_is_never_opened_to_count_its_pages(tmp_path: Path) -> None:

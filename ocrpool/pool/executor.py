@@ -97,10 +97,11 @@ class OcrPool(PoolFront):
         """Cancel a job. A queued job is cancelled as ``future.cancel()`` would; with
         ``kill``, a started one is stopped too (its worker is ended and replaced, counted
         as ``cancelled``; or, waiting to be retried after its worker was lost, it is not
-        run again) and its future ends with ``JobCancelled``. A split document's future is
-        cancelled while none of its pages has started; with ``kill``, while any page is
-        left: its queued pages are dropped and its running ones stopped the same way.
-        Whether it was."""
+        run again) and its future ends with ``JobCancelled``. A path is one job until its
+        worker has counted its pages. A split document's future is cancelled while it
+        waits (a path: to be counted; bytes: while none of its pages has started); with
+        ``kill``, while any page is left: its queued pages are dropped and its running
+        ones stopped the same way. Whether it was."""
         _require_future(future)
         if not isinstance(future, DocumentFuture):
             return self._supervisor.cancel(future, kill)

@@ -118,8 +118,7 @@ class PoolFront(ABC):
                 jobs = None
         if isinstance(source, str) and jobs is not None and self._workers_count_pages:
             uncounted = Uncounted(label, raises, exports, jobs, self._page_tally)
-            path = _in_callers_folder(source)  # a worker may have started in another
-            uncounted.counting(self._submit_counting(path, label, options, uncounted.split))
+            uncounted.counting(self._submit_counting(source, label, options, uncounted.split))
             return uncounted.future
         split = plan(source, jobs, self._document_folder())
         if split is None:
@@ -297,12 +296,18 @@ def _unopenable(path: str) -> str | None:
 
 
 def _in_callers_folder(path: str) -> str:
-    """``path`` made absolute in the caller's current folder, as it names a file there
-    now (a caller-side count made it so); as given if that folder is gone."""
+    """``path`` made absolute in the caller's folder, where it names a file as it is
+    submitted: a worker resolves what it is sent in its own folder (where the pool's
+    first worker started: another once the caller has moved), and a Ray actor in its
+    node's. As given if that folder is gone, or if the absolute path is too long to open
+    where the relative one is not."""
+    if os.path.isabs(path):
+        return path
     try:
-        return os.path.abspath(path)
+        absolute = os.path.abspath(path)
     except OSError:
         return path
+    return path if _unopenable(absolute) and not _unopenable(path) else absolute
 
 
 def _settled(error: OcrPoolError, label: str, raises: bool) -> Future[OcrResult]:
@@ -333,7 +338,7 @@ def normalise(source: PathOrSource, label: str | None) -> tuple[Source, str]:
         path = os.fspath(source)
         if not isinstance(path, str):
             raise TypeError(f"expected a path as str, not {type(path).__name__}")
-        return str(path), label or str(path)
+        return _in_callers_folder(str(path)), label or str(path)
     raise TypeError(f"expected a path or bytes, not {type(source).__name__}")
 
 
