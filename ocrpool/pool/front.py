@@ -103,8 +103,10 @@ class PoolFront(ABC):
         self, source: Source, label: str, raises: bool, options: JobOptions | None = None
     ) -> Future[OcrResult]:
         """One job, or a document of page jobs each through ``_submit`` (so the lease
-        book, retries, quarantine and quotas count pages). A job's own exports are merged
-        like the engine's; one that cannot be merged keeps its document in one job."""
+        book, retries, quarantine and quotas count pages), counted here or, for a path on
+        a pool whose workers count pages, by the worker that takes it. A job's own
+        exports are merged like the engine's; one that cannot be merged keeps its
+        document in one job."""
         if options is not None and not isinstance(options, JobOptions):
             raise TypeError(f"options must be a JobOptions, not {type(options).__name__}")
         path = source.path if isinstance(source, PageSpan) else source
