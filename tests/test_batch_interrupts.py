@@ -35,3 +35,20 @@ def test_only_the_first_signal_stops_and_handlers_are_restored() -> None:
             signal.pause()
         os.kill(os.getpid(), signal.SIGTERM)  # during the clean stop: ignored
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_signal_ignored_when_the_run_began_stays_ignored() -> None:
+    """A background job of a shell script starts with SIGINT ignored; ``nohup`` and
+    supervisors may ignore SIGTERM: the run must not stop on what its starter ignored."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopSignals():
+            os.kill(os.getpid(), signal.SIGINT)  # ignored: nothing is raised
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            with pytest.raises(Interrupted) as caught:  # SIGTERM was not ignored
+                os.kill(os.getpid(), signal.SIGTERM)
+                signal.pause()
+        assert caught.value.signum == signal.SIGTERM
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -674,7 +674,12 @@ def test_quiet_prints_nothing(
 # ---- kills and signals (subprocesses) ------------------------------------------------
 
 
-def _start(folder: Path, out: Path, tag: str, *extra: str) -> subprocess.Popen[str]:
+def _start(
+    folder: Path, out: Path, tag: str, *extra: str, ignoring: int | None = None
+) -> subprocess.Popen[str]:
+    """``ocrpool run`` of ``folder`` with the fake engine; ``ignoring``: a signal it is
+    started with ignored (as a shell script's background job starts with SIGINT)."""
+    ignore = None if ignoring is None else (lambda: signal.signal(ignoring, signal.SIG_IGN))
     return subprocess.Popen(
         [
             *OCRPOOL,
@@ -695,6 +700,7 @@ def _start(folder: Path, out: Path, tag: str, *extra: str) -> subprocess.Popen[s
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OCRPOOL_TEST_TAG": tag},
+        preexec_fn=ignore,
     )
 
 
@@ -832,6 +838,19 @@ def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
     assert _start(many, out, tag, *args).wait(timeout=60) == ExitCode.OK
     _exactly_once(out, many)
     _whole_exports(out, exports)
+
+
+@pytest.mark.slow
+def test_a_stop_signal_ignored_at_start_does_not_stop_the_run(many: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    tag = uuid.uuid4().hex
+    proc = _start(many, out, tag, ignoring=signal.SIGINT)
+    _wait_for(lambda: _line_count(out) >= 5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.OK, err
+    assert "interrupted" not in err
+    _exactly_once(out, many)
 
 
 # ---- the real engine -----------------------------------------------------------------

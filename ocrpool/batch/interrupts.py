@@ -22,7 +22,9 @@ class StopSignals:
     """While entered, SIGINT and SIGTERM raise ``Interrupted``, deferred to the end of any
     ``shielded()`` block so a record is written whole or not at all. Only the first signal
     counts: the stop that follows is not itself interrupted; and none counts after
-    ``finish()``. Use from the main thread."""
+    ``finish()``. A signal the process was started with ignored stays ignored, as the
+    shell asked (``nohup``, or a background job of a script, which ignores SIGINT). Use
+    from the main thread."""
 
     def __init__(self) -> None:
         self._depth = 0
@@ -33,7 +35,8 @@ class StopSignals:
 
     def __enter__(self) -> StopSignals:
         for signum in STOP_SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._handle)
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
