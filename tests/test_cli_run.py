@@ -678,10 +678,14 @@ def _start(
     folder: Path, out: Path, tag: str, *extra: str, ignoring: int | None = None
 ) -> subprocess.Popen[str]:
     """``ocrpool run`` of ``folder`` with the fake engine; ``ignoring``: a signal it is
-    started with ignored (as a shell script's background job starts with SIGINT)."""
-    ignore = None if ignoring is None else (lambda: signal.signal(ignoring, signal.SIG_IGN))
+    started with ignored (as a shell script's background job starts with SIGINT), by a
+    shell that ignores it and becomes the run (``preexec_fn`` is unsafe with threads)."""
+    shell = []
+    if ignoring is not None:
+        shell = ["sh", "-c", f'trap "" {signal.Signals(ignoring).name[3:]}; exec "$@"', "sh"]
     return subprocess.Popen(
         [
+            *shell,
             *OCRPOOL,
             "run",
             str(folder),
@@ -700,7 +704,6 @@ def _start(
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OCRPOOL_TEST_TAG": tag},
-        preexec_fn=ignore,
     )
 
 
