@@ -4,6 +4,7 @@ the scale-out tests, started once."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,18 @@ from test_batch_admission import write_png
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 RAY_OBJECT_STORE_MB = 100
+
+# A background job of a shell (``make test &``) starts with SIGINT ignored, and ``nohup``
+# ignores SIGHUP; processes keep what they were started with ignored (ocrpool's workers,
+# and ``ocrpool run``, do too). The tests that send these signals expect what a terminal
+# gives, so the suite runs the same however it was started.
+for _signum, _handler in (
+    (signal.SIGINT, signal.default_int_handler),
+    (signal.SIGTERM, signal.SIG_DFL),
+    (signal.SIGHUP, signal.SIG_DFL),
+):
+    if signal.getsignal(_signum) is signal.SIG_IGN:
+        signal.signal(_signum, _handler)
 
 
 @pytest.fixture
