@@ -9,6 +9,7 @@ import errno
 import os
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from multiprocessing import forkserver
 from pathlib import Path
@@ -19,6 +20,7 @@ from fakes import fake_pool, make_inputs
 
 from ocrpool import (
     EngineError,
+    EngineStartError,
     JobCancelled,
     JobOptions,
     OcrResult,
@@ -202,6 +204,63 @@ def test_a_fork_short_of_descriptors_waits_and_tries_again(
     with fake_pool(workers=1, spares=0, max_start_failures=2) as pool:
         assert pool.recognize(path).text == "late"
         assert pool.stats().state is PoolState.RUNNING
+
+
+def _short_of_descriptors_from(
+    monkeypatch: pytest.MonkeyPatch, forks_that_work: int
+) -> threading.Event:
+    """Forks fail with EMFILE after the first ``forks_that_work``, until the returned
+    event is set."""
+    real = supervisor_module.WorkerHandle
+    forks = iter(range(forks_that_work))
+    passed = threading.Event()
+
+    def handle(*args: Any, **kwargs: Any) -> Any:
+        if next(forks, None) is None and not passed.is_set():
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(supervisor_module, "WorkerHandle", handle)
+    return passed
+
+
+def test_a_pool_that_can_never_fork_a_worker_breaks_after_start_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _short_of_descriptors_from(monkeypatch, forks_that_work=0)
+    with pytest.raises(EngineStartError, match="ulimit -n") as raised:
+        fake_pool(workers=2, spares=0, start_timeout=0.5)
+    assert "Too many open files" in str(raised.value)
+    assert raised.value.attempts >= 2
+
+
+def test_a_fork_short_of_descriptors_is_retried_while_another_worker_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = make_inputs(tmp_path, ["a.png", "b.png"])
+    passed = _short_of_descriptors_from(monkeypatch, forks_that_work=2)
+    with fake_pool(workers=2, spares=0, start_timeout=0.2, max_jobs_per_worker=None) as pool:
+        os.kill(pool.stats().workers[0].pid, 9)
+        wait_until(lambda: len(pool.stats().workers) == 1, 10, "the killed worker gone")
+        deadline = time.monotonic() + 1.0  # five start_timeouts without a fork
+        while time.monotonic() < deadline:
+            assert pool.recognize(inputs[0]).text == "a"
+        assert pool.stats().state is PoolState.RUNNING
+        passed.set()
+        wait_until(lambda: len(pool.stats().workers) == 2, 10, "the slot filled again")
+        assert pool.recognize(inputs[1]).text == "b"
+
+
+def test_a_running_pool_left_with_no_worker_it_can_fork_breaks_after_start_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = make_inputs(tmp_path, ["a.png", "b.png"])
+    _short_of_descriptors_from(monkeypatch, forks_that_work=1)
+    with fake_pool(workers=1, spares=0, start_timeout=0.3, max_jobs_per_worker=1) as pool:
+        assert pool.recognize(inputs[0]).text == "a"  # its worker retires; none can follow
+        late = pool.submit_result(inputs[1])
+        assert isinstance(late.result(timeout=30).error, EngineStartError)
+        assert pool.stats().state is PoolState.BROKEN
 
 
 def _both_busy(workers: tuple[WorkerInfo, ...]) -> bool:

@@ -74,7 +74,8 @@ class PoolConfig:
     """Keyword arguments of the engine's constructor (its language, exports, ...), checked
     by the engine when a worker starts."""
     start_timeout: float = 120.0
-    """A worker not warm after this many seconds is a failed start."""
+    """A worker not warm after this many seconds is a failed start; forks refused this
+    long for want of descriptors or memory, with no worker serving, break the pool."""
     max_start_failures: int = 3
     """Failed engine starts in a row after which the pool is broken (``EngineStartError``):
     the only way a pool breaks; worker deaths cost their job an attempt, or nothing."""

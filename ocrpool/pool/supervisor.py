@@ -97,6 +97,10 @@ class Supervisor:
         self._rng = random.Random()
         self._exits: Counter[str] = Counter()
         self._start_failures = 0
+        self._short_since: float | None = None
+        """When forks began to fail for want of descriptors or memory (``None``: the last
+        one worked), and how many have failed since."""
+        self._short_tries = 0
         self._backoff = RestartBackoff()
         self._next_start_at = 0.0
         self._next_sample = 0.0
@@ -478,6 +482,32 @@ class Supervisor:
             log.warning("%s", error)
             self._next_start_at = now + 0.5 * 2 ** (self._start_failures - 1)
 
+    def _on_short_of(self, error: OSError, now: float) -> None:
+        """This process is out of descriptors or memory: not the engine's fault, and it
+        may pass, so the fork is tried again after a pause, as after an outside kill. Not
+        for longer than ``start_timeout`` while the pool has yet to start or no worker
+        serves: then nothing else makes progress, and a limit that lasts (``ulimit -n``
+        too low for the pool) would leave ``OcrPool()`` and every job waiting for ever."""
+        if self._short_since is None:
+            self._short_since = now
+        self._short_tries += 1
+        waited = now - self._short_since
+        stuck = self._life.state is PoolState.STARTING or not any(
+            worker.active for worker in self._workers
+        )
+        if stuck and waited >= self._config.start_timeout:
+            self._break(
+                EngineStartError(
+                    f"no worker process could start for {waited:.0f} s: {error} (this "
+                    "process's limit on open files, ulimit -n, or on memory or processes)",
+                    attempts=self._short_tries,
+                )
+            )
+            return
+        log.warning("could not start a worker process: %s; trying again", error)
+        self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
+        self._readiness.wake()  # no exit will wake the loop to try again
+
     def _break(self, error: OcrPoolError) -> None:
         """The engine cannot start: fail what waits, refuse what comes."""
         if self._life.breaks(error):
@@ -611,15 +641,12 @@ class Supervisor:
             return
         except Exception as error:
             if isinstance(error, OSError) and error.errno in _SHORT_OF:
-                # this process is out of descriptors or memory: not the engine's fault,
-                # and it may pass; try again after a pause, as after an outside kill
-                log.warning("could not start a worker process: %s; trying again", error)
-                self._next_start_at = max(self._next_start_at, now + self._backoff.worker_died())
-                self._readiness.wake()  # no exit will wake the loop to try again
+                self._on_short_of(error, now)
                 return
             detail = f"could not start a worker process: {type(error).__name__}: {error}"
             self._on_start_failure(None, detail, None, "", now)
             return
+        self._short_since, self._short_tries = None, 0
         self._workers.append(worker)
         self._readiness.watch(worker)
         log.info("started worker %d (quota %s jobs)", worker.pid, worker.quota)
