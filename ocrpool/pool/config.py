@@ -151,8 +151,9 @@ class PoolConfig:
     @property
     def effective_spares(self) -> int:
         """The spares: as given, else 1 with ``warm_spares`` or a core the workers leave
-        free, else 0. With 2 workers on 2 cores a spare changed neither images/s nor p99
-        while recycling and cost 13% more peak memory (docs/benchmarks.md)."""
+        free, else 0. With 2 workers on 2 cores a spare left images/s unchanged, took p99
+        while recycling from 1.54x steady to 1.25x, and cost 13-18% more peak memory
+        (docs/benchmarks.md): the default keeps the memory."""
         if self.spares is not None:
             return self.spares
         return 1 if self.warm_spares or self.workers < _usable_cores() else 0
