@@ -6,6 +6,7 @@ or does not pickle, bytes on the pipe that are not a message, a callback that ra
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import sys
 import threading
@@ -15,6 +16,7 @@ from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from fakes import fake_pool, make_inputs
 
@@ -261,6 +263,51 @@ def test_a_running_pool_left_with_no_worker_it_can_fork_breaks_after_start_timeo
         late = pool.submit_result(inputs[1])
         assert isinstance(late.result(timeout=30).error, EngineStartError)
         assert pool.stats().state is PoolState.BROKEN
+
+
+@pytest.mark.timeout(60)
+def test_forks_that_work_but_never_serve_do_not_reset_the_shortage_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fork refused mid-request kills the fork server and the workers it had forked, so
+    forks that worked alternated with refused ones for ever: each success restarted the
+    clock, and ``OcrPool()`` hung."""
+    real = supervisor_module.WorkerHandle
+    forks = itertools.count()
+
+    def handle(*args: Any, **kwargs: Any) -> Any:
+        if next(forks) % 2:
+            raise OSError(errno.EMFILE, "Too many open files")
+        worker = real(*args, **kwargs)
+        os.kill(worker.pid, 9)  # taken down with the fork server, before it is warm
+        return worker
+
+    monkeypatch.setattr(supervisor_module, "WorkerHandle", handle)
+    with pytest.raises(EngineStartError, match="ulimit -n"):
+        fake_pool(workers=2, spares=0, start_timeout=0.5)
+
+
+def test_a_worker_sampled_while_the_caller_is_out_of_descriptors_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psutil reads /proc with a new descriptor: out of them, the hard limit's RSS sample
+    raised a bare OSError that ended the supervisor thread, and the pool with it."""
+    (path,) = make_inputs(tmp_path, ["sampled.png"])
+    with fake_pool(
+        workers=1,
+        spares=0,
+        hard_rss_mb=4096,
+        rss_sample_interval=0.01,
+        engine_options={"delay": 0.3},
+    ) as pool:
+
+        def refuse(self: psutil.Process) -> None:
+            raise OSError(errno.EMFILE, "Too many open files")
+
+        monkeypatch.setattr(psutil.Process, "memory_info", refuse)
+        assert pool.recognize(path).text == "sampled"
+        monkeypatch.undo()
+        assert pool.stats().state is PoolState.RUNNING
 
 
 def _both_busy(workers: tuple[WorkerInfo, ...]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import multiprocessing.util
@@ -20,7 +21,7 @@ import pytest
 from fakes import fake_pool, make_inputs, worker_processes
 
 from ocrpool import EngineStartError, OcrPool, PoolClosed, PoolState
-from ocrpool.pool import supervisor
+from ocrpool.pool import scratch, supervisor
 from tests.support.served import wait_until
 
 SUPERVISOR_SCRIPT = textwrap.dedent(
@@ -285,3 +286,26 @@ def test_a_supervisor_thread_that_cannot_start_is_an_engine_start_error(
         OcrPool(workers=1, engine="fake")
     assert list(tmp_path.glob("ocrpool-*")) == []
     assert supervisor._running == running  # the exit has nothing of it to stop
+
+
+@pytest.mark.parametrize("short_of", ["lock", "pipe"])
+def test_a_pool_out_of_descriptors_for_its_folder_or_pipe_raises_engine_start_error(
+    short_of: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a descriptor or two left, the folder's lock or the supervisor's wake-up pipe
+    could not be made: a bare OSError came out of ``OcrPool()``, and the folder stayed."""
+
+    def refuse(*args: object) -> None:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    if short_of == "lock":
+        monkeypatch.setattr(scratch, "_locked", refuse)
+    else:
+        monkeypatch.setattr(supervisor, "Readiness", refuse)
+    multiprocessing.util.get_temp_dir()  # multiprocessing's own, kept where it is
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    running = set(supervisor._running)
+    with pytest.raises(EngineStartError, match=r"Too many open files.*ulimit -n"):
+        OcrPool(workers=1, engine="fake")
+    assert list(tmp_path.glob("ocrpool-*")) == []
+    assert supervisor._running == running

@@ -417,7 +417,7 @@ class WorkerHandle:
     def sample_rss(self) -> float | None:
         try:
             rss: int = self._psutil.memory_info().rss if self._psutil else 0
-        except psutil.Error:
+        except (psutil.Error, OSError):  # OSError: this process is out of descriptors
             return None
         if rss:  # a process that is already exiting reads as 0
             self.rss_mb = rss / MB

@@ -34,7 +34,14 @@ class PoolFolder:
         root = root or tempfile.gettempdir()
         sweep_stale(root)
         self.path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root)
-        self._lock = _locked(self.path)
+        try:
+            self._lock = _locked(self.path)
+        except OSError:  # no descriptor for the lock: the folder holds at most its file
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.path, LOCK + ".new"))
+            with contextlib.suppress(OSError):
+                os.rmdir(self.path)
+            raise
 
     def ensure(self) -> None:
         """Make the folder and its lock again if something removed them (a temp cleaner):
@@ -52,10 +59,12 @@ class PoolFolder:
         log.warning("made the pool's folder %s again: something removed it", self.path)
 
     def remove(self) -> None:
-        """Remove the folder and everything in it; then let go of its lock."""
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Let go of the folder's lock, then remove it and everything in it: the lock's
+        descriptor is one ``rmtree`` may need (a process out of descriptors), and a folder
+        left unlocked is a stale one the next pool sweeps."""
         with contextlib.suppress(OSError):
             os.close(self._lock)
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _locked(path: str) -> int:

@@ -98,8 +98,8 @@ class Supervisor:
         self._exits: Counter[str] = Counter()
         self._start_failures = 0
         self._short_since: float | None = None
-        """When forks began to fail for want of descriptors or memory (``None``: the last
-        one worked), and how many have failed since."""
+        """When forks began to fail for want of descriptors or memory (``None``: every
+        slot has served since), and how many have failed since."""
         self._short_tries = 0
         self._backoff = RestartBackoff()
         self._next_start_at = 0.0
@@ -115,8 +115,15 @@ class Supervisor:
         self._dirty = True
         """Whether anything but an acknowledgement happened since the policies last ran."""
         self._callbacks: list[Callable[[], None]] = []
-        self._folder = PoolFolder()
-        self._readiness = Readiness()
+        try:
+            self._folder = PoolFolder()
+        except OSError as error:
+            raise _short_at_start(error) from None
+        try:
+            self._readiness = Readiness()
+        except OSError as error:
+            self._folder.remove()
+            raise _short_at_start(error) from None
         self._thread = threading.Thread(target=self._run, name="ocrpool-supervisor", daemon=True)
         _stop_at_exit_of_this_process()
         _running.add(self)
@@ -589,11 +596,18 @@ class Supervisor:
         policies.retire_due(workers, config)
         if life.serving:
             active = policies.promote_spares(workers, config.workers)
+            if active >= config.workers:
+                # a shortage has passed only once every slot serves: a fork that worked
+                # proves nothing, since one refused mid-request (EMFILE once the fork
+                # server took the connection) kills the server and the workers it forked
+                self._short_since, self._short_tries = None, 0
             if life.state is PoolState.STARTING and active >= config.workers:
                 life.become(PoolState.RUNNING)
                 self._changed.notify_all()
         if now >= self._next_start_at:
             for _ in range(policies.workers_to_start(workers, config, self._wanted())):
+                if not life.serving:
+                    break  # the last start broke the pool
                 self._start_worker(now)
         if life.serving:
             policies.dispatch(workers, book, config.effective_prefetch_below_s)
@@ -646,10 +660,18 @@ class Supervisor:
             detail = f"could not start a worker process: {type(error).__name__}: {error}"
             self._on_start_failure(None, detail, None, "", now)
             return
-        self._short_since, self._short_tries = None, 0
         self._workers.append(worker)
         self._readiness.watch(worker)
         log.info("started worker %d (quota %s jobs)", worker.pid, worker.quota)
+
+
+def _short_at_start(error: OSError) -> EngineStartError:
+    """A pool that could not make its folder, its pipe or its selector: this process is
+    out of descriptors (or the temp dir is full)."""
+    return EngineStartError(
+        f"could not start the pool: {error} (this process's limit on open files, "
+        "ulimit -n, or a full temp dir)"
+    )
 
 
 def _stop_at_exit() -> None:
