@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import itertools
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -308,6 +310,55 @@ def test_a_worker_sampled_while_the_caller_is_out_of_descriptors_is_skipped(
         assert pool.recognize(path).text == "sampled"
         monkeypatch.undo()
         assert pool.stats().state is PoolState.RUNNING
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SPARE_SHORT_SCRIPT = """
+import json, logging, os, resource, sys
+from ocrpool import OcrPool, PoolConfig
+
+
+def main(image):
+    config = PoolConfig(
+        engine="fake", workers=1, spares=1, max_jobs_per_worker=2, recycle_jitter=0.0,
+        start_timeout=30, engine_options={"delay": 0.05},
+    )
+    with OcrPool(config=config) as pool:
+        # room for what the pool holds now and for one start (7), not one more: the
+        # spare, started beside the serving worker, never fits; a replacement does, once
+        # the worker it replaces has left
+        open_now = len(os.listdir("/proc/self/fd")) - 1
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 6, hard))
+        texts = [pool.recognize(image).text for _ in range(8)]
+        stats = pool.stats()
+    print(json.dumps({"texts": texts, "exits": dict(stats.exits), "state": stats.state.value}))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    main(sys.argv[1])
+"""
+
+
+def test_a_spare_the_descriptors_do_not_fit_costs_no_serving_worker(tmp_path: Path) -> None:
+    """A spare's fork refused once the fork server had taken it ended the server, and the
+    worker serving with it: each start now checks that its descriptors are free first."""
+    (image,) = make_inputs(tmp_path, ["spare.png"])
+    script = tmp_path / "spare_short.py"
+    script.write_text(SPARE_SHORT_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), image],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["texts"] == ["spare"] * 8 and outcome["state"] == "running"
+    assert "could not start a worker process" in done.stderr  # the spare was refused
+    assert outcome["exits"].get("killed", 0) == 0, outcome["exits"]
 
 
 def _both_busy(workers: tuple[WorkerInfo, ...]) -> bool:

@@ -646,6 +646,10 @@ class Supervisor:
             warm_nice=config.warm_nice,
         )
         quota = policies.quota(config, self._spawned, self._rng)
+        short = _descriptors_short(_FORK_DESCRIPTORS)
+        if short is not None:
+            self._on_short_of(short, now)
+            return
         try:
             worker = WorkerHandle(self._context, spec, quota, self._clock)
         except (ConnectionError, EOFError):
@@ -663,6 +667,29 @@ class Supervisor:
         self._workers.append(worker)
         self._readiness.watch(worker)
         log.info("started worker %d (quota %s jobs)", worker.pid, worker.quota)
+
+
+_FORK_DESCRIPTORS = 7
+"""Descriptors a start holds at once: the worker's pipe, then the fork server's socket
+and two pipes (with a margin)."""
+
+
+def _descriptors_short(count: int) -> OSError | None:
+    """The error opening ``count`` descriptors now gives, if any. Checked before each
+    fork: one the fork server has taken and that then runs out ends the server (it does
+    not survive a client that leaves mid-request), and every worker it forked with it,
+    so a pool one spare short of its limit lost the workers serving it."""
+    held: list[int] = []
+    try:
+        for _ in range(count):
+            held.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+    except OSError as error:
+        if error.errno in _SHORT_OF:
+            return error
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
+    return None
 
 
 def _short_at_start(error: OSError) -> EngineStartError:
