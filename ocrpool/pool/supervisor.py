@@ -627,12 +627,16 @@ class Supervisor:
 
     def _start_worker(self, now: float) -> None:
         """Fork a worker. A fork the fork server's death cut short is an outside kill; one
-        this process lacks descriptors or memory for waits and tries again; any other
-        failure is a failed start."""
+        this process lacks descriptors or memory for (checked first, for descriptors)
+        waits and tries again (``_on_short_of``); any other failure is a failed start."""
         problem = cwd_problem()
         if problem is not None:  # the caller will not move mid-run: no start can work
             message = f"no worker can start: {problem}, and multiprocessing starts each in it"
             self._break(EngineStartError(f"{message}; {CWD_ADVICE}", attempts=1))
+            return
+        short = _descriptors_short(_FORK_DESCRIPTORS)
+        if short is not None:
+            self._on_short_of(short, now)
             return
         self._spawned += 1
         self._folder.ensure()
@@ -646,10 +650,6 @@ class Supervisor:
             warm_nice=config.warm_nice,
         )
         quota = policies.quota(config, self._spawned, self._rng)
-        short = _descriptors_short(_FORK_DESCRIPTORS)
-        if short is not None:
-            self._on_short_of(short, now)
-            return
         try:
             worker = WorkerHandle(self._context, spec, quota, self._clock)
         except (ConnectionError, EOFError):
@@ -670,8 +670,8 @@ class Supervisor:
 
 
 _FORK_DESCRIPTORS = 7
-"""Descriptors a start holds at once: the worker's pipe, then the fork server's socket
-and two pipes (with a margin)."""
+"""Descriptors a start holds at once: the worker's pipe (2), then the fork server's
+socket and two pipes (5)."""
 
 
 def _descriptors_short(count: int) -> OSError | None:
