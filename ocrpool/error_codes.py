@@ -27,6 +27,7 @@ from ocrpool.errors import (
     JobTimeout,
     LicenseRejected,
     OcrPoolError,
+    OutOfResources,
     PagesFailed,
     PoolClosed,
     ResourceUnavailable,
@@ -108,6 +109,7 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     LicenseRejected: Answer(_E.ENGINE_UNAVAILABLE, 503),
     RuntimeSetupError: Answer(_E.ENGINE_UNAVAILABLE, 503),
     PoolClosed: Answer(_E.ENGINE_UNAVAILABLE, 503),
+    OutOfResources: Answer(_E.ENGINE_UNAVAILABLE, 503),
     RayUnavailable: Answer(_E.ENGINE_UNAVAILABLE, 503),
     ActorsNotReady: Answer(_E.ENGINE_UNAVAILABLE, 503),
     # The engine refused its options: the command line (or the service's settings) is wrong.

@@ -207,3 +207,15 @@ class JobCancelled(OcrPoolError):
 
 class PoolClosed(OcrPoolError):
     """The pool is closed or shut down: the job was never run."""
+
+
+class OutOfResources(OcrPoolError):
+    """This process could not read an input for want of file descriptors or memory
+    (``ulimit -n``, ``ulimit -v``): not the input's fault, so it is never recorded as the
+    input's failure. ``ocrpool run`` stops with the input unrecorded, and the same command
+    resumes; the service answers 503."""
+
+    path: str = ""
+    """The file it could not read."""
+    reason: str = ""
+    """What the system said (``Too many open files``)."""

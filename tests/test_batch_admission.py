@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import zlib
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from ocrpool.batch import admission
 from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, admit_bytes, stat_input
 from ocrpool.batch.scan import Skipped, SkipReason
-from ocrpool.errors import ImageTooLarge, InvalidInput
+from ocrpool.errors import ImageTooLarge, InvalidInput, OutOfResources
 from ocrpool.formats import Format, image_size
 
 
@@ -162,3 +164,21 @@ def test_bytes_pass_the_same_rule_as_files(tmp_path: Path) -> None:
     ]:
         with pytest.raises(InvalidInput, match=message):
             admit_bytes(data, max_pixels=DEFAULT_MAX_PIXELS)
+
+
+@pytest.mark.parametrize("code", [errno.EMFILE, errno.ENFILE, errno.ENOMEM])
+def test_a_process_short_of_descriptors_or_memory_is_not_the_input_s_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """It was ``InvalidInput`` ("cannot read: Too many open files"), recorded as the
+    input's failure for good."""
+    path = tmp_path / "fine.png"
+    write_png(path)
+
+    def refuse(_: str) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(admission, "sniff_file", refuse)
+    with pytest.raises(OutOfResources) as raised:
+        admission.admit(str(path), os.stat(path), max_pixels=None)
+    assert raised.value.path == str(path) and raised.value.reason == os.strerror(code)

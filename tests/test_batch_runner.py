@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from test_batch_admission import write_png
 
-from ocrpool.batch import BatchOptions, OutputFormat, OutputRefused, outpath, run_batch
+from ocrpool.batch import BatchOptions, OutputFormat, OutputRefused, outpath, run_batch, runner
 from ocrpool.batch.errors import InputNotFound
 from ocrpool.batch.ledger import Verdict
 from ocrpool.batch.summary import Outcome
 from ocrpool.batch.txt import RECORDS_NAME
-from ocrpool.errors import EngineStartError, OcrPoolError, WorkerCrashed
+from ocrpool.errors import EngineStartError, OcrPoolError, OutOfResources, WorkerCrashed
 from ocrpool.exports import Export, ExportFormat
 from ocrpool.results import OcrResult, Page
 from ocrpool.stats import PoolState, PoolStats
@@ -204,6 +204,53 @@ def test_an_engine_that_stops_starting_leaves_inputs_unrecorded(
     with pytest.raises(EngineStartError):
         run_batch(BatchOptions(str(out), (str(images),)), lambda: pool)
     assert not out.exists() and pool.ended_by == "cancel"
+
+
+def _short_of_descriptors_reading(
+    monkeypatch: pytest.MonkeyPatch, name: str, times: int | None
+) -> list[str]:
+    """Admission of ``name`` fails with EMFILE ``times`` times (``None``: always), as in
+    a process at its descriptor limit; the paths admitted are returned."""
+    real = runner.admit
+    tried: list[str] = []
+    monkeypatch.setattr(runner, "_ROOM_WAITS_S", (0.0, 0.0, 0.0))
+
+    def admit(path: str, *args: Any, **kwargs: Any) -> Any:
+        tried.append(path)
+        if path.endswith(name) and (times is None or tried.count(path) <= times):
+            raise OutOfResources(f"cannot read {path}: Too many open files", path=path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "admit", admit)
+    return tried
+
+
+def test_an_input_read_while_the_process_is_out_of_descriptors_is_tried_again(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "r.jsonl"
+    _short_of_descriptors_reading(monkeypatch, "b.png", times=2)
+    summary = run_batch(BatchOptions(str(out), (str(images),)), InlinePool)
+    records = {Path(r["path"]).name: r for r in _records(out)}
+    assert records["b.png"]["pages"] == [{"text": "b", "empty": False}]
+    assert summary.outcome is Outcome.SOME_FAILED  # crash.png, as always
+
+
+def test_an_input_the_process_is_never_able_to_read_stops_the_run_unrecorded(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process at its descriptor limit recorded good inputs as failed ``InvalidInput``
+    ("cannot read: Too many open files"), and a rerun kept them failed."""
+    out = tmp_path / "r.jsonl"
+    options = BatchOptions(str(out), (str(images),))
+    _short_of_descriptors_reading(monkeypatch, "b.png", times=None)
+    with pytest.raises(OutOfResources, match="Too many open files"):
+        run_batch(options, InlinePool)
+    assert "b.png" not in {Path(r["path"]).name for r in _records(out)}
+    monkeypatch.undo()
+    run_batch(options, InlinePool)  # the same command, with room again
+    names = sorted(Path(r["path"]).name for r in _records(out))
+    assert names == ["a.png", "b.png", "c.png", "crash.png"]
 
 
 def test_every_write_is_guarded(images: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import os
 import stat
 
 from ocrpool.batch.scan import Skipped, SkipReason
-from ocrpool.errors import ImageTooLarge, InvalidInput
+from ocrpool.errors import ImageTooLarge, InvalidInput, OutOfResources
 from ocrpool.formats import HEADER_BYTES, Format, image_size, read_image_size, sniff, sniff_file
 
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -23,6 +23,8 @@ DEFAULT_MAX_PIXELS = 178_956_970
 CLAIMED_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".dib", ".gif", ".pdf"}
 )
+_SHORT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+"""What reading a file fails with when this process, not the file, is short."""
 NOT_AN_IMAGE = "not an image: the content is not PNG, JPEG, TIFF, BMP, GIF or PDF"
 
 
@@ -47,6 +49,14 @@ def admit(path: str, info: os.stat_result, *, max_pixels: int | None) -> Format 
         fmt = sniff_file(path)
         size = image_size(path) if fmt not in (None, Format.PDF) else None
     except OSError as exc:
+        if exc.errno in _SHORT_OF:
+            reason = exc.strerror or str(exc)
+            raise OutOfResources(
+                f"cannot read {path}: {reason} (this process's limit on open files, "
+                "ulimit -n, or on memory)",
+                path=path,
+                reason=reason,
+            ) from None
         raise InvalidInput(f"cannot read: {exc.strerror or exc}", input=path) from None
     if fmt is None:
         if claimed:

@@ -51,8 +51,16 @@ from ocrpool.batch.scan import (
 from ocrpool.batch.sinks import STDOUT, OutputFormat, Sink, open_sink, sidecars
 from ocrpool.batch.summary import Summary, Tally
 from ocrpool.batch.txt import RECORDS_NAME
-from ocrpool.errors import EmptyPages, EngineStartError, InvalidInput, OcrPoolError, PoolClosed
+from ocrpool.errors import (
+    EmptyPages,
+    EngineStartError,
+    InvalidInput,
+    OcrPoolError,
+    OutOfResources,
+    PoolClosed,
+)
 from ocrpool.exports import ExportFormat
+from ocrpool.formats import Format
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
 
@@ -280,7 +288,7 @@ class _Run:
         if not self._claim(source):
             return None
         try:
-            admitted = admit(source.path, info, max_pixels=self.options.max_pixels)
+            admitted = _admit_when_there_is_room(source.path, info, self.options.max_pixels)
         except InvalidInput as error:
             self._record_failure(source, error)
             return None
@@ -369,6 +377,25 @@ class _TooManyFailures(Exception):
     def __init__(self, failures: int) -> None:
         super().__init__(f"{failures} inputs in a row failed")
         self.failures = failures
+
+
+_ROOM_WAITS_S = (0.25, 0.5, 1.0, 2.0)
+"""Pauses before admission tries an input again that this process was too short of
+descriptors or memory to read: the pool's own starts hold some for a moment."""
+
+
+def _admit_when_there_is_room(
+    path: str, info: os.stat_result, max_pixels: int | None
+) -> Format | Skipped:
+    """``admit``, tried again after each pause while this process is short of descriptors
+    or memory; past the last, ``OutOfResources`` stops the run with the input unrecorded
+    (a failure recorded for it would be the process's fault pinned on the input)."""
+    for wait_s in _ROOM_WAITS_S:
+        try:
+            return admit(path, info, max_pixels=max_pixels)
+        except OutOfResources:
+            time.sleep(wait_s)
+    return admit(path, info, max_pixels=max_pixels)
 
 
 def _failed(record: Record, error: OcrPoolError) -> Record:

@@ -685,7 +685,7 @@ def _descriptors_short(count: int) -> OSError | None:
             held.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
     except OSError as error:
         if error.errno in _SHORT_OF:
-            return error
+            return OSError(error.errno, error.strerror)  # not the probe's /dev/null
     finally:
         for descriptor in held:
             os.close(descriptor)
