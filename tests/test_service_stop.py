@@ -4,7 +4,10 @@ its workers, and exits 0 with no process left behind."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
+import logging
 import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +17,7 @@ import psutil
 import pytest
 from test_batch_admission import png_header
 
+from ocrpool.service.server import AcceptFailureLog
 from tests.support.served import ServiceProcess, wait_until
 
 
@@ -169,3 +173,37 @@ def test_a_sigterm_as_soon_as_the_url_is_printed_is_not_lost(tmp_path: Path) -> 
             wait_until(lambda: b"ocrpool serve: http" in served.log.read_bytes(), 60, "the URL")
             served.process.send_signal(signal.SIGTERM)
             assert served.process.wait(30) == 0, served.log_tail()
+
+
+def test_accepts_refused_for_want_of_descriptors_are_logged_once_in_a_while(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """asyncio logged each refused accept with a traceback, once per slot of the listen
+    backlog: 52 MB of log in 10 s, then a ``ValueError`` per retry left at exit."""
+    now = [0.0]
+    passed_on: list[dict[str, object]] = []
+    handler = AcceptFailureLog(
+        lambda loop, context: passed_on.append(context), every_s=10.0, clock=lambda: now[0]
+    )
+    loop = asyncio.new_event_loop()
+    refused = {
+        "message": "socket.accept() out of system resource",
+        "exception": OSError(errno.EMFILE, "Too many open files"),
+    }
+    try:
+        with caplog.at_level(logging.WARNING, logger="ocrpool"):
+            for _ in range(5000):
+                handler(loop, refused)
+            now[0] = 10.0
+            handler(loop, refused)
+            retry = loop.call_later(1, loop._start_serving)  # type: ignore[attr-defined]
+            handler(loop, {"exception": ValueError("Invalid file descriptor: -1"), "handle": retry})
+            retry.cancel()
+            other = {"message": "something else", "exception": RuntimeError("boom")}
+            handler(loop, other)
+    finally:
+        loop.close()
+    said = [r.getMessage() for r in caplog.records if "cannot accept" in r.getMessage()]
+    assert len(said) == 2
+    assert "(1 refused" in said[0] and "(5000 refused" in said[1]
+    assert passed_on == [other]

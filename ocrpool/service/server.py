@@ -15,8 +15,10 @@ import json
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable, Generator
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -99,6 +101,56 @@ class _EarlyStops:
         return self._kept
 
 
+_ACCEPT_REFUSED = "socket.accept() out of system resource"
+
+
+class AcceptFailureLog:
+    """The event loop's exception handler while the service runs. Out of descriptors,
+    asyncio (3.11) reports each refused ``accept`` once per slot of the listen backlog,
+    with a traceback: hundreds of MB of log a minute, enough to fill a disk. This says it
+    once every ``every_s``, and drops the retries asyncio scheduled for a listener that
+    has closed since (a ``ValueError`` each at exit). Anything else goes to the handler
+    that was set before, or to asyncio's own."""
+
+    def __init__(
+        self,
+        previous: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None,
+        every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._previous = previous
+        self._every_s = every_s
+        self._clock = clock
+        self._next_at = float("-inf")
+        self.refused = 0
+        """Refused accepts since the last one said."""
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") == _ACCEPT_REFUSED:
+            self.refused += 1
+            now = self._clock()
+            if now >= self._next_at:
+                self._next_at = now + self._every_s
+                log.warning(
+                    "cannot accept connections: %s (%d refused; this process's limit on "
+                    "open files, ulimit -n); new connections wait in the kernel's queue",
+                    context.get("exception"),
+                    self.refused,
+                )
+                self.refused = 0
+            return
+        handle = context.get("handle")
+        callback = getattr(handle, "_callback", None)
+        if isinstance(context.get("exception"), ValueError) and (
+            getattr(callback, "__name__", "") == "_start_serving"
+        ):
+            return  # a retry of accept for a listener closed since
+        if self._previous is not None:
+            self._previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+
 class _DrainingServer(uvicorn.Server):
     """A uvicorn server whose first stop signal also starts draining the pool at once, and
     whose second stops it now: the jobs left fail with ``PoolClosed``, the running ones are
@@ -115,6 +167,7 @@ class _DrainingServer(uvicorn.Server):
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(AcceptFailureLog(self._loop.get_exception_handler()))
         watcher = asyncio.ensure_future(self._stop_when_fatal())
         try:
             await super().serve(sockets)
