@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ocrpool.engines.base import JobOptions as JobOptions, PageSpan as PageSpan
     from ocrpool.errors import (
+        DocumentTooLong as DocumentTooLong,
         EmptyPages as EmptyPages,
         EngineConfigError as EngineConfigError,
         EngineError as EngineError,
@@ -59,6 +60,7 @@ and ``ocrpool --version`` read it from here."""
 
 _HOMES = {
     "ocrpool.errors": (
+        "DocumentTooLong",
         "EmptyPages",
         "EngineConfigError",
         "EngineError",

@@ -18,6 +18,7 @@ from ocrpool.batch.errors import BatchError, OutputFailed, OutputNameRefused
 from ocrpool.engines.aspose.models import ModelDirUnusable
 from ocrpool.engines.aspose.runtime import RuntimeSetupError
 from ocrpool.errors import (
+    DocumentTooLong,
     EmptyPages,
     EngineConfigError,
     EngineError,
@@ -96,6 +97,7 @@ TABLE: dict[type[OcrPoolError], Answer] = {
     OcrPoolError: Answer(_E.SOME_FAILED, 500),
     # One input's failure: recorded, and the service answers with it.
     InvalidInput: Answer(_E.SOME_FAILED, 422),
+    DocumentTooLong: Answer(_E.SOME_FAILED, 413),
     EngineError: Answer(_E.SOME_FAILED, 422),
     ResourceUnavailable: Answer(_E.SOME_FAILED, 503),
     EmptyPages: Answer(_E.SOME_FAILED, 422),

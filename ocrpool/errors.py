@@ -90,6 +90,14 @@ class ImageTooLarge(InvalidInput):
     max_pixels: int = 0
 
 
+class DocumentTooLong(InvalidInput):
+    """The document holds more pages than the pool's ``max_pages``: it is neither split
+    nor read, so one input cannot queue thousands of page jobs."""
+
+    pages: int = 0
+    max_pages: int = 0
+
+
 class EngineError(OcrPoolError):
     """The engine failed on an input it could read, or could not be set up. Not retried."""
 

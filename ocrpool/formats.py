@@ -7,7 +7,9 @@ import os
 import stat
 import struct
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
+
+from ocrpool.errors import ImageTooLarge
 
 
 class Format(str, enum.Enum):
@@ -21,6 +23,9 @@ class Format(str, enum.Enum):
 
 HEADER_BYTES = 16
 """How many leading bytes ``sniff`` needs."""
+
+DEFAULT_MAX_PIXELS = 178_956_970
+"""Pillow's ``DecompressionBombError`` threshold (twice ``Image.MAX_IMAGE_PIXELS``)."""
 
 _MAGIC: tuple[tuple[bytes, Format], ...] = (
     (b"\x89PNG\r\n\x1a\n", Format.PNG),
@@ -63,17 +68,43 @@ def read_image_size(handle: BinaryIO) -> tuple[int, int] | None:
     """``image_size`` of a seekable binary stream (a file, or ``io.BytesIO`` for bytes)."""
     header = handle.read(_SIZE_HEADER_BYTES)
     fmt = sniff(header)
-    if fmt is None or fmt is Format.PDF:
-        return None
-    if fmt is Format.PNG:
-        return _png_size(header)
-    if fmt is Format.GIF:
-        return _gif_size(header)
-    if fmt is Format.BMP:
-        return _bmp_size(header)
+    if fmt is Format.TIFF:
+        return _tiff_size(_reader(handle), header)
     if fmt is Format.JPEG:
         return _jpeg_size(handle)
-    return _tiff_size(_reader(handle), header)
+    return _header_size(fmt, header)
+
+
+def _header_size(fmt: Format | None, header: bytes) -> tuple[int, int] | None:
+    """The size a PNG, GIF or BMP declares in its first ``_SIZE_HEADER_BYTES``; ``None``
+    for any other format."""
+    sizer = _HEADER_SIZES.get(fmt) if fmt is not None else None
+    return None if sizer is None else sizer(header)
+
+
+def too_many_pixels(size: tuple[int, int] | None, max_pixels: int | None) -> bool:
+    """Whether ``size`` is known and past ``max_pixels`` (``None`` or 0: no limit)."""
+    if not max_pixels or size is None:
+        return False
+    return size[0] * size[1] > max_pixels
+
+
+def check_pixels(
+    size: tuple[int, int], max_pixels: int | None, *, input: str | None, setting: str
+) -> None:
+    """``ImageTooLarge`` if ``size`` is past ``max_pixels`` (``None`` or 0: no limit);
+    ``setting`` names the limit for the message."""
+    if not max_pixels or not too_many_pixels(size, max_pixels):
+        return
+    pixels = size[0] * size[1]
+    raise ImageTooLarge(
+        f"image too large: {size[0]}x{size[1]} = {pixels} pixels is over the limit "
+        f"of {max_pixels} ({setting}), a possible decompression bomb",
+        input=input,
+        width=size[0],
+        height=size[1],
+        max_pixels=max_pixels,
+    )
 
 
 _SIZE_HEADER_BYTES = 32
@@ -108,6 +139,13 @@ def _bmp_size(header: bytes) -> tuple[int, int] | None:
     width = int.from_bytes(header[18:22], "little", signed=True)
     height = int.from_bytes(header[22:26], "little", signed=True)
     return _positive(width, abs(height))  # a negative height means rows run top-down
+
+
+_HEADER_SIZES: dict[Format, Callable[[bytes], tuple[int, int] | None]] = {
+    Format.PNG: _png_size,
+    Format.GIF: _gif_size,
+    Format.BMP: _bmp_size,
+}
 
 
 def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
@@ -157,13 +195,15 @@ def _reader(handle: BinaryIO) -> ReadAt:
 
 def _tiff_size(read_at: ReadAt, header: bytes) -> tuple[int, int] | None:
     """The largest page of the chain of image file directories."""
-    largest: tuple[int, int] | None = None
-    for page in _tiff_pages(read_at, header):
-        if page is None:
-            return None
-        if largest is None or page[0] * page[1] > largest[0] * largest[1]:
-            largest = page
-    return largest
+    return _largest(list(_tiff_pages(read_at, header)))
+
+
+def _largest(pages: list[tuple[int, int] | None]) -> tuple[int, int] | None:
+    """The page of most pixels; ``None`` if there is none or any page has no size."""
+    sizes = [page for page in pages if page is not None]
+    if not sizes or len(sizes) < len(pages):
+        return None
+    return max(sizes, key=lambda size: size[0] * size[1])
 
 
 _IFD_READ = 512
@@ -268,36 +308,59 @@ def file_stamp(path: str) -> Stamp | None:
 def file_page_count(path: str) -> int | None:
     """``page_count`` of the regular file at ``path``; ``None`` for anything else, or when
     it cannot be read."""
-    return file_pages(path)[0]
+    return file_layout(path).pages
 
 
-def file_pages(path: str) -> tuple[int | None, Stamp | None]:
-    """``file_page_count``, and the ``Stamp`` of the very file counted (read from the
-    descriptor counted through, so a file replaced meanwhile cannot pair its stamp with
-    the old file's count). Opened without blocking and checked before any read: opening
-    a FIFO would block, and reading it eat its data. A pool runs this for every job
-    submitted, so it reads with ``pread`` and no file object: a single-image format is
-    told from its first bytes, a one-page TIFF in one more read."""
+class Layout(NamedTuple):
+    """What ``file_layout`` read of a file, without decoding it."""
+
+    pages: int | None
+    """``page_count``: ``None`` when not a regular file, unreadable, or too broken to say."""
+    stamp: Stamp | None
+    largest: tuple[int, int] | None = None
+    """The largest page's ``(width, height)``, when asked for and declared (not a PDF's)."""
+
+
+_UNREAD = Layout(None, None)
+
+
+def file_layout(path: str, *, sizes: bool = False, pdf_pages: bool = True) -> Layout:
+    """The pages of the file at ``path``, the ``Stamp`` of the very file counted (read
+    from the descriptor counted through, so a file replaced meanwhile cannot pair its
+    stamp with the old file's count) and, with ``sizes``, its largest page. Opened
+    without blocking and checked before any read: opening a FIFO would block, and reading
+    it eat its data. A pool runs this for every path job, so it reads with ``pread`` and
+    no file object: a PNG, GIF or BMP is told, size and all, from its first bytes, a
+    TIFF from its directories; only a JPEG's size and a PDF's pages need more (with
+    ``pdf_pages=False`` a PDF's are not counted: ``None``)."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return None, None
+        return _UNREAD
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
-            return None, None
+            return _UNREAD
         stamp = (info.st_size, info.st_mtime_ns)
-        header = os.pread(descriptor, HEADER_BYTES, 0)
+        header = os.pread(descriptor, _SIZE_HEADER_BYTES, 0)
         fmt = sniff(header)
+        if fmt is None:
+            return Layout(None, stamp)
         if fmt is Format.TIFF:
-            pages = _tiff_page_count(lambda at, size: os.pread(descriptor, size, at), header)
-            return pages, stamp
-        if fmt is not Format.PDF:
-            return (None if fmt is None else 1), stamp
-        with os.fdopen(os.dup(descriptor), "rb") as handle:
-            return page_count(handle), stamp
+            pages = list(_tiff_pages(lambda at, size: os.pread(descriptor, size, at), header))
+            if not pages or None in pages:
+                return Layout(None, stamp)
+            return Layout(len(pages), stamp, _largest(pages) if sizes else None)
+        if fmt is Format.PDF and not pdf_pages:
+            return Layout(None, stamp)
+        if fmt is Format.PDF or (sizes and fmt is Format.JPEG):
+            with os.fdopen(os.dup(descriptor), "rb") as handle:
+                if fmt is Format.PDF:
+                    return Layout(_pdf_pages(handle), stamp)
+                return Layout(1, stamp, _jpeg_size(handle))
+        return Layout(1, stamp, _header_size(fmt, header) if sizes else None)
     except OSError:
-        return None, None
+        return _UNREAD
     finally:
         os.close(descriptor)
 

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from ocrpool.batch import admission
-from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, admit_bytes, stat_input
+from ocrpool.batch.admission import admit, admit_bytes, stat_input
 from ocrpool.batch.scan import Skipped, SkipReason
 from ocrpool.errors import ImageTooLarge, InvalidInput, OutOfResources
-from ocrpool.formats import Format, image_size
+from ocrpool.formats import DEFAULT_MAX_PIXELS, Format, image_size
 
 
 def png_header(width: int, height: int) -> bytes:

@@ -215,6 +215,7 @@ def test_run_reads_pool_settings_from_the_environment_and_a_flag_wins(
     monkeypatch.setenv("OCRPOOL_RETRIES", "")  # empty: unset
     monkeypatch.setenv("OCRPOOL_SPLIT_PAGES", "false")
     monkeypatch.setenv("OCRPOOL_PAGES_PER_JOB", "3")
+    monkeypatch.setenv("OCRPOOL_MAX_PIXELS", "5000000")  # admission's and the workers'
     pool = _stored_pool_options(tmp_path, "--spares", "2", "--split-min-pages", "9")["pool"]
     assert pool == {
         "max_jobs_per_worker": 7,
@@ -229,6 +230,7 @@ def test_run_reads_pool_settings_from_the_environment_and_a_flag_wins(
         "split_pages": False,
         "pages_per_job": 3,
         "split_min_pages": 9,
+        "max_pixels": 5_000_000,
         "engine_options": {},
     }
 

@@ -467,7 +467,7 @@ def test_pool_options_map_onto_ocrpool(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     out = tmp_path / "r.db"
     args = ["--max-jobs", "0", "--max-rss", "300", "--timeout", "5", "--retries", "0"]
-    args += ["--license", "my.lic", "--language", "deu"]
+    args += ["--license", "my.lic", "--language", "deu", "--max-pixels", "5000"]
     for option in ("language_detection_level=0.5", "warmup=FALSE", "threads=3", "spellcheck=a=b"):
         args += ["--engine-option", option]
     assert run(str(tmp_path / "empty"), "--out", str(out), "--format", "sqlite", *args) == 0
@@ -483,6 +483,7 @@ def test_pool_options_map_onto_ocrpool(tmp_path: Path) -> None:
         "engine": "aspose",
         "pages_per_job": 1,
         "split_min_pages": 4,
+        "max_pixels": 5000,  # checked again by the worker reading the file
         "engine_options": {
             "language_detection_level": 0.5,
             "warmup": False,

@@ -472,10 +472,10 @@ def test_cancel_with_kill_stops_a_documents_running_pages(tmp_path: Path) -> Non
 def test_a_paths_pages_are_counted_by_its_worker_never_in_the_callers_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def counted_here(path: str) -> object:
+    def counted_here(path: str, **reads: bool) -> object:
         raise AssertionError(f"{path} was counted in the caller's process")
 
-    monkeypatch.setattr(documents, "file_pages", counted_here)
+    monkeypatch.setattr(documents, "file_layout", counted_here)
     doc = make_document(tmp_path / "doc.tif", 12)
     [image] = make_inputs(tmp_path, ["one.png"])
     with fake_pool(workers=2, spares=0) as pool:

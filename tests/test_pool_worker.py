@@ -16,6 +16,7 @@ from fakes import make_document, make_inputs
 
 from ocrpool.engines.fake import FakeEngine
 from ocrpool.pool import worker as worker_module
+from ocrpool.pool.limits import NO_LIMITS
 from ocrpool.pool.protocol import Job, Outcome, Pages, Stop
 from ocrpool.pool.worker import OwnRss, _serve
 
@@ -33,7 +34,7 @@ def test_a_job_waiting_in_the_pipe_is_acknowledged_in_the_outcome_before_it(
 
     def serve_until_idle() -> None:
         supervisor.send(Stop())
-        _serve(worker, engine, OwnRss(), None)
+        _serve(worker, engine, OwnRss(), None, NO_LIMITS)
         while supervisor.poll():
             sent.append(supervisor.recv())
 
@@ -67,7 +68,7 @@ def test_a_job_that_may_split_is_counted_first_and_answered_with_its_pages(
         for job in jobs:
             supervisor.send(job)
         supervisor.send(Stop())
-        _serve(worker, engine, OwnRss(), None)
+        _serve(worker, engine, OwnRss(), None, NO_LIMITS)
         sent = []
         while supervisor.poll():
             sent.append(supervisor.recv())
@@ -85,10 +86,10 @@ def test_a_job_that_may_split_is_counted_first_and_answered_with_its_pages(
     assert short_read.pages is None and short_read.recognition is not None
     assert len(short_read.recognition.pages) == 6
 
-    def unreadable(path: str) -> object:
+    def unreadable(path: str, **reads: bool) -> object:
         raise RecursionError("a page tree nested too deep")
 
-    monkeypatch.setattr(worker_module, "file_pages", unreadable)
+    monkeypatch.setattr(worker_module, "file_layout", unreadable)
     (whole,) = served(Job(4, document, split_from=4))  # the engine reads it, as it can
     assert whole.pages is None and whole.recognition is not None
 

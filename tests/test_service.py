@@ -492,3 +492,41 @@ def test_one_real_aspose_request(tmp_path: Path) -> None:
     assert record["format"] == "tiff" and record["size"] == len(image)
     assert record["pages"][0]["text"].startswith("This is a lot of 12 point text")
     assert record["evaluation_mode"] or "Trial" not in record["pages"][0]["text"]
+
+
+def test_a_path_replaced_after_its_admission_is_refused_by_the_worker_past_the_limits(
+    tmp_path: Path,
+) -> None:
+    """Admitted as an 8 x 8 PNG while the only worker is stopped, then replaced by a bomb
+    or by a long document: the worker's own checks (the pool's ``max_pixels`` and
+    ``max_pages``, from ``--max-pixels`` and ``--max-pages``) refuse them."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    bomb, long = allowed / "bomb.png", allowed / "long.tif"
+    args = ["--engine", "fake", "--workers", "1", "--spares", "0", "--max-pages", "5"]
+    args += ["--max-pixels", "1000000", "--allow-path-prefix", str(allowed)]
+    with ServiceProcess(args, tmp_path / "server.log") as served:
+        [worker] = served.start().workers()
+        worker.suspend()
+        try:
+            created = {}
+            for path in (bomb, long):
+                path.write_bytes(png_header(8, 8))
+                created[path] = served.request("POST", f"/v1/jobs?path={path}")
+            (tmp_path / "bomb.png").write_bytes(png_header(2_000, 2_000))
+            (tmp_path / "bomb.png").replace(bomb)
+            Path(make_document(tmp_path / "long.tif", 40)).replace(long)
+        finally:
+            worker.resume()
+        replies = {}
+        for path, reply in created.items():
+            assert reply.status == 202, reply.body
+            replies[path] = served.request("GET", f"/v1/jobs/{reply.json()['id']}?wait=60")
+    too_large = error_of(replies[bomb], 422, "ImageTooLarge")
+    assert (too_large["width"], too_large["height"], too_large["max_pixels"]) == (
+        2_000,
+        2_000,
+        1_000_000,
+    )
+    too_long = error_of(replies[long], 413, "DocumentTooLong")
+    assert (too_long["pages"], too_long["max_pages"], too_long["input"]) == (40, 5, str(long))

@@ -6,7 +6,6 @@
 files (``sinks``), showing ``progress`` and returning a ``summary``.
 """
 
-from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
 from ocrpool.batch.errors import (
     BatchError,
     InputNotFound,
@@ -22,6 +21,7 @@ from ocrpool.batch.records import InputFile, Record
 from ocrpool.batch.runner import BatchOptions, run_batch
 from ocrpool.batch.sinks import OutputFormat
 from ocrpool.batch.summary import Outcome, Summary
+from ocrpool.formats import DEFAULT_MAX_PIXELS
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

@@ -14,11 +14,16 @@ import os
 import stat
 
 from ocrpool.batch.scan import Skipped, SkipReason
-from ocrpool.errors import ImageTooLarge, InvalidInput, OutOfResources
-from ocrpool.formats import HEADER_BYTES, Format, image_size, read_image_size, sniff, sniff_file
-
-DEFAULT_MAX_PIXELS = 178_956_970
-"""Pillow's ``DecompressionBombError`` threshold (twice ``Image.MAX_IMAGE_PIXELS``)."""
+from ocrpool.errors import InvalidInput, OutOfResources
+from ocrpool.formats import (
+    HEADER_BYTES,
+    Format,
+    check_pixels,
+    image_size,
+    read_image_size,
+    sniff,
+    sniff_file,
+)
 
 CLAIMED_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".dib", ".gif", ".pdf"}
@@ -87,16 +92,7 @@ def _check_size(
         return
     if size is None:
         raise InvalidInput(f"corrupt {fmt.value.upper()}: cannot read the image size", input=path)
-    pixels = size[0] * size[1]
-    if max_pixels and pixels > max_pixels:
-        raise ImageTooLarge(
-            f"image too large: {size[0]}x{size[1]} = {pixels} pixels is over the limit "
-            f"of {max_pixels} (--max-pixels), a possible decompression bomb",
-            input=path,
-            width=size[0],
-            height=size[1],
-            max_pixels=max_pixels,
-        )
+    check_pixels(size, max_pixels, input=path, setting="--max-pixels")
 
 
 def _stat_message(path: str, exc: OSError) -> str:

@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol, TextIO
 
-from ocrpool.batch.admission import DEFAULT_MAX_PIXELS, admit, stat_input
+from ocrpool.batch.admission import admit, stat_input
 from ocrpool.batch.errors import InputNotFound, OutputFailed, OutputNameRefused, OutputRefused
 from ocrpool.batch.exports import ExportFolder, default_export_dir
 from ocrpool.batch.ledger import Ledger
@@ -60,7 +60,7 @@ from ocrpool.errors import (
     PoolClosed,
 )
 from ocrpool.exports import ExportFormat
-from ocrpool.formats import Format
+from ocrpool.formats import DEFAULT_MAX_PIXELS, Format
 from ocrpool.results import OcrResult
 from ocrpool.stats import PoolStats
 

@@ -16,9 +16,9 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
 from ocrpool.batch.runner import PoolFactory
 from ocrpool.cli.conventions import finite_number
+from ocrpool.formats import DEFAULT_MAX_PIXELS
 from ocrpool.pool.config import PoolConfig, env_name, from_environment
 from ocrpool.pool.executor import OcrPool
 from ocrpool.scaleout import RayOcrPool

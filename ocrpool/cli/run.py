@@ -178,6 +178,7 @@ def _run(args: argparse.Namespace) -> int:
         return _usage("--max-failures must be at least 1")
     if exports:
         options_for_pool["engine_options"]["exports"] = [fmt.value for fmt in exports]
+    options_for_pool["max_pixels"] = admission  # checked again where the file is read
     options = BatchOptions(
         out=args.out,
         inputs=tuple(args.inputs),

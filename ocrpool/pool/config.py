@@ -15,8 +15,10 @@ from typing import Any
 
 from ocrpool.engines import check_option_names, resolve_engine
 from ocrpool.exports import ExportFormat, parse_formats
+from ocrpool.formats import DEFAULT_MAX_PIXELS
 from ocrpool.merge import MERGEABLE
 from ocrpool.pool.documents import PageJobs
+from ocrpool.pool.limits import InputLimits
 
 
 def _usable_cores() -> int:
@@ -67,6 +69,15 @@ class PoolConfig:
     """Pages in one page job of a split document."""
     split_min_pages: int = 4
     """Documents with fewer pages than this are one job, as single images are."""
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    """An image, or a TIFF page, whose header declares more pixels than this fails with
+    ``ImageTooLarge``, never retried: a possible decompression bomb. The worker checks
+    just before its engine reads the input, so a file changed after the caller's own
+    checks cannot take one past it. ``None`` or 0: no limit."""
+    max_pages: int | None = None
+    """A document of more pages fails with ``DocumentTooLong``, never retried, split or
+    read by the engine; counted, like ``max_pixels``, just before the engine would read
+    it (``None``: no limit)."""
     engine: str = "aspose"
     """The OCR engine each worker owns: ``aspose``, ``tesseract``, ``fake`` (for tests), or a
     ``module:Class`` of your own."""
@@ -115,6 +126,10 @@ class PoolConfig:
         )
         _require(self.pages_per_job >= 1, "pages_per_job must be at least 1")
         _require(self.split_min_pages >= 2, "split_min_pages must be at least 2")
+        _require(self.max_pixels is None or self.max_pixels >= 0, "max_pixels must be 0 or more")
+        _require(
+            self.max_pages is None or self.max_pages >= 1, "max_pages must be at least 1 or None"
+        )
         _require(self.max_start_failures >= 1, "max_start_failures must be at least 1")
         _require(self.max_recycles_at_once >= 1, "max_recycles_at_once must be at least 1")
         _require(0.0 <= self.recycle_jitter < 1.0, "recycle_jitter must be in [0, 1)")
@@ -178,7 +193,12 @@ class PoolConfig:
             return None
         if not exports <= MERGEABLE:
             return None
-        return PageJobs(self.pages_per_job, self.split_min_pages)
+        return PageJobs(self.pages_per_job, self.split_min_pages, self.limits)
+
+    @property
+    def limits(self) -> InputLimits:
+        """What a worker checks of each input before its engine reads it."""
+        return InputLimits(self.max_pixels or None, self.max_pages)
 
     @property
     def merged_exports(self) -> tuple[ExportFormat, ...]:

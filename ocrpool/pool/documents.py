@@ -54,9 +54,10 @@ from dataclasses import dataclass, replace
 from ocrpool.engines.base import PageSpan, Source
 from ocrpool.errors import EngineError, JobCancelled, OcrPoolError, PagesFailed
 from ocrpool.exports import Export, ExportFormat
-from ocrpool.formats import Stamp, file_page_count, file_pages, page_count
+from ocrpool.formats import Stamp, file_layout, file_page_count, page_count, read_image_size
 from ocrpool.merge import merge_exports
 from ocrpool.pool.leases import JobFuture, resolve
+from ocrpool.pool.limits import NO_LIMITS, InputLimits
 from ocrpool.results import Attempt, OcrResult, Page
 from ocrpool.stats import PageProgress
 
@@ -68,10 +69,12 @@ log = logging.getLogger("ocrpool")
 @dataclass(frozen=True)
 class PageJobs:
     """How a pool splits documents: ``pages_per_job`` pages a job, for documents of at
-    least ``min_pages`` pages."""
+    least ``min_pages`` pages, none past the ``limits`` (such a document runs as one job,
+    which its worker refuses)."""
 
     pages_per_job: int
     min_pages: int
+    limits: InputLimits = NO_LIMITS
 
 
 @dataclass(frozen=True)
@@ -109,18 +112,22 @@ def spans_of(path: str, total: int, stamp: Stamp | None, size: int) -> tuple[Pag
 def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Plan | None:
     """The page jobs of ``source``, or ``None`` to run it as one job (splitting off, one
     page or too few, a page span already, not a regular file, a file that cannot be
-    counted: the engine then reads it whole and says what is wrong). Counts pages in the
+    counted: the engine then reads it whole and says what is wrong; a page past
+    the ``limits``: its worker refuses the whole). Counts pages in the
     caller's thread. Bytes are written once, to a file in ``folder`` (the pool's own,
     which a killed pool's successor sweeps; default: the system temp dir); when that
     cannot be written (the pool closed and its folder gone), they run as one job too."""
     if jobs is None or isinstance(source, PageSpan):
         return None
     stamp: Stamp | None = None
+    largest: tuple[int, int] | None = None
     if isinstance(source, bytes):
         total = page_count(io.BytesIO(source))
+        if jobs.limits.max_pixels and total is not None and total >= jobs.min_pages:
+            largest = read_image_size(io.BytesIO(source))
     else:
-        total, stamp = file_pages(source)
-    if total is None or total < jobs.min_pages:
+        total, stamp, largest = file_layout(source, sizes=bool(jobs.limits.max_pixels))
+    if total is None or total < jobs.min_pages or jobs.limits.refuse(total, largest):
         return None
     temp_path = None
     if isinstance(source, bytes):

@@ -24,6 +24,7 @@ from typing import Any
 
 from ocrpool.engines.base import JobOptions, Source
 from ocrpool.errors import OcrPoolError
+from ocrpool.pool.limits import NO_LIMITS, InputLimits
 from ocrpool.results import Recognition
 
 
@@ -40,6 +41,8 @@ class WorkerSpec:
     """Count ``max_rss_mb`` from the RSS right after warm-up."""
     warm_nice: int = 0
     """Added to the nice value of the thread that starts and warms the engine."""
+    limits: InputLimits = NO_LIMITS
+    """Checked of each input just before the engine reads it."""
 
 
 @dataclass(frozen=True)

@@ -648,6 +648,7 @@ class Supervisor:
             max_rss_mb=config.max_rss_mb,
             rss_relative=config.rss_relative,
             warm_nice=config.warm_nice,
+            limits=config.limits,
         )
         quota = policies.quota(config, self._spawned, self._rng)
         try:

@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import dataclasses
 import faulthandler
+import io
 import os
 import signal
 import sys
@@ -35,7 +36,8 @@ import psutil
 from ocrpool.engines import create_engine
 from ocrpool.engines.base import Engine, JobOptions, PageSpan, Source
 from ocrpool.errors import EngineError, EngineOptionError, InvalidInput, OcrPoolError
-from ocrpool.formats import file_pages, file_stamp
+from ocrpool.formats import Layout, file_layout, file_stamp, page_count, read_image_size
+from ocrpool.pool.limits import InputLimits
 from ocrpool.pool.protocol import (
     Ack,
     Declined,
@@ -72,10 +74,10 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
         sys.exit(1)
     warm_rss = rss.mb()
     conn.send(Ready(warm_rss, time.monotonic() - started))
-    limit = spec.max_rss_mb
-    if limit is not None and spec.rss_relative:
-        limit += warm_rss
-    _serve(conn, engine, rss, limit)
+    rss_limit = spec.max_rss_mb
+    if rss_limit is not None and spec.rss_relative:
+        rss_limit += warm_rss
+    _serve(conn, engine, rss, rss_limit, spec.limits)
     engine.close()
 
 
@@ -119,7 +121,13 @@ def _lower_priority(by: int) -> None:
         os.setpriority(os.PRIO_PROCESS, thread, min(19, nice + by))
 
 
-def _serve(conn: Connection, engine: Engine, own_rss: OwnRss, limit: float | None) -> None:
+def _serve(
+    conn: Connection,
+    engine: Engine,
+    own_rss: OwnRss,
+    rss_limit: float | None,
+    limits: InputLimits,
+) -> None:
     over_limit = False
     message: Job | Stop | None = None
     acked = False  # ``message`` was acknowledged in the last Outcome
@@ -138,13 +146,14 @@ def _serve(conn: Connection, engine: Engine, own_rss: OwnRss, limit: float | Non
         if not acked:
             conn.send(Ack(job.job_id))
         counted = time.monotonic()
-        pages = _pages_to_split(job)
+        layout = _layout(job, limits)
+        pages = _pages_to_split(job, layout, limits)
         if pages is None:
-            recognition, error, elapsed = _run(engine, job)
+            recognition, error, elapsed = _run(engine, job, layout, limits)
         else:
             recognition, error, elapsed = None, None, time.monotonic() - counted
         rss = own_rss.mb()
-        over_limit = limit is not None and rss >= limit
+        over_limit = rss_limit is not None and rss >= rss_limit
         waiting = conn.recv() if not over_limit and pending_bytes(conn) else None
         following = waiting.job_id if isinstance(waiting, Job) else None
         outcome = Outcome(
@@ -167,28 +176,43 @@ def _send_outcome(conn: Connection, outcome: Outcome) -> None:
         conn.send(dataclasses.replace(outcome, recognition=None, error=error))
 
 
-def _pages_to_split(job: Job) -> Pages | None:
-    """The ``Pages`` of a ``split_from`` job's file if it holds enough to split; ``None``
-    to read it whole (one page, too few, not a regular file, too broken to count: the
-    engine then says what is wrong; so too if counting fails in any other way, a PDF whose
-    page tree is nested past Python's recursion limit, say)."""
-    if job.split_from is None or not isinstance(job.source, str):
+def _layout(job: Job, limits: InputLimits) -> Layout | None:
+    """What the worker reads of a path's file before its engine does: its pages if it may
+    be split (``split_from``) or there is a page limit, its largest page if there is a
+    pixel limit. ``None`` for bytes and spans, and when reading it fails in a way
+    ``file_layout`` does not expect (a PDF whose page tree is nested past Python's
+    recursion limit, say): the engine then reads it whole and says what is wrong."""
+    counted = job.split_from is not None or bool(limits.max_pages)
+    if not isinstance(job.source, str) or not (counted or limits.max_pixels):
         return None
     try:
-        total, stamp = file_pages(job.source)
+        return file_layout(job.source, sizes=bool(limits.max_pixels), pdf_pages=counted)
     except Exception:
         return None
-    if total is None or total < job.split_from:
+
+
+def _pages_to_split(job: Job, layout: Layout | None, limits: InputLimits) -> Pages | None:
+    """The ``Pages`` of a ``split_from`` job's file if it holds enough to split; ``None``
+    to read it whole (one page, too few, not a regular file, too broken to count: the
+    engine then says what is wrong; past the ``limits``: ``_run`` refuses it)."""
+    if job.split_from is None or layout is None or layout.pages is None:
         return None
-    return Pages(os.path.abspath(job.source), total, stamp)
+    if layout.pages < job.split_from or limits.refuse(layout.pages, layout.largest):
+        return None
+    assert isinstance(job.source, str)  # a layout is read of paths only
+    return Pages(os.path.abspath(job.source), layout.pages, layout.stamp)
 
 
-def _run(engine: Engine, job: Job) -> tuple[Recognition | None, OcrPoolError | None, float]:
+def _run(
+    engine: Engine, job: Job, layout: Layout | None, limits: InputLimits
+) -> tuple[Recognition | None, OcrPoolError | None, float]:
     """Recognise one job: its recognition or its typed error, and how long it took."""
     started = time.monotonic()
     recognition, error = None, None
     try:
-        result = _recognize(engine, _unspilled(job.source), job.options)
+        source = _unspilled(job.source)
+        _check_limits(source, layout, limits)
+        result = _recognize(engine, source, job.options)
         if not isinstance(result, Recognition):
             kind = type(result).__name__
             raise EngineError(f"the engine returned a {kind}, not an ocrpool Recognition")
@@ -211,6 +235,21 @@ def _recognize(engine: Engine, source: Source, options: JobOptions | None) -> Re
     recognize: Any = engine.recognize
     result: Recognition = recognize(source, options)
     return result
+
+
+def _check_limits(source: Source, layout: Layout | None, limits: InputLimits) -> None:
+    """``ImageTooLarge`` or ``DocumentTooLong`` for an input past the ``limits``, read
+    from the file (or bytes) the engine is about to read, whatever the caller checked
+    before. A span is not read again: its document was checked when it was counted, and
+    a changed file fails ``_check_unchanged``."""
+    if isinstance(source, PageSpan) or not (limits.max_pixels or limits.max_pages):
+        return
+    if isinstance(source, bytes):
+        pages = page_count(io.BytesIO(source)) if limits.max_pages else None
+        largest = read_image_size(io.BytesIO(source)) if limits.max_pixels else None
+        limits.check(pages, largest, input=None)
+    elif layout is not None:
+        limits.check(layout.pages, layout.largest, input=source)
 
 
 def _check_unchanged(span: PageSpan) -> None:

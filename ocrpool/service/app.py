@@ -232,7 +232,11 @@ class Service:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.lifecycle = PoolLifecycle(
-            settings.pool, settings.drain_timeout_s, settings.unhealthy_after_s
+            # the workers check both again as they read a file: one changed after its
+            # admission cannot take a decompression bomb, or a long document, past them
+            {**settings.pool, "max_pixels": settings.max_pixels, "max_pages": settings.max_pages},
+            settings.drain_timeout_s,
+            settings.unhealthy_after_s,
         )
         self.jobs = JobTable(
             ttl_s=settings.result_ttl_s,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ocrpool.batch.admission import DEFAULT_MAX_PIXELS
+from ocrpool.formats import DEFAULT_MAX_PIXELS
 from ocrpool.pool.config import check_types
 
 _MB = 1024 * 1024

@@ -20,7 +20,7 @@ from ocrpool.batch import BatchOptions, OutputFormat, run_batch
 from ocrpool.batch.admission import admit, admit_bytes, stat_input
 from ocrpool.batch.progress import Silent
 from ocrpool.batch.scan import Skipped
-from ocrpool.formats import Format, read_image_size, sniff
+from ocrpool.formats import Format, file_layout, image_size, read_image_size, sniff
 
 from .hostile import Change, ChangingPool, Entry, deep_file, make_entry, png_header, real_files
 from .runs import recorded_paths
@@ -91,6 +91,23 @@ def test_every_format_cut_anywhere_is_admitted_or_refused_clearly(
     assert isinstance(verdict, (Format, Skipped))
     if isinstance(verdict, Skipped):  # only a name that claims no image may be skipped
         assert suffix in (".dat", ".md", "")
+
+
+@FAST
+@given(st.sampled_from(sorted(FILES)), st.floats(0, 1))
+def test_a_worker_reads_the_size_admission_reads_of_every_format_cut_anywhere(
+    tmp_path_factory: pytest.TempPathFactory, fmt: str, fraction: float
+) -> None:
+    """The worker's check (``file_layout``, by ``pread``) and admission's (``image_size``,
+    through a file object) read one size, or neither does: the worker refuses no file
+    admission let in, and lets in none it refused."""
+    data = FILES[fmt]
+    path = tmp_path_factory.mktemp("cut") / f"x.{fmt}"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    layout = file_layout(str(path), sizes=True)
+    assert layout.largest == image_size(str(path))
+    assert layout.pages == file_layout(str(path)).pages
+    assert layout.largest is None or layout.pages is not None
 
 
 @FAST

@@ -1,0 +1,156 @@
+"""The pool's own limits on an input (``max_pixels``, ``max_pages``): checked by the
+worker just before its engine reads it, so a file changed after the caller's checks (the
+service's ``?path=`` admission, ``ocrpool run``'s scan) cannot take a decompression bomb
+or a long document past them."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from fakes import fake_pool, make_document
+from PIL import Image
+from test_batch_admission import png_header, write_png
+
+from ocrpool import DocumentTooLong, ImageTooLarge, PoolConfig
+from ocrpool.batch.admission import admit, stat_input
+from ocrpool.formats import DEFAULT_MAX_PIXELS, Format, file_layout
+
+
+def test_an_image_past_the_limit_fails_in_its_worker_which_serves_on(tmp_path: Path) -> None:
+    bomb, fine = write_png(tmp_path / "bomb.png", 100_000, 100_000), write_png(tmp_path / "a.png")
+    with fake_pool(workers=1, spares=0) as pool:
+        [worker] = pool.stats().workers
+        refused, read = pool.submit(str(bomb)), pool.submit(str(fine))
+        error = refused.exception()
+        assert read.result().text == "a"
+        stats = pool.stats()
+    assert isinstance(error, ImageTooLarge)
+    assert (error.width, error.height, error.max_pixels) == (100_000, 100_000, DEFAULT_MAX_PIXELS)
+    assert error.input == str(bomb) and "the pool's max_pixels" in error.message
+    assert (stats.failed, stats.completed, stats.retries, stats.quarantined) == (1, 1, 0, ())
+    assert [w.pid for w in stats.workers] == [worker.pid] and stats.exits == {}
+
+
+@pytest.mark.parametrize("limit", [None, 0])
+def test_no_limit_lets_the_engine_read_what_it_is_given(tmp_path: Path, limit: int | None) -> None:
+    bomb = write_png(tmp_path / "bomb.png", 100_000, 100_000)
+    with fake_pool(workers=1, spares=0, max_pixels=limit) as pool:
+        assert pool.submit(str(bomb)).result().text == "bomb"
+        assert pool.submit(png_header(100_000, 100_000), label="bytes").result().ok
+
+
+def test_a_file_replaced_by_a_bomb_after_the_callers_check_is_refused_where_it_is_read(
+    tmp_path: Path,
+) -> None:
+    """The worker is stopped while the job waits in its pipe: the file is replaced after
+    both the caller's admission and ``submit``, before any read by the worker."""
+    path = write_png(tmp_path / "scan.png")
+    assert admit(str(path), stat_input(str(path)), max_pixels=DEFAULT_MAX_PIXELS) is Format.PNG
+    with fake_pool(workers=1, spares=0) as pool:
+        [worker] = pool.stats().workers
+        os.kill(worker.pid, signal.SIGSTOP)
+        try:
+            future = pool.submit(str(path))
+            write_png(tmp_path / "bomb.png", 50_000, 50_000).replace(path)
+        finally:
+            os.kill(worker.pid, signal.SIGCONT)
+        error = future.exception()
+        assert [w.pid for w in pool.stats().workers] == [worker.pid]
+    assert isinstance(error, ImageTooLarge) and (error.width, error.height) == (50_000, 50_000)
+
+
+def test_bytes_past_the_limit_fail_in_the_worker(tmp_path: Path) -> None:
+    with fake_pool(workers=1, spares=0) as pool:
+        error = pool.submit(png_header(20_000, 20_000), label="upload").exception()
+    assert isinstance(error, ImageTooLarge) and (error.width, error.height) == (20_000, 20_000)
+
+
+def _tiff_bytes(sizes: list[tuple[int, int]]) -> bytes:
+    frames = [Image.new("1", size, 1) for size in sizes]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "TIFF", save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
+def test_a_document_with_a_page_past_the_limit_is_refused_whole_never_split(
+    tmp_path: Path,
+) -> None:
+    """Pages of 40..51 x 30 pixels: 1,200 to 1,530. Split, a page job would be read
+    without the check (its document was checked when counted), so such a document is
+    one job, which its worker refuses; from a path (counted by the worker) and from bytes
+    (counted in the caller)."""
+    doc = make_document(tmp_path / "doc.tif", 12)
+    data = _tiff_bytes([(40 + n, 30) for n in range(12)])
+    with fake_pool(workers=2, spares=0, max_pixels=1_500) as pool:
+        errors = [pool.submit(doc).exception(), pool.submit(data, label="doc").exception()]
+        stats = pool.stats()
+    for error in errors:
+        assert isinstance(error, ImageTooLarge) and (error.width, error.height) == (51, 30)
+    assert stats.pages.documents == 0 and stats.submitted == 2 and stats.failed == 2
+    with fake_pool(workers=2, spares=0, max_pixels=1_600) as pool:
+        assert len(pool.submit(doc).result().pages) == 12
+        assert pool.stats().pages.documents == 1
+
+
+@pytest.mark.parametrize("split_pages", [True, False])
+def test_a_document_past_the_page_limit_is_refused_whole_never_split(
+    tmp_path: Path, split_pages: bool
+) -> None:
+    """From a path (counted by the worker) and from bytes (by the caller, then by the
+    worker), split or not; the fake engine would read either whole."""
+    doc = make_document(tmp_path / "doc.tif", 12)
+    data = _tiff_bytes([(40 + n, 30) for n in range(12)])
+    settings = dict(workers=2, spares=0, split_pages=split_pages, max_pages=11)
+    with fake_pool(**settings) as pool:
+        errors = [pool.submit(doc).exception(), pool.submit(data, label="doc").exception()]
+        stats = pool.stats()
+    for error, name in zip(errors, [doc, None], strict=True):
+        assert isinstance(error, DocumentTooLong) and error.input == name
+        assert (error.pages, error.max_pages) == (12, 11)
+    assert stats.pages.documents == 0 and stats.submitted == 2 and stats.failed == 2
+    with fake_pool(**{**settings, "max_pages": 12}) as pool:
+        assert len(pool.submit(doc).result().pages) == 12
+        assert pool.submit(data, label="doc").result().ok  # whole, the fake engine reads 1
+
+
+def test_a_path_that_grew_past_the_page_limit_after_submit_is_refused(tmp_path: Path) -> None:
+    path = make_document(tmp_path / "doc.tif", 2)
+    with fake_pool(workers=1, spares=0, max_pages=5) as pool:
+        [worker] = pool.stats().workers
+        os.kill(worker.pid, signal.SIGSTOP)
+        try:
+            future = pool.submit(path)
+            Path(make_document(tmp_path / "long.tif", 40)).replace(path)
+        finally:
+            os.kill(worker.pid, signal.SIGCONT)
+        error = future.exception()
+        stats = pool.stats()
+    assert isinstance(error, DocumentTooLong) and (error.pages, error.max_pages) == (40, 5)
+    assert stats.pages.documents == 0 and stats.submitted == 1
+
+
+def test_the_largest_page_is_read_with_the_pages_and_only_when_asked(tmp_path: Path) -> None:
+    doc = make_document(tmp_path / "doc.tif", 5)
+    jpeg = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 48)).save(jpeg)
+    info = os.stat(doc)
+    assert file_layout(doc) == (5, (info.st_size, info.st_mtime_ns), None)
+    assert file_layout(doc, sizes=True).largest == (44, 30)
+    assert file_layout(str(jpeg), sizes=True)[::2] == (1, (64, 48))
+    assert file_layout(str(write_png(tmp_path / "a.png", 7, 9)), sizes=True).largest == (7, 9)
+    assert file_layout(str(tmp_path), sizes=True) == (None, None, None)
+    pdf = tmp_path / "doc.pdf"
+    Image.new("L", (20, 20), 255).save(pdf, save_all=True, append_images=[Image.new("L", (9, 9))])
+    assert file_layout(str(pdf), sizes=True)[::2] == (2, None)  # no pixel size until rendered
+    assert file_layout(str(pdf), pdf_pages=False).pages is None  # a worker not splitting
+
+
+def test_the_limits_must_be_in_range() -> None:
+    with pytest.raises(ValueError, match="max_pixels must be 0 or more"):
+        PoolConfig(max_pixels=-1)
+    with pytest.raises(ValueError, match="max_pages must be at least 1 or None"):
+        PoolConfig(max_pages=0)
