@@ -111,6 +111,8 @@ _SIZE_HEADER_BYTES = 32
 _MAX_TIFF_PAGES = 100_000
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_MAX_SEGMENTS = 10_000
+_JPEG_BLOCK = 4096
 
 
 def _positive(width: int, height: int) -> tuple[int, int] | None:
@@ -149,36 +151,58 @@ _HEADER_SIZES: dict[Format, Callable[[bytes], tuple[int, int] | None]] = {
 
 
 def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
-    """Walk the marker segments to the first start-of-frame, which holds the size."""
+    """The largest frame declared before the first scan (a decoder takes the last of
+    several), from the marker segments' headers; ``None`` if there is none, a frame has
+    no size, or the scan is more than ``_JPEG_MAX_SEGMENTS`` segments away (no JPEG a
+    camera or scanner writes has that many)."""
     handle.seek(2)
-    while True:
-        byte = handle.read(1)
-        if not byte:
-            return None
-        if byte != b"\xff":
-            continue
-        marker = handle.read(1)
-        while marker == b"\xff":  # fill bytes
-            marker = handle.read(1)
-        if not marker:
-            return None
-        code = marker[0]
+    largest: tuple[int, int] | None = None
+    for _ in range(_JPEG_MAX_SEGMENTS):
+        code = _next_marker(handle)
+        if code is None or code in (0xD9, 0xDA):  # the end, or the scan
+            return largest
         if code in _JPEG_STANDALONE:
             continue
-        if code in (0xD9, 0xDA):  # end of image, or scan data before any frame header
-            return None
         length_bytes = handle.read(2)
         if len(length_bytes) < 2:
-            return None
+            return largest
         length = int.from_bytes(length_bytes, "big")
+        if length < 2:
+            return None
+        end = handle.tell() - 2 + length
         if code in _JPEG_SOF:
             frame = handle.read(5)
             if len(frame) < 5:
+                return largest
+            size = _positive(int.from_bytes(frame[3:5], "big"), int.from_bytes(frame[1:3], "big"))
+            if size is None:
                 return None
-            return _positive(int.from_bytes(frame[3:5], "big"), int.from_bytes(frame[1:3], "big"))
-        if length < 2:
+            if largest is None or size[0] * size[1] > largest[0] * largest[1]:
+                largest = size
+        handle.seek(end)
+    return None
+
+
+def _next_marker(handle: BinaryIO) -> int | None:
+    """The code of the next marker (an 0xFF, any 0xFF fill bytes, then the code), stray
+    bytes before it skipped a block at a time; ``handle`` is left just after the code.
+    ``None`` at the end."""
+    found = False  # an 0xFF was read: what follows is fill or the code
+    while True:
+        at = handle.tell()
+        block = handle.read(_JPEG_BLOCK)
+        if not block:
             return None
-        handle.seek(length - 2, os.SEEK_CUR)
+        skip = 0
+        if not found:
+            skip = block.find(b"\xff")
+            if skip < 0:
+                continue
+            found, skip = True, skip + 1
+        rest = block[skip:].lstrip(b"\xff")
+        if rest:
+            handle.seek(at + len(block) - len(rest) + 1)
+            return rest[0]
 
 
 ReadAt = Callable[[int, int], bytes]
@@ -209,6 +233,10 @@ def _largest(pages: list[tuple[int, int] | None]) -> tuple[int, int] | None:
 _IFD_READ = 512
 """Bytes read at a directory's offset: its entry count, then (in one read for up to 42
 entries, which covers ordinary scans) its entries and the next directory's offset."""
+_TIFF_READ_BUDGET = 64 * 2**20
+"""Bytes a walk of the directories may read: 100,000 ordinary pages take about 50 MB.
+Past it the file is too broken to say, so a crafted chain of directories that each claim
+65,535 entries cannot make a count read gigabytes."""
 
 
 _TIFF_STRUCTS = {
@@ -229,27 +257,41 @@ def _tiff_pages(read_at: ReadAt, header: bytes) -> Iterator[tuple[int, int] | No
         return
     offset = long.unpack_from(header, 4)[0]
     seen: set[int] = set()
-    while offset and offset not in seen and len(seen) < _MAX_TIFF_PAGES:
+    budget = _TIFF_READ_BUDGET
+    while offset and offset not in seen:
+        if len(seen) == _MAX_TIFF_PAGES or budget <= 0:  # past any document: cannot say
+            yield None
+            return
         seen.add(offset)
         block = read_at(offset, _IFD_READ)
         if len(block) < 2:
             yield None
             return
         end = 2 + 12 * short.unpack_from(block)[0]
-        if len(block) == _IFD_READ and len(block) < end + 4:
+        page = _ifd_size(block, end, short, long, entry)
+        if page is None and len(block) == _IFD_READ < end:  # entries past the first read
             block = read_at(offset, end + 4)
-        size = {256: 0, 257: 0}  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
-        for at in range(2, min(end, len(block) - 11), 12):
-            tag, kind, value = entry.unpack_from(block, at)
-            if tag in size:
-                size[tag] = (short if kind == 3 else long).unpack_from(value)[0]
-                if size[256] and size[257]:
-                    break
-        page = _positive(size[256], size[257])
+            page = _ifd_size(block, end, short, long, entry)
+        following = block[end : end + 4] if len(block) >= end + 4 else read_at(offset + end, 4)
+        budget -= len(block)
         yield page
-        if page is None or len(block) < end + 4:
+        if page is None or len(following) < 4:
             return
-        offset = long.unpack_from(block, end)[0]
+        offset = long.unpack_from(following)[0]
+
+
+def _ifd_size(
+    block: bytes, end: int, short: struct.Struct, long: struct.Struct, entry: struct.Struct
+) -> tuple[int, int] | None:
+    """The page size a directory's entries in ``block`` (up to ``end``) declare."""
+    size = {256: 0, 257: 0}  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
+    for at in range(2, min(end, len(block) - 11), 12):
+        tag, kind, value = entry.unpack_from(block, at)
+        if tag in size:
+            size[tag] = (short if kind == 3 else long).unpack_from(value)[0]
+            if size[256] and size[257]:
+                break
+    return _positive(size[256], size[257])
 
 
 def _tiff_page_count(read_at: ReadAt, header: bytes) -> int | None:
@@ -311,6 +353,16 @@ def file_page_count(path: str) -> int | None:
     return file_layout(path).pages
 
 
+FileId = tuple[int, int, int, int, int]
+"""A file on this machine as ``os.stat`` knows it: device, inode, size, modification
+and change time. Any write, rename or replacement changes it, and the change time
+cannot be set back (``touch -r`` sets the modification time only)."""
+
+
+def file_id(info: os.stat_result) -> FileId:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 class Layout(NamedTuple):
     """What ``file_layout`` read of a file, without decoding it."""
 
@@ -319,6 +371,9 @@ class Layout(NamedTuple):
     stamp: Stamp | None
     largest: tuple[int, int] | None = None
     """The largest page's ``(width, height)``, when asked for and declared (not a PDF's)."""
+    format: Format | None = None
+    identity: FileId | None = None
+    """The ``FileId`` of the file read, to tell whether a later reader read the same."""
 
 
 _UNREAD = Layout(None, None)
@@ -344,21 +399,22 @@ def file_layout(path: str, *, sizes: bool = False, pdf_pages: bool = True) -> La
         stamp = (info.st_size, info.st_mtime_ns)
         header = os.pread(descriptor, _SIZE_HEADER_BYTES, 0)
         fmt = sniff(header)
+        known = Layout(None, stamp, None, fmt, file_id(info))
         if fmt is None:
-            return Layout(None, stamp)
+            return known
         if fmt is Format.TIFF:
             pages = list(_tiff_pages(lambda at, size: os.pread(descriptor, size, at), header))
             if not pages or None in pages:
-                return Layout(None, stamp)
-            return Layout(len(pages), stamp, _largest(pages) if sizes else None)
+                return known
+            return known._replace(pages=len(pages), largest=_largest(pages) if sizes else None)
         if fmt is Format.PDF and not pdf_pages:
-            return Layout(None, stamp)
+            return known
         if fmt is Format.PDF or (sizes and fmt is Format.JPEG):
             with os.fdopen(os.dup(descriptor), "rb") as handle:
                 if fmt is Format.PDF:
-                    return Layout(_pdf_pages(handle), stamp)
-                return Layout(1, stamp, _jpeg_size(handle))
-        return Layout(1, stamp, _header_size(fmt, header) if sizes else None)
+                    return known._replace(pages=_pdf_pages(handle))
+                return known._replace(pages=1, largest=_jpeg_size(handle))
+        return known._replace(pages=1, largest=_header_size(fmt, header) if sizes else None)
     except OSError:
         return _UNREAD
     finally:

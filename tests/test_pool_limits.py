@@ -8,16 +8,28 @@ from __future__ import annotations
 import io
 import os
 import signal
+import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import fake_pool, make_document
 from PIL import Image
 from test_batch_admission import png_header, write_png
 
-from ocrpool import DocumentTooLong, ImageTooLarge, PoolConfig
+from ocrpool import DocumentTooLong, ImageTooLarge, InvalidInput, JobOptions, PoolConfig, formats
 from ocrpool.batch.admission import admit, stat_input
-from ocrpool.formats import DEFAULT_MAX_PIXELS, Format, file_layout
+from ocrpool.engines.base import Source
+from ocrpool.engines.fake import FakeEngine
+from ocrpool.formats import (
+    DEFAULT_MAX_PIXELS,
+    Format,
+    file_id,
+    file_layout,
+    page_count,
+    read_image_size,
+)
+from ocrpool.results import Recognition
 
 
 def test_an_image_past_the_limit_fails_in_its_worker_which_serves_on(tmp_path: Path) -> None:
@@ -138,14 +150,20 @@ def test_the_largest_page_is_read_with_the_pages_and_only_when_asked(tmp_path: P
     jpeg = tmp_path / "photo.jpg"
     Image.new("RGB", (64, 48)).save(jpeg)
     info = os.stat(doc)
-    assert file_layout(doc) == (5, (info.st_size, info.st_mtime_ns), None)
+    layout = file_layout(doc)
+    assert (layout.pages, layout.stamp, layout.largest) == (
+        5,
+        (info.st_size, info.st_mtime_ns),
+        None,
+    )
+    assert (layout.format, layout.identity) == (Format.TIFF, file_id(info))
     assert file_layout(doc, sizes=True).largest == (44, 30)
-    assert file_layout(str(jpeg), sizes=True)[::2] == (1, (64, 48))
+    assert file_layout(str(jpeg), sizes=True)[:3:2] == (1, (64, 48))
     assert file_layout(str(write_png(tmp_path / "a.png", 7, 9)), sizes=True).largest == (7, 9)
-    assert file_layout(str(tmp_path), sizes=True) == (None, None, None)
+    assert file_layout(str(tmp_path), sizes=True) == (None,) * 5
     pdf = tmp_path / "doc.pdf"
     Image.new("L", (20, 20), 255).save(pdf, save_all=True, append_images=[Image.new("L", (9, 9))])
-    assert file_layout(str(pdf), sizes=True)[::2] == (2, None)  # no pixel size until rendered
+    assert file_layout(str(pdf), sizes=True)[:4:2] == (2, None)  # no pixel size until rendered
     assert file_layout(str(pdf), pdf_pages=False).pages is None  # a worker not splitting
 
 
@@ -154,3 +172,107 @@ def test_the_limits_must_be_in_range() -> None:
         PoolConfig(max_pixels=-1)
     with pytest.raises(ValueError, match="max_pages must be at least 1 or None"):
         PoolConfig(max_pages=0)
+
+
+class SwappingEngine(FakeEngine):
+    """The fake engine, whose input named ``swap*`` is replaced (``swap_by="rename"``) or
+    rewritten in place with its modification time set back (``"rewrite"``) as it starts
+    reading: what another process could do between the worker's check and the read."""
+
+    def __init__(self, *, swap_by: str = "rename", **options: Any) -> None:
+        super().__init__(**options)
+        self._swap_by = swap_by
+
+    def recognize(self, source: Source, options: JobOptions | None = None) -> Recognition:
+        if isinstance(source, str) and os.path.basename(source).startswith("swap"):
+            before = os.stat(source)
+            if self._swap_by == "rename":
+                os.replace(write_png(source + ".new", 5_000, 5_000), source)
+            else:
+                Path(source).write_bytes(png_header(5_000, 5_000))
+                os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+        return super().recognize(source, options)
+
+
+@pytest.mark.parametrize("swap_by", ["rename", "rewrite"])
+def test_a_file_replaced_while_the_engine_reads_it_gives_no_result(
+    tmp_path: Path, swap_by: str
+) -> None:
+    """Checked, then changed before the engine's read ends: the result may be another
+    file's (past the limits, here), so it is refused, even with the same size and
+    modification time (its change time moved)."""
+    swapped, kept = write_png(tmp_path / "swap.png"), write_png(tmp_path / "kept.png")
+    engine = f"{__name__}:SwappingEngine"
+    with fake_pool(workers=1, spares=0, engine=engine, engine_options={"swap_by": swap_by}) as pool:
+        error = pool.submit(str(swapped)).exception()
+        assert pool.submit(str(kept)).result().text == "kept"
+    assert isinstance(error, InvalidInput) and not isinstance(error, ImageTooLarge)
+    assert "replaced or changed while it was read" in error.message
+    assert error.input == str(swapped)
+
+
+def _jpeg(*segments: bytes) -> bytes:
+    return b"\xff\xd8" + b"".join(segments) + b"\xff\xda\x00\x02" + b"\x00" * 8 + b"\xff\xd9"
+
+
+def _frame(width: int, height: int) -> bytes:
+    return b"\xff\xc0" + struct.pack(">HBHHB", 8, 8, height, width, 1)
+
+
+def test_a_jpeg_declares_its_largest_frame_and_no_walk_is_unbounded() -> None:
+    empty = b"\xff\xe1\x00\x02"  # an APP1 segment with nothing in it
+    cases = {
+        _jpeg(_frame(10, 10), _frame(10_000, 9_000)): (10_000, 9_000),  # decoders take the last
+        _jpeg(b"\xff" * 100_000, _frame(64, 48)): (64, 48),  # fill bytes, a block at a time
+        _jpeg(empty, b"\x00junk" * 50_000, _frame(64, 48)): (64, 48),  # stray bytes skipped
+        _jpeg(empty * 9_000, _frame(64, 48)): (64, 48),
+        _jpeg(empty * 10_000, _frame(64, 48)): None,  # past 10,000 segments: cannot say
+        _jpeg(_frame(0, 48)): None,
+    }
+    for data, size in cases.items():
+        assert read_image_size(io.BytesIO(data)) == size
+    with fake_pool(workers=1, spares=0) as pool:  # a size the limit needs and cannot read
+        error = pool.submit(_jpeg(empty * 10_000, _frame(64, 48)), label="x").exception()
+    assert (
+        isinstance(error, InvalidInput)
+        and error.message == "corrupt JPEG: cannot read the image size"
+    )
+
+
+def _tiff(directories: list[bytes]) -> bytes:
+    """A little-endian TIFF of ``directories`` (each its entries, packed), chained."""
+    data = bytearray(b"II*\x00" + struct.pack("<I", 8))
+    for index, entries in enumerate(directories):
+        count = len(entries) // 12
+        following = 0 if index == len(directories) - 1 else len(data) + 2 + len(entries) + 4
+        data += struct.pack("<H", count) + entries + struct.pack("<I", following)
+    return bytes(data)
+
+
+def _size_entries(width: int, height: int) -> bytes:
+    return struct.pack("<HHII", 256, 4, 1, width) + struct.pack("<HHII", 257, 4, 1, height)
+
+
+def test_a_tiff_walk_reads_little_of_huge_directories_and_stops_past_any_document() -> None:
+    """Directories that claim 65,535 entries each were read whole (786 kB each, gigabytes
+    for a crafted chain); now only their first block when the sizes are there."""
+    claimed = bytearray(_tiff([_size_entries(100, 50)] * 300))
+    at = 8
+    for _ in range(300):  # each directory now claims 65,535 entries; the next still follows
+        entries = struct.unpack_from("<H", claimed, at)[0]
+        struct.pack_into("<H", claimed, at, 65_535)
+        at += 2 + 12 * entries + 4
+    read: list[int] = []
+
+    def read_at(offset: int, size: int) -> bytes:
+        read.append(size)
+        return bytes(claimed[offset : offset + size])
+
+    pages = list(formats._tiff_pages(read_at, bytes(claimed[:32])))
+    assert pages[0] == (100, 50) and sum(read) < 300 * 1_024
+
+
+def test_a_tiff_past_100000_pages_is_unknown_and_refused_under_a_limit() -> None:
+    data = _tiff([_size_entries(10, 10)] * 100_001)
+    assert page_count(io.BytesIO(data)) is None and read_image_size(io.BytesIO(data)) is None
+    assert page_count(io.BytesIO(_tiff([_size_entries(10, 10)] * 3))) == 3

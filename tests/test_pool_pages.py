@@ -88,11 +88,14 @@ def test_a_tiff_cut_inside_its_header_is_unknown_and_goes_to_the_engine_whole(
         assert page_count(io.BytesIO(whole[:size])) is None
         assert image_size(str(cut)) is None
         assert page_sizes(str(cut)) is None
-    with fake_pool(workers=1) as pool:
+    with fake_pool(workers=1, max_pixels=None) as pool:
         results = list(pool.imap([*cuts, "examples/images/phototest.tif"]))
     # Not split, not refused by the caller's process: the engine says what is wrong (the
     # fake engine reads any file).
     assert [result.text for result in results] == ["cut4", "cut5", "cut6", "cut7", "phototest"]
+    with fake_pool(workers=1) as pool:  # a pixel limit needs the size: refused, as admitted
+        errors = [str(pool.submit(cut).exception()) for cut in cuts]
+    assert errors == ["corrupt TIFF: cannot read the image size"] * 4
 
 
 @pytest.mark.parametrize(("mode", "byte_order"), [("L", b"II"), ("I;16B", b"MM")])

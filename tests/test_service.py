@@ -4,7 +4,9 @@ containing ``crash`` or ``hang`` make its worker segfault or hang)."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import socket
 import uuid
@@ -21,6 +23,8 @@ from ocrpool.cli import main
 from ocrpool.results import OcrResult
 from ocrpool.service.app import Service
 from ocrpool.service.backpressure import MAX_RETRY_AFTER_S
+from ocrpool.service.errors import PathRefused
+from ocrpool.service.security import PathPolicy
 from ocrpool.service.settings import ServiceSettings
 from tests.support.served import HttpReply, ServiceProcess, wait_until
 
@@ -530,3 +534,18 @@ def test_a_path_replaced_after_its_admission_is_refused_by_the_worker_past_the_l
     )
     too_long = error_of(replies[long], 413, "DocumentTooLong")
     assert (too_long["pages"], too_long["max_pages"], too_long["input"]) == (40, 5, str(long))
+
+
+def test_a_link_replaced_while_its_path_is_resolved_is_refused_not_a_500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``os.path.realpath`` raises ``EINVAL`` when a symlink it is reading becomes a file
+    (seen as one 500 in 1,020 answers while links were swapped)."""
+    policy = PathPolicy(str(tmp_path))
+
+    def swapped(path: str) -> str:
+        raise OSError(errno.EINVAL, "Invalid argument", path)
+
+    monkeypatch.setattr(os.path, "realpath", swapped)
+    with pytest.raises(PathRefused, match="the path cannot be resolved: Invalid argument"):
+        policy.resolve(str(tmp_path / "link.png"))

@@ -126,7 +126,8 @@ def plan(source: Source, jobs: PageJobs | None, folder: str | None = None) -> Pl
         if jobs.limits.max_pixels and total is not None and total >= jobs.min_pages:
             largest = read_image_size(io.BytesIO(source))
     else:
-        total, stamp, largest = file_layout(source, sizes=bool(jobs.limits.max_pixels))
+        layout = file_layout(source, sizes=bool(jobs.limits.max_pixels))
+        total, stamp, largest = layout.pages, layout.stamp, layout.largest
     if total is None or total < jobs.min_pages or jobs.limits.refuse(total, largest):
         return None
     temp_path = None

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ocrpool.errors import DocumentTooLong
-from ocrpool.formats import check_pixels, too_many_pixels
+from ocrpool.errors import DocumentTooLong, InvalidInput
+from ocrpool.formats import Format, check_pixels, too_many_pixels
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,22 @@ class InputLimits:
         ``largest`` (either ``None`` when unknown: not refused)."""
         return self._too_many_pages(pages) or too_many_pixels(largest, self.max_pixels)
 
-    def check(self, pages: int | None, largest: tuple[int, int] | None, input: str | None) -> None:
-        """``ImageTooLarge`` or ``DocumentTooLong`` when ``refuse`` is true."""
+    def check(
+        self,
+        fmt: Format | None,
+        pages: int | None,
+        largest: tuple[int, int] | None,
+        input: str | None,
+    ) -> None:
+        """``ImageTooLarge`` or ``DocumentTooLong`` when ``refuse`` is true; ``InvalidInput``
+        for an image of format ``fmt`` whose size (or a TIFF whose pages) a limit needs and
+        its header does not give, as admission refuses it: a decoder may still read it."""
+        if fmt is not None and fmt is not Format.PDF:
+            kind = fmt.value.upper()
+            if largest is None and self.max_pixels:
+                raise InvalidInput(f"corrupt {kind}: cannot read the image size", input=input)
+            if pages is None and self.max_pages:
+                raise InvalidInput(f"corrupt {kind}: cannot count its pages", input=input)
         if largest is not None:
             check_pixels(largest, self.max_pixels, input=input, setting="the pool's max_pixels")
         if pages is not None and self._too_many_pages(pages):

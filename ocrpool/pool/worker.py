@@ -36,7 +36,17 @@ import psutil
 from ocrpool.engines import create_engine
 from ocrpool.engines.base import Engine, JobOptions, PageSpan, Source
 from ocrpool.errors import EngineError, EngineOptionError, InvalidInput, OcrPoolError
-from ocrpool.formats import Layout, file_layout, file_stamp, page_count, read_image_size
+from ocrpool.formats import (
+    HEADER_BYTES,
+    FileId,
+    Layout,
+    file_id,
+    file_layout,
+    file_stamp,
+    page_count,
+    read_image_size,
+    sniff,
+)
 from ocrpool.pool.limits import InputLimits
 from ocrpool.pool.protocol import (
     Ack,
@@ -213,6 +223,7 @@ def _run(
         source = _unspilled(job.source)
         _check_limits(source, layout, limits)
         result = _recognize(engine, source, job.options)
+        _check_read_unchanged(source, layout)
         if not isinstance(result, Recognition):
             kind = type(result).__name__
             raise EngineError(f"the engine returned a {kind}, not an ocrpool Recognition")
@@ -247,9 +258,28 @@ def _check_limits(source: Source, layout: Layout | None, limits: InputLimits) ->
     if isinstance(source, bytes):
         pages = page_count(io.BytesIO(source)) if limits.max_pages else None
         largest = read_image_size(io.BytesIO(source)) if limits.max_pixels else None
-        limits.check(pages, largest, input=None)
+        limits.check(sniff(source[:HEADER_BYTES]), pages, largest, input=None)
     elif layout is not None:
-        limits.check(layout.pages, layout.largest, input=source)
+        limits.check(layout.format, layout.pages, layout.largest, input=source)
+
+
+def _check_read_unchanged(source: Source, layout: Layout | None) -> None:
+    """``InvalidInput`` if the file the engine was given by name is no longer the one the
+    worker checked (``Layout.identity``): replaced, by rename or link, or written to,
+    between the check and the end of the read, the engine may have read another, past
+    the limits or mixed. Its result is not kept."""
+    if not isinstance(source, str) or layout is None or layout.identity is None:
+        return
+    try:
+        now: FileId | None = file_id(os.stat(source))
+    except OSError:
+        now = None
+    if now != layout.identity:
+        raise InvalidInput(
+            "the file was replaced or changed while it was read (run it again once it "
+            "stays the same)",
+            input=source,
+        )
 
 
 def _check_unchanged(span: PageSpan) -> None:

@@ -42,7 +42,10 @@ class PathPolicy:
             raise PathRefused("the path must be absolute", path=path)
         if ".." in path.split(os.sep):
             raise PathRefused("the path must not contain '..'", path=path)
-        real = os.path.realpath(path)
+        try:
+            real = os.path.realpath(path)
+        except OSError as exc:  # a link replaced by a file while it is resolved: EINVAL
+            raise PathRefused(f"the path cannot be resolved: {exc.strerror}", path=path) from None
         if os.path.commonpath([real, self._root]) != self._root:
             raise PathRefused("the path leads outside the allowed prefix", path=path)
         return real
