@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+from concurrent.futures import Future, wait
 
 import pytest
 
@@ -52,3 +54,57 @@ def test_a_signal_ignored_when_the_run_began_stays_ignored() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+class _SignallingLock:
+    """A future's condition that sends SIGTERM to this process once it is taken: the
+    signal lands inside ``concurrent.futures.wait`` with the lock held."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.fired = False
+
+    def acquire(self, *args: object) -> bool:
+        got = self.lock.acquire(*args)
+        if not self.fired:
+            self.fired = True
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs on this call's return
+        return got
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def _free_for_another_thread(lock: threading.RLock) -> bool:
+    taken: list[bool] = []
+
+    def take() -> None:
+        taken.append(lock.acquire(timeout=1))
+        if taken[0]:
+            lock.release()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join()
+    return taken[0]
+
+
+def test_a_signal_inside_a_wait_for_futures_leaves_no_lock_held() -> None:
+    """Raised inside ``wait``'s ``_AcquireFutures.__enter__``, the stop left a future's
+    condition held by the main thread: the supervisor thread resolving that future then
+    waited on it for ever, and the stop's shutdown joined that thread (a hung run)."""
+    future: Future[int] = Future()
+    condition = _SignallingLock()
+    future._condition = condition  # type: ignore[attr-defined]
+    with StopSignals() as stop, pytest.raises(Interrupted):
+        wait([future], timeout=0.01)
+        with stop.shielded():  # the next point where a stop lands: nothing half done
+            pass
+    assert condition.fired
+    assert _free_for_another_thread(condition.lock)

@@ -845,6 +845,24 @@ def test_a_stop_signal_exits_130_cleanly_and_the_next_run_resumes(
 
 
 @pytest.mark.slow
+def test_a_stop_signal_while_the_workers_still_start_ends_the_run_at_once(
+    many: Path, tmp_path: Path
+) -> None:
+    """The run does not wait for its pool to be warm (here never: each start hangs, until
+    the default ``start_timeout`` of 120 s), so a stop is not deferred until then."""
+    out = tmp_path / "results.jsonl"
+    tag = uuid.uuid4().hex
+    proc = _start(many, out, tag, "--engine-option", "fail_start=hang")
+    _wait_for(lambda: len(list(_tagged(tag))) >= 3)  # the run and its two starting workers
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "interrupted (run the same command again to resume)" in err
+    _no_process_left(tag)
+    assert _line_count(out) == 0
+
+
+@pytest.mark.slow
 def test_a_stop_signal_ignored_at_start_does_not_stop_the_run(many: Path, tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
     tag = uuid.uuid4().hex

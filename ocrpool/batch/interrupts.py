@@ -9,6 +9,23 @@ from collections.abc import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+_LOCKING_MODULES = (
+    "threading",
+    "concurrent.futures",
+    "queue",
+    "logging",
+    "multiprocessing",
+    "ocrpool.pool",
+    "ocrpool.scaleout",
+)
+"""Modules whose Python code takes and releases locks the pool's threads share (a future's
+condition, an event's, a handler's, the supervisor's) or updates what they share (the
+lease book): an exception raised in the middle of it, as from a signal handler, can
+leave such a lock held (``_AcquireFutures.__enter__`` took some of its futures'
+conditions; ``Condition.__enter__`` had acquired but not yet returned), and the
+supervisor thread that next resolves that future waits on it for ever, while the stop
+joins that thread."""
+
 
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived; raised in the main thread like ``KeyboardInterrupt``."""
@@ -22,7 +39,10 @@ class StopSignals:
     """While entered, SIGINT and SIGTERM raise ``Interrupted``, deferred to the end of any
     ``shielded()`` block so a record is written whole or not at all. Only the first signal
     counts: the stop that follows is not itself interrupted; and none counts after
-    ``finish()``. A signal the process was started with ignored stays ignored, as the
+    ``finish()``. One that lands in the code of ``threading``, ``concurrent.futures`` and
+    the like (the main thread waiting for a result) is deferred too, to the next
+    ``shielded()`` block's end (a run passes one at every record and, waiting, every
+    ``WAITING_S``). A signal the process was started with ignored stays ignored, as the
     shell asked (``nohup``, or a background job of a script, which ignores SIGINT). Use
     from the main thread."""
 
@@ -61,7 +81,7 @@ class StopSignals:
     def _handle(self, signum: int, frame: types.FrameType | None) -> None:
         if self._settled:
             return
-        if self._depth:
+        if self._depth or _in_locking_code(frame):
             self._pending = signum
         else:
             self._raise(signum)
@@ -70,3 +90,13 @@ class StopSignals:
         self._pending = None
         self._settled = True
         raise Interrupted(signum)
+
+
+def _in_locking_code(frame: types.FrameType | None) -> bool:
+    """Whether the interrupted stack runs code of ``_LOCKING_MODULES``."""
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if any(name == module or name.startswith(module + ".") for module in _LOCKING_MODULES):
+            return True
+        frame = frame.f_back
+    return False

@@ -355,7 +355,11 @@ class _Run:
         return dataclasses.replace(record, exports=written)
 
     def _tick(self, pool: Pool) -> None:
-        """No result for a while (a long document's pages are running): its pages show."""
+        """No result for a while (a long document's pages are running): its pages show.
+        Also where a stop that landed while the pool was waited on is raised (``guard``
+        ends with it)."""
+        with self.guard():
+            pass
         self._copy_stats(pool, force=False)
         self.progress.update(self.tally)
 

@@ -236,11 +236,13 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def pool_factory(backend: dict[str, Any], pool: dict[str, Any]) -> PoolFactory:
     """What creates the pool: ``OcrPool(**pool)``, or ``RayOcrPool`` with the backend's
-    options as well."""
+    options as well. A local pool is not waited for here: its jobs queue while it warms,
+    and a stop signal meanwhile is taken within ``WAITING_S``, not once it is warm (the
+    wait is code a stop is deferred out of, ``StopSignals``)."""
     options = dict(backend)
     if Backend(options.pop("backend")) is Backend.RAY:
         return lambda: RayOcrPool(**options, **pool)
-    return lambda: OcrPool(**pool)
+    return lambda: OcrPool(wait_ready=False, **pool)
 
 
 def pool_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
