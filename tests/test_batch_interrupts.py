@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+import types
 from concurrent.futures import Future, wait
 
 import pytest
 
-from ocrpool.batch.interrupts import Interrupted, StopSignals
+from ocrpool.batch.interrupts import Interrupted, StopSignals, _in_locking_code
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -108,3 +110,27 @@ def test_a_signal_inside_a_wait_for_futures_leaves_no_lock_held() -> None:
             pass
     assert condition.fired
     assert _free_for_another_thread(condition.lock)
+
+
+def _stack_of(*modules: str) -> bool:
+    """``_in_locking_code`` of a stack of calls through functions whose module is each of
+    ``modules`` in turn, the last innermost."""
+    return _descend(modules, 0)
+
+
+def _descend(modules: tuple[str, ...], depth: int) -> bool:
+    if depth == len(modules):
+        return _in_locking_code(sys._getframe(0))
+    inner = types.FunctionType(_descend.__code__, {**globals(), "__name__": modules[depth]})
+    return bool(inner(modules, depth + 1))
+
+
+def test_a_stop_is_deferred_by_the_innermost_code_that_can_say() -> None:
+    """The run's own code takes a stop at once, even below the pool's frames (a slow scan
+    the pool pulls its inputs from); the pool's and the standard library's locking code
+    defer it, even below the run's (the wait for a result)."""
+    assert _stack_of("ocrpool.pool.front", "ocrpool.batch.scan", "os") is False
+    assert _stack_of("ocrpool.batch.runner", "ocrpool.pool.front", "os") is True
+    assert _stack_of("ocrpool.batch.runner", "concurrent.futures._base") is True
+    assert _stack_of("ocrpool.cli.run", "ocrpool.batch.runner", "PIL.Image") is False
+    assert _stack_of("__main__", "json") is False

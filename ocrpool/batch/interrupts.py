@@ -92,11 +92,24 @@ class StopSignals:
         raise Interrupted(signum)
 
 
+_INTERRUPTIBLE_MODULES = ("ocrpool.batch", "ocrpool.cli")
+"""The run's own code, written for a stop at any point outside ``shielded()`` (a scan of
+a huge or slow folder, which the pool pulls its inputs from, stops at once)."""
+
+
 def _in_locking_code(frame: types.FrameType | None) -> bool:
-    """Whether the interrupted stack runs code of ``_LOCKING_MODULES``."""
+    """Whether the innermost frame of the interrupted stack that belongs to
+    ``_LOCKING_MODULES`` or ``_INTERRUPTIBLE_MODULES`` belongs to the first; frames of
+    other modules (``os``, Pillow) take the kind of the code that called them."""
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
-        if any(name == module or name.startswith(module + ".") for module in _LOCKING_MODULES):
+        if _of(name, _LOCKING_MODULES):
             return True
+        if _of(name, _INTERRUPTIBLE_MODULES):
+            return False
         frame = frame.f_back
     return False
+
+
+def _of(name: str, modules: tuple[str, ...]) -> bool:
+    return any(name == module or name.startswith(module + ".") for module in modules)
