@@ -335,16 +335,27 @@ Stamp = tuple[int, int]
 """A file's size and modification time (``st_mtime_ns``): another file written in its
 place, or this one rewritten, has another. Not its inode or device: a network or FUSE
 file system may number those its own way on each node of a Ray cluster, or anew after
-a cache eviction."""
+a cache eviction. A document split and read on one machine (counted by a local pool's
+worker) carries its ``FileId`` instead, which a rewrite with the modification time set
+back does not pass."""
 
 
-def file_stamp(path: str) -> Stamp | None:
-    """The ``Stamp`` of the file at ``path`` now; ``None`` if it cannot be read."""
+def unchanged(path: str, stamp: tuple[int, ...] | None) -> bool:
+    """Whether the file at ``path`` is still the one ``stamp`` (a ``Stamp`` or a
+    ``FileId``) was taken of; ``None``: not checked."""
+    if stamp is None:
+        return True
     try:
         info = os.stat(path)
     except OSError:
-        return None
-    return (info.st_size, info.st_mtime_ns)
+        return False
+    return same_file(info, stamp)
+
+
+def same_file(info: os.stat_result, stamp: tuple[int, ...]) -> bool:
+    """Whether ``info`` is of the file ``stamp`` (a ``Stamp`` or a ``FileId``) was taken of."""
+    now = file_id(info) if len(stamp) == _FILE_ID_FIELDS else (info.st_size, info.st_mtime_ns)
+    return now == tuple(stamp)
 
 
 def file_page_count(path: str) -> int | None:
@@ -361,6 +372,9 @@ cannot be set back (``touch -r`` sets the modification time only)."""
 
 def file_id(info: os.stat_result) -> FileId:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+_FILE_ID_FIELDS = 5
 
 
 class Layout(NamedTuple):

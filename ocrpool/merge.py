@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ocrpool.engines.base import PageSpan
 from ocrpool.exports import Export, ExportFormat
-from ocrpool.formats import HEADER_BYTES, Format, file_stamp, page_sizes, sniff
+from ocrpool.formats import HEADER_BYTES, Format, page_sizes, same_file, sniff, unchanged
 
 if TYPE_CHECKING:
     from pypdf import PdfWriter
@@ -101,7 +101,7 @@ def _original_pages(span: PageSpan) -> bytes | None:
 
 def _the_file_split(span: PageSpan, info: os.stat_result) -> bool:
     """Whether the file read is the one the span's document was split from."""
-    return span.stamp is None or (info.st_size, info.st_mtime_ns) == span.stamp
+    return span.stamp is None or same_file(info, span.stamp)
 
 
 def _images_as_pdf(span: PageSpan, handle: BinaryIO) -> bytes | None:
@@ -161,8 +161,8 @@ def _merge_hocr(pieces: Sequence[tuple[PageSpan, bytes | None]]) -> bytes:
     for span, hocr in cut:
         if hocr is None:
             if sizes is None:
-                unchanged = span.stamp is None or file_stamp(span.path) == span.stamp
-                sizes = (page_sizes(span.path) if unchanged else None) or []
+                same = unchanged(span.path, span.stamp)
+                sizes = (page_sizes(span.path) if same else None) or []
             pages.extend(_empty_page(sizes, number) for number in span.numbers)
             continue
         for number, page in zip(span.numbers, hocr.pages, strict=True):

@@ -17,9 +17,16 @@ from fakes import fake_pool, make_document
 from PIL import Image
 from test_batch_admission import png_header, write_png
 
-from ocrpool import DocumentTooLong, ImageTooLarge, InvalidInput, JobOptions, PoolConfig, formats
+from ocrpool import (
+    DocumentTooLong,
+    ImageTooLarge,
+    InvalidInput,
+    JobOptions,
+    PoolConfig,
+    formats,
+)
 from ocrpool.batch.admission import admit, stat_input
-from ocrpool.engines.base import Source
+from ocrpool.engines.base import PageSpan, Source
 from ocrpool.engines.fake import FakeEngine
 from ocrpool.formats import (
     DEFAULT_MAX_PIXELS,
@@ -184,6 +191,11 @@ class SwappingEngine(FakeEngine):
         self._swap_by = swap_by
 
     def recognize(self, source: Source, options: JobOptions | None = None) -> Recognition:
+        if isinstance(source, PageSpan) and source.start == 0:  # a document's first page
+            path = Path(source.path)
+            before = path.stat()
+            path.write_bytes(path.read_bytes())  # the same size, and the same bytes even
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
         if isinstance(source, str) and os.path.basename(source).startswith("swap"):
             before = os.stat(source)
             if self._swap_by == "rename":
@@ -209,6 +221,21 @@ def test_a_file_replaced_while_the_engine_reads_it_gives_no_result(
     assert isinstance(error, InvalidInput) and not isinstance(error, ImageTooLarge)
     assert "replaced or changed while it was read" in error.message
     assert error.input == str(swapped)
+
+
+def test_a_split_document_rewritten_with_its_mtime_set_back_is_not_read_on(
+    tmp_path: Path,
+) -> None:
+    """Counted by a worker, the document's page jobs carry its ``FileId``: a rewrite that
+    keeps the size and sets the modification time back (``touch -r``) still changes the
+    change time, so the page being read and every page after it are refused."""
+    doc = make_document(tmp_path / "doc.tif", 4)
+    engine = f"{__name__}:SwappingEngine"
+    with fake_pool(workers=1, spares=0, engine=engine) as pool:
+        result = pool.submit_result(doc).result()
+    assert isinstance(result.error, InvalidInput)  # every page failed, for that one reason
+    assert "replaced or changed after it was split" in result.error.message
+    assert len(result.pages) == 4 and all(page.error is not None for page in result.pages)
 
 
 def _jpeg(*segments: bytes) -> bytes:

@@ -15,6 +15,7 @@ import pytest
 from fakes import make_document, make_inputs
 
 from ocrpool.engines.fake import FakeEngine
+from ocrpool.formats import file_id
 from ocrpool.pool import worker as worker_module
 from ocrpool.pool.limits import NO_LIMITS
 from ocrpool.pool.protocol import Job, Outcome, Pages, Stop
@@ -80,7 +81,7 @@ def test_a_job_that_may_split_is_counted_first_and_answered_with_its_pages(
         Job(3, document, split_from=7),  # 6 pages: too few to split, read whole
     )
     stat = os.stat(document)
-    assert counted.pages == Pages(document, 6, (stat.st_size, stat.st_mtime_ns))
+    assert counted.pages == Pages(document, 6, file_id(stat))  # one machine: its FileId
     assert counted.recognition is None and counted.error is None
     assert image_read.pages is None and image_read.recognition is not None
     assert short_read.pages is None and short_read.recognition is not None

@@ -20,8 +20,9 @@ class PageSpan:
     start: int
     count: int
     stamp: tuple[int, ...] | None = None
-    """The file's size and modification time as it was split (``formats.Stamp``): a
-    worker refuses the span once the file has others (replaced, rewritten), so a document
+    """The file's size and modification time as it was split (``formats.Stamp``; split
+    and read on one machine, its ``formats.FileId``): a worker refuses the span once the
+    file has others (replaced, rewritten), before or while it reads it, so a document
     changed while its pages run never comes back mixed from two files. ``None``: not
     checked."""
 

@@ -97,14 +97,16 @@ class Split:
     found: Found
 
     def pages(
-        self, path: str, label: str, total: int, stamp: Stamp | None
+        self, path: str, label: str, total: int, stamp: tuple[int, ...] | None
     ) -> list[tuple[PageSpan, str]]:
         """The page jobs of the ``total`` pages at ``path``, each with its label."""
         spans = spans_of(path, total, stamp, self.jobs.pages_per_job)
         return [(span, span_label(label, span)) for span in spans]
 
 
-def spans_of(path: str, total: int, stamp: Stamp | None, size: int) -> tuple[PageSpan, ...]:
+def spans_of(
+    path: str, total: int, stamp: tuple[int, ...] | None, size: int
+) -> tuple[PageSpan, ...]:
     """``total`` pages as spans of ``size`` pages (the last one shorter)."""
     return tuple(PageSpan(path, at, min(size, total - at), stamp) for at in range(0, total, size))
 

@@ -99,11 +99,11 @@ class Declined:
 @dataclass(frozen=True)
 class Pages:
     """A ``split_from`` job's file holds ``total`` pages, enough to split: counted at
-    ``path`` (absolute, as the worker opened it), whose ``Stamp`` was ``stamp``."""
+    ``path`` (absolute, as the worker opened it), whose ``FileId`` was ``stamp``."""
 
     path: str
     total: int
-    stamp: tuple[int, int] | None
+    stamp: tuple[int, ...] | None
 
 
 @dataclass(frozen=True)

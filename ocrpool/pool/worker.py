@@ -42,10 +42,10 @@ from ocrpool.formats import (
     Layout,
     file_id,
     file_layout,
-    file_stamp,
     page_count,
     read_image_size,
     sniff,
+    unchanged,
 )
 from ocrpool.pool.limits import InputLimits
 from ocrpool.pool.protocol import (
@@ -210,7 +210,7 @@ def _pages_to_split(job: Job, layout: Layout | None, limits: InputLimits) -> Pag
     if layout.pages < job.split_from or limits.refuse(layout.pages, layout.largest):
         return None
     assert isinstance(job.source, str)  # a layout is read of paths only
-    return Pages(os.path.abspath(job.source), layout.pages, layout.stamp)
+    return Pages(os.path.abspath(job.source), layout.pages, layout.identity)
 
 
 def _run(
@@ -265,9 +265,13 @@ def _check_limits(source: Source, layout: Layout | None, limits: InputLimits) ->
 
 def _check_read_unchanged(source: Source, layout: Layout | None) -> None:
     """``InvalidInput`` if the file the engine was given by name is no longer the one the
-    worker checked (``Layout.identity``): replaced, by rename or link, or written to,
-    between the check and the end of the read, the engine may have read another, past
-    the limits or mixed. Its result is not kept."""
+    worker checked (``Layout.identity``; a span's, the one its document was split from):
+    replaced, by rename or link, or written to, between the check and the end of the
+    read, the engine may have read another, past the limits or mixed. Its result is not
+    kept."""
+    if isinstance(source, PageSpan):
+        _check_unchanged(source)
+        return
     if not isinstance(source, str) or layout is None or layout.identity is None:
         return
     try:
@@ -285,7 +289,7 @@ def _check_read_unchanged(source: Source, layout: Layout | None) -> None:
 def _check_unchanged(span: PageSpan) -> None:
     """``InvalidInput`` for a span of a file that is no longer the one its document was
     split from (``PageSpan.stamp``): its pages would come back mixed from two files."""
-    if span.stamp is not None and file_stamp(span.path) != span.stamp:
+    if not unchanged(span.path, span.stamp):
         raise InvalidInput(
             "the file was replaced or changed after it was split into page jobs",
             input=span.path,
