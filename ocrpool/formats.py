@@ -72,12 +72,14 @@ def read_image_size(handle: BinaryIO) -> tuple[int, int] | None:
         return _tiff_size(_reader(handle), header)
     if fmt is Format.JPEG:
         return _jpeg_size(handle)
+    if fmt is Format.GIF:
+        return _gif_size(handle)
     return _header_size(fmt, header)
 
 
 def _header_size(fmt: Format | None, header: bytes) -> tuple[int, int] | None:
-    """The size a PNG, GIF or BMP declares in its first ``_SIZE_HEADER_BYTES``; ``None``
-    for any other format."""
+    """The size a PNG or BMP declares in its first ``_SIZE_HEADER_BYTES``; ``None`` for
+    any other format."""
     sizer = _HEADER_SIZES.get(fmt) if fmt is not None else None
     return None if sizer is None else sizer(header)
 
@@ -113,6 +115,7 @@ _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_MAX_SEGMENTS = 10_000
 _JPEG_BLOCK = 4096
+_GIF_MAX_BLOCKS = 100_000
 
 
 def _positive(width: int, height: int) -> tuple[int, int] | None:
@@ -123,12 +126,6 @@ def _png_size(header: bytes) -> tuple[int, int] | None:
     if len(header) < 24 or header[12:16] != b"IHDR":
         return None
     return _positive(int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big"))
-
-
-def _gif_size(header: bytes) -> tuple[int, int] | None:
-    if len(header) < 10:
-        return None
-    return _positive(int.from_bytes(header[6:8], "little"), int.from_bytes(header[8:10], "little"))
 
 
 def _bmp_size(header: bytes) -> tuple[int, int] | None:
@@ -145,9 +142,55 @@ def _bmp_size(header: bytes) -> tuple[int, int] | None:
 
 _HEADER_SIZES: dict[Format, Callable[[bytes], tuple[int, int] | None]] = {
     Format.PNG: _png_size,
-    Format.GIF: _gif_size,
     Format.BMP: _bmp_size,
 }
+
+
+def _gif_size(handle: BinaryIO) -> tuple[int, int] | None:
+    """The canvas a decoder draws: the logical screen, grown to every frame's extent
+    (its left plus width, top plus height), frames found by walking the blocks; ``None``
+    past ``_GIF_MAX_BLOCKS`` blocks (no real GIF has that many)."""
+    handle.seek(0)
+    head = handle.read(13)
+    if len(head) < 13:
+        return None
+    width, height = int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+    _skip_colour_table(handle, head[10])
+    for _ in range(_GIF_MAX_BLOCKS):
+        kind = handle.read(1)
+        if kind == b"\x2c":  # an image: left, top, width, height, then its colour table
+            image = handle.read(9)
+            if len(image) < 9:
+                break
+            left, top, frame_width, frame_height = struct.unpack_from("<4H", image)
+            width, height = max(width, left + frame_width), max(height, top + frame_height)
+            _skip_colour_table(handle, image[8])
+            handle.read(1)  # the LZW code size, then the data
+        elif kind == b"\x21":  # an extension: its label, then its data
+            handle.read(1)
+        else:  # the trailer, the end of the file, or bytes no decoder reads on past
+            break
+        if not _skipped_sub_blocks(handle):
+            break
+    else:
+        return None
+    return _positive(width, height)
+
+
+def _skip_colour_table(handle: BinaryIO, packed: int) -> None:
+    if packed & 0x80:
+        handle.seek(3 * (2 << (packed & 7)), os.SEEK_CUR)
+
+
+def _skipped_sub_blocks(handle: BinaryIO) -> bool:
+    """Skip data sub-blocks up to their terminator; ``False`` at the end of the file."""
+    while True:
+        length = handle.read(1)
+        if not length:
+            return False
+        if not length[0]:
+            return True
+        handle.seek(length[0], os.SEEK_CUR)
 
 
 def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
@@ -203,6 +246,13 @@ def _next_marker(handle: BinaryIO) -> int | None:
         if rest:
             handle.seek(at + len(block) - len(rest) + 1)
             return rest[0]
+
+
+_WALKED: dict[Format, Callable[[BinaryIO], tuple[int, int] | None]] = {
+    Format.JPEG: _jpeg_size,
+    Format.GIF: _gif_size,
+}
+"""Formats whose size is found by walking the file, not in its first bytes."""
 
 
 ReadAt = Callable[[int, int], bytes]
@@ -399,8 +449,8 @@ def file_layout(path: str, *, sizes: bool = False, pdf_pages: bool = True) -> La
     stamp with the old file's count) and, with ``sizes``, its largest page. Opened
     without blocking and checked before any read: opening a FIFO would block, and reading
     it eat its data. A pool runs this for every path job, so it reads with ``pread`` and
-    no file object: a PNG, GIF or BMP is told, size and all, from its first bytes, a
-    TIFF from its directories; only a JPEG's size and a PDF's pages need more (with
+    no file object: a PNG or BMP is told, size and all, from its first bytes, a TIFF
+    from its directories; only a JPEG's or GIF's size and a PDF's pages need more (with
     ``pdf_pages=False`` a PDF's are not counted: ``None``)."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -423,11 +473,11 @@ def file_layout(path: str, *, sizes: bool = False, pdf_pages: bool = True) -> La
             return known._replace(pages=len(pages), largest=_largest(pages) if sizes else None)
         if fmt is Format.PDF and not pdf_pages:
             return known
-        if fmt is Format.PDF or (sizes and fmt is Format.JPEG):
+        if fmt is Format.PDF or (sizes and fmt in _WALKED):
             with os.fdopen(os.dup(descriptor), "rb") as handle:
                 if fmt is Format.PDF:
                     return known._replace(pages=_pdf_pages(handle))
-                return known._replace(pages=1, largest=_jpeg_size(handle))
+                return known._replace(pages=1, largest=_WALKED[fmt](handle))
         return known._replace(pages=1, largest=_header_size(fmt, header) if sizes else None)
     except OSError:
         return _UNREAD

@@ -303,3 +303,25 @@ def test_a_tiff_past_100000_pages_is_unknown_and_refused_under_a_limit() -> None
     data = _tiff([_size_entries(10, 10)] * 100_001)
     assert page_count(io.BytesIO(data)) is None and read_image_size(io.BytesIO(data)) is None
     assert page_count(io.BytesIO(_tiff([_size_entries(10, 10)] * 3))) == 3
+
+
+def _gif(screen: tuple[int, int], *frames: tuple[int, int, int, int]) -> bytes:
+    """A GIF of a logical screen and frames (left, top, width, height), no colour tables,
+    each frame's data one sub-block."""
+    data = b"GIF89a" + struct.pack("<HHBBB", *screen, 0, 0, 0)
+    data += b"\x21\xf9\x04\x00\x00\x00\x00\x00"  # a graphic control extension
+    for frame in frames:
+        data += b"\x2c" + struct.pack("<4HB", *frame, 0) + b"\x02" + b"\x02\x4c\x01\x00"
+    return data + b"\x3b"
+
+
+def test_a_gif_is_as_large_as_its_largest_frame_reaches() -> None:
+    """Decoders draw a frame past the logical screen on a canvas grown to hold it."""
+    assert read_image_size(io.BytesIO(_gif((1, 1), (0, 0, 10_000, 9_000)))) == (10_000, 9_000)
+    grown = _gif((100, 100), (0, 0, 50, 50), (90, 80, 30, 40))
+    assert read_image_size(io.BytesIO(grown)) == (120, 120)
+    assert read_image_size(io.BytesIO(_gif((64, 48)))) == (64, 48)  # no frame: the screen
+    frames = [Image.new("P", (30 + n, 20), n) for n in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    assert read_image_size(io.BytesIO(buffer.getvalue())) == Image.open(buffer).size
