@@ -463,22 +463,21 @@ def file_layout(path: str, *, sizes: bool = False, pdf_pages: bool = True) -> La
         stamp = (info.st_size, info.st_mtime_ns)
         header = os.pread(descriptor, _SIZE_HEADER_BYTES, 0)
         fmt = sniff(header)
-        known = Layout(None, stamp, None, fmt, file_id(info))
-        if fmt is None:
-            return known
+        pages: int | None = None
+        largest: tuple[int, int] | None = None
         if fmt is Format.TIFF:
-            pages = list(_tiff_pages(lambda at, size: os.pread(descriptor, size, at), header))
-            if not pages or None in pages:
-                return known
-            return known._replace(pages=len(pages), largest=_largest(pages) if sizes else None)
-        if fmt is Format.PDF and not pdf_pages:
-            return known
-        if fmt is Format.PDF or (sizes and fmt in _WALKED):
+            sized = list(_tiff_pages(lambda at, size: os.pread(descriptor, size, at), header))
+            if sized and None not in sized:
+                pages, largest = len(sized), _largest(sized) if sizes else None
+        elif fmt is Format.PDF and pdf_pages:
             with os.fdopen(os.dup(descriptor), "rb") as handle:
-                if fmt is Format.PDF:
-                    return known._replace(pages=_pdf_pages(handle))
-                return known._replace(pages=1, largest=_WALKED[fmt](handle))
-        return known._replace(pages=1, largest=_header_size(fmt, header) if sizes else None)
+                pages = _pdf_pages(handle)
+        elif fmt in _WALKED and sizes:
+            with os.fdopen(os.dup(descriptor), "rb") as handle:
+                pages, largest = 1, _WALKED[fmt](handle)
+        elif fmt is not None and fmt is not Format.PDF:
+            pages, largest = 1, _header_size(fmt, header) if sizes else None
+        return Layout(pages, stamp, largest, fmt, file_id(info))
     except OSError:
         return _UNREAD
     finally:
