@@ -41,7 +41,7 @@ from ocrpool.results import Recognition
 
 def test_an_image_past_the_limit_fails_in_its_worker_which_serves_on(tmp_path: Path) -> None:
     bomb, fine = write_png(tmp_path / "bomb.png", 100_000, 100_000), write_png(tmp_path / "a.png")
-    with fake_pool(workers=1, spares=0) as pool:
+    with fake_pool(workers=1, spares=0, max_pixels=DEFAULT_MAX_PIXELS) as pool:
         [worker] = pool.stats().workers
         refused, read = pool.submit(str(bomb)), pool.submit(str(fine))
         error = refused.exception()
@@ -69,7 +69,7 @@ def test_a_file_replaced_by_a_bomb_after_the_callers_check_is_refused_where_it_i
     both the caller's admission and ``submit``, before any read by the worker."""
     path = write_png(tmp_path / "scan.png")
     assert admit(str(path), stat_input(str(path)), max_pixels=DEFAULT_MAX_PIXELS) is Format.PNG
-    with fake_pool(workers=1, spares=0) as pool:
+    with fake_pool(workers=1, spares=0, max_pixels=DEFAULT_MAX_PIXELS) as pool:
         [worker] = pool.stats().workers
         os.kill(worker.pid, signal.SIGSTOP)
         try:
@@ -83,7 +83,7 @@ def test_a_file_replaced_by_a_bomb_after_the_callers_check_is_refused_where_it_i
 
 
 def test_bytes_past_the_limit_fail_in_the_worker(tmp_path: Path) -> None:
-    with fake_pool(workers=1, spares=0) as pool:
+    with fake_pool(workers=1, spares=0, max_pixels=DEFAULT_MAX_PIXELS) as pool:
         error = pool.submit(png_header(20_000, 20_000), label="upload").exception()
     assert isinstance(error, ImageTooLarge) and (error.width, error.height) == (20_000, 20_000)
 
@@ -215,7 +215,10 @@ def test_a_file_replaced_while_the_engine_reads_it_gives_no_result(
     modification time (its change time moved)."""
     swapped, kept = write_png(tmp_path / "swap.png"), write_png(tmp_path / "kept.png")
     engine = f"{__name__}:SwappingEngine"
-    with fake_pool(workers=1, spares=0, engine=engine, engine_options={"swap_by": swap_by}) as pool:
+    options = {"swap_by": swap_by}
+    with fake_pool(
+        workers=1, spares=0, engine=engine, engine_options=options, max_pixels=10**8
+    ) as pool:
         error = pool.submit(str(swapped)).exception()
         assert pool.submit(str(kept)).result().text == "kept"
     assert isinstance(error, InvalidInput) and not isinstance(error, ImageTooLarge)
@@ -258,7 +261,7 @@ def test_a_jpeg_declares_its_largest_frame_and_no_walk_is_unbounded() -> None:
     }
     for data, size in cases.items():
         assert read_image_size(io.BytesIO(data)) == size
-    with fake_pool(workers=1, spares=0) as pool:  # a size the limit needs and cannot read
+    with fake_pool(workers=1, spares=0, max_pixels=10**8) as pool:  # a size it cannot read
         error = pool.submit(_jpeg(empty * 10_000, _frame(64, 48)), label="x").exception()
     assert (
         isinstance(error, InvalidInput)

@@ -15,7 +15,6 @@ from typing import Any
 
 from ocrpool.engines import check_option_names, resolve_engine
 from ocrpool.exports import ExportFormat, parse_formats
-from ocrpool.formats import DEFAULT_MAX_PIXELS
 from ocrpool.merge import MERGEABLE
 from ocrpool.pool.documents import PageJobs
 from ocrpool.pool.limits import InputLimits
@@ -69,11 +68,12 @@ class PoolConfig:
     """Pages in one page job of a split document."""
     split_min_pages: int = 4
     """Documents with fewer pages than this are one job, as single images are."""
-    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_pixels: int | None = None
     """An image, or a TIFF page, whose header declares more pixels than this fails with
     ``ImageTooLarge``, never retried: a possible decompression bomb. The worker checks
     just before its engine reads the input, so a file changed after the caller's own
-    checks cannot take one past it. ``None`` or 0: no limit."""
+    checks cannot take one past it. ``None`` or 0 (the default): no limit, no check
+    (``ocrpool run`` and ``ocrpool serve`` set ``DEFAULT_MAX_PIXELS``, ``--max-pixels``)."""
     max_pages: int | None = None
     """A document of more pages fails with ``DocumentTooLong``, never retried, split or
     read by the engine; counted, like ``max_pixels``, just before the engine would read

@@ -223,7 +223,7 @@ def _run(
         source = _unspilled(job.source)
         _check_limits(source, layout, limits)
         result = _recognize(engine, source, job.options)
-        _check_read_unchanged(source, layout)
+        _check_read_unchanged(source, layout, limits)
         if not isinstance(result, Recognition):
             kind = type(result).__name__
             raise EngineError(f"the engine returned a {kind}, not an ocrpool Recognition")
@@ -263,14 +263,17 @@ def _check_limits(source: Source, layout: Layout | None, limits: InputLimits) ->
         limits.check(layout.format, layout.pages, layout.largest, input=source)
 
 
-def _check_read_unchanged(source: Source, layout: Layout | None) -> None:
+def _check_read_unchanged(source: Source, layout: Layout | None, limits: InputLimits) -> None:
     """``InvalidInput`` if the file the engine was given by name is no longer the one the
     worker checked (``Layout.identity``; a span's, the one its document was split from):
     replaced, by rename or link, or written to, between the check and the end of the
     read, the engine may have read another, past the limits or mixed. Its result is not
-    kept."""
+    kept. A whole file is checked only under a limit, for which this check is made: it
+    costs a ``stat`` a job (about 2 µs)."""
     if isinstance(source, PageSpan):
         _check_unchanged(source)
+        return
+    if not (limits.max_pixels or limits.max_pages):
         return
     if not isinstance(source, str) or layout is None or layout.identity is None:
         return
